@@ -1,0 +1,53 @@
+// Argument parsing with node:util parseArgs (no dependency, no start-up cost); usage errors exit 2.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { PipeError } from '../errors.ts';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export const COMMON_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  cache: { type: 'string' },
+} as const satisfies Options;
+
+/** Parses a subcommand's arguments; unknown flags are usage errors that name the command's help. */
+export function parseCommandArgs<O extends Options>(command: string, args: string[], options: O) {
+  try {
+    return parseArgs({
+      args,
+      options: { ...COMMON_OPTIONS, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new PipeError(`${command}: ${(error as Error).message}`, {
+      code: 'E_USAGE',
+      hint: `see \`gpt2o-pipe ${command} --help\``,
+    });
+  }
+}
+
+/** `experiments/demo.yaml` when it exists, else `pipeline.yaml` (relative to the working folder). */
+export function defaultExperiment(cwd: string): string {
+  const demo = resolve(cwd, 'experiments/demo.yaml');
+  return existsSync(demo) ? demo : resolve(cwd, 'pipeline.yaml');
+}
+
+/** A positional that names a spec file rather than a stage. */
+export function looksLikeSpecFile(arg: string, cwd: string): boolean {
+  return /\.ya?ml$/i.test(arg) || (arg.includes('/') && existsSync(resolve(cwd, arg)));
+}
+
+/** `--jobs` as a positive integer. */
+export function parseJobs(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new PipeError(`--jobs must be a positive integer, got "${value}"`, {
+      code: 'E_USAGE',
+      hint: 'for example --jobs 4',
+    });
+  }
+  return n;
+}

@@ -1,0 +1,175 @@
+// `gpt2o-pipe run [EXPERIMENT] [STAGE…]`: resolve, plan, run, record, report.
+import { availableParallelism } from 'node:os';
+import { relative } from 'node:path';
+import { markActiveRun } from '../../cache/active-runs.ts';
+import { updateRef } from '../../cache/refs.ts';
+import { EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
+import { selectStages } from '../../graph/build.ts';
+import { formatError } from '../../report/format-error.ts';
+import { formatSeconds } from '../../report/outcome-text.ts';
+import { PlainReporter } from '../../report/plain.ts';
+import type { Reporter } from '../../report/reporter.ts';
+import type { StageOutcome } from '../../run/events.ts';
+import { linkRunOutput } from '../../run/runs-tree.ts';
+import { runStages } from '../../run/scheduler.ts';
+import { suggestionHint } from '../../util/did-you-mean.ts';
+import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs } from '../args.ts';
+import type { CliIo } from '../io.ts';
+import { openWorkspace } from '../workspace.ts';
+
+export const RUN_HELP = `Usage: gpt2o-pipe run [EXPERIMENT] [STAGE...] [options]
+
+Runs an experiment: every stage whose result is not in the cache, in dependency order.
+Naming stages runs only them and what they need (like \`make target\`).
+
+  EXPERIMENT          an experiment or pipeline file (default: experiments/demo.yaml
+                      when it exists, else pipeline.yaml)
+  --set KEY=VALUE     override a param (repeatable); VALUE is parsed as YAML
+  --jobs N            run up to N independent stages at once (default: CPU count)
+  --force STAGE       run STAGE even if it is cached (repeatable)
+  --dry-run           compute keys and report what would run; run nothing
+  --keep-going        after a failure, keep running stages that do not depend on it
+  --json              print one JSON object with the outcome on stdout
+  --cache DIR         cache folder (default: $GPT2O_CACHE, else cache/ beside pipeline.yaml)
+`;
+
+const OPTIONS = {
+  set: { type: 'string', multiple: true },
+  jobs: { type: 'string', short: 'j' },
+  force: { type: 'string', multiple: true },
+  'dry-run': { type: 'boolean', short: 'n' },
+  'keep-going': { type: 'boolean', short: 'k' },
+  json: { type: 'boolean' },
+} as const;
+
+export async function runCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs('run', args, OPTIONS);
+  if (values.help) {
+    io.stdout(RUN_HELP);
+    return EXIT_OK;
+  }
+  const first = positionals[0];
+  const specFile =
+    first !== undefined && looksLikeSpecFile(first, io.cwd) ? first : defaultExperiment(io.cwd);
+  const targets = first !== undefined && specFile === first ? positionals.slice(1) : positionals;
+
+  const { graph, store, runsDir } = await openWorkspace(io, specFile, {
+    sets: values.set,
+    cache: values.cache,
+  });
+  for (const name of [...targets, ...(values.force ?? [])]) {
+    if (!graph.stages.has(name)) {
+      throw new PipeError(`no stage named "${name}" in ${relative(io.cwd, graph.spec.rootFile)}`, {
+        code: 'E_USAGE_UNKNOWN_STAGE',
+        hint: suggestionHint(name, graph.order, 'stages'),
+      });
+    }
+  }
+  const selected = selectStages(graph, targets);
+  const json = values.json === true;
+  const say = json ? io.stderr : io.stdout;
+  const spec = graph.spec;
+  say(
+    `gpt2o-pipe run: experiment "${spec.experiment}" (${relative(io.cwd, spec.specFile)}), ${selected.length} stage${selected.length === 1 ? '' : 's'}, cache ${relative(io.cwd, store.root) || '.'}\n`,
+  );
+
+  const reporter: Reporter =
+    io.isTTY && !json
+      ? new (await import('../../report/listr.ts')).ListrReporter()
+      : new PlainReporter((line) => say(`${line}\n`));
+  reporter.start(selected);
+  const started = Date.now();
+  const unmark = values['dry-run'] ? () => undefined : markActiveRun(store);
+  let outcomes!: Map<string, StageOutcome>;
+  try {
+    outcomes = await runStages({
+      graph,
+      store,
+      selected,
+      jobs: parseJobs(values.jobs, availableParallelism()),
+      force: new Set(values.force ?? []),
+      dryRun: values['dry-run'] === true,
+      keepGoing: values['keep-going'] === true,
+      signal: io.signal,
+      emit: (event) => reporter.event(event),
+    });
+    await reporter.finish();
+    if (!values['dry-run']) await recordRun(outcomes, store, runsDir, graph);
+  } finally {
+    unmark();
+  }
+
+  const list = selected.map((name) => outcomes.get(name)!);
+  const failed = list.filter((o) => o.status === 'failed');
+  say(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
+  for (const outcome of failed) io.stderr(`\n${failureReport(outcome, list, io, spec.specFile)}\n`);
+  if (json) {
+    const payload = {
+      experiment: spec.experiment,
+      ok: failed.length === 0,
+      stages: list.map((o) => ({
+        name: o.name,
+        status: o.status,
+        key: o.key ?? null,
+        seconds: Math.round(o.seconds * 1000) / 1000,
+        ...(o.reason ? { reason: o.reason } : {}),
+        ...(o.error ? { error: o.error.message } : {}),
+      })),
+    };
+    io.stdout(`${JSON.stringify(payload)}\n`);
+  }
+  if (failed.some((o) => (o.error as PipeError | undefined)?.code === 'E_INTERRUPTED')) return 130;
+  return failed.length > 0 ? EXIT_STAGE_FAILED : EXIT_OK;
+}
+
+/** Publishes the run: the experiment's ref, runs/<experiment>/<stage> links, the stat cache. */
+async function recordRun(
+  outcomes: Map<string, StageOutcome>,
+  store: import('../../cache/store.ts').CacheStore,
+  runsDir: string,
+  graph: import('../../graph/build.ts').Graph,
+): Promise<void> {
+  const done = [...outcomes.values()].filter(
+    (o) => (o.status === 'ran' || o.status === 'cached') && o.key && o.tree,
+  );
+  const spec = graph.spec;
+  updateRef(
+    store,
+    { specFile: spec.specFile, experiment: spec.experiment, projectRoot: spec.projectRoot },
+    Object.fromEntries(done.map((o) => [o.name, { key: o.key!, tree: o.tree! }])),
+    graph.order,
+  );
+  for (const outcome of done) {
+    await linkRunOutput(runsDir, spec.experiment, outcome.name, await store.materialize(outcome.tree!));
+    if (outcome.logPath)
+      await linkRunOutput(runsDir, spec.experiment, `${outcome.name}.log`, outcome.logPath);
+  }
+  store.statCache.save(store.layout.tmp);
+}
+
+function summaryLine(list: StageOutcome[]): string {
+  const count = (status: StageOutcome['status']) => list.filter((o) => o.status === status).length;
+  const parts = (['ran', 'cached', 'would-run', 'failed', 'skipped'] as const)
+    .filter((s) => count(s) > 0 || s === 'ran' || s === 'cached')
+    .map((s) => `${count(s)} ${s}`);
+  return `${list.length} stage${list.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
+}
+
+function failureReport(outcome: StageOutcome, list: StageOutcome[], io: CliIo, specFile: string): string {
+  const lines = [formatError(outcome.error)];
+  if (outcome.logTail) {
+    lines.push(`  last lines of the log (${relative(io.cwd, outcome.logPath ?? '')}):`);
+    lines.push(
+      ...outcome.logTail
+        .split('\n')
+        .slice(-15)
+        .map((l) => `    | ${l}`),
+    );
+  }
+  const skipped = list
+    .filter((o) => o.status === 'skipped' && o.reason?.includes(`"${outcome.name}"`))
+    .map((o) => o.name);
+  if (skipped.length > 0) lines.push(`  skipped because of it: ${skipped.join(', ')}`);
+  lines.push(`  after fixing it, resume with: gpt2o-pipe run ${relative(io.cwd, specFile)}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,29 @@
+// One line per finished stage, shared by the plain and listr2 reporters.
+import type { StageOutcome } from '../run/events.ts';
+
+const SYMBOL: Record<StageOutcome['status'], string> = {
+  ran: '✔',
+  cached: '✔',
+  'would-run': '○',
+  failed: '✖',
+  skipped: '-',
+};
+
+export function describeOutcome(outcome: StageOutcome, width = 0): string {
+  const name = outcome.name.padEnd(width);
+  const detail =
+    outcome.status === 'ran'
+      ? `ran in ${formatSeconds(outcome.seconds)}`
+      : outcome.status === 'cached'
+        ? 'cached'
+        : outcome.status === 'failed'
+          ? `failed${outcome.seconds ? ` after ${formatSeconds(outcome.seconds)}` : ''}`
+          : `${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`;
+  return `${SYMBOL[outcome.status]} ${name}  ${detail}`;
+}
+
+export function formatSeconds(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
+  const m = Math.floor(seconds / 60);
+  return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, '0')}s`;
+}

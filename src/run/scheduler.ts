@@ -1,0 +1,255 @@
+// Runs the selected stages of a graph: each stage waits for its upstream, computes its key, then is
+// served from the cache or executed (under a per-key lock) and committed. Independent stages run in
+// parallel up to `jobs`. A failure stops new work (unless keepGoing) and skips the failed stage's
+// dependents; finished stages stay cached.
+import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { storeOutputs } from '../cache/collect.ts';
+import { describeStage, inputSlots, keyOf } from '../cache/key.ts';
+import { acquireLock } from '../cache/lock.ts';
+import type { KeyDescription, RunRecord } from '../cache/record.ts';
+import type { CacheStore } from '../cache/store.ts';
+import { PipeError } from '../errors.ts';
+import type { Graph } from '../graph/build.ts';
+import type { ResolvedStage } from '../spec/types.ts';
+import type { Emit, StageOutcome } from './events.ts';
+import { runBuiltinStage } from './execute-builtin.ts';
+import { runCmdStage } from './execute-cmd.ts';
+import { Semaphore } from './semaphore.ts';
+import { StageLog } from './stage-log.ts';
+import { TOOL_VERSION } from './version.ts';
+
+export interface RunOptions {
+  graph: Graph;
+  store: CacheStore;
+  /** Stage names to consider, in topological order, closed under upstream. */
+  selected: readonly string[];
+  jobs: number;
+  /** Stages to run even when cached. */
+  force: ReadonlySet<string>;
+  dryRun: boolean;
+  keepGoing: boolean;
+  signal: AbortSignal;
+  emit: Emit;
+}
+
+export async function runStages(options: RunOptions): Promise<Map<string, StageOutcome>> {
+  const outcomes = new Map<string, Promise<StageOutcome>>();
+  const semaphore = new Semaphore(Math.max(1, options.jobs));
+  const stopping = new AbortController();
+  const stop = () => stopping.abort();
+  options.signal.addEventListener('abort', stop, { once: true });
+
+  for (const name of options.selected) {
+    const ups = options.graph.upstream.get(name) ?? [];
+    const outcome = Promise.all(ups.map((u) => outcomes.get(u)!)).then(async (upstream) => {
+      const result = await settleStage(name, upstream, options, semaphore, stopping.signal);
+      if (result.status === 'failed' && !options.keepGoing) stopping.abort();
+      options.emit({ type: 'stage-end', stage: name, outcome: result });
+      return result;
+    });
+    outcomes.set(name, outcome);
+  }
+  const settled = await Promise.all(outcomes.values());
+  options.signal.removeEventListener('abort', stop);
+  return new Map(settled.map((o) => [o.name, o]));
+}
+
+async function settleStage(
+  name: string,
+  upstream: StageOutcome[],
+  options: RunOptions,
+  semaphore: Semaphore,
+  stopSignal: AbortSignal,
+): Promise<StageOutcome> {
+  const blocked = upstream.find((u) => u.status === 'failed' || u.status === 'skipped');
+  if (blocked)
+    return {
+      name,
+      status: 'skipped',
+      seconds: 0,
+      reason: `upstream "${blocked.name}" ${blocked.status === 'failed' ? 'failed' : 'was skipped'}`,
+    };
+  const pending = upstream.find((u) => u.status === 'would-run');
+  if (pending)
+    return { name, status: 'would-run', seconds: 0, reason: `upstream "${pending.name}" would run` };
+
+  const stage = options.graph.stages.get(name)!;
+  const trees = new Map(upstream.map((u) => [u.name, u.tree!]));
+  let description: KeyDescription;
+  let key: string;
+  try {
+    description = await describeStage(stage, options.graph, trees, options.store);
+    key = await keyOf(description);
+  } catch (error) {
+    return { name, status: 'failed', seconds: 0, error: error as Error };
+  }
+
+  const forced = options.force.has(name);
+  if (!forced) {
+    const hit = await cachedOutcome(options.store, name, key);
+    if (hit) return hit;
+  }
+  if (options.dryRun)
+    return { name, status: 'would-run', seconds: 0, key, reason: forced ? 'forced' : 'not in the cache' };
+  if (stopSignal.aborted) return { name, status: 'skipped', seconds: 0, key, reason: 'the run was stopped' };
+
+  await semaphore.acquire();
+  try {
+    if (stopSignal.aborted)
+      return { name, status: 'skipped', seconds: 0, key, reason: 'the run was stopped' };
+    const lock = await acquireLock(options.store.layout.lock(key), {
+      signal: options.signal,
+      onWait: ({ owner }) =>
+        options.emit({
+          type: 'stage-wait',
+          stage: name,
+          key,
+          holder: owner ? `pid ${owner.pid} on ${owner.host}` : 'another process',
+        }),
+    });
+    try {
+      // Another process may have computed this key while we waited for the lock.
+      if (!forced) {
+        const hit = await cachedOutcome(options.store, name, key);
+        if (hit) return hit;
+      }
+      return await executeStage(stage, key, description, trees, options);
+    } finally {
+      await lock.release();
+    }
+  } catch (error) {
+    return { name, status: 'failed', seconds: 0, key, error: error as Error };
+  } finally {
+    semaphore.release();
+  }
+}
+
+async function cachedOutcome(
+  store: CacheStore,
+  name: string,
+  key: string,
+): Promise<StageOutcome | undefined> {
+  const record = store.readRecord(key);
+  if (!record || !(await store.hasTree(record.output.tree))) return undefined;
+  return { name, status: 'cached', key, seconds: 0, tree: record.output.tree };
+}
+
+async function executeStage(
+  stage: ResolvedStage,
+  key: string,
+  description: KeyDescription,
+  trees: ReadonlyMap<string, string>,
+  options: RunOptions,
+): Promise<StageOutcome> {
+  const { store, graph, emit } = options;
+  const started = Date.now();
+  const work = await store.makeTmpDir(`run-${stage.name}`);
+  const log = new StageLog(store.layout.log(key), (line) =>
+    emit({ type: 'stage-log', stage: stage.name, line }),
+  );
+  emit({ type: 'stage-start', stage: stage.name, key });
+  const slots = inputSlots(stage, graph);
+  try {
+    const dirs = new Map<string, string>();
+    for (const [slot, upstream] of Object.entries(slots))
+      dirs.set(slot, await store.materialize(trees.get(upstream)!));
+    let metrics: Record<string, unknown> = {};
+    let warnings: string[] = [];
+    let output: { tree: string; files: number; bytes: number };
+    if (stage.kind === 'cmd') {
+      ({ warnings } = await runCmdStage({
+        stage,
+        graph,
+        scratch: work,
+        upstreamDirs: dirs,
+        log,
+        signal: options.signal,
+      }));
+      output = await storeOutputs(
+        store,
+        work,
+        stage.outs.map((o) => o.path),
+      );
+    } else {
+      ({ metrics } = await runBuiltinStage({
+        stage,
+        outDir: work,
+        inputDirs: dirs,
+        log,
+        signal: options.signal,
+        emit,
+      }));
+      output = await storeOutputs(store, work, ['']);
+    }
+    for (const message of warnings) {
+      log.line(`warning: ${message}`);
+      emit({ type: 'stage-warning', stage: stage.name, message });
+    }
+    await log.close();
+    const seconds = (Date.now() - started) / 1000;
+    const record: RunRecord = {
+      format: 1,
+      key,
+      description,
+      stage: stage.name,
+      experiment: graph.spec.experiment,
+      params: stage.params,
+      template: stage.template,
+      inputStages: slots,
+      output,
+      metrics,
+      warnings,
+      startedAt: new Date(started).toISOString(),
+      seconds,
+      logTail: log.tail(),
+      tools: {
+        gpt2oPipe: TOOL_VERSION,
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+      },
+      host: hostname(),
+    };
+    await store.writeRecord(record);
+    return {
+      name: stage.name,
+      status: 'ran',
+      key,
+      seconds,
+      tree: output.tree,
+      logPath: log.path,
+      logTail: record.logTail,
+    };
+  } catch (error) {
+    await log.close();
+    const failure = error instanceof PipeError ? error : wrapUnexpected(stage.name, error);
+    return {
+      name: stage.name,
+      status: 'failed',
+      key,
+      seconds: (Date.now() - started) / 1000,
+      error: failure,
+      logPath: log.path,
+      logTail: log.tail(),
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+function wrapUnexpected(stage: string, error: unknown): PipeError {
+  const cause = error as NodeJS.ErrnoException;
+  const disk = cause?.code === 'ENOSPC' || cause?.code === 'EDQUOT';
+  return new PipeError(
+    `stage "${stage}": ${disk ? 'the cache disk is full' : 'could not store its outputs'}: ${cause?.message ?? cause}`,
+    {
+      code: disk ? 'E_CACHE_DISK_FULL' : 'E_CACHE_WRITE',
+      stage,
+      hint: disk
+        ? 'free space (gpt2o-pipe gc drops unreferenced results) or point --cache at a larger disk'
+        : undefined,
+      exitCode: 1,
+      cause: error,
+    },
+  );
+}

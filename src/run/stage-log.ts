@@ -1,0 +1,48 @@
+// A stage's log: every line goes to cache/logs/<key>.log as it comes, and the last lines are kept
+// for the run record and for the error report of a failed stage.
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+
+const TAIL_LINES = 40;
+
+export class StageLog {
+  private readonly stream: WriteStream;
+  private readonly lines: string[] = [];
+  private partial = '';
+
+  constructor(
+    readonly path: string,
+    private readonly onLine: (line: string) => void,
+  ) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.stream = createWriteStream(path);
+  }
+
+  /** Raw output from a process; split into lines for the tail and the progress UI. */
+  write(chunk: string): void {
+    this.stream.write(chunk);
+    const parts = (this.partial + chunk).split(/\r?\n|\r/);
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) this.push(line);
+  }
+
+  line(text: string): void {
+    this.write(`${text}\n`);
+  }
+
+  tail(): string {
+    return [...this.lines, ...(this.partial ? [this.partial] : [])].join('\n');
+  }
+
+  async close(): Promise<void> {
+    if (this.partial) this.push(this.partial);
+    this.partial = '';
+    await new Promise<void>((resolve) => this.stream.end(resolve));
+  }
+
+  private push(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > TAIL_LINES) this.lines.shift();
+    this.onLine(line);
+  }
+}

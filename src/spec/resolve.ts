@@ -1,0 +1,93 @@
+// pipeline.yaml + experiments/*.yaml + `--set` → one frozen ResolvedSpec (Vite's UserConfig →
+// resolveConfig split): defaults and validation happen here once; nothing downstream sees raw YAML.
+import { basename, dirname, extname } from 'node:path';
+import { parse as parseYamlValue } from 'yaml';
+import { ErrorSink, PipeError } from '../errors.ts';
+import type { StageRegistry } from '../stage-api/index.ts';
+import { readSpecChain } from './chain.ts';
+import { interpolateParams } from './interpolate.ts';
+import { mergeOverrides, type ParamOrigins, type ParamTree, recordOrigins, treeFromPath } from './params.ts';
+import { checkSchema, ExperimentSchema, RootSpecSchema } from './schema.ts';
+import { resolveStages } from './stages.ts';
+import type { ResolvedSpec } from './types.ts';
+
+export interface ResolveOptions {
+  /** `--set a.b=value` overrides, applied last; values are parsed as YAML (so `1024` is a number). */
+  sets?: string[];
+  registry: StageRegistry;
+}
+
+/** Loads an experiment (or a standalone pipeline) and everything it extends. */
+export async function resolveSpec(entry: string, options: ResolveOptions): Promise<ResolvedSpec> {
+  const chain = readSpecChain(entry);
+  const root = chain[0]!;
+  const sink = new ErrorSink();
+
+  const rootSpec = checkSchema(RootSpecSchema, root.value, root, [], sink, { what: 'pipeline spec' });
+  const origins: ParamOrigins = new Map();
+  let params: ParamTree = (rootSpec?.params as ParamTree | undefined) ?? {};
+  recordOrigins(params, (path) => root.locate(path, 'key'), origins);
+
+  for (const file of chain.slice(1)) {
+    const experiment = checkSchema(ExperimentSchema, file.value, file, [], sink, { what: 'experiment' });
+    if (!experiment?.params) continue;
+    const locate = (path: string[]) => file.locate(['params', ...path], 'key');
+    params = mergeOverrides(params, experiment.params as ParamTree, locate, origins, sink);
+  }
+  for (const set of options.sets ?? []) params = applySet(params, set, origins, sink);
+  sink.throwIfAny();
+
+  params = interpolateParams(params, origins, sink);
+  sink.throwIfAny();
+
+  const stages = await resolveStages(root, rootSpec?.stages ?? {}, params, options.registry, sink);
+  sink.throwIfAny();
+
+  const specFile = chain[chain.length - 1]!.path;
+  return deepFreeze({
+    experiment: basename(specFile, extname(specFile)),
+    specFile,
+    rootFile: root.path,
+    projectRoot: dirname(root.path),
+    params,
+    stages,
+  });
+}
+
+function applySet(params: ParamTree, set: string, origins: ParamOrigins, sink: ErrorSink): ParamTree {
+  const eq = set.indexOf('=');
+  const path = eq > 0 ? set.slice(0, eq).trim() : '';
+  if (!/^[A-Za-z_][\w-]*(\.[\w-]+)*$/.test(path)) {
+    sink.add(
+      new PipeError(`--set "${set}" is not of the form a.b.c=value`, {
+        code: 'E_USAGE_SET',
+        hint: 'for example: --set train.context_length=1024',
+      }),
+    );
+    return params;
+  }
+  const text = set.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = parseYamlValue(text);
+  } catch {
+    value = text;
+  }
+  const scoped = new ErrorSink();
+  const merged = mergeOverrides(params, treeFromPath(path, value), () => undefined, origins, scoped);
+  for (const error of scoped.errors) {
+    sink.add(new PipeError(`--set ${set}: ${error.message}`, { code: error.code, hint: error.hint }));
+  }
+  return merged;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) {
+      // Stage definitions are module objects shared between runs; leave them alone.
+      if (child && typeof child === 'object' && !('run' in child)) deepFreeze(child);
+    }
+  }
+  return value;
+}

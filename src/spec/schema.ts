@@ -1,0 +1,122 @@
+// The shape of spec files, as valibot schemas, and the conversion of schema issues into located errors.
+import * as v from 'valibot';
+import { type ErrorSink, PipeError } from '../errors.ts';
+import { suggestionHint } from '../util/did-you-mean.ts';
+import type { YamlFile } from './yaml-file.ts';
+
+const STAGE_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const stringList = v.array(v.string());
+const needs = v.union([stringList, v.record(v.string(), v.string())]);
+
+/** A `cmd:` stage: a shell command with declared inputs (deps) and outputs (outs), DVC-style. */
+export const CmdStageSchema = v.strictObject({
+  cmd: v.pipe(v.string(), v.nonEmpty('cmd must not be empty')),
+  deps: v.optional(stringList),
+  outs: v.optional(stringList),
+  needs: v.optional(needs),
+  description: v.optional(v.string()),
+});
+
+/** A `uses:` stage: a built-in stage from stages/ with its inputs under `with:`. */
+export const UsesStageSchema = v.strictObject({
+  uses: v.pipe(v.string(), v.nonEmpty('uses must name a built-in stage')),
+  with: v.optional(v.record(v.string(), v.unknown())),
+  needs: v.optional(needs),
+  description: v.optional(v.string()),
+});
+
+/** The root spec (pipeline.yaml): param defaults and the stages. */
+export const RootSpecSchema = v.strictObject({
+  description: v.optional(v.string()),
+  params: v.optional(v.record(v.string(), v.unknown())),
+  stages: v.optional(v.nullable(v.record(v.string(), v.unknown()))),
+});
+
+/** An experiment: a parent spec plus param overrides, nothing else (stages live in the root spec). */
+export const ExperimentSchema = v.strictObject({
+  extends: v.pipe(v.string(), v.nonEmpty()),
+  description: v.optional(v.string()),
+  params: v.optional(v.nullable(v.record(v.string(), v.unknown()))),
+});
+
+export type CmdStageInput = v.InferOutput<typeof CmdStageSchema>;
+export type UsesStageInput = v.InferOutput<typeof UsesStageSchema>;
+export type RootSpecInput = v.InferOutput<typeof RootSpecSchema>;
+export type ExperimentInput = v.InferOutput<typeof ExperimentSchema>;
+
+/** Validates `value` (found at `basePath` in `file`); every issue becomes a located error in `sink`. */
+export function checkSchema<S extends v.GenericSchema>(
+  schema: S,
+  value: unknown,
+  file: YamlFile,
+  basePath: (string | number)[],
+  sink: ErrorSink,
+  context: { stage?: string; what: string },
+): v.InferOutput<S> | undefined {
+  const result = v.safeParse(schema, value);
+  if (result.success) return result.output;
+  for (const issue of result.issues) sink.add(issueToError(issue, schema, file, basePath, context));
+  return undefined;
+}
+
+function issueToError(
+  issue: v.BaseIssue<unknown>,
+  schema: v.GenericSchema,
+  file: YamlFile,
+  basePath: (string | number)[],
+  context: { stage?: string; what: string },
+): PipeError {
+  const rel = (issue.path ?? []).map((p) => p.key as string | number);
+  const path = [...basePath, ...rel];
+  const where = path.length > 0 ? path.join('.') : 'the file';
+  if (issue.type === 'strict_object') {
+    const key = String(rel[rel.length - 1]);
+    const parent = rel.slice(0, -1);
+    const allowed = allowedKeys(schema, parent);
+    return new PipeError(`unknown key "${key}" in ${context.what}`, {
+      code: 'E_SPEC_UNKNOWN_KEY',
+      loc: file.locate(path, 'key'),
+      stage: context.stage,
+      hint: suggestionHint(key, allowed, 'keys'),
+    });
+  }
+  const received = issue.received === 'undefined' ? 'nothing' : issue.received;
+  const expected =
+    issue.expected === 'Object' ? 'a mapping' : issue.expected === 'Array' ? 'a list' : issue.expected;
+  const message =
+    issue.kind === 'schema'
+      ? `${where}: expected ${expected}, got ${received}`
+      : `${where}: ${issue.message}`;
+  return new PipeError(message, {
+    code: 'E_SPEC_SCHEMA',
+    loc: file.locate(path, issue.received === 'undefined' ? 'key' : 'value'),
+    stage: context.stage,
+    hint: `see the ${context.what} reference in README.md`,
+  });
+}
+
+/** Keys a strict object schema accepts at `path` (only plain nesting of strict objects is followed). */
+function allowedKeys(schema: v.GenericSchema, path: (string | number)[]): string[] {
+  let current: unknown = schema;
+  for (const segment of path) {
+    const entries = (current as { entries?: Record<string, unknown> }).entries;
+    current = entries?.[String(segment)];
+    while (current && (current as { wrapped?: unknown }).wrapped)
+      current = (current as { wrapped: unknown }).wrapped;
+  }
+  const entries = (current as { entries?: Record<string, unknown> } | undefined)?.entries;
+  return entries ? Object.keys(entries) : [];
+}
+
+/** Stage names become folder names and `needs:` references, so they stay simple identifiers. */
+export function checkStageName(name: string, file: YamlFile, sink: ErrorSink): boolean {
+  if (STAGE_NAME.test(name)) return true;
+  sink.add(
+    new PipeError(`invalid stage name "${name}"`, {
+      code: 'E_SPEC_STAGE_NAME',
+      loc: file.locate(['stages', name], 'key'),
+      hint: 'stage names start with a letter and use letters, digits, "-" and "_"',
+    }),
+  );
+  return false;
+}

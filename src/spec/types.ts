@@ -1,0 +1,57 @@
+// The resolved, validated form of a spec: what the graph, the cache keys and the runner consume.
+import type { Loc } from '../errors.ts';
+import type { StageDefinition } from '../stage-api/index.ts';
+import type { ParamTree } from './params.ts';
+
+/** An upstream stage bound to an input slot (`needs: [a]` binds slot "a" to stage "a"). */
+export interface NeedBinding {
+  slot: string;
+  stage: string;
+  loc: Loc;
+}
+
+/** A declared path (`deps:`/`outs:`), normalized to POSIX form relative to the project root. */
+export interface PathDecl {
+  path: string;
+  loc: Loc;
+}
+
+interface StageBase {
+  name: string;
+  loc: Loc;
+  description?: string;
+  needs: NeedBinding[];
+  /** The params this stage references, by dotted path, with their resolved values. */
+  params: Record<string, unknown>;
+  /** `cmd:` or `with:` as written, before interpolation: tells "command changed" from "param changed". */
+  template: unknown;
+}
+
+export interface CmdStage extends StageBase {
+  kind: 'cmd';
+  /** The command after interpolation (values quoted); it is the stage's identity in the cache key. */
+  cmd: string;
+  deps: PathDecl[];
+  outs: PathDecl[];
+}
+
+export interface UsesStage extends StageBase {
+  kind: 'uses';
+  uses: string;
+  definition: StageDefinition;
+  /** `with:` after interpolation and schema validation (defaults applied). */
+  with: Record<string, unknown>;
+}
+
+export type ResolvedStage = CmdStage | UsesStage;
+
+export interface ResolvedSpec {
+  /** Experiment name: the spec file's base name without extension. */
+  experiment: string;
+  specFile: string;
+  /** The pipeline.yaml the experiment finally extends; its folder is the project root. */
+  rootFile: string;
+  projectRoot: string;
+  params: ParamTree;
+  stages: ResolvedStage[];
+}

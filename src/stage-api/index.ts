@@ -1,0 +1,84 @@
+// The one interface between the engine and built-in stages (stages/*.ts). A stage module imports only
+// this file and third-party libraries; it must be cheap to import (heavy libraries load inside run()),
+// because `status` and a fully cached `run` load stage modules to read their version and schema.
+import type { GenericSchema, InferOutput } from 'valibot';
+
+/** Progress of a long stage, shown in the progress UI (e.g. bytes downloaded, seconds of audio). */
+export interface StageProgress {
+  done: number;
+  total?: number;
+  unit?: string;
+  message?: string;
+}
+
+/** What a running stage sees. It never sees the cache, other stages' params or the spec. */
+export interface StageContext<P = unknown> {
+  /** The stage's `with:` inputs, interpolated and validated by its schema (defaults applied). */
+  readonly params: Readonly<P>;
+  /** Names of the input slots bound through `needs:`. */
+  readonly inputs: readonly string[];
+  /** Read-only path of an upstream stage's output tree, by slot name. */
+  input(slot: string): string;
+  /** A fresh, empty directory; everything written here becomes the stage's output. */
+  readonly outDir: string;
+  /** Appends a line to the stage log (kept in the run record's log tail). */
+  log(message: string): void;
+  progress(progress: StageProgress): void;
+  /** Records a metric in the run record (what `compare` reads later). */
+  metric(name: string, value: unknown): void;
+  /** Aborted on Ctrl-C or when a sibling fails under fail-fast. */
+  readonly signal: AbortSignal;
+}
+
+/** A built-in stage. Bump `version` whenever its outputs for the same inputs would change. */
+export interface StageDefinition<S extends GenericSchema = GenericSchema> {
+  name: string;
+  version: number;
+  description: string;
+  /** Schema of `with:`; only these keys enter the cache key. */
+  params: S;
+  /** Input slots this stage requires through `needs:`. */
+  inputs?: readonly string[];
+  run(ctx: StageContext<InferOutput<S>>): Promise<void>;
+}
+
+/** Identity helper that keeps the params type flowing from the schema to `run`. */
+export function defineStage<S extends GenericSchema>(definition: StageDefinition<S>): StageDefinition<S> {
+  return definition;
+}
+
+/** A failure the stage can explain; the engine prints message and hint instead of a stack. */
+export class StageError extends Error {
+  readonly hint?: string;
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'StageError';
+    this.hint = options.hint;
+  }
+}
+
+/** Finds stages by name and loads them lazily; the CLI hands one to the engine as a value. */
+export interface StageRegistry {
+  names(): string[];
+  load(name: string): Promise<StageDefinition>;
+}
+
+/** A registry over lazy loaders (name → `() => import(...)`), loading each module at most once. */
+export function createRegistry(
+  loaders: Record<string, () => Promise<{ default: StageDefinition }>>,
+): StageRegistry {
+  const loaded = new Map<string, Promise<StageDefinition>>();
+  return {
+    names: () => Object.keys(loaders).sort(),
+    load(name) {
+      const loader = loaders[name];
+      if (!loader) return Promise.reject(new Error(`no built-in stage named "${name}"`));
+      let definition = loaded.get(name);
+      if (!definition) {
+        definition = loader().then((m) => m.default);
+        loaded.set(name, definition);
+      }
+      return definition;
+    },
+  };
+}

@@ -1,0 +1,5 @@
+// The only file that names the built-in stages (name → lazy import), like Vite's plugins/index.ts.
+// The CLI passes this registry to the engine; the engine never imports a stage module itself.
+import { createRegistry } from '../src/stage-api/index.ts';
+
+export const builtinStages = createRegistry({});
