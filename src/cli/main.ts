@@ -2,6 +2,7 @@
 // into messages and exit codes (0 ok, 1 stage failed, 2 spec/usage error). Tests call it in-process.
 import { EXIT_OK, EXIT_USAGE, PipeError } from '../errors.ts';
 import { formatError } from '../report/format-error.ts';
+import { setDisplayRoot } from '../spec/yaml-file.ts';
 import type { CliIo } from './io.ts';
 
 export const MAIN_HELP = `gpt2o-pipe: a content-hashed DAG build system for machine-learning experiments
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 export async function runMain(rawArgs: string[], io: CliIo): Promise<number> {
   const [name, ...args] = rawArgs;
+  setDisplayRoot(io.cwd);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout(MAIN_HELP);
     return name === undefined ? EXIT_USAGE : EXIT_OK;

@@ -44,6 +44,8 @@ async function linkInputs({ stage, graph, scratch, upstreamDirs }: CmdRunInput):
     await symlink(target, at);
     linked.add(rel);
   };
+  // Like Snakemake, create the folders declared outs go into, so `cmd > out/x.txt` just works.
+  for (const out of stage.outs) await mkdir(dirname(join(scratch, out.path)), { recursive: true });
   const produced = new Set((graph.producedDeps.get(stage.name) ?? []).map((p) => p.dep));
   for (const dep of stage.deps) {
     if (!produced.has(dep.path)) await place(dep.path, join(graph.spec.projectRoot, dep.path));
@@ -92,7 +94,6 @@ async function runShell({ stage, scratch, graph, log, signal }: CmdRunInput): Pr
       code: 'E_STAGE_COMMAND',
       stage: stage.name,
       loc: stage.loc,
-      hint: `see the log: ${log.path}`,
       exitCode: EXIT_STAGE_FAILED,
     });
   }

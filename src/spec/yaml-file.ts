@@ -12,9 +12,16 @@ export interface YamlFile {
   locate(path: readonly (string | number)[], at?: 'key' | 'value'): Loc;
 }
 
+let displayRoot = process.cwd();
+
+/** Sets the folder paths in messages are shown relative to (the CLI's working folder). */
+export function setDisplayRoot(dir: string): void {
+  displayRoot = dir;
+}
+
 /** Shows paths relative to where the user stands, as compilers do. */
 export function displayPath(path: string): string {
-  const rel = relative(process.cwd(), path);
+  const rel = relative(displayRoot, path);
   return rel === '' || rel.startsWith('..') ? path : rel;
 }
 
@@ -46,7 +53,9 @@ export function parseYamlText(path: string, text: string): YamlFile {
     const first = doc.errors[0]!;
     const duplicate = first.code === 'DUPLICATE_KEY';
     throw new PipeError(
-      duplicate ? `duplicate key: ${first.message}` : `YAML syntax error: ${first.message.split('\n')[0]}`,
+      duplicate
+        ? `duplicate key ${JSON.stringify(text.slice(first.pos[0], first.pos[1]))}`
+        : `YAML syntax error: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
       {
         code: duplicate ? 'E_SPEC_DUPLICATE_KEY' : 'E_SPEC_YAML',
         loc: toLoc(first.pos[0]),
