@@ -52,6 +52,8 @@ export function parseYamlText(path: string, text: string): YamlFile {
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const duplicate = first.code === 'DUPLICATE_KEY';
+    const loc = toLoc(first.pos[0]);
+    const lineText = text.split(/\r?\n/)[loc.line - 1] ?? '';
     throw new PipeError(
       duplicate
         ? `duplicate key ${JSON.stringify(text.slice(first.pos[0], first.pos[1]))}`

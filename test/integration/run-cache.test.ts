@@ -101,12 +101,15 @@ describe('run and the cache', () => {
       state: string;
       reasons: string[];
     }[];
-    const byName = Object.fromEntries(stages.map((s) => [s.name, s]));
-    assert.equal(byName.s1.state, 'up-to-date');
-    assert.equal(byName.s2.state, 'stale');
-    assert.deepEqual(byName.s2.reasons, ['param b: 2 -> 7']);
-    assert.equal(byName.s3.state, 'stale');
-    assert.deepEqual(byName.s3.reasons, ['upstream s2 is stale']);
+    const byName = Object.fromEntries(stages.map((s) => [s.name, s])) as Record<
+      string,
+      (typeof stages)[number]
+    >;
+    assert.equal(byName.s1!.state, 'up-to-date');
+    assert.equal(byName.s2!.state, 'stale');
+    assert.deepEqual(byName.s2!.reasons, ['param b: 2 -> 7']);
+    assert.equal(byName.s3!.state, 'stale');
+    assert.deepEqual(byName.s3!.reasons, ['upstream s2 is stale']);
     const human = await cli(ws.dir, ['status', 'pipeline.yaml', '--set', 'b=7']);
     assert.match(human.stdout, /s2\s+stale\n\s+param b: 2 -> 7/);
   });

@@ -1,0 +1,146 @@
+// `uses:` stages through the real stage API: typed params, inputs by slot, metrics in the record,
+// schema errors located in the YAML, stage versions in the key.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { builtinStages } from '../../stages/index.ts';
+import { fixtureStages, withBumpedVersion } from '../fixtures/stages/index.ts';
+import { cli, makeWorkspace, runJson } from '../helpers/workspace.ts';
+
+const PIPELINE = `params:
+  audio:
+    sample_rate: 8000
+  tone:
+    frequency: 440
+stages:
+  tone:
+    uses: tone
+    with:
+      frequency: \${tone.frequency}
+      sample_rate: \${audio.sample_rate}
+      samples: 8000
+  estimate:
+    uses: zero-crossings
+    needs: {audio: tone}
+    with:
+      sample_rate: \${audio.sample_rate}
+  report:
+    cmd: cat estimate/estimate.json > report.json
+    needs: [estimate]
+    outs: [report.json]
+`;
+
+function recordOf(cache: string, key: string) {
+  return JSON.parse(readFileSync(join(cache, 'actions', key.slice(0, 2), `${key}.json`), 'utf8'));
+}
+
+describe('built-in stages', () => {
+  test('params keep their types, inputs flow by slot, metrics land in the run record', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
+    try {
+      const r = await runJson(ws.dir, [], fixtureStages);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.status, { tone: 'ran', estimate: 'ran', report: 'ran' });
+      const estimate = JSON.parse(ws.read('runs/pipeline/report/report.json'));
+      assert.ok(Math.abs(estimate.hz - 440) <= 1, `estimated ${estimate.hz} Hz`);
+      const record = recordOf(ws.path('cache'), r.json.stages[0]!.key!);
+      assert.deepEqual(record.description.with, { frequency: 440, sample_rate: 8000, samples: 8000 });
+      assert.deepEqual(record.params, { 'audio.sample_rate': 8000, 'tone.frequency': 440 });
+      assert.equal(record.metrics.peak, 32767);
+      assert.match(record.logTail, /wrote 8000 samples at 440 Hz/);
+
+      const changed = await runJson(ws.dir, ['--set', 'tone.frequency=1000'], fixtureStages);
+      assert.deepEqual(changed.status, { tone: 'ran', estimate: 'ran', report: 'ran' });
+      assert.ok(Math.abs(JSON.parse(ws.read('runs/pipeline/report/report.json')).hz - 1000) <= 1);
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('a bumped stage version reruns the stage and status says why', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
+    try {
+      await runJson(ws.dir, [], fixtureStages);
+      const bumped = withBumpedVersion('tone');
+      const status = await cli(ws.dir, ['status', 'pipeline.yaml', '--json'], { registry: bumped });
+      const tone = JSON.parse(status.stdout).experiments[0].stages[0];
+      assert.deepEqual(tone.reasons, ['stage version changed: 1 -> 2']);
+      // Same bytes out of the new version: its dependents stay cached (early cutoff).
+      assert.deepEqual((await runJson(ws.dir, [], bumped)).status, {
+        tone: 'ran',
+        estimate: 'cached',
+        report: 'cached',
+      });
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('with: values are checked against the stage schema, at their place in the YAML', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  tone:
+    uses: tone
+    with:
+      frequency: high
+      sampel_rate: 8000
+  estimate:
+    uses: zero-crossings
+    with: {sample_rate: 8000}
+`,
+    });
+    try {
+      const r = await cli(ws.dir, ['run'], { registry: fixtureStages });
+      assert.equal(r.code, 2);
+      assert.match(
+        r.stderr,
+        /pipeline\.yaml:5:18 error E_SPEC_SCHEMA \(stage "tone"\)\n {2}stages\.tone\.with\.frequency: expected number, got "high"/,
+      );
+      assert.match(
+        r.stderr,
+        /pipeline\.yaml:6:7 error E_SPEC_UNKNOWN_KEY \(stage "tone"\)[\s\S]*did you mean "sample_rate"\?/,
+      );
+      assert.match(
+        r.stderr,
+        /E_SPEC_MISSING_INPUT \(stage "estimate"\)\n {2}stage "estimate" \(uses zero-crossings\) needs an input "audio"/,
+      );
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('a StageError fails the stage with its message and hint, and caches nothing', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': PIPELINE.replace('samples: 8000', 'samples: 1'),
+    });
+    try {
+      const r = await runJson(ws.dir, [], fixtureStages);
+      assert.equal(r.code, 1);
+      assert.deepEqual(r.status, { tone: 'ran', estimate: 'failed', report: 'skipped' });
+      assert.match(
+        r.stderr,
+        /error E_STAGE_FAILED \(stage "estimate"\)\n {2}stage "estimate" \(uses zero-crossings\) failed: the tone has fewer than 2 samples/,
+      );
+      assert.match(r.stderr, /hint: raise tone\.samples/);
+      assert.equal(
+        readdirSync(ws.path('cache/actions'), { recursive: true }).filter((f) => String(f).endsWith('.json'))
+          .length,
+        1,
+      );
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('every built-in stage declares a version and a schema, and loads without heavy imports', async () => {
+    for (const name of builtinStages.names()) {
+      const stage = await builtinStages.load(name);
+      assert.equal(stage.name, name);
+      assert.ok(Number.isInteger(stage.version) && stage.version >= 1, `${name} has no integer version`);
+      assert.ok(stage.params, `${name} has no params schema`);
+    }
+    for (const name of fixtureStages.names())
+      assert.ok(Number.isInteger((await fixtureStages.load(name)).version));
+  });
+});

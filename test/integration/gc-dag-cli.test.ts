@@ -1,0 +1,129 @@
+// gc keeps exactly what experiments' latest runs reference; dag prints the graph; the built
+// binary works as a real process.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { cli, execCli, makeWorkspace, runJson } from '../helpers/workspace.ts';
+
+const PIPELINE = `params:
+  text: hello
+stages:
+  write:
+    cmd: echo \${text} > text.txt
+    outs: [text.txt]
+  shout:
+    cmd: tr a-z A-Z < text.txt > loud.txt
+    deps: [text.txt]
+    outs: [loud.txt]
+`;
+
+function objectCount(cache: string): number {
+  return readdirSync(`${cache}/objects`, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
+    .length;
+}
+
+describe('gc', () => {
+  test('drops results no experiment references any more and keeps the latest ones', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': PIPELINE,
+      'experiments/other.yaml': 'extends: ../pipeline.yaml\nparams: {text: other}\n',
+    });
+    try {
+      await runJson(ws.dir, ['pipeline.yaml', '--set', 'text=first']);
+      await runJson(ws.dir, ['pipeline.yaml']);
+      await runJson(ws.dir, ['experiments/other.yaml']);
+      const before = objectCount(ws.path('cache'));
+
+      const dry = JSON.parse((await cli(ws.dir, ['gc', '--dry-run', '--json'])).stdout);
+      // The "first" run's two outputs (text.txt, loud.txt), its two manifests and two run records go.
+      assert.equal(dry.removed.objects, 4);
+      assert.equal(dry.removed.records, 2);
+      assert.equal(objectCount(ws.path('cache')), before);
+
+      const real = await cli(ws.dir, ['gc']);
+      assert.equal(real.code, 0);
+      assert.match(real.stdout, /kept 4 results .* removed 4 objects, 2 run records/);
+      assert.equal(objectCount(ws.path('cache')), before - 4);
+      assert.deepEqual((await runJson(ws.dir, ['pipeline.yaml'])).status, {
+        write: 'cached',
+        shout: 'cached',
+      });
+      assert.deepEqual((await runJson(ws.dir, ['experiments/other.yaml'])).status, {
+        write: 'cached',
+        shout: 'cached',
+      });
+      assert.equal(ws.read('runs/other/shout/loud.txt'), 'OTHER\n');
+
+      // An experiment file that is gone no longer protects its results.
+      rmSync(ws.path('experiments/other.yaml'));
+      const after = JSON.parse((await cli(ws.dir, ['gc', '--json'])).stdout);
+      assert.equal(after.removed.refs, 1);
+      assert.equal(after.removed.records, 2);
+      assert.equal((await runJson(ws.dir, ['pipeline.yaml'])).status.shout, 'cached');
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('refuses to collect while a run is using the cache', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      await runJson(ws.dir);
+      mkdirSync(ws.path('cache/locks/active'), { recursive: true });
+      writeFileSync(ws.path(`cache/locks/active/${sleeper.pid}`), '');
+      const r = await cli(ws.dir, ['gc']);
+      assert.equal(r.code, 2);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `E_GC_BUSY\\n {2}the cache is in use by a running \`gpt2o-pipe run\` \\(pid ${sleeper.pid}\\)`,
+        ),
+      );
+    } finally {
+      sleeper.kill();
+      ws.remove();
+    }
+  });
+});
+
+describe('dag and the binary', () => {
+  test('dag prints each stage with what it needs, and a Mermaid flowchart', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
+    try {
+      assert.equal((await cli(ws.dir, ['dag'])).stdout, 'write (cmd)\nshout (cmd)  <- write\n');
+      assert.equal(
+        (await cli(ws.dir, ['dag', '--mermaid'])).stdout,
+        'flowchart TD\n  s_write["write (cmd)"]\n  s_shout["shout (cmd)"]\n  s_write --> s_shout\n',
+      );
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('the built binary runs a pipeline, prints help and exits with the documented codes', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
+    try {
+      const first = await execCli(ws.dir, ['run']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, /2 stages: 2 ran, 0 cached/);
+      assert.equal(ws.read('runs/pipeline/shout/loud.txt'), 'HELLO\n');
+      const second = await execCli(ws.dir, ['run']);
+      assert.match(second.stdout, /✔ write\s+cached\n\s+✔ shout\s+cached\n2 stages: 0 ran, 2 cached/);
+      const help = await execCli(ws.dir, ['run', '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /--set KEY=VALUE/);
+      assert.equal((await execCli(ws.dir, [])).code, 2);
+      assert.equal(
+        (await execCli(ws.dir, ['--version'])).stdout.trim(),
+        JSON.parse(
+          (await import('node:fs')).readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+        ).version,
+      );
+      assert.ok(existsSync(ws.path('cache/CACHEDIR.TAG')));
+    } finally {
+      ws.remove();
+    }
+  });
+});

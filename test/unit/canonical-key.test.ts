@@ -1,0 +1,43 @@
+// Keys must not depend on how a description was built: key order, insertion order, whitespace.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { canonicalJson } from '../../src/cache/canonical.ts';
+import { hashBytes } from '../../src/cache/hash.ts';
+
+function shuffleKeys(value: unknown, seed: number): unknown {
+  if (Array.isArray(value)) return value.map((v) => shuffleKeys(v, seed));
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value).map(([k, v]) => [k, shuffleKeys(v, seed)] as const);
+    entries.sort((a, b) => ((a[0].length * seed) % 7) - ((b[0].length * seed) % 7) || (seed % 2 ? -1 : 1));
+    return Object.fromEntries(entries);
+  }
+  return value;
+}
+
+describe('canonical JSON and keys', () => {
+  test('sorted keys, no whitespace, undefined members dropped', () => {
+    assert.equal(
+      canonicalJson({ b: 1, a: [true, null, 'x'], c: undefined, d: { z: 1, y: 2 } }),
+      '{"a":[true,null,"x"],"b":1,"d":{"y":2,"z":1}}',
+    );
+    assert.throws(() => canonicalJson({ x: Number.NaN }), /cannot hash/);
+  });
+
+  test('shuffled keys give the same canonical text and the same digest', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue(), fc.integer({ min: 1, max: 1000 }), async (value, seed) => {
+        const a = canonicalJson(value);
+        const b = canonicalJson(shuffleKeys(value, seed));
+        assert.equal(a, b);
+        assert.equal(await hashBytes(a), await hashBytes(b));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('the digest is XXH128 as hex (pinned, so a library change cannot silently re-key caches)', async () => {
+    assert.equal(await hashBytes(''), '99aa06d3014798d86001c324468d497f');
+    assert.equal(await hashBytes('gpt2o'), await hashBytes(new TextEncoder().encode('gpt2o')));
+  });
+});
