@@ -1,10 +1,13 @@
 // Bundles the CLI into dist/ with esbuild. Start-up time is a feature of a build tool (a fully cached
 // `run` must beat Snakemake's no-op by 2-5x), and one bundled file loads far faster than hundreds of
 // node_modules files. Lazy `import()`s (stages, execa, listr2) become separate chunks that load on use.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+// Start clean: chunk names carry content hashes, so stale chunks would pile up.
+rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 
 await build({
   entryPoints: { cli: 'src/cli/bin.ts' },

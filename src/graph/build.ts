@@ -2,6 +2,7 @@
 // (as in DVC and make), a stable topological order, and cycle detection that prints the cycle.
 import { ErrorSink, type Loc, PipeError } from '../errors.ts';
 import type { CmdStage, ResolvedSpec, ResolvedStage } from '../spec/types.ts';
+import { OutIndex } from './out-index.ts';
 
 /** A dep that another stage produces: read from that stage's output, not from the project folder. */
 export interface ProducedDep {
@@ -39,7 +40,7 @@ export function buildGraph(spec: ResolvedSpec): Graph {
     if (stage.kind === 'cmd') {
       const produced: ProducedDep[] = [];
       for (const dep of stage.deps) {
-        const producer = findProducer(dep.path, producers);
+        const producer = producers.ownerOf(dep.path)?.producer;
         if (producer) {
           if (producer.stage === stage.name) {
             sink.add(
@@ -56,11 +57,11 @@ export function buildGraph(spec: ResolvedSpec): Graph {
           add(producer.stage, dep.loc);
           continue;
         }
-        const inside = [...producers.keys()].find((out) => out.startsWith(`${dep.path}/`));
+        const inside = producers.outBelow(dep.path);
         if (inside) {
           sink.add(
             new PipeError(
-              `dep "${dep.path}" of stage "${stage.name}" contains "${inside}", an out of stage "${producers.get(inside)!.stage}"`,
+              `dep "${dep.path}" of stage "${stage.name}" contains "${inside}", an out of stage "${producers.producer(inside)!.stage}"`,
               {
                 code: 'E_SPEC_DEP_OVERLAPS_OUT',
                 loc: dep.loc,
@@ -93,22 +94,18 @@ export function buildGraph(spec: ResolvedSpec): Graph {
   return { spec, stages, upstream, order, producedDeps };
 }
 
-interface Producer {
-  stage: string;
-  loc: Loc;
-}
-
-function indexOuts(stages: readonly ResolvedStage[], sink: ErrorSink): Map<string, Producer> {
-  const producers = new Map<string, Producer>();
+function indexOuts(stages: readonly ResolvedStage[], sink: ErrorSink): OutIndex {
+  const index = new OutIndex();
   for (const stage of stages.filter((s): s is CmdStage => s.kind === 'cmd')) {
     for (const out of stage.outs) {
-      const clash = [...producers.entries()].find(
-        ([path]) => path === out.path || path.startsWith(`${out.path}/`) || out.path.startsWith(`${path}/`),
-      );
-      if (clash) {
+      const owner = index.ownerOf(out.path);
+      const clash = owner ? { path: owner.out, stage: owner.producer.stage } : undefined;
+      const inner = clash ? undefined : index.outBelow(out.path);
+      const conflict = clash ?? (inner ? { path: inner, stage: index.producer(inner)!.stage } : undefined);
+      if (conflict) {
         sink.add(
           new PipeError(
-            `out "${out.path}" of stage "${stage.name}" overlaps "${clash[0]}" of stage "${clash[1].stage}"`,
+            `out "${out.path}" of stage "${stage.name}" overlaps "${conflict.path}" of stage "${conflict.stage}"`,
             {
               code: 'E_SPEC_DUPLICATE_OUT',
               loc: out.loc,
@@ -119,15 +116,10 @@ function indexOuts(stages: readonly ResolvedStage[], sink: ErrorSink): Map<strin
         );
         continue;
       }
-      producers.set(out.path, { stage: stage.name, loc: out.loc });
+      index.add(out.path, { stage: stage.name, loc: out.loc });
     }
   }
-  return producers;
-}
-
-function findProducer(dep: string, producers: Map<string, Producer>): Producer | undefined {
-  for (const [out, producer] of producers) if (dep === out || dep.startsWith(`${out}/`)) return producer;
-  return undefined;
+  return index;
 }
 
 /** Kahn's algorithm, picking ready stages in declaration order so the order is stable. */

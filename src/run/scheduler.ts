@@ -87,7 +87,7 @@ async function settleStage(
 
   const forced = options.force.has(name);
   if (!forced) {
-    const hit = await cachedOutcome(options.store, name, key);
+    const hit = cachedOutcome(options.store, name, key);
     if (hit) return hit;
   }
   if (options.dryRun)
@@ -111,7 +111,7 @@ async function settleStage(
     try {
       // Another process may have computed this key while we waited for the lock.
       if (!forced) {
-        const hit = await cachedOutcome(options.store, name, key);
+        const hit = cachedOutcome(options.store, name, key);
         if (hit) return hit;
       }
       return await executeStage(stage, key, description, trees, options);
@@ -125,13 +125,9 @@ async function settleStage(
   }
 }
 
-async function cachedOutcome(
-  store: CacheStore,
-  name: string,
-  key: string,
-): Promise<StageOutcome | undefined> {
+function cachedOutcome(store: CacheStore, name: string, key: string): StageOutcome | undefined {
   const record = store.readRecord(key);
-  if (!record || !(await store.hasTree(record.output.tree))) return undefined;
+  if (!record || !store.hasTree(record.output.tree)) return undefined;
   return { name, status: 'cached', key, seconds: 0, tree: record.output.tree };
 }
 

@@ -41,7 +41,7 @@ export async function stageStatuses(graph: Graph, store: CacheStore): Promise<St
         description = await describeStage(stage, graph, trees, store);
         key = await keyOf(description);
         const record = store.readRecord(key);
-        if (record && (await store.hasTree(record.output.tree))) {
+        if (record && store.hasTree(record.output.tree)) {
           trees.set(name, record.output.tree);
           states.set(name, 'up-to-date');
           reports.push({ name, state: 'up-to-date', reasons: [], key });

@@ -4,7 +4,7 @@ import { PipeError } from '../errors.ts';
 import { displayPath, readYamlFile, type YamlFile } from './yaml-file.ts';
 
 /** The files of one experiment, root first; the last one is the file the user named. */
-export function readSpecChain(entry: string): YamlFile[] {
+export async function readSpecChain(entry: string): Promise<YamlFile[]> {
   const chain: YamlFile[] = [];
   const seen = new Set<string>();
   let path = resolve(entry);
@@ -18,7 +18,7 @@ export function readSpecChain(entry: string): YamlFile[] {
       });
     }
     seen.add(path);
-    const file = readYamlFile(path);
+    const file = await readYamlFile(path);
     chain.push(file);
     const value = file.value;
     if (value === null || value === undefined) {

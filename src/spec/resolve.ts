@@ -1,9 +1,9 @@
 // pipeline.yaml + experiments/*.yaml + `--set` → one frozen ResolvedSpec (Vite's UserConfig →
 // resolveConfig split): defaults and validation happen here once; nothing downstream sees raw YAML.
 import { basename, dirname, extname } from 'node:path';
-import { parse as parseYamlValue } from 'yaml';
 import { ErrorSink, PipeError } from '../errors.ts';
 import type { StageRegistry } from '../stage-api/index.ts';
+import { loadYaml } from '../util/load-yaml.ts';
 import { readSpecChain } from './chain.ts';
 import { interpolateParams } from './interpolate.ts';
 import { mergeOverrides, type ParamOrigins, type ParamTree, recordOrigins, treeFromPath } from './params.ts';
@@ -19,7 +19,7 @@ export interface ResolveOptions {
 
 /** Loads an experiment (or a standalone pipeline) and everything it extends. */
 export async function resolveSpec(entry: string, options: ResolveOptions): Promise<ResolvedSpec> {
-  const chain = readSpecChain(entry);
+  const chain = await readSpecChain(entry);
   const root = chain[0]!;
   const sink = new ErrorSink();
 
@@ -34,7 +34,7 @@ export async function resolveSpec(entry: string, options: ResolveOptions): Promi
     const locate = (path: string[]) => file.locate(['params', ...path], 'key');
     params = mergeOverrides(params, experiment.params as ParamTree, locate, origins, sink);
   }
-  for (const set of options.sets ?? []) params = applySet(params, set, origins, sink);
+  for (const set of options.sets ?? []) params = await applySet(params, set, origins, sink);
   sink.throwIfAny();
 
   params = interpolateParams(params, origins, sink);
@@ -54,7 +54,12 @@ export async function resolveSpec(entry: string, options: ResolveOptions): Promi
   });
 }
 
-function applySet(params: ParamTree, set: string, origins: ParamOrigins, sink: ErrorSink): ParamTree {
+async function applySet(
+  params: ParamTree,
+  set: string,
+  origins: ParamOrigins,
+  sink: ErrorSink,
+): Promise<ParamTree> {
   const eq = set.indexOf('=');
   const path = eq > 0 ? set.slice(0, eq).trim() : '';
   if (!/^[A-Za-z_][\w-]*(\.[\w-]+)*$/.test(path)) {
@@ -69,7 +74,7 @@ function applySet(params: ParamTree, set: string, origins: ParamOrigins, sink: E
   const text = set.slice(eq + 1);
   let value: unknown;
   try {
-    value = parseYamlValue(text);
+    value = (await loadYaml()).parse(text);
   } catch {
     value = text;
   }

@@ -1,8 +1,11 @@
 // Reads one YAML spec file and keeps what is needed to point errors at `file:line:col`.
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type { Document, Node } from 'yaml';
+import YAML_PACKAGE from 'yaml/package.json' with { type: 'json' };
 import { type Loc, PipeError } from '../errors.ts';
+import { loadYaml, type YamlModule } from '../util/load-yaml.ts';
+import { type ParsedYaml, readParsed, writeParsed } from './parse-cache.ts';
 
 /** A parsed spec file: its plain value plus the document, to map paths back to places. */
 export interface YamlFile {
@@ -26,7 +29,7 @@ export function displayPath(path: string): string {
 }
 
 /** Parses a YAML file; syntax errors (including duplicate keys) become located PipeErrors. */
-export function readYamlFile(path: string): YamlFile {
+export async function readYamlFile(path: string): Promise<YamlFile> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -41,18 +44,36 @@ export function readYamlFile(path: string): YamlFile {
   return parseYamlText(path, text);
 }
 
-/** Parses YAML text that came from `path` (split out so tests and generators can feed text). */
-export function parseYamlText(path: string, text: string): YamlFile {
+/** Parses YAML text that came from `path`; unchanged files come from the parse cache. */
+export async function parseYamlText(path: string, text: string): Promise<YamlFile> {
+  let parsed = readParsed(text, PARSER_ID);
+  if (!parsed) {
+    parsed = await parseFresh(path, text);
+    writeParsed(text, PARSER_ID, parsed);
+  }
+  const { lineStarts } = parsed;
+  const offsets = new Map(parsed.offsets.map(([p, key, value]) => [p, { key, value }]));
+  return {
+    path,
+    text,
+    value: parsed.value,
+    locate: (keyPath, at = 'value') => toLoc(path, lineStarts, findOffset(offsets, keyPath, at)),
+  };
+}
+
+// The parser's identity enters the parse-cache key: another yaml version may parse differently.
+const PARSER_ID = `yaml@${YAML_PACKAGE.version}`;
+
+/** The YAML library loads only on a parse-cache miss: on a hit, a cached run never pays for it. */
+async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
+  const yaml = await loadYaml();
+  const { LineCounter, parseDocument } = yaml;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const toLoc = (offset: number): Loc => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { file: path, line, col };
-  };
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const duplicate = first.code === 'DUPLICATE_KEY';
-    const loc = toLoc(first.pos[0]);
+    const loc = toLoc(path, lineCounter.lineStarts, first.pos[0]);
     const lineText = text.split(/\r?\n/)[loc.line - 1] ?? '';
     throw new PipeError(
       duplicate
@@ -60,43 +81,73 @@ export function parseYamlText(path: string, text: string): YamlFile {
         : `YAML syntax error: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
       {
         code: duplicate ? 'E_SPEC_DUPLICATE_KEY' : 'E_SPEC_YAML',
-        loc: toLoc(first.pos[0]),
+        loc,
         hint: duplicate
           ? 'each key (and each stage name) may appear once in a mapping; rename or merge the two'
-          : 'fix the YAML syntax at this place (indentation, a missing ":" or an unclosed quote are common causes)',
+          : /\{[^}]*\$\{/.test(lineText)
+            ? 'inside a {flow: mapping} YAML reads "{" as syntax: quote the value ("${a.b}") or use block style'
+            : 'fix the YAML syntax at this place (indentation, a missing ":" or an unclosed quote are common causes)',
       },
     );
   }
   return {
-    path,
-    text,
     value: doc.toJS({ maxAliasCount: 100 }),
-    locate: (keyPath, at = 'value') => toLoc(findOffset(doc, keyPath, at)),
+    lineStarts: lineCounter.lineStarts,
+    offsets: indexOffsets(yaml, doc),
   };
 }
 
-/** Walks the document along keyPath; stops at the deepest node that exists (like DVC's determine_linecol). */
-function findOffset(doc: Document, keyPath: readonly (string | number)[], at: 'key' | 'value'): number {
-  let node: unknown = doc.contents;
-  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
-  for (const [i, segment] of keyPath.entries()) {
-    const last = i === keyPath.length - 1;
-    if (isMap(node)) {
-      const pair = node.items.find(
-        (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment),
-      );
-      if (!pair) break;
-      const keyNode = pair.key as Node;
-      const valueNode = pair.value as Node | null;
-      if (last && at === 'key') return keyNode.range?.[0] ?? offset;
-      offset = valueNode?.range?.[0] ?? keyNode.range?.[0] ?? offset;
-      node = valueNode;
-    } else if (isSeq(node) && typeof segment === 'number') {
-      const item = node.items[segment] as Node | undefined;
-      if (!item) break;
-      offset = item.range?.[0] ?? offset;
-      node = item;
-    } else break;
+/** 1-based line and column of an offset (binary search over line starts, like LineCounter). */
+function toLoc(file: string, lineStarts: readonly number[], offset: number): Loc {
+  let low = 0;
+  let high = lineStarts.length - 1;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (lineStarts[mid]! <= offset) low = mid;
+    else high = mid - 1;
   }
-  return offset;
+  return { file, line: low + 1, col: offset - (lineStarts[low] ?? 0) + 1 };
+}
+
+/** Offsets of every key and value in the document, by path (segments joined by NUL). */
+function indexOffsets(yaml: YamlModule, doc: Document): [string, number, number][] {
+  const { isMap, isPair, isScalar, isSeq } = yaml;
+  const root = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  const out: [string, number, number][] = [['', root, root]];
+  const visit = (node: unknown, path: string, fallback: number) => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isPair(pair) || !isScalar(pair.key)) continue;
+        const keyNode = pair.key as Node;
+        const valueNode = pair.value as Node | null;
+        const key = keyNode.range?.[0] ?? fallback;
+        const child = path === '' ? String(pair.key.value) : `${path}\u0000${String(pair.key.value)}`;
+        const value = valueNode?.range?.[0] ?? key;
+        out.push([child, key, value]);
+        visit(valueNode, child, value);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        const offset = (item as Node | null)?.range?.[0] ?? fallback;
+        const child = path === '' ? String(i) : `${path}\u0000${i}`;
+        out.push([child, offset, offset]);
+        visit(item, child, offset);
+      });
+    }
+  };
+  visit(doc.contents, '', root);
+  return out;
+}
+
+/** The deepest existing node along keyPath (like DVC's determine_linecol, which walks up to a parent). */
+function findOffset(
+  index: Map<string, { key: number; value: number }>,
+  keyPath: readonly (string | number)[],
+  at: 'key' | 'value',
+): number {
+  for (let depth = keyPath.length; depth >= 0; depth--) {
+    const hit = index.get(keyPath.slice(0, depth).map(String).join('\u0000'));
+    if (hit) return depth === keyPath.length && at === 'key' ? hit.key : hit.value;
+  }
+  return 0;
 }

@@ -10,6 +10,10 @@ import type { StageRegistry } from '../../src/stage-api/index.ts';
 import { builtinStages } from '../../stages/index.ts';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+// Each test process gets its own empty parse cache, so the cache-miss path (the YAML parser) and
+// the hit path both run, and nothing depends on what earlier runs left in ~/.cache.
+process.env.GPT2O_PARSE_CACHE = mkdtempSync(join(tmpdir(), 'gpt2o-parsed-'));
 export const BIN = join(REPO, 'bin', 'gpt2o-pipe.js');
 
 export interface Workspace {

@@ -65,13 +65,13 @@ stages:
       assert.equal(ws.read('runs/pipeline/upper/out/upper.txt'), 'WORLD\n');
       const status = await cli(ws.dir, ['status', 'pipeline.yaml']);
       assert.match(status.stdout, /upper\s+up-to-date/);
-      ws.write('scripts/upper.sh', 'tr a-z A-Z < "$1" | rev\n');
+      ws.write('scripts/upper.sh', 'tr a-z A-Z < "$1" | sed s/^/:/\n');
       const stale = await cli(ws.dir, ['status', 'pipeline.yaml', '--json']);
       assert.deepEqual(JSON.parse(stale.stdout).experiments[0].stages[0].reasons, [
         'dep scripts/upper.sh changed',
       ]);
       assert.equal((await runJson(ws.dir)).status.upper, 'ran');
-      assert.equal(ws.read('runs/pipeline/upper/out/upper.txt'), 'DLROW\n');
+      assert.equal(ws.read('runs/pipeline/upper/out/upper.txt'), ':WORLD\n');
     } finally {
       ws.remove();
     }

@@ -65,10 +65,19 @@ stages:
     );
   });
 
+  test('${} inside a YAML flow mapping gets a hint about quoting', async () => {
+    const r = await runSpec({
+      'pipeline.yaml': 'params:\n  a: 1\nstages:\n  s:\n    uses: x\n    with: {n: ${a}}\n',
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^pipeline\.yaml:6:\d+ error E_SPEC_YAML/m);
+    assert.match(r.stderr, /hint: inside a \{flow: mapping\} YAML reads "\{" as syntax: quote the value/);
+  });
+
   test('duplicate stage names are rejected where the second one is', async () => {
     const r = await runSpec({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: "true"\n  a:\n    cmd: "false"\n' });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^pipeline\.yaml:4:3 error E_SPEC_DUPLICATE_KEY/m);
+    assert.match(r.stderr, /^pipeline\.yaml:4:3 error E_SPEC_DUPLICATE_KEY\n {2}duplicate key "a"/m);
   });
 
   test('unknown keys get a did-you-mean and all errors are reported at once, sorted by line', async () => {

@@ -1,0 +1,141 @@
+// Section 1: the cost of a fully cached pipeline. Each pipeline is built once from scratch by
+// gpt2o-pipe, Snakemake and make (timed once, for information), then the no-op is timed; the ratios
+// to the peers' no-ops are graded against the targets.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { type Check, grade, ratio } from './checks.ts';
+import type { PipelineShape } from './pipelines.ts';
+import { toMakefile, toPipelineYaml, toSnakefile } from './pipelines.ts';
+import { type Command, runCommand, type Sample, timeCommandOnce, timeCommandsInterleaved } from './timing.ts';
+import { isInstalled, makeCommand, pipeCommand, snakemakeCommand } from './tools.ts';
+
+export interface NoopResult {
+  id: PipelineShape['id'];
+  label: string;
+  stages: number;
+  /** One build from scratch, in ms; null when the tool is not installed. */
+  coldMs: { gpt2oPipe: number; snakemake: number | null; make: number | null };
+  noop: { gpt2oPipeRun: Sample; gpt2oPipeStatus: Sample; snakemake: Sample | null; make: Sample | null };
+  /** Median / median ratios. */
+  ratios: { runVsSnakemake: number | null; runVsMake: number | null; statusVsSnakemake: number | null };
+}
+
+/** The ratio each pipeline's cached run must reach against Snakemake's no-op. */
+export const SNAKEMAKE_TARGETS: Record<PipelineShape['id'], number> = { linear7: 0.5, wide200: 0.2 };
+
+/** Builds the pipeline three ways under `root`, then times the no-ops `repeat` times, interleaved. */
+export function benchNoop(
+  shape: PipelineShape,
+  root: string,
+  repeat: number,
+  log: (line: string) => void,
+): NoopResult {
+  const dir = join(root, shape.id);
+  const pipeDir = writeProject(join(dir, 'gpt2o-pipe'), 'pipeline.yaml', toPipelineYaml(shape));
+  const hasSnakemake = isInstalled('snakemake');
+  const hasMake = isInstalled('make');
+  const jobs = String(availableParallelism());
+
+  log(`${shape.id}: cold builds`);
+  const coldMs = {
+    gpt2oPipe: timeCommandOnce(pipeCommand('run', pipeDir)),
+    snakemake: null as number | null,
+    make: null as number | null,
+  };
+  let snakeDir = '';
+  let makeDir = '';
+  if (hasSnakemake) {
+    snakeDir = writeProject(join(dir, 'snakemake'), 'Snakefile', toSnakefile(shape));
+    coldMs.snakemake = timeCommandOnce(snakemakeCommand(snakeDir, ['--cores', jobs]));
+  }
+  if (hasMake) {
+    makeDir = writeProject(join(dir, 'make'), 'Makefile', toMakefile(shape));
+    coldMs.make = timeCommandOnce(makeCommand(makeDir, ['-j', jobs]));
+  }
+
+  // NOTE: these checks double as the warm-up run of each tool.
+  log(`${shape.id}: checking that every tool now has nothing to do`);
+  assertPipeNoop(pipeDir, shape.steps.length);
+  if (hasSnakemake) assertOutputIncludes(snakemakeCommand(snakeDir, ['-n']), 'Nothing to be done');
+  if (hasMake) runCommand(makeCommand(makeDir, ['-q'])); // exits 1 if anything is out of date
+
+  log(`${shape.id}: timing no-ops (${repeat}x each)`);
+  const commands: Command[] = [pipeCommand('run', pipeDir), pipeCommand('status', pipeDir)];
+  if (hasSnakemake) commands.push(snakemakeCommand(snakeDir));
+  if (hasMake) commands.push(makeCommand(makeDir));
+  const [run, status, ...peers] = timeCommandsInterleaved(commands, repeat);
+  const snakemake = hasSnakemake ? peers.shift()! : null;
+  const make = hasMake ? peers.shift()! : null;
+
+  return {
+    id: shape.id,
+    label: shape.label,
+    stages: shape.steps.length,
+    coldMs,
+    noop: { gpt2oPipeRun: run!, gpt2oPipeStatus: status!, snakemake, make },
+    ratios: {
+      runVsSnakemake: ratio(run!.medianMs, snakemake?.medianMs),
+      runVsMake: ratio(run!.medianMs, make?.medianMs),
+      statusVsSnakemake: ratio(status!.medianMs, snakemake?.medianMs),
+    },
+  };
+}
+
+/** The graded target of one pipeline: cached run / Snakemake no-op, by medians. */
+export function noopChecks(result: NoopResult): Check[] {
+  const target = SNAKEMAKE_TARGETS[result.id];
+  return [
+    grade(
+      {
+        id: `noop.${result.id}.run_vs_snakemake`,
+        label: `${result.id}: cached run / snakemake no-op`,
+        op: '<=',
+        target,
+        unit: 'x',
+      },
+      result.ratios.runVsSnakemake,
+      'snakemake not installed',
+    ),
+  ];
+}
+
+function writeProject(dir: string, file: string, content: string): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, file), content);
+  return dir;
+}
+
+/** `run --json` must report every stage cached, and `status --json` every stage up to date. */
+function assertPipeNoop(dir: string, stages: number): void {
+  const run = JSON.parse(runCommand(pipeCommand('run', dir, ['--json'])).stdout) as {
+    stages: { name: string; status: string }[];
+  };
+  const notCached = run.stages.filter((s) => s.status !== 'cached');
+  if (run.stages.length !== stages || notCached.length > 0) {
+    throw new Error(
+      `gpt2o-pipe run in ${dir}: expected ${stages} cached stages, got ${JSON.stringify(run.stages.slice(0, 5))}`,
+    );
+  }
+  assertPipeUpToDate(dir);
+}
+
+/** `status --json` must say every stage is up to date (else the timing would measure something else). */
+export function assertPipeUpToDate(dir: string): void {
+  const status = JSON.parse(runCommand(pipeCommand('status', dir, ['--json'])).stdout) as {
+    experiments: { stages: { name: string; state: string; reasons: string[] }[] }[];
+  };
+  const stale = status.experiments.flatMap((e) => e.stages).filter((s) => s.state !== 'up-to-date');
+  if (stale.length > 0) {
+    throw new Error(`gpt2o-pipe status in ${dir}: not up to date: ${JSON.stringify(stale.slice(0, 5))}`);
+  }
+}
+
+function assertOutputIncludes(command: Command, text: string): void {
+  const result = runCommand(command);
+  if (!`${result.stdout}${result.stderr}`.includes(text)) {
+    throw new Error(
+      `${command.label} in ${command.cwd}: expected "${text}" in its output:\n${result.stdout}${result.stderr}`,
+    );
+  }
+}

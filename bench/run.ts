@@ -1,0 +1,59 @@
+// Entry point of `npm run bench`: measures gpt2o-pipe against its peers on this machine in one run
+// (no-op of cached pipelines vs Snakemake and make, hashing vs xxhsum and b3sum, `status` over large
+// unchanged artifacts) and prints a text report, or one JSON object with --json. Progress goes to
+// stderr. Targets are graded PASS / FAIL / SKIP, but the exit code is 0 unless the bench itself broke.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseBenchArgs } from './args.ts';
+import { ensureBigFile, warmPageCache } from './big-file.ts';
+import { benchHashing, hashingChecks } from './hashing.ts';
+import { describeMachine } from './machine.ts';
+import { benchNoop, noopChecks } from './noop.ts';
+import { linearPipeline, widePipeline } from './pipelines.ts';
+import { type BenchResults, formatReport } from './report.ts';
+import { benchStatusLarge, statusLargeChecks } from './status-large.ts';
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench] ${line}\n`);
+};
+
+async function main(): Promise<void> {
+  const options = parseBenchArgs(process.argv.slice(2));
+  if (!options) return;
+  const machine = describeMachine();
+  const bigFileBytes = (options.small ? 256 : 1024) * 2 ** 20;
+  // NOTE: every project lives under one temp root, removed at the end; only the big file is kept.
+  const root = mkdtempSync(join(tmpdir(), 'gpt2o-pipe-bench-'));
+  try {
+    const linear7 = benchNoop(linearPipeline(), root, options.repeat, log);
+    const wide200 = benchNoop(widePipeline(), root, options.repeat, log);
+
+    const bigFile = ensureBigFile(bigFileBytes, log);
+    warmPageCache(bigFile);
+    const hashing = await benchHashing(bigFile, bigFileBytes, options.repeat, log);
+    const statusLarge = await benchStatusLarge(bigFile, bigFileBytes, root, options.repeat, log);
+
+    const results: BenchResults = {
+      machine,
+      options: { repeat: options.repeat, small: options.small, bigFileBytes },
+      noop: { linear7, wide200 },
+      hashing,
+      statusLarge,
+      checks: [
+        ...noopChecks(linear7),
+        ...noopChecks(wide200),
+        ...hashingChecks(hashing),
+        ...statusLargeChecks(statusLarge),
+      ],
+    };
+    process.stdout.write(options.json ? `${JSON.stringify(results, null, 2)}\n` : formatReport(results));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

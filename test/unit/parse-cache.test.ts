@@ -1,0 +1,33 @@
+// The parse cache must be invisible: a hit gives the same value and the same error locations as a
+// fresh parse, a damaged entry is parsed again, and a changed file never hits an old entry.
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import '../helpers/workspace.ts';
+import { parseYamlText } from '../../src/spec/yaml-file.ts';
+
+const TEXT = 'params:\n  train:\n    lr: 0.1\nstages:\n  s:\n    cmd: echo ${train.lr}\n    outs: [a, b]\n';
+
+test('a cache hit equals a fresh parse, values and locations alike', async () => {
+  const dir = process.env.GPT2O_PARSE_CACHE!;
+  const fresh = await parseYamlText('/p/pipeline.yaml', TEXT);
+  const entries = readdirSync(dir);
+  assert.equal(entries.length, 1);
+  const hit = await parseYamlText('/p/pipeline.yaml', TEXT);
+  assert.deepEqual(hit.value, fresh.value);
+  for (const [path, at] of [
+    [['stages', 's', 'cmd'], 'value'],
+    [['stages', 's', 'outs', 1], 'value'],
+    [['params', 'train', 'lr'], 'key'],
+    [['stages', 's', 'missing'], 'key'],
+  ] as const) {
+    assert.deepEqual(hit.locate(path, at), fresh.locate(path, at));
+  }
+  assert.deepEqual(hit.locate(['stages', 's', 'outs', 1]), { file: '/p/pipeline.yaml', line: 7, col: 15 });
+
+  writeFileSync(join(dir, entries[0]!), '{"value": damaged');
+  assert.deepEqual((await parseYamlText('/p/pipeline.yaml', TEXT)).value, fresh.value);
+  const changed = await parseYamlText('/p/pipeline.yaml', TEXT.replace('0.1', '0.2'));
+  assert.equal((changed.value as { params: { train: { lr: number } } }).params.train.lr, 0.2);
+});
