@@ -2,7 +2,13 @@
 // into messages and exit codes (0 ok, 1 stage failed, 2 spec/usage error). Tests call it in-process.
 import { EXIT_OK, EXIT_USAGE, PipeError } from '../errors.ts';
 import { formatError } from '../report/format-error.ts';
+import { TOOL_VERSION } from '../run/version.ts';
 import { setDisplayRoot } from '../spec/yaml-file.ts';
+import { suggestionHint } from '../util/did-you-mean.ts';
+import { dagCommand } from './commands/dag.ts';
+import { gcCommand } from './commands/gc.ts';
+import { runCommand } from './commands/run.ts';
+import { statusCommand } from './commands/status.ts';
 import type { CliIo } from './io.ts';
 
 export const MAIN_HELP = `gpt2o-pipe: a content-hashed DAG build system for machine-learning experiments
@@ -21,11 +27,14 @@ Exit codes: 0 ok, 1 a stage failed, 2 a spec or usage error.
 
 type Command = (args: string[], io: CliIo) => Promise<number>;
 
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  run: async () => (await import('./commands/run.ts')).runCommand,
-  status: async () => (await import('./commands/status.ts')).statusCommand,
-  dag: async () => (await import('./commands/dag.ts')).dagCommand,
-  gc: async () => (await import('./commands/gc.ts')).gcCommand,
+// Commands are small and imported statically: on this machine every extra lazy chunk costs an
+// event-loop round trip at start-up. What is heavy (yaml, execa, listr2, stage modules and their
+// ML libraries) stays behind dynamic import() where it is used.
+const COMMANDS: Record<string, Command> = {
+  run: runCommand,
+  status: statusCommand,
+  dag: dagCommand,
+  gc: gcCommand,
 };
 
 export async function runMain(rawArgs: string[], io: CliIo): Promise<number> {
@@ -36,19 +45,18 @@ export async function runMain(rawArgs: string[], io: CliIo): Promise<number> {
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
   if (name === '--version' || name === '-v') {
-    io.stdout(`${(await import('../run/version.ts')).TOOL_VERSION}\n`);
+    io.stdout(`${TOOL_VERSION}\n`);
     return EXIT_OK;
   }
-  const load = COMMANDS[name];
-  if (!load) {
-    const { suggestionHint } = await import('../util/did-you-mean.ts');
+  const command = COMMANDS[name];
+  if (!command) {
     io.stderr(
       `${formatError(new PipeError(`unknown command "${name}"`, { code: 'E_USAGE', hint: suggestionHint(name, Object.keys(COMMANDS), 'commands') }))}\n`,
     );
     return EXIT_USAGE;
   }
   try {
-    return await (await load())(args, io);
+    return await command(args, io);
   } catch (error) {
     io.stderr(`${formatError(error)}\n`);
     return error instanceof PipeError ? error.exitCode : 70;

@@ -1,0 +1,26 @@
+// hashFile's double-buffered streaming must give exactly the one-shot digest, at every size around
+// its buffer boundaries (a chunk boundary bug would change digests silently).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { hashBytes, hashFile } from '../../src/cache/hash.ts';
+
+test('streamed file digests equal one-shot digests around chunk boundaries', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2o-hash-'));
+  try {
+    const MiB = 1 << 20;
+    const data = randomBytes(17 * MiB + 3);
+    for (const size of [0, 1, 8 * MiB, 8 * MiB + 1, 16 * MiB, 16 * MiB - 1, 17 * MiB + 3]) {
+      const path = join(dir, `f${size}`);
+      writeFileSync(path, data.subarray(0, size));
+      const expected = await hashBytes(data.subarray(0, size));
+      assert.equal(await hashFile(path), expected, `size ${size}, streamed`);
+      assert.equal(await hashFile(path, size), expected, `size ${size}, with size`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
