@@ -37,8 +37,9 @@ export class ListrReporter implements Reporter {
           if (slot.title) task.title = slot.title;
           if (slot.output) task.output = slot.output;
           const outcome = await slot.outcome;
-          task.title = describeOutcome(outcome);
+          task.title = describeOutcome(outcome, 0, false);
           if (outcome.status === 'failed') throw new Error(outcome.error?.message ?? 'failed');
+          if (outcome.status === 'skipped' || outcome.status === 'would-run') task.skip(task.title);
         },
       })),
       { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: true } },

@@ -9,7 +9,8 @@ const SYMBOL: Record<StageOutcome['status'], string> = {
   skipped: '-',
 };
 
-export function describeOutcome(outcome: StageOutcome, width = 0): string {
+/** `✔ name  ran in 1.2s`; listr2 draws its own symbol, so it asks for the text alone. */
+export function describeOutcome(outcome: StageOutcome, width = 0, withSymbol = true): string {
   const name = outcome.name.padEnd(width);
   const detail =
     outcome.status === 'ran'
@@ -19,7 +20,7 @@ export function describeOutcome(outcome: StageOutcome, width = 0): string {
         : outcome.status === 'failed'
           ? `failed${outcome.seconds ? ` after ${formatSeconds(outcome.seconds)}` : ''}`
           : `${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`;
-  return `${SYMBOL[outcome.status]} ${name}  ${detail}`;
+  return withSymbol ? `${SYMBOL[outcome.status]} ${name}  ${detail}` : `${name}  ${detail}`;
 }
 
 export function formatSeconds(seconds: number): string {

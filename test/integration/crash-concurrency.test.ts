@@ -15,6 +15,15 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_00
   }
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function killQuietly(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
@@ -78,6 +87,42 @@ stages:
         readdirSync(ws.path('cache/locks')).filter((n) => n.endsWith('.lock')),
         [],
       );
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('Ctrl-C stops the running command with its process group, caches nothing and exits 130', async () => {
+    const ws = makeWorkspace({});
+    const pidFile = ws.path('sleeper.pid');
+    ws.write(
+      'pipeline.yaml',
+      `params: {pid: ${pidFile}}
+stages:
+  slow:
+    cmd: sleep 60 & echo $! > \${pid}; wait
+    outs: [never.txt]
+`,
+    );
+    try {
+      const child = spawnCli(ws.dir, ['run']);
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      await waitFor(
+        () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '',
+        'the command to start',
+      );
+      const sleeper = Number(readFileSync(pidFile, 'utf8'));
+      child.kill('SIGINT');
+      const code = await new Promise((r) => child.once('exit', r));
+      assert.equal(code, 130);
+      assert.match(stderr, /interrupted: stopping running stages/);
+      assert.match(stderr, /E_INTERRUPTED \(stage "slow"\)/);
+      await waitFor(() => !isAlive(sleeper), 'the grandchild sleep to be killed', 5000);
+      const status = await execCli(ws.dir, ['status', 'pipeline.yaml', '--json']);
+      assert.equal(JSON.parse(status.stdout).experiments[0].stages[0].state, 'never-run');
     } finally {
       ws.remove();
     }
