@@ -1,0 +1,104 @@
+// Garbage collection: keep what some experiment's latest run references (its run records, their
+// output trees, the objects in them, their logs); drop everything else, and stale temp files.
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { isAlive } from './active-runs.ts';
+import { listRefs } from './refs.ts';
+import type { CacheStore } from './store.ts';
+
+export interface GcReport {
+  keptRecords: number;
+  keptObjects: number;
+  keptBytes: number;
+  removed: { objects: number; records: number; trees: number; logs: number; tmp: number; refs: number; bytes: number };
+  /** Refs dropped because their experiment file no longer exists. */
+  droppedExperiments: string[];
+}
+
+export function collectGarbage(store: CacheStore, options: { dryRun: boolean }): GcReport {
+  const { layout } = store;
+  const keepKeys = new Set<string>();
+  const keepTrees = new Set<string>();
+  const keepObjects = new Set<string>();
+  const removed = { objects: 0, records: 0, trees: 0, logs: 0, tmp: 0, refs: 0, bytes: 0 };
+  const droppedExperiments: string[] = [];
+
+  for (const { path, ref } of listRefs(store)) {
+    if (!existsSync(ref.specFile)) {
+      droppedExperiments.push(ref.specFile);
+      removed.refs++;
+      if (!options.dryRun) rmSync(path, { force: true });
+      continue;
+    }
+    for (const { key } of Object.values(ref.stages)) {
+      const record = store.readRecord(key);
+      if (!record) continue;
+      keepKeys.add(key);
+      keepTrees.add(record.output.tree);
+      keepObjects.add(record.output.tree);
+      try {
+        for (const file of store.readManifest(record.output.tree).files) keepObjects.add(file.digest);
+      } catch {
+        // a missing manifest: nothing more to keep for it; `run` will recompute the stage
+      }
+    }
+  }
+
+  let keptBytes = 0;
+  const sweep = (dir: string, keep: (name: string) => boolean, counter: keyof typeof removed) => {
+    for (const path of listFiles(dir)) {
+      const name = path.slice(path.lastIndexOf('/') + 1);
+      const size = sizeOf(path);
+      if (keep(name)) {
+        if (counter === 'objects') keptBytes += size;
+        continue;
+      }
+      removed[counter]++;
+      removed.bytes += size;
+      if (!options.dryRun) rmSync(path, { recursive: true, force: true });
+    }
+  };
+  sweep(layout.dir('objects'), (name) => keepObjects.has(name), 'objects');
+  sweep(layout.dir('actions'), (name) => keepKeys.has(name.replace(/\.json$/, '')), 'records');
+  sweep(layout.dir('logs'), (name) => keepKeys.has(name.replace(/\.log$/, '')), 'logs');
+  for (const name of safeReaddir(layout.dir('trees'))) {
+    if (keepTrees.has(name)) continue;
+    removed.trees++;
+    if (!options.dryRun) rmSync(join(layout.dir('trees'), name), { recursive: true, force: true });
+  }
+  // Temp entries are named "<pid>-…"; those of dead processes are leftovers of killed runs.
+  for (const name of safeReaddir(layout.tmp)) {
+    const pid = Number(name.split(/[-.]/)[0]);
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
+    removed.tmp++;
+    if (!options.dryRun) rmSync(join(layout.tmp, name), { recursive: true, force: true });
+  }
+  return { keptRecords: keepKeys.size, keptObjects: keepObjects.size, keptBytes, removed, droppedExperiments };
+}
+
+/** Files one level below the two-character fan-out folders (objects/ab/…, actions/ab/…) or directly inside. */
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of safeReaddir(dir)) {
+    const path = join(dir, name);
+    if (name.length === 2 && statSync(path).isDirectory()) for (const inner of safeReaddir(path)) out.push(join(path, inner));
+    else out.push(path);
+  }
+  return out;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,77 @@
+// The stage key: a digest of everything that can change a stage's outputs (Bazel's Action digest).
+// Upstream stages enter by their output tree digest, not their key, so an upstream rerun that
+// produces identical bytes leaves its dependents cached (early cutoff).
+import { join } from 'node:path';
+import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
+import type { Graph } from '../graph/build.ts';
+import type { ResolvedStage } from '../spec/types.ts';
+import { canonicalJson } from './canonical.ts';
+import { digestProjectPath } from './collect.ts';
+import { hashBytes } from './hash.ts';
+import { CACHE_FORMAT } from './layout.ts';
+import type { KeyDescription } from './record.ts';
+import type { CacheStore } from './store.ts';
+
+/** Slot → upstream stage name, for every upstream a stage reads. */
+export function inputSlots(stage: ResolvedStage, graph: Graph): Record<string, string> {
+  const slots: Record<string, string> = {};
+  for (const need of stage.needs) slots[need.slot] = need.stage;
+  for (const produced of graph.producedDeps.get(stage.name) ?? []) slots[produced.stage] ??= produced.stage;
+  return slots;
+}
+
+/** Describes a stage for hashing, given the output trees of its upstream stages. */
+export async function describeStage(
+  stage: ResolvedStage,
+  graph: Graph,
+  upstreamTrees: ReadonlyMap<string, string>,
+  store: CacheStore,
+): Promise<KeyDescription> {
+  const inputs: Record<string, string> = {};
+  for (const [slot, upstream] of Object.entries(inputSlots(stage, graph))) {
+    const tree = upstreamTrees.get(upstream);
+    if (!tree) throw new Error(`internal: output of "${upstream}" unknown while keying "${stage.name}"`);
+    inputs[slot] = tree;
+  }
+  if (stage.kind === 'uses') {
+    return {
+      salt: CACHE_FORMAT,
+      kind: 'uses',
+      identity: { uses: stage.uses, version: stage.definition.version },
+      with: stage.with,
+      deps: {},
+      inputs,
+    };
+  }
+  const produced = new Set((graph.producedDeps.get(stage.name) ?? []).map((p) => p.dep));
+  const deps: Record<string, string> = {};
+  for (const dep of stage.deps) {
+    if (produced.has(dep.path)) continue;
+    try {
+      deps[dep.path] = await digestProjectPath(store, join(graph.spec.projectRoot, dep.path));
+    } catch (cause) {
+      const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+      throw new PipeError(`dep "${dep.path}" of stage "${stage.name}" ${missing ? 'does not exist' : 'cannot be read'}`, {
+        code: missing ? 'E_DEP_MISSING' : 'E_DEP_READ',
+        loc: dep.loc,
+        stage: stage.name,
+        hint: missing ? 'create it, fix the path in deps:, or let a stage produce it in its outs:' : String(cause),
+        exitCode: EXIT_STAGE_FAILED,
+        cause,
+      });
+    }
+  }
+  return {
+    salt: CACHE_FORMAT,
+    kind: 'cmd',
+    identity: { cmd: stage.cmd },
+    deps,
+    inputs,
+    outs: stage.outs.map((o) => o.path).sort(),
+  };
+}
+
+/** The key of a description. */
+export function keyOf(description: KeyDescription): Promise<string> {
+  return hashBytes(canonicalJson(description));
+}
