@@ -10,7 +10,8 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 
 await build({
-  entryPoints: { cli: 'src/cli/bin.ts' },
+  // Worker threads need a file of their own; the stage finds it beside its chunk.
+  entryPoints: { cli: 'src/cli/bin.ts', 'resample-worker': 'stages/audio/resample-worker.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,

@@ -2,4 +2,6 @@
 // The CLI passes this registry to the engine; the engine never imports a stage module itself.
 import { createRegistry } from '../src/stage-api/index.ts';
 
-export const builtinStages = createRegistry({});
+export const builtinStages = createRegistry({
+  resample: () => import('./resample.ts'),
+});

@@ -1,0 +1,150 @@
+// Streaming decoders by file type: MP3 (mpg123-decoder, WebAssembly), FLAC
+// (@wasm-audio-decoders/flac) and WAV (our streaming reader). Each yields planar float chunks
+// and reads the file in 64 KiB pieces, so memory stays bounded for a chapter of any length.
+import { closeSync, openSync, readSync } from 'node:fs';
+import { extname } from 'node:path';
+import type { DecodedChunk } from './decoded-chunk.ts';
+import { FrameScanner } from './mp3-frames.ts';
+import { readWav, WavFormatError } from './wav-reader.ts';
+
+const READ_SIZE = 64 << 10;
+
+/** A file that cannot be decoded; `where` names the byte offset or frame. */
+export class AudioDecodeError extends Error {
+  constructor(
+    readonly file: string,
+    readonly where: string,
+    readonly reason: string,
+  ) {
+    super(`cannot decode ${file}${where ? ` ${where}` : ''}: ${reason}`);
+    this.name = 'AudioDecodeError';
+  }
+}
+
+export const DECODABLE = ['.mp3', '.flac', '.wav', '.wave'];
+
+export function decodeFile(path: string): AsyncGenerator<DecodedChunk> | Generator<DecodedChunk> {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.mp3') return decodeMp3(path);
+  if (ext === '.flac') return decodeFlac(path);
+  if (ext === '.wav' || ext === '.wave') return decodeWav(path);
+  throw new AudioDecodeError(
+    path,
+    '',
+    `unsupported file type "${ext}" (resample reads ${DECODABLE.join(', ')})`,
+  );
+}
+
+function* fileChunks(path: string): Generator<{ bytes: Uint8Array; offset: number }> {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(READ_SIZE);
+    let offset = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, 0, READ_SIZE, offset);
+      if (n === 0) return;
+      yield { bytes: buffer.subarray(0, n), offset };
+      offset += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function* decodeMp3(path: string): AsyncGenerator<DecodedChunk> {
+  const { MPEGDecoder } = await import('mpg123-decoder');
+  const decoder = new MPEGDecoder();
+  await decoder.ready;
+  const frames = new FrameScanner();
+  let samples = 0;
+  try {
+    for (const { bytes, offset } of fileChunks(path)) {
+      frames.push(bytes);
+      const out = decoder.decode(bytes);
+      const error = out.errors[0];
+      if (error) {
+        const frame = Math.floor((error.outputSamples || samples) / 1152);
+        throw new AudioDecodeError(
+          path,
+          `near byte ${error.inputBytes || offset} (about frame ${frame})`,
+          `corrupt MPEG data (${error.message.trim()})`,
+        );
+      }
+      if (out.samplesDecoded > 0) {
+        samples += out.samplesDecoded;
+        // A mono file comes out as two identical channels: keep one (the file's true channel count).
+        const planes = frames.channels === 1 ? out.channelData.slice(0, 1) : out.channelData;
+        yield {
+          channels: planes.map((c) => c.subarray(0, out.samplesDecoded)),
+          sampleRate: out.sampleRate,
+          byteOffset: offset,
+        };
+      }
+    }
+    frames.finish();
+    if (frames.truncatedAt !== undefined) {
+      throw new AudioDecodeError(
+        path,
+        `at byte ${frames.truncatedAt} (frame ${frames.frames + 1})`,
+        'the file is truncated: its last MPEG frame is cut short',
+      );
+    }
+    if (samples === 0) throw new AudioDecodeError(path, '', 'no MPEG audio frames found (not an MP3 file?)');
+  } finally {
+    decoder.free();
+  }
+}
+
+async function* decodeFlac(path: string): AsyncGenerator<DecodedChunk> {
+  const { FLACDecoder } = await import('@wasm-audio-decoders/flac');
+  const decoder = new FLACDecoder();
+  await decoder.ready;
+  let samples = 0;
+  try {
+    let last = 0;
+    for (const { bytes, offset } of fileChunks(path)) {
+      last = offset;
+      const out = await decoder.decode(bytes);
+      if (out.errors[0])
+        throw new AudioDecodeError(
+          path,
+          `near byte ${out.errors[0].inputBytes || offset}`,
+          `corrupt FLAC data (${out.errors[0].message})`,
+        );
+      if (out.samplesDecoded > 0) {
+        samples += out.samplesDecoded;
+        yield {
+          channels: out.channelData.map((c) => c.subarray(0, out.samplesDecoded)),
+          sampleRate: out.sampleRate,
+          byteOffset: offset,
+        };
+      }
+    }
+    const tail = await decoder.flush();
+    if (tail.samplesDecoded > 0) {
+      samples += tail.samplesDecoded;
+      yield {
+        channels: tail.channelData.map((c) => c.subarray(0, tail.samplesDecoded)),
+        sampleRate: tail.sampleRate,
+        byteOffset: last,
+      };
+    }
+    if (samples === 0) throw new AudioDecodeError(path, '', 'no FLAC audio frames found');
+  } finally {
+    decoder.free();
+  }
+}
+
+function* decodeWav(path: string): Generator<DecodedChunk> {
+  try {
+    let any = false;
+    for (const chunk of readWav(path)) {
+      any = true;
+      yield chunk;
+    }
+    if (!any) throw new AudioDecodeError(path, '', 'the WAV file has no samples');
+  } catch (error) {
+    if (error instanceof WavFormatError) throw new AudioDecodeError(path, '', error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,58 @@
+// Which files of an upstream output to resample, and where each one's WAV goes.
+import { readdir, readFile } from 'node:fs/promises';
+import { extname, join, posix } from 'node:path';
+import { StageError } from '../../src/stage-api/index.ts';
+import { DECODABLE } from './decode.ts';
+
+export interface PlannedFile {
+  /** Path inside the input folder, e.g. audio/sherlock_01_doyle.mp3. */
+  source: string;
+  sourcePath: string;
+  /** Path inside the output folder, e.g. wav/sherlock_01_doyle.wav. */
+  output: string;
+}
+
+/** Files listed by the input's manifest.json (download's contract), else every decodable file. */
+export async function listAudioFiles(inputDir: string): Promise<{ source: string; sourcePath: string }[]> {
+  let listed: string[] | undefined;
+  try {
+    const manifest = JSON.parse(await readFile(join(inputDir, 'manifest.json'), 'utf8')) as {
+      files?: { file?: unknown }[];
+    };
+    listed = manifest.files?.map((f) => String(f.file));
+  } catch {
+    listed = undefined;
+  }
+  const files = listed ?? (await walk(inputDir, ''));
+  return files
+    .filter((f) => DECODABLE.includes(extname(f).toLowerCase()) || listed !== undefined)
+    .sort()
+    .map((source) => ({ source, sourcePath: join(inputDir, source) }));
+}
+
+async function walk(root: string, rel: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
+    const path = rel ? posix.join(rel, entry.name) : entry.name;
+    if (entry.isDirectory()) out.push(...(await walk(root, path)));
+    else out.push(path);
+  }
+  return out;
+}
+
+/** wav/<path without its first folder and extension>.wav; two sources mapping to one name is an error. */
+export function planOutputs(sources: { source: string; sourcePath: string }[]): PlannedFile[] {
+  const seen = new Map<string, string>();
+  return sources.map(({ source, sourcePath }) => {
+    const inner = source.startsWith('audio/') ? source.slice('audio/'.length) : source;
+    const output = `wav/${inner.slice(0, inner.length - extname(inner).length)}.wav`;
+    const clash = seen.get(output);
+    if (clash) {
+      throw new StageError(`"${clash}" and "${source}" would both become ${output}`, {
+        hint: 'keep one of them (the include: globs of download can filter by extension)',
+      });
+    }
+    seen.set(output, source);
+    return { source, sourcePath, output };
+  });
+}

@@ -1,0 +1,242 @@
+// The resampler's inner loop as a tiny WebAssembly module using 128-bit SIMD (four float32
+// multiply-adds per instruction). Plain JS reaches ~0.75 GMAC/s here, well short of keeping pace
+// with ffmpeg; this kernel is the fast path, checked against the JS loop in the tests.
+//
+// The module is assembled from bytes below (no toolchain needed at build time). It exports
+// `memory` and drain(bank, hist, out, count, taps, up, down, phase, position): for each of
+// `count` outputs it dots `taps` (a multiple of 8) filter taps of phase `phase` with the history
+// at `position`, writes the float to out[n], and advances phase/position; the final phase and
+// position are stored at bytes 0 and 4.
+
+const I32 = 0x7f;
+const V128 = 0x7b;
+const get = (i: number) => [0x20, i];
+const set = (i: number) => [0x21, i];
+const tee = (i: number) => [0x22, i];
+const i32 = (n: number) => [0x41, n]; // small non-negative constants only (< 64)
+const ADD = 0x6a;
+const SUB = 0x6b;
+const MUL = 0x6c;
+const SHL = 0x74;
+const GE_U = 0x4f;
+const LT_U = 0x49;
+const BLOCK = [0x02, 0x40];
+const LOOP = [0x03, 0x40];
+const END = 0x0b;
+const brIf = (depth: number) => [0x0d, depth];
+const br = (depth: number) => [0x0c, depth];
+const V128_ZERO = [0xfd, 0x0c, ...new Array(16).fill(0)];
+const v128Load = (offset: number) => [0xfd, 0x00, 0x00, offset];
+const F32X4_MUL = [0xfd, 0xe6, 0x01];
+const F32X4_ADD = [0xfd, 0xe4, 0x01];
+const lane = (n: number) => [0xfd, 0x1f, n];
+const F32_ADD = 0x92;
+const F32_STORE = [0x38, 0x02, 0x00];
+const I32_STORE = [0x36, 0x02, 0x00];
+
+// Params 0-8: bank hist out count taps up down phase position; locals 9-14: n j base h acc acc2.
+const [bank, hist, out, count, taps, up, down, phase, position, n, j, base, h, acc, acc2] = [
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+];
+const addr = (ptr: number, index: number) => [...get(ptr), ...get(index), ...i32(2), SHL, ADD];
+
+const body = [
+  ...[0x02, 0x04, I32, 0x02, V128], // locals: 4 × i32, 2 × v128
+  ...BLOCK,
+  ...LOOP,
+  ...get(n),
+  ...get(count),
+  GE_U,
+  ...brIf(1),
+  ...get(bank),
+  ...get(phase),
+  ...get(taps),
+  MUL,
+  ...i32(2),
+  SHL,
+  ADD,
+  ...set(base),
+  ...get(hist),
+  ...get(position),
+  ...i32(2),
+  SHL,
+  ADD,
+  ...set(h),
+  ...V128_ZERO,
+  ...set(acc),
+  ...V128_ZERO,
+  ...set(acc2),
+  ...i32(0),
+  ...set(j),
+  ...BLOCK,
+  ...LOOP,
+  ...get(j),
+  ...get(taps),
+  GE_U,
+  ...brIf(1),
+  ...get(acc),
+  ...addr(base, j),
+  ...v128Load(0),
+  ...addr(h, j),
+  ...v128Load(0),
+  ...F32X4_MUL,
+  ...F32X4_ADD,
+  ...set(acc),
+  ...get(acc2),
+  ...addr(base, j),
+  ...v128Load(16),
+  ...addr(h, j),
+  ...v128Load(16),
+  ...F32X4_MUL,
+  ...F32X4_ADD,
+  ...set(acc2),
+  ...get(j),
+  ...i32(8),
+  ADD,
+  ...set(j),
+  ...br(0),
+  END,
+  END,
+  ...addr(out, n),
+  ...get(acc),
+  ...get(acc2),
+  ...F32X4_ADD,
+  ...tee(acc),
+  ...lane(0),
+  ...get(acc),
+  ...lane(1),
+  F32_ADD,
+  ...get(acc),
+  ...lane(2),
+  F32_ADD,
+  ...get(acc),
+  ...lane(3),
+  F32_ADD,
+  ...F32_STORE,
+  ...get(phase),
+  ...get(down),
+  ADD,
+  ...set(phase),
+  ...BLOCK,
+  ...LOOP,
+  ...get(phase),
+  ...get(up),
+  LT_U,
+  ...brIf(1),
+  ...get(phase),
+  ...get(up),
+  SUB,
+  ...set(phase),
+  ...get(position),
+  ...i32(1),
+  ADD,
+  ...set(position),
+  ...br(0),
+  END,
+  END,
+  ...get(n),
+  ...i32(1),
+  ADD,
+  ...set(n),
+  ...br(0),
+  END,
+  END,
+  ...i32(0),
+  ...get(phase),
+  ...I32_STORE,
+  ...i32(4),
+  ...get(position),
+  ...I32_STORE,
+  END,
+];
+
+function uleb(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (value !== 0);
+  return bytes;
+}
+
+const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
+const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
+
+const MODULE_BYTES = new Uint8Array([
+  ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+  ...section(1, [1, 0x60, 9, ...new Array(9).fill(I32), 0]),
+  ...section(3, [1, 0]),
+  ...section(5, [1, 0x00, 1]),
+  ...section(7, [2, ...name('drain'), 0x00, 0, ...name('memory'), 0x02, 0]),
+  ...section(10, [1, ...uleb(body.length), ...body]),
+]);
+
+let compiled: WebAssembly.Module | null | undefined;
+
+/** The compiled module, or null where WebAssembly SIMD is unavailable (the JS loop is used then). */
+function simdModule(): WebAssembly.Module | null {
+  if (compiled === undefined)
+    compiled = WebAssembly.validate(MODULE_BYTES) ? new WebAssembly.Module(MODULE_BYTES) : null;
+  return compiled;
+}
+
+const HEADER = 16;
+const PAGE = 65536;
+
+/** One resampler's kernel instance: the filter bank lives in its memory; history is copied in per call. */
+export class SimdKernel {
+  private readonly memory: WebAssembly.Memory;
+  private readonly drainFn: (...args: number[]) => void;
+  private readonly histPtr: number;
+
+  private constructor(
+    instance: WebAssembly.Instance,
+    private readonly bankLength: number,
+  ) {
+    this.memory = instance.exports.memory as WebAssembly.Memory;
+    this.drainFn = instance.exports.drain as (...args: number[]) => void;
+    this.histPtr = HEADER + bankLength * 4;
+  }
+
+  static create(bank: Float32Array): SimdKernel | undefined {
+    const module = simdModule();
+    if (!module) return undefined;
+    const kernel = new SimdKernel(new WebAssembly.Instance(module), bank.length);
+    kernel.reserve(HEADER + bank.length * 4);
+    new Float32Array(kernel.memory.buffer, HEADER, bank.length).set(bank);
+    return kernel;
+  }
+
+  /** Computes `count` outputs from history[0, historyLength); returns them with the new phase/position. */
+  drain(
+    history: Float32Array,
+    count: number,
+    taps: number,
+    up: number,
+    down: number,
+    phase: number,
+    position: number,
+  ): { out: Float32Array; phase: number; position: number } {
+    const outPtr = this.histPtr + history.length * 4;
+    this.reserve(outPtr + count * 4);
+    new Float32Array(this.memory.buffer, this.histPtr, history.length).set(history);
+    this.drainFn(HEADER, this.histPtr, outPtr, count, taps, up, down, phase, position);
+    const state = new Int32Array(this.memory.buffer, 0, 2);
+    return {
+      out: new Float32Array(this.memory.buffer, outPtr, count).slice(),
+      phase: state[0]!,
+      position: state[1]!,
+    };
+  }
+
+  private reserve(bytes: number): void {
+    const missing = bytes - this.memory.buffer.byteLength;
+    if (missing > 0) this.memory.grow(Math.ceil(missing / PAGE));
+  }
+
+  get bankBytes(): number {
+    return this.bankLength * 4;
+  }
+}

@@ -1,0 +1,110 @@
+// Streams PCM out of a WAV file chunk by chunk (wavefile, the maintained library, reads whole files
+// into memory; a chapter can be hours). Handles PCM 8/16/24/32-bit, IEEE float 32/64 and
+// WAVE_FORMAT_EXTENSIBLE; tested against wavefile's decoding (test/unit/audio-io.test.ts).
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { DecodedChunk } from './decoded-chunk.ts';
+
+export interface WavFormat {
+  sampleRate: number;
+  channels: number;
+  bitsPerSample: number;
+  float: boolean;
+  dataOffset: number;
+  dataBytes: number;
+}
+
+export class WavFormatError extends Error {}
+
+/** Reads the chunks before `data` and returns the format. */
+export function readWavFormat(fd: number): WavFormat {
+  const head = Buffer.alloc(12);
+  if (
+    readSync(fd, head, 0, 12, 0) < 12 ||
+    head.toString('ascii', 0, 4) !== 'RIFF' ||
+    head.toString('ascii', 8, 12) !== 'WAVE'
+  ) {
+    throw new WavFormatError('not a RIFF/WAVE file');
+  }
+  let offset = 12;
+  let format: Omit<WavFormat, 'dataOffset' | 'dataBytes'> | undefined;
+  const chunk = Buffer.alloc(8);
+  for (;;) {
+    if (readSync(fd, chunk, 0, 8, offset) < 8)
+      throw new WavFormatError('no "data" chunk before the end of the file');
+    const id = chunk.toString('ascii', 0, 4);
+    const size = chunk.readUInt32LE(4);
+    if (id === 'fmt ') {
+      const fmt = Buffer.alloc(Math.min(size, 40));
+      readSync(fd, fmt, 0, fmt.length, offset + 8);
+      let tag = fmt.readUInt16LE(0);
+      if (tag === 0xfffe && fmt.length >= 26) tag = fmt.readUInt16LE(24); // EXTENSIBLE: sub-format GUID
+      if (tag !== 1 && tag !== 3)
+        throw new WavFormatError(`unsupported WAV encoding (format tag ${tag}); only PCM and IEEE float`);
+      format = {
+        channels: fmt.readUInt16LE(2),
+        sampleRate: fmt.readUInt32LE(4),
+        bitsPerSample: fmt.readUInt16LE(14),
+        float: tag === 3,
+      };
+    } else if (id === 'data') {
+      if (!format) throw new WavFormatError('"data" chunk before "fmt " chunk');
+      return { ...format, dataOffset: offset + 8, dataBytes: size };
+    }
+    offset += 8 + size + (size % 2);
+  }
+}
+
+/** Yields de-interleaved float chunks of about `frames` frames. */
+export function* readWav(path: string, frames = 65536): Generator<DecodedChunk> {
+  const fd = openSync(path, 'r');
+  try {
+    const f = readWavFormat(fd);
+    const bytesPerSample = f.bitsPerSample / 8;
+    const frameBytes = bytesPerSample * f.channels;
+    const buffer = Buffer.alloc(frames * frameBytes);
+    let remaining = f.dataBytes - (f.dataBytes % frameBytes);
+    let position = f.dataOffset;
+    while (remaining > 0) {
+      const want = Math.min(buffer.length, remaining);
+      const got = readSync(fd, buffer, 0, want, position);
+      const whole = got - (got % frameBytes);
+      if (whole === 0) break; // the file is shorter than its header says
+      yield {
+        channels: deinterleave(buffer.subarray(0, whole), f),
+        sampleRate: f.sampleRate,
+        byteOffset: position,
+      };
+      position += whole;
+      remaining -= whole;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function deinterleave(bytes: Buffer, f: WavFormat): Float32Array[] {
+  const n = bytes.length / ((f.bitsPerSample / 8) * f.channels);
+  const out = Array.from({ length: f.channels }, () => new Float32Array(n));
+  const step = f.bitsPerSample / 8;
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < f.channels; c++, p += step) out[c]![i] = sampleAt(bytes, p, f);
+  }
+  return out;
+}
+
+function sampleAt(b: Buffer, p: number, f: WavFormat): number {
+  if (f.float) return f.bitsPerSample === 64 ? b.readDoubleLE(p) : b.readFloatLE(p);
+  switch (f.bitsPerSample) {
+    case 8:
+      return (b[p]! - 128) / 128;
+    case 16:
+      return b.readInt16LE(p) / 32768;
+    case 24:
+      return b.readIntLE(p, 3) / 8388608;
+    case 32:
+      return b.readInt32LE(p) / 2147483648;
+    default:
+      throw new WavFormatError(`unsupported bit depth ${f.bitsPerSample}`);
+  }
+}

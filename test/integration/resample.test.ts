@@ -1,0 +1,182 @@
+// The resample stage through the real engine, on chapters the test makes: MP3s at several rates
+// and channel counts (one with a big ID3v2 picture, one VBR-like, one very short) and a WAV.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import wavefile from 'wavefile';
+import { concat, encodeMp3, id3v2Tag, readWavWithWavefile, tone, toneFrequency } from '../helpers/audio.ts';
+import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
+
+const PIPELINE = `params:
+  audio: {sample_rate: 24000}
+  data: {val_pattern: _01_, on_bad_file: fail}
+stages:
+  fetch:
+    cmd: mkdir -p audio && cp data/* audio/
+    deps: [data]
+    outs: [audio]
+  resample:
+    uses: resample
+    needs: {audio: fetch}
+    with:
+      sample_rate: \${audio.sample_rate}
+      val_pattern: \${data.val_pattern}
+      on_bad_file: \${data.on_bad_file}
+`;
+
+interface Manifest {
+  sample_rate: number;
+  files: {
+    file: string;
+    source: string;
+    split: string;
+    seconds: number;
+    source_seconds: number;
+    samples: number;
+    source_rate: number;
+    source_channels: number;
+  }[];
+  skipped: { source: string; error: string }[];
+}
+
+function pcm16Wav(channels: Float32Array[], rate: number): Uint8Array {
+  const wav = new wavefile.WaveFile();
+  wav.fromScratch(
+    channels.length,
+    rate,
+    '16',
+    channels.map((c) => Array.from(c, (s) => Math.round(s * 32767))),
+  );
+  return wav.toBuffer();
+}
+
+describe('resample', () => {
+  let ws: Workspace;
+  const sources: Record<string, { seconds: number; rate: number }> = {};
+
+  before(() => {
+    ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
+    mkdirSync(ws.path('data'));
+    const put = (name: string, bytes: Uint8Array, seconds: number, rate: number) => {
+      writeFileSync(ws.path(`data/${name}`), bytes);
+      sources[name] = { seconds, rate };
+    };
+    // Chapter 01: 44.1 kHz stereo CBR with a 200 kB picture in its ID3v2 tag.
+    put(
+      'book_01_doyle.mp3',
+      concat([id3v2Tag(200_000), encodeMp3(tone(440, 44100, 3, 2), 44100, 128)]),
+      3,
+      44100,
+    );
+    // Chapter 02: 22.05 kHz mono.
+    put('book_02_doyle.mp3', encodeMp3(tone(440, 22050, 2, 1), 22050, 64), 2, 22050);
+    // Chapter 03: 48 kHz stereo, bitrate changing every second (128, 192, 320 kbit/s frames).
+    const [l, r] = tone(440, 48000, 3, 2);
+    const parts = [128, 192, 320].map((kbps, i) =>
+      encodeMp3(
+        [l!.subarray(i * 48000, (i + 1) * 48000), r!.subarray(i * 48000, (i + 1) * 48000)],
+        48000,
+        kbps,
+      ),
+    );
+    put('book_03_doyle.mp3', concat(parts), 3, 48000);
+    // Chapter 04: a very short file (0.05 s).
+    put('book_04_doyle.mp3', encodeMp3(tone(440, 44100, 0.05, 2), 44100, 128), 0.05, 44100);
+    // Chapter 05: 16 kHz stereo PCM WAV.
+    put('book_05_doyle.wav', pcm16Wav(tone(440, 16000, 2, 2), 16000), 2, 16000);
+  });
+  after(() => ws.remove());
+
+  test('every chapter becomes 24 kHz mono with its pitch and duration, chapter 01 held out', async () => {
+    const r = await runJson(ws.dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.status, { fetch: 'ran', resample: 'ran' });
+    const manifest = JSON.parse(ws.read('runs/pipeline/resample/manifest.json')) as Manifest;
+    assert.equal(manifest.sample_rate, 24000);
+    assert.deepEqual(
+      manifest.files.map((f) => [f.file, f.split, f.source_rate, f.source_channels]),
+      [
+        ['wav/book_01_doyle.wav', 'val', 44100, 2],
+        ['wav/book_02_doyle.wav', 'train', 22050, 1],
+        ['wav/book_03_doyle.wav', 'train', 48000, 2],
+        ['wav/book_04_doyle.wav', 'train', 44100, 2],
+        ['wav/book_05_doyle.wav', 'train', 16000, 2],
+      ],
+    );
+    for (const f of manifest.files) {
+      const source = sources[f.source.replace('audio/', '')]!;
+      const wav = readWavWithWavefile(readFileSync(ws.path(`runs/pipeline/resample/${f.file}`)));
+      assert.equal(wav.sampleRate, 24000);
+      assert.equal(wav.samples.length, f.samples);
+      // Resampling keeps the decoded duration to within one output sample…
+      assert.ok(
+        Math.abs(f.seconds - f.source_seconds) <= 1 / 24000,
+        `${f.file}: ${f.seconds}s vs ${f.source_seconds}s decoded`,
+      );
+      // …and decoding keeps the encoded one, up to the encoder's delay and padding (lamejs writes no
+      // gapless header, so up to two frames per encoded segment come out as extra silence).
+      const segments = f.file.includes('book_03') ? 3 : 1;
+      const slack =
+        f.file.endsWith('.wav') && f.source.endsWith('.wav')
+          ? 1 / source.rate
+          : (2 * segments * 1152) / source.rate;
+      assert.ok(
+        Math.abs(f.source_seconds - source.seconds) <= slack,
+        `${f.file}: decoded ${f.source_seconds}s of ${source.seconds}s`,
+      );
+      if (source.seconds >= 1) {
+        // book_03 joins separately encoded seconds: measure within its first one.
+        const hz = f.file.includes('book_03')
+          ? toneFrequency(wav.samples, 24000, 0.08, 0.3)
+          : toneFrequency(wav.samples, 24000);
+        assert.ok(Math.abs(hz - 440) < 0.5, `${f.file}: ${hz} Hz`);
+      }
+    }
+  });
+
+  test('a second run is cached; changing audio.sample_rate reruns resample only', async () => {
+    assert.deepEqual((await runJson(ws.dir)).status, { fetch: 'cached', resample: 'cached' });
+    const r = await runJson(ws.dir, ['--set', 'audio.sample_rate=16000']);
+    assert.deepEqual(r.status, { fetch: 'cached', resample: 'ran' });
+    const manifest = JSON.parse(ws.read('runs/pipeline/resample/manifest.json')) as Manifest;
+    const wav = readWavWithWavefile(readFileSync(ws.path('runs/pipeline/resample/wav/book_01_doyle.wav')));
+    assert.equal(manifest.sample_rate, 16000);
+    assert.equal(wav.sampleRate, 16000);
+    assert.ok(Math.abs(toneFrequency(wav.samples, 16000) - 440) < 0.5);
+  });
+
+  test('a corrupt MP3 fails the stage naming the file and the byte; skip mode leaves it out', async () => {
+    const good = encodeMp3(tone(440, 44100, 2, 2), 44100, 128);
+    const corrupt = new Uint8Array(good);
+    for (let i = 8000; i < 12000; i++) corrupt[i] = (i * 7919) & 0xff;
+    writeFileSync(ws.path('data/book_06_doyle.mp3'), corrupt);
+    const failed = await runJson(ws.dir);
+    assert.equal(failed.code, 1);
+    assert.match(
+      failed.stderr,
+      /cannot decode .*book_06_doyle\.mp3 near byte \d+ \(about frame \d+\): corrupt MPEG data/,
+    );
+    assert.match(failed.stderr, /hint: replace the file, or set data\.on_bad_file: skip/);
+
+    const skipped = await runJson(ws.dir, ['--set', 'data.on_bad_file=skip']);
+    assert.equal(skipped.code, 0, skipped.stderr);
+    const manifest = JSON.parse(ws.read('runs/pipeline/resample/manifest.json')) as Manifest;
+    assert.deepEqual(
+      manifest.skipped.map((s) => s.source),
+      ['audio/book_06_doyle.mp3'],
+    );
+    assert.equal(manifest.files.length, 5);
+    assert.match(ws.read('runs/pipeline/resample.log'), /warning: skipped audio\/book_06_doyle\.mp3/);
+  });
+
+  test('a truncated MP3 is reported with the offset of the cut frame', async () => {
+    const good = encodeMp3(tone(440, 44100, 1, 2), 44100, 128);
+    writeFileSync(ws.path('data/book_06_doyle.mp3'), good.subarray(0, good.length - 100));
+    const r = await cli(ws.dir, ['run']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /book_06_doyle\.mp3 at byte \d+ \(frame \d+\): the file is truncated: its last MPEG frame is cut short/,
+    );
+  });
+});
