@@ -28,8 +28,9 @@ export class WavWriter {
     } else {
       const pcm = new Int16Array(samples.length);
       for (let i = 0; i < samples.length; i++) {
-        const s = samples[i]!;
-        pcm[i] = s >= 1 ? 32767 : s <= -1 ? -32768 : Math.round(s * 32767);
+        // Round half away from zero without Math.round's call; clip to the 16-bit range.
+        const v = samples[i]! * 32767;
+        pcm[i] = v >= 32767 ? 32767 : v <= -32768 ? -32768 : v < 0 ? (v - 0.5) | 0 : (v + 0.5) | 0;
       }
       bytes = new Uint8Array(pcm.buffer);
     }

@@ -1,10 +1,11 @@
 // The resample stage through the real engine, on chapters the test makes: MP3s at several rates
-// and channel counts (one with a big ID3v2 picture, one VBR-like, one very short) and a WAV.
+// and channel counts (one with a big ID3v2 picture, one VBR-like, one very short), a WAV and a FLAC.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import wavefile from 'wavefile';
 import { concat, encodeMp3, id3v2Tag, readWavWithWavefile, tone, toneFrequency } from '../helpers/audio.ts';
+import { encodeFlac } from '../helpers/flac.ts';
 import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
 const PIPELINE = `params:
@@ -84,6 +85,8 @@ describe('resample', () => {
     put('book_04_doyle.mp3', encodeMp3(tone(440, 44100, 0.05, 2), 44100, 128), 0.05, 44100);
     // Chapter 05: 16 kHz stereo PCM WAV.
     put('book_05_doyle.wav', pcm16Wav(tone(440, 16000, 2, 2), 16000), 2, 16000);
+    // Chapter 08: 32 kHz stereo FLAC.
+    put('book_08_doyle.flac', encodeFlac(tone(440, 32000, 2, 2), 32000), 2, 32000);
   });
   after(() => ws.remove());
 
@@ -101,6 +104,7 @@ describe('resample', () => {
         ['wav/book_03_doyle.wav', 'train', 48000, 2],
         ['wav/book_04_doyle.wav', 'train', 44100, 2],
         ['wav/book_05_doyle.wav', 'train', 16000, 2],
+        ['wav/book_08_doyle.wav', 'train', 32000, 2],
       ],
     );
     for (const f of manifest.files) {
@@ -165,7 +169,7 @@ describe('resample', () => {
       manifest.skipped.map((s) => s.source),
       ['audio/book_06_doyle.mp3'],
     );
-    assert.equal(manifest.files.length, 5);
+    assert.equal(manifest.files.length, 6);
     assert.match(ws.read('runs/pipeline/resample.log'), /warning: skipped audio\/book_06_doyle\.mp3/);
   });
 
