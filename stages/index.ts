@@ -3,5 +3,6 @@
 import { createRegistry } from '../src/stage-api/index.ts';
 
 export const builtinStages = createRegistry({
+  download: () => import('./download.ts'),
   resample: () => import('./resample.ts'),
 });

@@ -1,10 +1,10 @@
 // The stage key: a digest of everything that can change a stage's outputs (Bazel's Action digest).
 // Upstream stages enter by their output tree digest, not their key, so an upstream rerun that
 // produces identical bytes leaves its dependents cached (early cutoff).
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
-import type { ResolvedStage } from '../spec/types.ts';
+import type { PathDecl, ResolvedStage } from '../spec/types.ts';
 import { canonicalJson } from './canonical.ts';
 import { digestProjectPath } from './collect.ts';
 import { hashBytes } from './hash.ts';
@@ -39,16 +39,32 @@ export async function describeStage(
       kind: 'uses',
       identity: { uses: stage.uses, version: stage.definition.version },
       with: stage.with,
-      deps: {},
+      deps: await digestDeps(stage, stage.deps, graph, store),
       inputs,
     };
   }
   const produced = new Set((graph.producedDeps.get(stage.name) ?? []).map((p) => p.dep));
+  return {
+    salt: CACHE_FORMAT,
+    kind: 'cmd',
+    identity: { cmd: stage.cmd },
+    deps: await digestDeps(stage, stage.deps.filter((d) => !produced.has(d.path)), graph, store),
+    inputs,
+    outs: stage.outs.map((o) => o.path).sort(),
+  };
+}
+
+/** Absolute path of a dep: relative paths are relative to the project root. */
+export function depPath(graph: Graph, path: string): string {
+  return isAbsolute(path) ? path : join(graph.spec.projectRoot, path);
+}
+
+/** Content digests of project files a stage reads; a missing one fails the stage with its location. */
+async function digestDeps(stage: ResolvedStage, decls: readonly PathDecl[], graph: Graph, store: CacheStore) {
   const deps: Record<string, string> = {};
-  for (const dep of stage.deps) {
-    if (produced.has(dep.path)) continue;
+  for (const dep of decls) {
     try {
-      deps[dep.path] = await digestProjectPath(store, join(graph.spec.projectRoot, dep.path));
+      deps[dep.path] = await digestProjectPath(store, depPath(graph, dep.path));
     } catch (cause) {
       const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
       throw new PipeError(`dep "${dep.path}" of stage "${stage.name}" ${missing ? 'does not exist' : 'cannot be read'}`, {
@@ -61,14 +77,7 @@ export async function describeStage(
       });
     }
   }
-  return {
-    salt: CACHE_FORMAT,
-    kind: 'cmd',
-    identity: { cmd: stage.cmd },
-    deps,
-    inputs,
-    outs: stage.outs.map((o) => o.path).sort(),
-  };
+  return deps;
 }
 
 /** The key of a description. */

@@ -1,6 +1,7 @@
 // Runs one built-in (`uses:`) stage through the stage API: the stage gets its validated params,
 // read-only input folders and a fresh output folder; it never sees the cache.
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
+import { normalizeDep } from '../spec/stages.ts';
 import type { UsesStage } from '../spec/types.ts';
 import { type StageContext, StageError } from '../stage-api/index.ts';
 import type { Emit } from './events.ts';
@@ -8,6 +9,8 @@ import type { StageLog } from './stage-log.ts';
 
 export interface BuiltinRunInput {
   stage: UsesStage;
+  /** Declared dep path → absolute path. */
+  depPaths: ReadonlyMap<string, string>;
   outDir: string;
   /** Slot → materialized upstream output folder. */
   inputDirs: ReadonlyMap<string, string>;
@@ -27,6 +30,11 @@ export async function runBuiltinStage(input: BuiltinRunInput): Promise<{ metrics
       const dir = input.inputDirs.get(slot);
       if (!dir) throw new StageError(`stage asked for input "${slot}", which is not bound in needs:`);
       return dir;
+    },
+    dep(path) {
+      const absolute = input.depPaths.get(normalizeDep(path));
+      if (!absolute) throw new StageError(`stage asked for "${path}", which its deps() did not declare`);
+      return absolute;
     },
     outDir: input.outDir,
     log: (message) => log.line(message),

@@ -5,7 +5,7 @@
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { storeOutputs } from '../cache/collect.ts';
-import { describeStage, inputSlots, keyOf } from '../cache/key.ts';
+import { depPath, describeStage, inputSlots, keyOf } from '../cache/key.ts';
 import { acquireLock } from '../cache/lock.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
 import type { CacheStore } from '../cache/store.ts';
@@ -168,8 +168,10 @@ async function executeStage(
         stage.outs.map((o) => o.path),
       );
     } else {
+      const depPaths = new Map(stage.deps.map((d) => [d.path, depPath(graph, d.path)]));
       ({ metrics } = await runBuiltinStage({
         stage,
+        depPaths,
         outDir: work,
         inputDirs: dirs,
         log,

@@ -122,6 +122,8 @@ async function resolveUsesStage(
     }
   }
   if (checked === undefined) return undefined;
+  const withLoc = c.file.locate([...c.base, 'with']);
+  const deps = (definition.deps?.(checked) ?? []).map((path) => ({ path: normalizeDep(path), loc: withLoc }));
   return {
     kind: 'uses',
     name: c.name,
@@ -133,7 +135,14 @@ async function resolveUsesStage(
     uses: spec.uses,
     definition,
     with: checked as Record<string, unknown>,
+    deps,
   };
+}
+
+/** A built-in stage's dep: absolute paths stay absolute, relative ones are normalized POSIX paths. */
+export function normalizeDep(path: string): string {
+  const normalized = posix.normalize(path.replaceAll('\\', '/'));
+  return normalized.length > 1 ? normalized.replace(/\/+$/, '') : normalized;
 }
 
 function resolveNeeds(needs: string[] | Record<string, string> | undefined, c: StageContext): NeedBinding[] {

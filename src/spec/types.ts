@@ -41,6 +41,8 @@ export interface UsesStage extends StageBase {
   definition: StageDefinition;
   /** `with:` after interpolation and schema validation (defaults applied). */
   with: Record<string, unknown>;
+  /** Local paths the stage declared from its params (relative to the project root, or absolute). */
+  deps: PathDecl[];
 }
 
 export type ResolvedStage = CmdStage | UsesStage;

@@ -19,6 +19,8 @@ export interface StageContext<P = unknown> {
   readonly inputs: readonly string[];
   /** Read-only path of an upstream stage's output tree, by slot name. */
   input(slot: string): string;
+  /** Absolute path of a path the stage declared through `deps(params)` (as it returned it). */
+  dep(path: string): string;
   /** A fresh, empty directory; everything written here becomes the stage's output. */
   readonly outDir: string;
   /** Appends a line to the stage log (kept in the run record's log tail). */
@@ -39,6 +41,12 @@ export interface StageDefinition<S extends GenericSchema = GenericSchema> {
   params: S;
   /** Input slots this stage requires through `needs:`. */
   inputs?: readonly string[];
+  /**
+   * Local files or folders the stage reads, derived from its params (e.g. a local `source`); relative
+   * paths are relative to the project root. Their content enters the stage key, as `deps:` of a
+   * `cmd:` stage do, so editing them reruns the stage; run() gets their absolute paths via ctx.dep().
+   */
+  deps?(params: InferOutput<S>): string[];
   run(ctx: StageContext<InferOutput<S>>): Promise<void>;
 }
 

@@ -1,0 +1,31 @@
+// The `include:` filter: globs matched against a file's path inside its source (zip, folder, dataset),
+// compiled once with picomatch, and the error that shows what a source held when nothing matched.
+import picomatch from 'picomatch';
+import { StageError } from '../../src/stage-api/index.ts';
+
+/** A compiled include list. */
+export interface Include {
+  test(path: string): boolean;
+  readonly globs: readonly string[];
+}
+
+const SHOWN_NAMES = 5;
+
+/** Compiles globs; case-insensitive (".MP3" is still mp3), dot-files (macOS "._x.mp3") excluded. */
+export function compileInclude(globs: readonly string[]): Include {
+  const match = picomatch([...globs], { nocase: true, dot: false });
+  return { test: (path) => match(path), globs };
+}
+
+/** The error for a source with no file matching `include`, listing the first few it did have. */
+export function noMatchError(where: string, include: Include, names: readonly string[]): StageError {
+  const shown = names.slice(0, SHOWN_NAMES).join(', ');
+  const more = names.length > SHOWN_NAMES ? ` and ${names.length - SHOWN_NAMES} more` : '';
+  const contents = names.length === 0 ? 'no files at all' : `${shown}${more}`;
+  return new StageError(
+    `${where} has no file matching include ${JSON.stringify(include.globs)}; it has ${contents}`,
+    {
+      hint: 'set include: to globs that match the audio files in it, e.g. ["**/*.mp3"]',
+    },
+  );
+}

@@ -1,0 +1,40 @@
+// Byte progress for ctx.progress: at most 10 updates a second (a fast download calls back per chunk),
+// plus the final one, each with the transfer rate and the time left in its message.
+import type { StageProgress } from '../../src/stage-api/index.ts';
+import { formatBytes } from './files.ts';
+
+const MIN_INTERVAL_MS = 100;
+
+/** Reports `done` of `total` bytes (total undefined when unknown). */
+export type ByteReporter = (done: number, total: number | undefined) => void;
+
+/** A throttled reporter over `report`, labelled (e.g. with the file name); `now` is injectable so tests need no real clock. */
+export function byteProgress(
+  report: (progress: StageProgress) => void,
+  label: string,
+  now: () => number = Date.now,
+): ByteReporter {
+  const started = now();
+  let last = -Infinity;
+  return (done, total) => {
+    const t = now();
+    if (t - last < MIN_INTERVAL_MS && done !== total) return; // the last update always shows
+    last = t;
+    const seconds = (t - started) / 1000;
+    const rate = seconds > 0 ? done / seconds : 0;
+    const parts = [label];
+    if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
+    if (rate > 0 && total !== undefined && total > done)
+      parts.push(`ETA ${formatDuration((total - done) / rate)}`);
+    report({ done, ...(total === undefined ? {} : { total }), unit: 'bytes', message: parts.join(' ') });
+  };
+}
+
+/** Seconds for people: 75 → "1:15", 3700 → "1:01:40". */
+export function formatDuration(seconds: number): string {
+  const s = Math.ceil(seconds);
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return hh > 0 ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
+}
