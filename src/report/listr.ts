@@ -3,6 +3,7 @@
 import { type DefaultRenderer, Listr, type ListrTaskWrapper, type SimpleRenderer } from 'listr2';
 import type { RunEvent, StageOutcome } from '../run/events.ts';
 import { describeOutcome } from './outcome-text.ts';
+import { formatProgress } from './progress-text.ts';
 import type { Reporter } from './reporter.ts';
 
 type Task = ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRenderer>;
@@ -63,14 +64,9 @@ export class ListrReporter implements Reporter {
       case 'stage-warning':
         this.set(slot, { output: `warning: ${event.message}` });
         break;
-      case 'stage-progress': {
-        const p = event.progress;
-        const pct = p.total ? ` (${((100 * p.done) / p.total).toFixed(1)}%)` : '';
-        this.set(slot, {
-          output: `${p.done}${p.total ? `/${p.total}` : ''}${p.unit ? ` ${p.unit}` : ''}${pct}${p.message ? ` ${p.message}` : ''}`,
-        });
+      case 'stage-progress':
+        this.set(slot, { output: formatProgress(event.progress) });
         break;
-      }
       case 'stage-end':
         slot.done(event.outcome);
         break;

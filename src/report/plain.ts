@@ -1,6 +1,7 @@
 // A line per state change, for CI logs and pipes (no cursor movement, no colors unless asked).
 import type { RunEvent } from '../run/events.ts';
 import { describeOutcome } from './outcome-text.ts';
+import { formatProgress } from './progress-text.ts';
 import type { Reporter } from './reporter.ts';
 
 export class PlainReporter implements Reporter {

@@ -75,6 +75,7 @@ export async function cli(
 export async function runJson(cwd: string, args: string[] = [], registry?: StageRegistry) {
   const result = await cli(cwd, ['run', ...args, '--json'], { registry });
   let parsed: {
+    experiment: string;
     ok: boolean;
     stages: { name: string; status: string; key: string | null; seconds: number }[];
   };

@@ -1,0 +1,36 @@
+// The README's main command on a copy of the repository's own pipeline.yaml and experiments/:
+// `gpt2o-pipe run` with no argument runs the offline demo, and a second run is all cached.
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { makeWorkspace, REPO, runJson } from '../helpers/workspace.ts';
+
+test('the default experiment runs offline from the shipped demo data, then is all cached', async () => {
+  const ws = makeWorkspace({});
+  try {
+    cpSync(join(REPO, 'pipeline.yaml'), ws.path('pipeline.yaml'));
+    cpSync(join(REPO, 'experiments'), ws.path('experiments'), { recursive: true });
+    const first = await runJson(ws.dir);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.json.experiment, 'demo');
+    assert.deepEqual(first.status, { download: 'ran', resample: 'ran' });
+    const manifest = JSON.parse(ws.read('runs/demo/resample/manifest.json'));
+    assert.equal(manifest.sample_rate, 24000);
+    assert.deepEqual(
+      manifest.files.map((f: { file: string; split: string; seconds: number }) => [
+        f.file,
+        f.split,
+        Math.round(f.seconds),
+      ]),
+      [
+        ['wav/sherlock_01_demo.wav', 'val', 15],
+        ['wav/sherlock_02_demo.wav', 'train', 18],
+        ['wav/sherlock_03_demo.wav', 'train', 19],
+      ],
+    );
+    assert.deepEqual((await runJson(ws.dir)).status, { download: 'cached', resample: 'cached' });
+  } finally {
+    ws.remove();
+  }
+});

@@ -1,0 +1,17 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatBytes, formatProgress } from '../../src/report/progress-text.ts';
+
+test('progress reads as sizes for bytes and as numbers otherwise', () => {
+  assert.equal(formatBytes(512), '512 B');
+  assert.equal(formatBytes(65536), '64 KiB');
+  assert.equal(formatBytes(1.5 * 2 ** 30), '1.5 GiB');
+  assert.equal(
+    formatProgress({ done: 65536, total: 91063, unit: 'bytes', message: 'ch01.mp3' }),
+    '64 KiB/89 KiB (72%) ch01.mp3',
+  );
+  assert.equal(
+    formatProgress({ done: 52.7, unit: 's of audio', message: '3/3 files' }),
+    '52.7 s of audio 3/3 files',
+  );
+});
