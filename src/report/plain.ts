@@ -31,11 +31,7 @@ export class PlainReporter implements Reporter {
         const now = Date.now();
         if (now - (this.lastProgress.get(event.stage) ?? 0) < 5000) break;
         this.lastProgress.set(event.stage, now);
-        const p = event.progress;
-        const total = p.total ? `/${p.total}` : '';
-        this.write(
-          `  · ${name}  ${p.done}${total}${p.unit ? ` ${p.unit}` : ''}${p.message ? ` ${p.message}` : ''}`,
-        );
+        this.write(`  · ${name}  ${formatProgress(event.progress)}`);
         break;
       }
       case 'stage-end':
