@@ -5,6 +5,7 @@ import type { Check } from './checks.ts';
 import type { HashResult, HashRow } from './hashing.ts';
 import type { MachineInfo } from './machine.ts';
 import type { NoopResult } from './noop.ts';
+import { MAX_REPEAT, type ResampleResult, type ResampleRow } from './resample.ts';
 import type { StatusLargeResult } from './status-large.ts';
 import type { Sample } from './timing.ts';
 
@@ -14,6 +15,7 @@ export interface BenchResults {
   noop: { linear7: NoopResult; wide200: NoopResult };
   hashing: HashResult;
   statusLarge: StatusLargeResult;
+  resample: ResampleResult;
   checks: Check[];
 }
 
@@ -32,6 +34,7 @@ export function formatReport(r: BenchResults): string {
     ...formatHashing(r.hashing, r.checks),
     `3. status with nothing changed over ${2 * size} MiB (a ${size} MiB dep and its copy as an out)`,
     ...formatStatusLarge(r.statusLarge, r.checks),
+    ...formatResample(r.resample, r.checks),
     formatSummary(r.checks),
     ...r.checks.map((c) => `  ${c.id.padEnd(31)} ${formatCheck(c)}`),
   ];
@@ -96,6 +99,55 @@ function formatStatusLarge(s: StatusLargeResult, checks: Check[]): string[] {
   ];
 }
 
+function formatResample(r: ResampleResult, checks: Check[]): string[] {
+  const header = [
+    `4. Resampling MP3 to ${r.sampleRate / 1000} kHz mono WAV: ${r.audioSeconds} s of 44.1 kHz stereo 128 kbps ` +
+      '(realtime = audio s / median s)',
+    `    ${r.repeat} timed run(s) (capped at ${MAX_REPEAT}); quality ${r.quality ?? '-'} (the stage default), ` +
+      `${r.cores} cores, ${r.workers} worker threads`,
+    ...(r.input ? [`    input made by ${r.input.encoder}: ${r.input.path}`] : []),
+  ];
+  const label = (text: string) => `    ${text.padEnd(26)}`;
+  const rssCheck = `${label(`peak RSS, ${r.longSeconds} s file`)}${formatCheck(findCheck(checks, 'resample.peak_rss_mb'))}`;
+  const ratioCheck = `${label(`ours / ffmpeg, ${r.chapters} chapters`)}${formatCheck(findCheck(checks, 'resample.chapters_vs_ffmpeg'))}`;
+  if (r.skipped !== null) return [...header, `    SKIP: ${r.skipped}`, ratioCheck, rssCheck, ''];
+  const seconds = (sample: Sample | null) =>
+    sample ? [s3(sample.minMs / 1000), s3(sample.medianMs / 1000)] : ['', ''];
+  const peer = (row: ResampleRow) =>
+    row.missing === null
+      ? [row.tool, ...seconds(row.wall), realtime(row.realtime)]
+      : [row.tool, row.missing, '', ''];
+  const ours = (row: ResampleRow) => [
+    [`${row.tool} (stage)`, ...seconds(row.stage), realtime(row.realtime)],
+    ['  whole `run --force resample` command', ...seconds(row.wall), realtime(row.realtimeWall)],
+  ];
+  const table = formatTable(
+    ['tool', 'min s', 'median s', 'realtime'],
+    [
+      ...ours(r.rows.oursOne),
+      ...ours(r.rows.oursChapters),
+      peer(r.rows.ffmpegOne),
+      peer(r.rows.ffmpegChapters),
+      peer(r.rows.soxOne),
+    ],
+  );
+  const m = r.memory;
+  const memory = m
+    ? `    (${m.copies} copies of the input${m.headersStripped ? ' without their headers' : ''}, ` +
+      `${m.decodedSeconds.toFixed(0)} s decoded; ${m.method ?? 'not measured'}; stage ${s3(m.stageSeconds)} s, ` +
+      `realtime ${m.realtime.toFixed(0)}x)`
+    : '';
+  return [
+    ...header,
+    ...table.map((l) => `    ${l}`),
+    `${label('ours / ffmpeg, 1 file')}${times(r.ratios.oursVsFfmpegOne, 'ffmpeg not installed')}`,
+    ratioCheck,
+    rssCheck,
+    memory,
+    '',
+  ];
+}
+
 function formatSummary(checks: Check[]): string {
   const count = (v: Check['verdict']) => checks.filter((c) => c.verdict === v).length;
   return `Targets: ${count('PASS')} PASS, ${count('FAIL')} FAIL, ${count('SKIP')} SKIP`;
@@ -103,7 +155,7 @@ function formatSummary(checks: Check[]): string {
 
 /** `0.12x  (target <= 0.5x)  PASS`, or the reason it was skipped. */
 function formatCheck(c: Check): string {
-  const unit = c.unit === 'x' ? 'x' : ' ms';
+  const unit = c.unit === 'x' ? 'x' : ` ${c.unit}`;
   const value = c.value === null ? 'n/a' : `${c.unit === 'x' ? c.value.toFixed(2) : ms(c.value)}${unit}`;
   const verdict = c.note === null ? c.verdict : `${c.verdict} (${c.note})`;
   return `${value.padStart(8)}  (target ${c.op} ${c.target}${unit})  ${verdict}`;
@@ -129,6 +181,15 @@ function formatTable(header: string[], rows: string[][]): string[] {
 
 function ms(value: number): string {
   return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+}
+
+function realtime(value: number | null): string {
+  return value === null ? '-' : `${value.toFixed(value >= 100 ? 0 : 1)}x`;
+}
+
+/** Seconds with 3 significant digits or more. */
+function s3(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
 }
 
 function times(value: number | null, missing: string): string {

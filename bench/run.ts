@@ -1,7 +1,8 @@
 // Entry point of `npm run bench`: measures gpt2o-pipe against its peers on this machine in one run
 // (no-op of cached pipelines vs Snakemake and make, hashing vs xxhsum and b3sum, `status` over large
-// unchanged artifacts) and prints a text report, or one JSON object with --json. Progress goes to
-// stderr. Targets are graded PASS / FAIL / SKIP, but the exit code is 0 unless the bench itself broke.
+// unchanged artifacts, MP3 resampling vs ffmpeg and sox) and prints a text report, or one JSON object
+// with --json. Progress goes to stderr. Targets are graded PASS / FAIL / SKIP, but the exit code is 0
+// unless the bench itself broke.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { describeMachine } from './machine.ts';
 import { benchNoop, noopChecks } from './noop.ts';
 import { linearPipeline, widePipeline } from './pipelines.ts';
 import { type BenchResults, formatReport } from './report.ts';
+import { benchResample, resampleChecks } from './resample.ts';
 import { benchStatusLarge, statusLargeChecks } from './status-large.ts';
 
 const log = (line: string): void => {
@@ -23,7 +25,8 @@ async function main(): Promise<void> {
   if (!options) return;
   const machine = describeMachine();
   const bigFileBytes = (options.small ? 256 : 1024) * 2 ** 20;
-  // NOTE: every project lives under one temp root, removed at the end; only the big file is kept.
+  // NOTE: every project lives under one temp root, removed at the end; only the big file and the
+  // MP3s are kept.
   const root = mkdtempSync(join(tmpdir(), 'gpt2o-pipe-bench-'));
   try {
     const linear7 = benchNoop(linearPipeline(), root, options.repeat, log);
@@ -33,6 +36,7 @@ async function main(): Promise<void> {
     warmPageCache(bigFile);
     const hashing = await benchHashing(bigFile, bigFileBytes, options.repeat, log);
     const statusLarge = await benchStatusLarge(bigFile, bigFileBytes, root, options.repeat, log);
+    const resample = await benchResample(options, root, log);
 
     const results: BenchResults = {
       machine,
@@ -40,11 +44,13 @@ async function main(): Promise<void> {
       noop: { linear7, wide200 },
       hashing,
       statusLarge,
+      resample,
       checks: [
         ...noopChecks(linear7),
         ...noopChecks(wide200),
         ...hashingChecks(hashing),
         ...statusLargeChecks(statusLarge),
+        ...resampleChecks(resample),
       ],
     };
     process.stdout.write(options.json ? `${JSON.stringify(results, null, 2)}\n` : formatReport(results));
