@@ -40,7 +40,7 @@ export class PolyphaseResampler {
   readonly down: number; // M
   readonly taps: number; // per phase
   private readonly bank: Float32Array; // [L, taps]
-  private history: Float32Array; // input not yet fully consumed, with `taps` samples of look-back
+  private history: Float32Array; // mono input not yet fully consumed, with `taps` samples of look-back
   private historyLength = 0;
   private phase = 0; // n·M mod L for the next output sample
   private position = 0; // index in history of the first tap of the next output sample
@@ -85,15 +85,24 @@ export class PolyphaseResampler {
       for (let j = 0; j < this.taps; j++) this.bank[p * this.taps + j]! /= sum;
     }
     this.kernel = options.simd === false ? undefined : SimdKernel.create(this.bank);
+    // With the kernel, the history lives in its memory, so the input is mixed straight into it.
+    this.history = this.kernel ? this.kernel.history(4096) : new Float32Array(Math.max(4096, this.taps * 2));
     // Prime with half a filter of zeros: output 0 is centred on input 0.
-    this.history = new Float32Array(Math.max(4096, this.taps * 2));
     this.historyLength = half - 1;
   }
 
-  /** Output samples for the given input (any length); call flush() after the last chunk. */
+  /** Output samples for the given mono input (any length); call flush() after the last chunk. */
   process(input: Float32Array): Float32Array {
-    this.consumed += input.length;
-    this.append(input);
+    return this.processChannels([input]);
+  }
+
+  /**
+   * Output samples for planar input, mixed to mono on the way in ((L+R)/2 for stereo): one pass
+   * that writes straight into the filter's history, with no intermediate mono buffer.
+   */
+  processChannels(channels: Float32Array[]): Float32Array {
+    this.consumed += channels[0]!.length;
+    this.append(channels);
     const out = this.drain(this.historyLength);
     this.produced += out.length;
     return out;
@@ -104,7 +113,7 @@ export class PolyphaseResampler {
    * ceil(inputSamples · L / M) samples, so durations are preserved to within one output sample.
    */
   flush(): Float32Array {
-    this.append(new Float32Array(this.taps));
+    this.append([new Float32Array(this.taps)]);
     const total = Math.ceil((this.consumed * this.up) / this.down);
     const out = this.drain(this.historyLength);
     const keep = Math.max(0, Math.min(out.length, total - this.produced));
@@ -112,20 +121,25 @@ export class PolyphaseResampler {
     return out.subarray(0, keep);
   }
 
-  private append(input: Float32Array): void {
+  private append(channels: Float32Array[]): void {
+    const n = channels[0]!.length;
+    // The kernel's memory may have grown since (for output), which detaches old views.
+    if (this.kernel) this.history = this.kernel.history(this.historyLength);
     // Drop what no future output needs, then grow if required.
     if (this.position > 0) {
       this.history.copyWithin(0, this.position, this.historyLength);
       this.historyLength -= this.position;
       this.position = 0;
     }
-    if (this.historyLength + input.length > this.history.length) {
-      const grown = new Float32Array(Math.max(this.history.length * 2, this.historyLength + input.length));
+    const needed = this.historyLength + n;
+    if (this.kernel) this.history = this.kernel.history(needed);
+    else if (needed > this.history.length) {
+      const grown = new Float32Array(Math.max(this.history.length * 2, needed));
       grown.set(this.history.subarray(0, this.historyLength));
       this.history = grown;
     }
-    this.history.set(input, this.historyLength);
-    this.historyLength += input.length;
+    mixInto(this.history, this.historyLength, channels);
+    this.historyLength += n;
   }
 
   private drain(available: number): Float32Array {
@@ -133,15 +147,7 @@ export class PolyphaseResampler {
     // Output n needs history[position .. position + taps).
     const count = Math.max(0, Math.ceil(((available - taps - this.position + 1) * up - this.phase) / down));
     if (this.kernel) {
-      const r = this.kernel.drain(
-        history.subarray(0, available),
-        count,
-        taps,
-        up,
-        down,
-        this.phase,
-        this.position,
-      );
+      const r = this.kernel.drain(count, taps, up, down, this.phase, this.position);
       this.phase = r.phase;
       this.position = r.position;
       return r.out;
@@ -174,5 +180,24 @@ export class PolyphaseResampler {
     this.position = position;
     this.phase = phase;
     return out;
+  }
+}
+
+/** Writes the average of the channels into `target` from `offset` (a plain copy for mono). */
+function mixInto(target: Float32Array, offset: number, channels: Float32Array[]): void {
+  const n = channels[0]!.length;
+  if (channels.length === 1) {
+    target.set(channels[0]!, offset);
+  } else if (channels.length === 2) {
+    const left = channels[0]!;
+    const right = channels[1]!;
+    for (let i = 0; i < n; i++) target[offset + i] = (left[i]! + right[i]!) * 0.5;
+  } else {
+    const scale = 1 / channels.length;
+    for (let i = 0; i < n; i++) {
+      let sum = 0;
+      for (const channel of channels) sum += channel[i]!;
+      target[offset + i] = sum * scale;
+    }
   }
 }

@@ -185,16 +185,17 @@ function simdModule(): WebAssembly.Module | null {
 const HEADER = 16;
 const PAGE = 65536;
 
-/** One resampler's kernel instance: the filter bank lives in its memory; history is copied in per call. */
+/**
+ * One resampler's kernel instance. Its memory holds, in order: 16 bytes of results, the filter
+ * bank, the history (input samples, capacity grows on demand) and the output of the last call.
+ */
 export class SimdKernel {
   private readonly memory: WebAssembly.Memory;
   private readonly drainFn: (...args: number[]) => void;
   private readonly histPtr: number;
+  private capacity = 0; // history capacity in samples
 
-  private constructor(
-    instance: WebAssembly.Instance,
-    private readonly bankLength: number,
-  ) {
+  private constructor(instance: WebAssembly.Instance, bankLength: number) {
     this.memory = instance.exports.memory as WebAssembly.Memory;
     this.drainFn = instance.exports.drain as (...args: number[]) => void;
     this.histPtr = HEADER + bankLength * 4;
@@ -209,9 +210,20 @@ export class SimdKernel {
     return kernel;
   }
 
-  /** Computes `count` outputs from history[0, historyLength); returns them with the new phase/position. */
+  /**
+   * A view of the history with room for at least `samples` (contents kept). Views die when the
+   * memory grows, so callers take a fresh one after every call that may grow it.
+   */
+  history(samples: number): Float32Array {
+    if (samples > this.capacity) {
+      this.capacity = Math.max(samples, this.capacity * 2);
+      this.reserve(this.histPtr + this.capacity * 4);
+    }
+    return new Float32Array(this.memory.buffer, this.histPtr, this.capacity);
+  }
+
+  /** Computes `count` outputs from the history; returns a copy of them and the new phase/position. */
   drain(
-    history: Float32Array,
     count: number,
     taps: number,
     up: number,
@@ -219,9 +231,8 @@ export class SimdKernel {
     phase: number,
     position: number,
   ): { out: Float32Array; phase: number; position: number } {
-    const outPtr = this.histPtr + history.length * 4;
+    const outPtr = this.histPtr + this.capacity * 4;
     this.reserve(outPtr + count * 4);
-    new Float32Array(this.memory.buffer, this.histPtr, history.length).set(history);
     this.drainFn(HEADER, this.histPtr, outPtr, count, taps, up, down, phase, position);
     const state = new Int32Array(this.memory.buffer, 0, 2);
     return {
@@ -234,9 +245,5 @@ export class SimdKernel {
   private reserve(bytes: number): void {
     const missing = bytes - this.memory.buffer.byteLength;
     if (missing > 0) this.memory.grow(Math.ceil(missing / PAGE));
-  }
-
-  get bankBytes(): number {
-    return this.bankLength * 4;
   }
 }
