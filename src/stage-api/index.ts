@@ -28,7 +28,7 @@ export interface StageContext<P = unknown> {
   progress(progress: StageProgress): void;
   /** Records a metric in the run record (what `compare` reads later). */
   metric(name: string, value: unknown): void;
-  /** Aborted on Ctrl-C or when a sibling fails under fail-fast. */
+  /** Aborted on Ctrl-C (the stage should stop promptly; nothing it wrote is kept). */
   readonly signal: AbortSignal;
 }
 

@@ -1,6 +1,7 @@
 // A minimal FLAC encoder for test fixtures: 16-bit samples in VERBATIM subframes (no compression),
 // fixed block size, CRC-8/CRC-16 as the format requires. Enough for a real decoder to read, which
 // is what the FLAC path of `resample` is tested with (no FLAC encoder ships on npm for Node).
+import { concat } from './audio.ts';
 
 function crc8(bytes: Uint8Array): number {
   let crc = 0;
@@ -81,11 +82,5 @@ export function encodeFlac(channels: Float32Array[], sampleRate: number, blockSi
     const crc = crc16(bytes);
     parts.push(bytes, new Uint8Array([crc >> 8, crc & 0xff]));
   }
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
