@@ -47,9 +47,9 @@ export class PolyphaseResampler {
   private consumed = 0; // input samples seen
   private produced = 0; // output samples returned
 
-  private readonly kernel: SimdKernel | undefined;
+  readonly kernel: SimdKernel | undefined;
 
-  /** `simd: false` forces the plain-JS loop (the reference the SIMD kernel is tested against). */
+  /** `simd: false` forces the plain-JS loops (the reference the SIMD kernel is tested against). */
   constructor(
     inputRate: number,
     outputRate: number,
@@ -138,7 +138,10 @@ export class PolyphaseResampler {
       grown.set(this.history.subarray(0, this.historyLength));
       this.history = grown;
     }
-    mixInto(this.history, this.historyLength, channels);
+    if (this.kernel && channels.length === 2) {
+      this.kernel.mixStereo(channels[0]!, channels[1]!, this.historyLength);
+      this.history = this.kernel.history(needed); // staging may have grown the memory
+    } else mixInto(this.history, this.historyLength, channels);
     this.historyLength += n;
   }
 

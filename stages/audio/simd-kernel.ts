@@ -3,7 +3,8 @@
 // with ffmpeg; this kernel is the fast path, checked against the JS loop in the tests.
 //
 // The module is assembled from bytes below (no toolchain needed at build time). It exports
-// `memory` and drain(bank, hist, out, count, taps, up, down, phase, position): for each of
+// `memory`, mix() and pcm16() (documented where they are assembled) and
+// drain(bank, hist, out, count, taps, up, down, phase, position): for each of
 // `count` outputs it dots `taps` (a multiple of 8) filter taps of phase `phase` with the history
 // at `position`, writes the float to out[n], and advances phase/position; the final phase and
 // position are stored at bytes 0 and 4.
@@ -161,22 +162,115 @@ function uleb(value: number): number[] {
   return bytes;
 }
 
+// mix(left, right, dst, n): dst[i] = (left[i] + right[i]) · 0.5 for i < n (n a multiple of 4).
+const V128_STORE = [0xfd, 0x0b, 0x00, 0x00];
+const f32x4Const = (value: number) => {
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  for (let k = 0; k < 4; k++) view.setFloat32(4 * k, value, true);
+  return [0xfd, 0x0c, ...bytes];
+};
+const MIX_I = 4;
+const mixBody = [
+  ...[0x01, 0x01, I32], // locals: i
+  ...BLOCK,
+  ...LOOP,
+  ...get(MIX_I),
+  ...get(3),
+  GE_U,
+  ...brIf(1),
+  ...addr(2, MIX_I),
+  ...addr(0, MIX_I),
+  ...v128Load(0),
+  ...addr(1, MIX_I),
+  ...v128Load(0),
+  ...F32X4_ADD,
+  ...f32x4Const(0.5),
+  ...F32X4_MUL,
+  ...V128_STORE,
+  ...get(MIX_I),
+  ...i32(4),
+  ADD,
+  ...set(MIX_I),
+  ...br(0),
+  END,
+  END,
+  END,
+];
+
+// pcm16(src, dst, n): 16-bit PCM of n floats (n a multiple of 8): scale by 32767, round to nearest
+// (ties to even), then saturate, so out-of-range samples clip instead of wrapping around.
+const F32X4_NEAREST = [0xfd, 0x6a];
+const I32X4_TRUNC_SAT_F32X4_S = [0xfd, 0xf8, 0x01];
+const I16X8_NARROW_I32X4_S = [0xfd, 0x85, 0x01];
+const PCM_I = 3;
+const toInt32x4 = (offset: number) => [
+  ...addr(0, PCM_I),
+  ...v128Load(offset),
+  ...f32x4Const(32767),
+  ...F32X4_MUL,
+  ...F32X4_NEAREST,
+  ...I32X4_TRUNC_SAT_F32X4_S,
+];
+const pcmBody = [
+  ...[0x01, 0x01, I32], // locals: i
+  ...BLOCK,
+  ...LOOP,
+  ...get(PCM_I),
+  ...get(2),
+  GE_U,
+  ...brIf(1),
+  ...get(1),
+  ...get(PCM_I),
+  ...i32(1),
+  SHL,
+  ADD, // dst + 2i
+  ...toInt32x4(0),
+  ...toInt32x4(16),
+  ...I16X8_NARROW_I32X4_S,
+  ...V128_STORE,
+  ...get(PCM_I),
+  ...i32(8),
+  ADD,
+  ...set(PCM_I),
+  ...br(0),
+  END,
+  END,
+  END,
+];
+
 const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
 const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
+const funcType = (params: number) => [0x60, params, ...new Array(params).fill(I32), 0];
+const code = (b: number[]) => [...uleb(b.length), ...b];
 
 const MODULE_BYTES = new Uint8Array([
   ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-  ...section(1, [1, 0x60, 9, ...new Array(9).fill(I32), 0]),
-  ...section(3, [1, 0]),
+  ...section(1, [3, ...funcType(9), ...funcType(4), ...funcType(3)]),
+  ...section(3, [3, 0, 1, 2]),
   ...section(5, [1, 0x00, 1]),
-  ...section(7, [2, ...name('drain'), 0x00, 0, ...name('memory'), 0x02, 0]),
-  ...section(10, [1, ...uleb(body.length), ...body]),
+  ...section(7, [
+    4,
+    ...name('drain'),
+    0x00,
+    0,
+    ...name('mix'),
+    0x00,
+    1,
+    ...name('pcm16'),
+    0x00,
+    2,
+    ...name('memory'),
+    0x02,
+    0,
+  ]),
+  ...section(10, [3, ...code(body), ...code(mixBody), ...code(pcmBody)]),
 ]);
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** The compiled module, or null where WebAssembly SIMD is unavailable (the JS loop is used then). */
-function simdModule(): WebAssembly.Module | null {
+/** The compiled module, or null where WebAssembly SIMD is unavailable (the JS loops are used then). */
+export function simdModule(): WebAssembly.Module | null {
   if (compiled === undefined)
     compiled = WebAssembly.validate(MODULE_BYTES) ? new WebAssembly.Module(MODULE_BYTES) : null;
   return compiled;
@@ -192,12 +286,14 @@ const PAGE = 65536;
 export class SimdKernel {
   private readonly memory: WebAssembly.Memory;
   private readonly drainFn: (...args: number[]) => void;
+  private readonly mixFn: (...args: number[]) => void;
   private readonly histPtr: number;
   private capacity = 0; // history capacity in samples
 
   private constructor(instance: WebAssembly.Instance, bankLength: number) {
     this.memory = instance.exports.memory as WebAssembly.Memory;
     this.drainFn = instance.exports.drain as (...args: number[]) => void;
+    this.mixFn = instance.exports.mix as (...args: number[]) => void;
     this.histPtr = HEADER + bankLength * 4;
   }
 
@@ -220,6 +316,22 @@ export class SimdKernel {
       this.reserve(this.histPtr + this.capacity * 4);
     }
     return new Float32Array(this.memory.buffer, this.histPtr, this.capacity);
+  }
+
+  /**
+   * Writes (left + right) / 2 into the history from sample `offset`, which must fit the capacity.
+   * The two channels are staged in the output area (free between calls) and mixed four at a time.
+   */
+  mixStereo(left: Float32Array, right: Float32Array, offset: number): void {
+    const n = left.length;
+    const stage = this.histPtr + this.capacity * 4;
+    this.reserve(stage + n * 8);
+    new Float32Array(this.memory.buffer, stage, n).set(left);
+    new Float32Array(this.memory.buffer, stage + n * 4, n).set(right);
+    const whole = n - (n % 4);
+    this.mixFn(stage, stage + n * 4, this.histPtr + offset * 4, whole);
+    const history = new Float32Array(this.memory.buffer, this.histPtr, this.capacity);
+    for (let i = whole; i < n; i++) history[offset + i] = (left[i]! + right[i]!) * 0.5;
   }
 
   /** Computes `count` outputs from the history; returns a copy of them and the new phase/position. */
@@ -246,4 +358,45 @@ export class SimdKernel {
     const missing = bytes - this.memory.buffer.byteLength;
     if (missing > 0) this.memory.grow(Math.ceil(missing / PAGE));
   }
+}
+
+/** Float → 16-bit PCM with the SIMD kernel, in blocks; null where SIMD is unavailable. */
+export class Pcm16Converter {
+  private readonly memory: WebAssembly.Memory;
+  private readonly convert: (src: number, dst: number, n: number) => void;
+
+  private constructor(instance: WebAssembly.Instance) {
+    this.memory = instance.exports.memory as WebAssembly.Memory;
+    this.convert = instance.exports.pcm16 as (src: number, dst: number, n: number) => void;
+  }
+
+  static create(): Pcm16Converter | null {
+    const module = simdModule();
+    return module ? new Pcm16Converter(new WebAssembly.Instance(module)) : null;
+  }
+
+  /** 16-bit samples for `samples` (a new array; the tail that is not a multiple of 8 is done in JS). */
+  toPcm16(samples: Float32Array): Int16Array {
+    const n = samples.length;
+    const src = HEADER;
+    const dst = src + n * 4;
+    const missing = dst + n * 2 - this.memory.buffer.byteLength;
+    if (missing > 0) this.memory.grow(Math.ceil(missing / PAGE));
+    new Float32Array(this.memory.buffer, src, n).set(samples);
+    const whole = n - (n % 8);
+    this.convert(src, dst, whole);
+    const out = new Int16Array(this.memory.buffer, dst, n).slice();
+    for (let i = whole; i < n; i++) out[i] = toPcm16Sample(samples[i]!);
+    return out;
+  }
+}
+
+/** One sample as the kernel converts it: ×32767, round half to even, clip to 16 bits. */
+export function toPcm16Sample(sample: number): number {
+  const v = Math.fround(sample * 32767); // the kernel multiplies in float32
+  if (v >= 32767) return 32767;
+  if (v <= -32768) return -32768;
+  const r = Math.round(v);
+  // Math.round rounds halves up; the kernel (f32x4.nearest) rounds them to even.
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

@@ -1,6 +1,7 @@
 // Streams mono WAV to disk: a header with placeholder sizes, the samples as they come, then the
 // sizes patched in place. Memory stays bounded however long the audio is.
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { Pcm16Converter, toPcm16Sample } from './simd-kernel.ts';
 
 export type SampleFormat = 'pcm16' | 'float32';
 
@@ -8,6 +9,7 @@ export class WavWriter {
   private readonly fd: number;
   private dataBytes = 0;
   private readonly bytesPerSample: number;
+  private readonly converter: Pcm16Converter | null;
 
   constructor(
     readonly path: string,
@@ -15,23 +17,19 @@ export class WavWriter {
     readonly format: SampleFormat,
   ) {
     this.bytesPerSample = format === 'pcm16' ? 2 : 4;
+    this.converter = format === 'pcm16' ? Pcm16Converter.create() : null;
     this.fd = openSync(path, 'w');
     writeSync(this.fd, this.header(0));
   }
 
-  /** Appends samples in [-1, 1]; PCM16 is clipped and rounded to nearest. */
+  /** Appends samples in [-1, 1]; PCM16 is scaled by 32767, rounded (ties to even) and clipped. */
   write(samples: Float32Array): void {
     if (samples.length === 0) return;
     let bytes: Uint8Array;
     if (this.format === 'float32') {
       bytes = new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength);
     } else {
-      const pcm = new Int16Array(samples.length);
-      for (let i = 0; i < samples.length; i++) {
-        // Round half away from zero without Math.round's call; clip to the 16-bit range.
-        const v = samples[i]! * 32767;
-        pcm[i] = v >= 32767 ? 32767 : v <= -32768 ? -32768 : v < 0 ? (v - 0.5) | 0 : (v + 0.5) | 0;
-      }
+      const pcm = this.converter ? this.converter.toPcm16(samples) : Int16Array.from(samples, toPcm16Sample);
       bytes = new Uint8Array(pcm.buffer);
     }
     writeSync(this.fd, bytes);

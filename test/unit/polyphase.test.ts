@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import lsr from '@alexanderolsen/libsamplerate-js';
 import { PolyphaseResampler, type Quality } from '../../stages/audio/polyphase.ts';
+import { Pcm16Converter, toPcm16Sample } from '../../stages/audio/simd-kernel.ts';
 import { rmsDb, tone, toneFrequency } from '../helpers/audio.ts';
 
 const { create, ConverterType } = lsr as unknown as typeof import('@alexanderolsen/libsamplerate-js');
@@ -63,7 +64,8 @@ test('44.1 kHz → 24 kHz matches libsamplerate SINC_BEST: best > 100 dB SNR, hi
   assert.ok(snrDb(high, ref, 2000, 46000) > 85, `high: ${snrDb(high, ref, 2000, 46000).toFixed(1)} dB`);
 });
 
-test('the SIMD kernel computes what the plain-JS loop computes', () => {
+test('the SIMD kernel is available here and computes what the plain-JS loops compute', () => {
+  assert.ok(new PolyphaseResampler(48000, 24000).kernel, 'WebAssembly SIMD kernel did not load');
   const x = mix(48000, 1);
   for (const quality of ['best', 'high', 'fast'] as const) {
     const simd = resampleAll(x, 48000, 24000, quality, [4096], true);
@@ -72,6 +74,32 @@ test('the SIMD kernel computes what the plain-JS loop computes', () => {
     for (let i = 0; i < js.length; i++) worst = Math.max(worst, Math.abs(simd[i]! - js[i]!));
     assert.ok(worst < 1e-6, `${quality}: max difference ${worst}`);
   }
+  // Stereo input is mixed by the kernel on the way in (odd chunk lengths exercise its JS tail).
+  const [l, r] = tone(1000, 44100, 0.5, 2);
+  const run = (simd: boolean) => {
+    const resampler = new PolyphaseResampler(44100, 24000, 'high', { simd });
+    const parts: number[] = [];
+    for (let o = 0; o < l!.length; o += 1001) {
+      parts.push(...resampler.processChannels([l!.subarray(o, o + 1001), r!.subarray(o, o + 1001)]));
+    }
+    return [...parts, ...resampler.flush()];
+  };
+  const simd = run(true);
+  const js = run(false);
+  assert.equal(simd.length, js.length);
+  assert.ok(simd.every((v, i) => Math.abs(v - js[i]!) < 1e-6));
+});
+
+test('PCM16 conversion: the SIMD kernel and the JS fallback agree to the bit, ties to even, clipping', () => {
+  const converter = Pcm16Converter.create();
+  assert.ok(converter, 'WebAssembly SIMD kernel did not load');
+  const x = Float32Array.from({ length: 20_003 }, (_, i) => Math.sin(i * 0.37) * 1.3);
+  for (let i = 0; i < 2000; i++) x[i] = (i - 1000 + 0.5) / 32767; // exact halves
+  assert.deepEqual(converter.toPcm16(x), Int16Array.from(x, toPcm16Sample));
+  assert.deepEqual(
+    Array.from(converter.toPcm16(Float32Array.from([1.5, -1.5, 0.5, 2.5 / 32767, 3.5 / 32767]))),
+    [32767, -32768, 16384, 2, 4],
+  );
 });
 
 test('any chunking gives the same samples, and lengths are ceil(n · out / in)', () => {
