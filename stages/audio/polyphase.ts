@@ -64,8 +64,8 @@ export class PolyphaseResampler {
     // Cut-off in cycles per input sample: below the lower Nyquist, scaled by the roll-off.
     const cutoff = 0.5 * Math.min(1, this.up / this.down) * rolloff;
     const half = Math.ceil(zeros / (2 * cutoff)); // half-width in input samples
-    // Padded with zero taps to a multiple of 8, the SIMD kernel's stride.
-    this.taps = Math.ceil((2 * half) / 8) * 8;
+    // Padded with zero taps to a multiple of 16, the SIMD kernel's stride.
+    this.taps = Math.ceil((2 * half) / 16) * 16;
     this.bank = new Float32Array(this.up * this.taps);
     const i0beta = besselI0(beta);
     for (let p = 0; p < this.up; p++) {

@@ -5,7 +5,7 @@
 // The module is assembled from bytes below (no toolchain needed at build time). It exports
 // `memory`, mix() and pcm16() (documented where they are assembled) and
 // drain(bank, hist, out, count, taps, up, down, phase, position): for each of
-// `count` outputs it dots `taps` (a multiple of 8) filter taps of phase `phase` with the history
+// `count` outputs it dots `taps` (a multiple of 16) filter taps of phase `phase` with the history
 // at `position`, writes the float to out[n], and advances phase/position; the final phase and
 // position are stored at bytes 0 and 4.
 
@@ -35,14 +35,28 @@ const F32_ADD = 0x92;
 const F32_STORE = [0x38, 0x02, 0x00];
 const I32_STORE = [0x36, 0x02, 0x00];
 
-// Params 0-8: bank hist out count taps up down phase position; locals 9-14: n j base h acc acc2.
-const [bank, hist, out, count, taps, up, down, phase, position, n, j, base, h, acc, acc2] = [
+// Params 0-8: bank hist out count taps up down phase position; locals: i32 n j base h pb ph,
+// v128 acc0-acc3. Four independent accumulators keep the adds from waiting on each other.
+const [bank, hist, out, count, taps, up, down, phase, position, n, j, base, h, pb, ph] = [
   0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
 ];
+const ACC = [15, 16, 17, 18];
+const acc = ACC[0]!;
 const addr = (ptr: number, index: number) => [...get(ptr), ...get(index), ...i32(2), SHL, ADD];
+// acc_k += bank[pb + 16k bytes] * hist[ph + 16k bytes], four floats at a time.
+const mac = (k: number) => [
+  ...get(ACC[k]!),
+  ...get(pb),
+  ...v128Load(16 * k),
+  ...get(ph),
+  ...v128Load(16 * k),
+  ...F32X4_MUL,
+  ...F32X4_ADD,
+  ...set(ACC[k]!),
+];
 
 const body = [
-  ...[0x02, 0x04, I32, 0x02, V128], // locals: 4 × i32, 2 × v128
+  ...[0x02, 0x06, I32, 0x04, V128], // locals: 6 × i32, 4 × v128
   ...BLOCK,
   ...LOOP,
   ...get(n),
@@ -63,10 +77,7 @@ const body = [
   SHL,
   ADD,
   ...set(h),
-  ...V128_ZERO,
-  ...set(acc),
-  ...V128_ZERO,
-  ...set(acc2),
+  ...ACC.flatMap((a) => [...V128_ZERO, ...set(a)]),
   ...i32(0),
   ...set(j),
   ...BLOCK,
@@ -75,32 +86,28 @@ const body = [
   ...get(taps),
   GE_U,
   ...brIf(1),
-  ...get(acc),
   ...addr(base, j),
-  ...v128Load(0),
+  ...set(pb),
   ...addr(h, j),
-  ...v128Load(0),
-  ...F32X4_MUL,
-  ...F32X4_ADD,
-  ...set(acc),
-  ...get(acc2),
-  ...addr(base, j),
-  ...v128Load(16),
-  ...addr(h, j),
-  ...v128Load(16),
-  ...F32X4_MUL,
-  ...F32X4_ADD,
-  ...set(acc2),
+  ...set(ph),
+  ...mac(0),
+  ...mac(1),
+  ...mac(2),
+  ...mac(3),
   ...get(j),
-  ...i32(8),
+  ...i32(16),
   ADD,
   ...set(j),
   ...br(0),
   END,
   END,
   ...addr(out, n),
-  ...get(acc),
-  ...get(acc2),
+  ...get(ACC[0]!),
+  ...get(ACC[1]!),
+  ...F32X4_ADD,
+  ...get(ACC[2]!),
+  ...get(ACC[3]!),
+  ...F32X4_ADD,
   ...F32X4_ADD,
   ...tee(acc),
   ...lane(0),
