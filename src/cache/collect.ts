@@ -1,8 +1,8 @@
 // Turns staged files into cache objects and a tree manifest, and digests project files (deps)
 // the same way, so "a dep folder" and "an output folder" hash by one rule.
 import { statSync } from 'node:fs';
-import { copyFile, lstat, readdir, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { copyFile, lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { join, posix, resolve } from 'node:path';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes } from './hash.ts';
 import type { CacheStore, TreeEntry, TreeManifest } from './store.ts';
@@ -44,9 +44,14 @@ export async function storeOutputs(
   root: string,
   paths: readonly string[],
 ): Promise<{ tree: string; files: number; bytes: number }> {
+  const rootReal = await realpath(root);
   const manifest = await walkTree(root, paths, async (absolute, size, exec) => {
-    // A symlink left in the outputs points at content we do not own: copy its content in.
-    if ((await lstat(absolute)).isSymbolicLink()) {
+    // Only a plain file the stage wrote itself may be moved into the store. Content reached through
+    // a symlink (or a symlinked folder), or a hard link to a file elsewhere, belongs to someone else
+    // (often the project's own data): copy it, so the original is never moved or made read-only.
+    const link = await lstat(absolute);
+    const real = await realpath(absolute);
+    if (link.isSymbolicLink() || link.nlink > 1 || !real.startsWith(`${rootReal}/`) || real !== resolve(absolute)) {
       const copy = store.tmpName('copy');
       await copyFile(absolute, copy);
       return store.adoptFile(copy, size, exec);

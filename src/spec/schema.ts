@@ -39,11 +39,6 @@ export const ExperimentSchema = v.strictObject({
   params: v.optional(v.nullable(v.record(v.string(), v.unknown()))),
 });
 
-export type CmdStageInput = v.InferOutput<typeof CmdStageSchema>;
-export type UsesStageInput = v.InferOutput<typeof UsesStageSchema>;
-export type RootSpecInput = v.InferOutput<typeof RootSpecSchema>;
-export type ExperimentInput = v.InferOutput<typeof ExperimentSchema>;
-
 /** Validates `value` (found at `basePath` in `file`); every issue becomes a located error in `sink`. */
 export function checkSchema<S extends v.GenericSchema>(
   schema: S,

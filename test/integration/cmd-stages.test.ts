@@ -1,7 +1,7 @@
 // cmd: stages as a user writes them: params reach the shell as literal text, deps and upstream
 // outputs are visible in a private scratch folder, and failures are reported and contained.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cli, makeWorkspace, runJson } from '../helpers/workspace.ts';
@@ -138,6 +138,34 @@ stages:
       assert.equal(r.code, 0);
       assert.match(r.stderr, /warning: wrote files outside its declared outs \(not kept\): stray\.txt/);
       assert.deepEqual(readdirSync(ws.path('runs/pipeline/s')), ['a.txt']);
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('outs that link to project files are copied into the cache, never moved or locked', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  s:
+    cmd: mkdir -p out && ln -s ../data out/data && ln data/b.txt out/b-hard.txt && echo own > out/own.txt
+    deps: [data]
+    outs: [out]
+`,
+      'data/a.txt': 'alpha\n',
+      'data/b.txt': 'beta\n',
+    });
+    try {
+      const r = await runJson(ws.dir);
+      assert.equal(r.code, 0, r.stderr);
+      // The project's files are where they were, writable, with their content.
+      assert.equal(ws.read('data/a.txt'), 'alpha\n');
+      assert.equal(ws.read('data/b.txt'), 'beta\n');
+      assert.equal(statSync(ws.path('data/b.txt')).mode & 0o200, 0o200);
+      assert.equal(statSync(ws.path('data/b.txt')).nlink, 1);
+      // The output holds copies.
+      assert.equal(ws.read('runs/pipeline/s/out/data/a.txt'), 'alpha\n');
+      assert.equal(ws.read('runs/pipeline/s/out/b-hard.txt'), 'beta\n');
+      assert.equal(ws.read('runs/pipeline/s/out/own.txt'), 'own\n');
     } finally {
       ws.remove();
     }
