@@ -3,8 +3,9 @@ import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
 import { markActiveRun } from '../../cache/active-runs.ts';
 import { updateRef } from '../../cache/refs.ts';
+import type { CacheStore } from '../../cache/store.ts';
 import { EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
-import { selectStages } from '../../graph/build.ts';
+import { type Graph, selectStages } from '../../graph/build.ts';
 import { formatError } from '../../report/format-error.ts';
 import { formatSeconds } from '../../report/outcome-text.ts';
 import { PlainReporter } from '../../report/plain.ts';
@@ -66,6 +67,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     }
   }
   const selected = selectStages(graph, targets);
+  const jobs = parseJobs(values.jobs, availableParallelism());
   const json = values.json === true;
   const say = json ? io.stderr : io.stdout;
   const spec = graph.spec;
@@ -86,7 +88,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       graph,
       store,
       selected,
-      jobs: parseJobs(values.jobs, availableParallelism()),
+      jobs,
       force: new Set(values.force ?? []),
       dryRun: values['dry-run'] === true,
       keepGoing: values['keep-going'] === true,
@@ -125,9 +127,9 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
 /** Publishes the run: the experiment's ref, runs/<experiment>/<stage> links, the stat cache. */
 async function recordRun(
   outcomes: Map<string, StageOutcome>,
-  store: import('../../cache/store.ts').CacheStore,
+  store: CacheStore,
   runsDir: string,
-  graph: import('../../graph/build.ts').Graph,
+  graph: Graph,
 ): Promise<void> {
   const done = [...outcomes.values()].filter(
     (o) => (o.status === 'ran' || o.status === 'cached') && o.key && o.tree,
