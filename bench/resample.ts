@@ -73,7 +73,7 @@ export interface ResampleResult {
 }
 
 /** Each run takes seconds, so this section times at most this many runs per measurement. */
-export const MAX_REPEAT = 3;
+export const MAX_REPEAT = 5;
 /** The bound on our realtime factor / ffmpeg's, over the chapters. */
 export const FFMPEG_TARGET = 1.0;
 /** The bound on peak RSS over the long file, in MB. */
