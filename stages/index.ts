@@ -5,4 +5,5 @@ import { createRegistry } from '../src/stage-api/index.ts';
 export const builtinStages = createRegistry({
   download: () => import('./download.ts'),
   resample: () => import('./resample.ts'),
+  shard: () => import('./shard.ts'),
 });

@@ -13,27 +13,25 @@ import { LAYOUT_NAMES, makeLayout } from '../../stages/tokens/layouts.ts';
 import { npyHeader, writeNpy } from '../../stages/tokens/npy.ts';
 
 const codesArb = (codebook: number) =>
-  fc
-    .integer({ min: 0, max: 40 })
-    .chain((frames) =>
-      fc
-        .tuple(
-          fc.array(fc.integer({ min: 0, max: codebook - 1 }), { minLength: frames, maxLength: frames }),
-          fc.array(fc.integer({ min: 0, max: codebook - 1 }), {
-            minLength: 2 * frames,
-            maxLength: 2 * frames,
-          }),
-          fc.array(fc.integer({ min: 0, max: codebook - 1 }), {
-            minLength: 4 * frames,
-            maxLength: 4 * frames,
-          }),
-        )
-        .map(
-          ([a, b, c]): LevelCodes => ({
-            levels: [Uint16Array.from(a), Uint16Array.from(b), Uint16Array.from(c)],
-          }),
-        ),
-    );
+  fc.integer({ min: 0, max: 40 }).chain((frames) =>
+    fc
+      .tuple(
+        fc.array(fc.integer({ min: 0, max: codebook - 1 }), { minLength: frames, maxLength: frames }),
+        fc.array(fc.integer({ min: 0, max: codebook - 1 }), {
+          minLength: 2 * frames,
+          maxLength: 2 * frames,
+        }),
+        fc.array(fc.integer({ min: 0, max: codebook - 1 }), {
+          minLength: 4 * frames,
+          maxLength: 4 * frames,
+        }),
+      )
+      .map(
+        ([a, b, c]): LevelCodes => ({
+          levels: [Uint16Array.from(a), Uint16Array.from(b), Uint16Array.from(c)],
+        }),
+      ),
+  );
 
 describe('token layouts', () => {
   for (const name of LAYOUT_NAMES) {
