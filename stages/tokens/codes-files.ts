@@ -29,7 +29,7 @@ export interface CodesManifest {
 export function writeChapterCodes(outDir: string, dir: string, codes: LevelCodes): void {
   frameCount(codes);
   mkdirSync(join(outDir, dir), { recursive: true });
-  codes.levels.forEach((level, k) => writeNpy(join(outDir, dir, `level${k}.npy`), level));
+  for (const [k, level] of codes.levels.entries()) writeNpy(join(outDir, dir, `level${k}.npy`), level);
 }
 
 export function readChapterCodes(inputDir: string, chapter: CodesChapter): LevelCodes {

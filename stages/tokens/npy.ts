@@ -38,6 +38,6 @@ function littleEndianBytes(tokens: Uint16Array): Uint8Array {
   if (endianness() === 'LE') return bytes;
   const out = new Uint8Array(bytes.length);
   const view = new DataView(out.buffer);
-  tokens.forEach((t, i) => view.setUint16(2 * i, t, true));
+  for (const [i, t] of tokens.entries()) view.setUint16(2 * i, t, true);
   return out;
 }
