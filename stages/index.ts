@@ -3,6 +3,7 @@
 import { createRegistry } from '../src/stage-api/index.ts';
 
 export const builtinStages = createRegistry({
+  codec: () => import('./codec.ts'),
   download: () => import('./download.ts'),
   resample: () => import('./resample.ts'),
   shard: () => import('./shard.ts'),

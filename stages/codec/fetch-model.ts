@@ -1,0 +1,34 @@
+// Fetches a model file (see model-source.ts for the forms); downloads reuse the `download` stage's
+// HTTP client (resume, retries, progress), Hub URLs get HF_ENDPOINT and HF_TOKEN.
+import { copyFile } from 'node:fs/promises';
+import type { StageContext } from '../../src/stage-api/index.ts';
+import { hubEndpoint, hubHeaders } from '../lib/hf.ts';
+import { fetchToFile } from '../lib/http.ts';
+import { byteProgress } from '../lib/progress.ts';
+import type { ModelSource } from './model-source.ts';
+
+/** Puts the model at `dest`: downloaded, or copied from the declared local dep. */
+export async function fetchModel(
+  ctx: StageContext,
+  text: string,
+  source: ModelSource,
+  dest: string,
+  name: string,
+): Promise<void> {
+  if (source.kind === 'local') {
+    await copyFile(ctx.dep(source.path), dest);
+    return;
+  }
+  const hub = source.url.startsWith('hf:');
+  const url = hub ? `${hubEndpoint()}/${source.url.slice(3)}` : source.url;
+  await fetchToFile({
+    url,
+    dest,
+    name,
+    headers: hub ? hubHeaders() : undefined,
+    signal: ctx.signal,
+    onRetry: (message) => ctx.log(message),
+    onProgress: byteProgress(ctx.progress, name),
+  });
+  ctx.log(`fetched ${name} from ${text}`);
+}

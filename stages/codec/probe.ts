@@ -1,0 +1,194 @@
+// Checks that an encoder/decoder pair has the codec contract (float audio [batch, 1, samples] in,
+// one int64 [batch, frames] code tensor per level out, and the reverse), and measures the codec's
+// facts by running it: frames per level on a probe signal give the hop length and the stride of
+// each level, and the largest code the decoder accepts gives the codebook size.
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { StageError } from '../../src/stage-api/index.ts';
+
+export interface CodecFacts {
+  sample_rate: number;
+  /** Samples per frame of the finest level. */
+  hop_length: number;
+  levels: number;
+  /** Samples per frame of each level divided by hop_length, in the encoder's output order. */
+  strides: number[];
+  /** Audio fed to the encoder must be a multiple of this many samples (hop × largest stride). */
+  pad_multiple: number;
+  codebook_size: number;
+  encoder: { input: string; outputs: string[] };
+  decoder: { inputs: string[]; output: string };
+}
+
+type Ort = typeof import('onnxruntime-node');
+type Meta = { name: string; isTensor: boolean; type?: string; shape?: (number | string)[] };
+
+const PROBE_SAMPLES = 32768;
+
+function metadata(session: InferenceSession, which: 'inputMetadata' | 'outputMetadata'): Meta[] {
+  return (session as unknown as Record<string, Meta[]>)[which] ?? [];
+}
+
+function describe(m: Meta): string {
+  return `${m.type ?? '?'} [${(m.shape ?? []).join(', ')}]`;
+}
+
+function contractError(model: string, what: string, expected: string, got: string): StageError {
+  return new StageError(`${model}: ${what} should be ${expected}, got ${got}`, {
+    hint: 'codec.encoder/codec.decoder must follow the SNAC ONNX contract (see README: the codec stage)',
+  });
+}
+
+/** Validates both models' signatures; returns the tensor names. */
+export function checkContract(
+  encoder: InferenceSession,
+  decoder: InferenceSession,
+): Pick<CodecFacts, 'encoder' | 'decoder'> {
+  const encIn = metadata(encoder, 'inputMetadata');
+  const encOut = metadata(encoder, 'outputMetadata');
+  const decIn = metadata(decoder, 'inputMetadata');
+  const decOut = metadata(decoder, 'outputMetadata');
+  if (encIn.length !== 1)
+    throw contractError(
+      'encoder',
+      'its inputs',
+      'one audio tensor',
+      `${encIn.length} (${encIn.map((m) => m.name).join(', ')})`,
+    );
+  const audio = encIn[0]!;
+  if (
+    audio.type !== 'float32' ||
+    audio.shape?.length !== 3 ||
+    (typeof audio.shape[1] === 'number' && audio.shape[1] !== 1)
+  ) {
+    throw contractError('encoder', `input "${audio.name}"`, 'float32 [batch, 1, samples]', describe(audio));
+  }
+  if (encOut.length === 0)
+    throw contractError('encoder', 'its outputs', 'one int64 code tensor per level', 'none');
+  for (const m of encOut) {
+    if (m.type !== 'int64' || m.shape?.length !== 2)
+      throw contractError('encoder', `output "${m.name}"`, 'int64 [batch, frames]', describe(m));
+  }
+  if (decIn.length !== encOut.length) {
+    throw contractError(
+      'decoder',
+      'its inputs',
+      `${encOut.length} code tensors (one per encoder output)`,
+      `${decIn.length}`,
+    );
+  }
+  for (const m of decIn) {
+    if (m.type !== 'int64' || m.shape?.length !== 2)
+      throw contractError('decoder', `input "${m.name}"`, 'int64 [batch, frames]', describe(m));
+  }
+  const out = decOut[0];
+  if (decOut.length !== 1 || !out || out.type !== 'float32' || out.shape?.length !== 3) {
+    throw contractError(
+      'decoder',
+      'its output',
+      'one float32 [batch, 1, samples] tensor',
+      decOut.map(describe).join(', ') || 'none',
+    );
+  }
+  return {
+    encoder: { input: audio.name, outputs: encOut.map((m) => m.name) },
+    decoder: { inputs: decIn.map((m) => m.name), output: out.name },
+  };
+}
+
+/** Runs the pair on a probe signal and measures the facts. */
+export async function probeCodec(
+  ort: Ort,
+  encoder: InferenceSession,
+  decoder: InferenceSession,
+  sampleRate: number,
+): Promise<CodecFacts> {
+  const names = checkContract(encoder, decoder);
+  const probe = Float32Array.from(
+    { length: PROBE_SAMPLES },
+    (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / sampleRate),
+  );
+  let encoded: InferenceSession.OnnxValueMapType;
+  try {
+    encoded = await encoder.run({
+      [names.encoder.input]: new ort.Tensor('float32', probe, [1, 1, PROBE_SAMPLES]),
+    });
+  } catch (cause) {
+    throw new StageError(
+      `encoder: running it on ${PROBE_SAMPLES} samples of audio failed: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  const frames = names.encoder.outputs.map((n) => (encoded[n] as Tensor).dims[1]!);
+  const hops = frames.map((f, k) => {
+    if (!(f > 0) || PROBE_SAMPLES % f !== 0) {
+      throw new StageError(
+        `encoder: output "${names.encoder.outputs[k]}" has ${f} frames for ${PROBE_SAMPLES} samples, not a whole hop`,
+      );
+    }
+    return PROBE_SAMPLES / f;
+  });
+  const hop = Math.min(...hops);
+  const codes = Object.fromEntries(
+    names.decoder.inputs.map((n, k) => [n, encoded[names.encoder.outputs[k]!] as Tensor]),
+  );
+  const decoded = (await decoder.run(codes))[names.decoder.output] as Tensor;
+  if (decoded.dims[2] !== PROBE_SAMPLES) {
+    throw new StageError(`decoder: ${PROBE_SAMPLES} samples of codes decode to ${decoded.dims[2]} samples`, {
+      hint: 'the decoder must invert the encoder’s framing',
+    });
+  }
+  return {
+    sample_rate: sampleRate,
+    hop_length: hop,
+    levels: hops.length,
+    strides: hops.map((h) => h / hop),
+    pad_multiple: Math.max(...hops),
+    codebook_size: await measureCodebook(
+      ort,
+      decoder,
+      names.decoder.inputs,
+      hops.map((h) => Math.max(...hops) / h),
+    ),
+    ...names,
+  };
+}
+
+/** The largest code index the decoder accepts, plus one (binary search; an out-of-range index fails Gather). */
+async function measureCodebook(
+  ort: Ort,
+  decoder: InferenceSession,
+  inputs: string[],
+  perCoarseFrame: number[],
+): Promise<number> {
+  const accepts = async (code: number) => {
+    const feeds = Object.fromEntries(
+      inputs.map((n, k) => [
+        n,
+        new ort.Tensor('int64', new BigInt64Array(perCoarseFrame[k]!).fill(BigInt(code)), [
+          1,
+          perCoarseFrame[k]!,
+        ]),
+      ]),
+    );
+    try {
+      await decoder.run(feeds);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const limit = 1 << 16;
+  if (await accepts(limit)) {
+    throw new StageError('decoder: it accepts any code index, so its codebook size cannot be measured', {
+      hint: 'a codec whose decoder clamps indices is not supported yet',
+    });
+  }
+  let low = 0; // accepted
+  let high = limit; // refused
+  while (high - low > 1) {
+    const mid = (low + high) >> 1;
+    if (await accepts(mid)) low = mid;
+    else high = mid;
+  }
+  return low + 1;
+}
