@@ -7,4 +7,5 @@ export const builtinStages = createRegistry({
   download: () => import('./download.ts'),
   resample: () => import('./resample.ts'),
   shard: () => import('./shard.ts'),
+  tokenize: () => import('./tokenize.ts'),
 });

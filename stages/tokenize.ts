@@ -1,0 +1,128 @@
+// `tokenize`: every chapter of resampled audio → codec codes, with the codec fetched by `codec`.
+// Chapters are cut into `chunk_seconds` windows (rounded to whole coarse frames), batched
+// `batch_size` at a time through an onnxruntime-node session, and written in the codes contract
+// that `shard` reads (codes/<chapter>/level{0,1,2}.npy + manifest.json).
+import * as v from 'valibot';
+import { defineStage, StageError } from '../src/stage-api/index.ts';
+import type { CodecFacts } from './codec/probe.ts';
+
+export default defineStage({
+  name: 'tokenize',
+  version: 1,
+  description: 'encode 24 kHz mono chapters into codec codes with onnxruntime-node',
+  params: v.strictObject({
+    chunk_seconds: v.optional(v.pipe(v.number(), v.gtValue(0)), 3),
+    batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
+    // 0: onnxruntime's default (all cores).
+    threads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+    // An execution provider of the installed onnxruntime-node (cpu; cuda where it has it).
+    provider: v.optional(v.string(), 'cpu'),
+  }),
+  inputs: ['audio', 'codec'],
+  async run(ctx) {
+    const { readFile, writeFile } = await import('node:fs/promises');
+    const { basename, extname, join } = await import('node:path');
+    const ort = await import('onnxruntime-node');
+    const { encodeChapter } = await import('./codec/encode-chapter.ts');
+    const { writeChapterCodes } = await import('./tokens/codes-files.ts');
+    const p = ctx.params;
+    const facts = JSON.parse(await readFile(join(ctx.input('codec'), 'codec.json'), 'utf8')) as CodecFacts;
+    const audio = JSON.parse(await readFile(join(ctx.input('audio'), 'manifest.json'), 'utf8')) as {
+      sample_rate: number;
+      files: { file: string; split: 'train' | 'val'; seconds: number }[];
+    };
+    if (audio.sample_rate !== facts.sample_rate) {
+      throw new StageError(
+        `the audio is ${audio.sample_rate} Hz but the codec expects ${facts.sample_rate} Hz`,
+        {
+          hint: `set audio.sample_rate to ${facts.sample_rate} (or codec.sample_rate if the codec says otherwise)`,
+        },
+      );
+    }
+    // The codes contract has three levels at 1:2:4 (SNAC's); order the outputs coarse to fine.
+    const levels = facts.strides
+      .map((stride, i) => ({ stride, output: facts.encoder.outputs[i]! }))
+      .sort((a, b) => b.stride - a.stride);
+    const ratios = levels.map((l) => levels[0]!.stride / l.stride);
+    if (ratios.join(':') !== '1:2:4') {
+      throw new StageError(
+        `the codec has ${levels.length} levels at rates ${ratios.join(':')}; the token layouts need three at 1:2:4`,
+      );
+    }
+    const levelOutputs = levels.map((l) => l.output);
+    let session: import('onnxruntime-node').InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(join(ctx.input('codec'), 'encoder.onnx'), {
+        executionProviders: [p.provider],
+        logSeverityLevel: 3,
+        ...(p.threads > 0 ? { intraOpNumThreads: p.threads } : {}),
+      });
+    } catch (cause) {
+      throw new StageError(
+        `cannot start the encoder with provider "${p.provider}": ${(cause as Error).message}`,
+        {
+          hint: 'codec.provider: cpu works everywhere; cuda needs an onnxruntime-node build with CUDA',
+          cause,
+        },
+      );
+    }
+    const windowSamples =
+      Math.max(1, Math.round((p.chunk_seconds * facts.sample_rate) / facts.pad_multiple)) *
+      facts.pad_multiple;
+    const total = audio.files.reduce((s, f) => s + f.seconds, 0);
+    let before = 0;
+    let inferenceMs = 0;
+    const started = performance.now();
+    const chapters = [];
+    try {
+      for (const file of audio.files) {
+        const dir = `codes/${basename(file.file, extname(file.file))}`;
+        const encoded = await encodeChapter(join(ctx.input('audio'), file.file), {
+          ort,
+          session,
+          facts,
+          levelOutputs,
+          windowSamples,
+          batchSize: p.batch_size,
+          signal: ctx.signal,
+          onProgress: (seconds) =>
+            ctx.progress({
+              done: Math.round(before + seconds),
+              total: Math.round(total),
+              unit: 's of audio',
+            }),
+        });
+        writeChapterCodes(ctx.outDir, dir, encoded.codes);
+        inferenceMs += encoded.inferenceMs;
+        before += encoded.samples / facts.sample_rate;
+        chapters.push({
+          dir,
+          source: file.file,
+          split: file.split,
+          frames: encoded.frames,
+          seconds: encoded.samples / facts.sample_rate,
+        });
+      }
+    } finally {
+      await session.release();
+    }
+    const manifest = {
+      codebook_size: facts.codebook_size,
+      sample_rate: facts.sample_rate,
+      hop_length: facts.hop_length,
+      chapters,
+    };
+    await writeFile(join(ctx.outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    const wallMs = performance.now() - started;
+    ctx.metric(
+      'frames',
+      chapters.reduce((s, c) => s + c.frames, 0),
+    );
+    ctx.metric('audio_seconds', before);
+    ctx.metric('inference_seconds', inferenceMs / 1000);
+    ctx.metric('inference_share', wallMs > 0 ? inferenceMs / wallMs : 0);
+    ctx.log(
+      `${chapters.length} chapters, ${before.toFixed(1)} s of audio; inference ${((100 * inferenceMs) / wallMs).toFixed(1)}% of the stage`,
+    );
+  },
+});

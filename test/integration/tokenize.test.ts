@@ -1,0 +1,170 @@
+// tokenize and the whole audio → tokens chain with the test codec: exact codes at chunk and padding
+// boundaries (a chapter of 3 s + 1 sample), the codes contract shard reads, and
+// download → resample → codec → tokenize → shard end to end, where train.* never invalidates tokens.
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { WavWriter } from '../../stages/audio/wav-writer.ts';
+import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
+import { buildTestCodec, encodeReference, testCodecWeights } from '../helpers/test-codec.ts';
+import { makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
+
+function writeModels(ws: Workspace): void {
+  const codec = buildTestCodec();
+  mkdirSync(ws.path('models'), { recursive: true });
+  writeFileSync(ws.path('models/encoder.onnx'), codec.encoder);
+  writeFileSync(ws.path('models/decoder.onnx'), codec.decoder);
+}
+
+describe('tokenize', () => {
+  let ws: Workspace;
+  // 3 s + 1 sample: windows of 35 coarse frames (2.99 s), then one real sample in a padded window.
+  const samples = 3 * 24000 + 1;
+  const audio = Float32Array.from(
+    { length: samples },
+    (_, i) => 0.4 * Math.sin((2 * Math.PI * 5 * i) / 24000) + 0.1 * Math.sin(i * 0.01),
+  );
+
+  before(() => {
+    ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  audio:
+    cmd: cp -r data/wav wav && cp data/manifest.json manifest.json
+    deps: [data]
+    outs: [wav, manifest.json]
+  codec:
+    uses: codec
+    with: {encoder: models/encoder.onnx, decoder: models/decoder.onnx}
+  tokenize:
+    uses: tokenize
+    needs: {audio: audio, codec: codec}
+    with: {chunk_seconds: 3, batch_size: 2}
+  shard:
+    uses: shard
+    needs: {codes: tokenize}
+    with: {shard_tokens: 1000}
+`,
+    });
+    writeModels(ws);
+    mkdirSync(ws.path('data/wav'), { recursive: true });
+    const writer = new WavWriter(ws.path('data/wav/book_01_x.wav'), 24000, 'float32');
+    writer.write(audio);
+    writer.close();
+    writeFileSync(
+      ws.path('data/manifest.json'),
+      JSON.stringify({
+        sample_rate: 24000,
+        files: [{ file: 'wav/book_01_x.wav', split: 'val', seconds: samples / 24000 }],
+      }),
+    );
+  });
+  after(() => ws.remove());
+
+  test('codes equal the codec applied to the audio padded to whole coarse frames', async () => {
+    const r = await runJson(ws.dir);
+    assert.equal(r.code, 1, 'shard fails: every chapter is val');
+    assert.deepEqual(Object.fromEntries(Object.entries(r.status).filter(([k]) => k !== 'shard')), {
+      audio: 'ran',
+      codec: 'ran',
+      tokenize: 'ran',
+    });
+    const manifest = JSON.parse(ws.read('runs/pipeline/tokenize/manifest.json'));
+    assert.deepEqual(manifest.chapters, [
+      {
+        dir: 'codes/book_01_x',
+        source: 'wav/book_01_x.wav',
+        split: 'val',
+        frames: 36,
+        seconds: samples / 24000,
+      },
+    ]);
+    assert.deepEqual([manifest.codebook_size, manifest.sample_rate, manifest.hop_length], [4096, 24000, 512]);
+    const padded = new Float32Array(36 * 2048);
+    padded.set(audio);
+    const reference = encodeReference(testCodecWeights(), padded);
+    for (const k of [0, 1, 2]) {
+      const codes = readNpyUint16(ws.path(`runs/pipeline/tokenize/codes/book_01_x/level${k}.npy`));
+      assert.deepEqual(Array.from(codes), Array.from(reference[k]!), `level ${k}`);
+    }
+    assert.match(r.stderr, /no train tokens: every chapter is in val/);
+  });
+});
+
+describe('download → resample → codec → tokenize → shard', () => {
+  test('runs on the demo corpus with the test codec; train.* leaves tokens cached, a layout change reruns shard only', async () => {
+    const ws = makeWorkspace({});
+    try {
+      cpSync(join(REPO, 'experiments/demo-data'), ws.path('demo-data'), { recursive: true });
+      writeModels(ws);
+      ws.write(
+        'pipeline.yaml',
+        `params:
+  data: {source: demo-data}
+  audio: {sample_rate: 24000}
+  tokens: {layout: gpt2o, shard_tokens: 2000}
+  train: {context_length: 512}
+stages:
+  download:
+    uses: download
+    with: {source: "\${data.source}"}
+  resample:
+    uses: resample
+    needs: {audio: download}
+    with:
+      sample_rate: \${audio.sample_rate}
+  codec:
+    uses: codec
+    with: {encoder: models/encoder.onnx, decoder: models/decoder.onnx}
+  tokenize:
+    uses: tokenize
+    needs: {audio: resample, codec: codec}
+  shard:
+    uses: shard
+    needs: {codes: tokenize}
+    with:
+      layout: \${tokens.layout}
+      shard_tokens: \${tokens.shard_tokens}
+  train:
+    cmd: echo ctx=\${train.context_length} > model.txt && ls shard > shards.txt
+    needs: [shard]
+    outs: [model.txt, shards.txt]
+`,
+      );
+      const first = await runJson(ws.dir);
+      assert.equal(first.code, 0, first.stderr);
+      const meta = JSON.parse(ws.read('runs/pipeline/shard/meta.json'));
+      // 52.7 s of speech at 24 kHz: 2048 samples per coarse frame, 8 tokens per frame.
+      assert.equal(meta.layout, 'gpt2o');
+      assert.equal(meta.total.tokens, 8 * meta.total.frames);
+      assert.ok(Math.abs(meta.total.audio_seconds - 52.66) < 0.05, `${meta.total.audio_seconds} s`);
+      assert.ok(
+        Math.abs(meta.tokens_per_audio_second - (8 * 24000) / 2048) < 1,
+        `${meta.tokens_per_audio_second} tokens/s`,
+      );
+      assert.ok(meta.val.frames > 0 && meta.train.frames > 0);
+      assert.match(ws.read('runs/pipeline/train/shards.txt'), /train_000000\.npy/);
+
+      const ctx = await runJson(ws.dir, ['--set', 'train.context_length=1024']);
+      assert.deepEqual(ctx.status, {
+        download: 'cached',
+        resample: 'cached',
+        codec: 'cached',
+        tokenize: 'cached',
+        shard: 'cached',
+        train: 'ran',
+      });
+      const layout = await runJson(ws.dir, ['--set', 'tokens.layout=offset']);
+      assert.deepEqual(layout.status, {
+        download: 'cached',
+        resample: 'cached',
+        codec: 'cached',
+        tokenize: 'cached',
+        shard: 'ran',
+        train: 'ran',
+      });
+    } finally {
+      ws.remove();
+    }
+  });
+});
