@@ -1,5 +1,6 @@
 // The README's main command on a copy of the repository's own pipeline.yaml and experiments/:
-// `gpt2o-pipe run` with no argument runs the offline demo, and a second run is all cached.
+// `gpt2o-pipe run` with no argument runs the offline demo (audio → tokens with the test codec), and a
+// second run is all cached.
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ test('the default experiment runs offline from the shipped demo data, then is al
     const first = await runJson(ws.dir);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.json.experiment, 'demo');
-    assert.deepEqual(first.status, { download: 'ran', resample: 'ran' });
+    assert.deepEqual(first.status, { download: 'ran', resample: 'ran', codec: 'ran', tokenize: 'ran', shard: 'ran' });
     const manifest = JSON.parse(ws.read('runs/demo/resample/manifest.json'));
     assert.equal(manifest.sample_rate, 24000);
     assert.deepEqual(
@@ -29,7 +30,12 @@ test('the default experiment runs offline from the shipped demo data, then is al
         ['wav/sherlock_03_demo.wav', 'train', 19],
       ],
     );
-    assert.deepEqual((await runJson(ws.dir)).status, { download: 'cached', resample: 'cached' });
+    const meta = JSON.parse(ws.read('runs/demo/shard/meta.json'));
+    assert.deepEqual([meta.layout, meta.vocab_size, meta.codebook_size], ['gpt2o', 4098, 4096]);
+    assert.equal(meta.total.tokens, 8 * meta.total.frames);
+    assert.equal(meta.val.frames, Math.ceil((15.177167 * 24000) / 2048));
+    const again = await runJson(ws.dir);
+    assert.ok(Object.values(again.status).every((s) => s === 'cached'), JSON.stringify(again.status));
   } finally {
     ws.remove();
   }
