@@ -2,6 +2,7 @@
 // into memory; a chapter can be hours). Handles PCM 8/16/24/32-bit, IEEE float 32/64 and
 // WAVE_FORMAT_EXTENSIBLE; tested against wavefile's decoding (test/unit/audio-io.test.ts).
 import { closeSync, openSync, readSync } from 'node:fs';
+import { endianness } from 'node:os';
 import type { DecodedChunk } from './decoded-chunk.ts';
 
 export interface WavFormat {
@@ -83,6 +84,8 @@ export function* readWav(path: string, frames = 65536): Generator<DecodedChunk> 
 }
 
 function deinterleave(bytes: Buffer, f: WavFormat): Float32Array[] {
+  const fast = deinterleaveTyped(bytes, f);
+  if (fast) return fast;
   const n = bytes.length / ((f.bitsPerSample / 8) * f.channels);
   const out = Array.from({ length: f.channels }, () => new Float32Array(n));
   const step = f.bitsPerSample / 8;
@@ -91,6 +94,29 @@ function deinterleave(bytes: Buffer, f: WavFormat): Float32Array[] {
     for (let c = 0; c < f.channels; c++, p += step) out[c]![i] = sampleAt(bytes, p, f);
   }
   return out;
+}
+
+/**
+ * The common encodings (16-bit PCM, float32) through typed-array views instead of a Buffer read per
+ * sample: an order of magnitude faster, which matters when tokenize reads hours of audio.
+ * Views need aligned, little-endian data; otherwise the general path is used.
+ */
+function deinterleaveTyped(bytes: Buffer, f: WavFormat): Float32Array[] | undefined {
+  const pcm16 = !f.float && f.bitsPerSample === 16;
+  const float32 = f.float && f.bitsPerSample === 32;
+  if (!(pcm16 || float32) || endianness() !== 'LE') return undefined;
+  const width = pcm16 ? 2 : 4;
+  // Copy into a fresh, aligned buffer (the read buffer's offset may not be a multiple of the width).
+  const aligned = new Uint8Array(bytes).buffer;
+  const all = pcm16 ? new Int16Array(aligned, 0, bytes.length / width) : new Float32Array(aligned, 0, bytes.length / width);
+  const channels = f.channels;
+  const n = all.length / channels;
+  const scale = pcm16 ? 1 / 32768 : 1;
+  return Array.from({ length: channels }, (_, c) => {
+    const out = new Float32Array(n);
+    for (let i = 0, p = c; i < n; i++, p += channels) out[i] = all[p]! * scale;
+    return out;
+  });
 }
 
 function sampleAt(b: Buffer, p: number, f: WavFormat): number {
