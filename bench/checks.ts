@@ -9,7 +9,7 @@ export interface Check {
   value: number | null;
   op: '<=' | '>=' | '<';
   target: number;
-  unit: 'x' | 'ms' | 'MB';
+  unit: 'x' | 'ms' | 'MB' | '%';
   verdict: Verdict;
   /** Why the check was skipped; null otherwise (always present, for stable --json keys). */
   note: string | null;

@@ -8,6 +8,7 @@ import type { NoopResult } from './noop.ts';
 import { MAX_REPEAT, type ResampleResult, type ResampleRow } from './resample.ts';
 import type { StatusLargeResult } from './status-large.ts';
 import type { Sample } from './timing.ts';
+import type { TokenizeResult } from './tokenize.ts';
 
 export interface BenchResults {
   machine: MachineInfo;
@@ -16,6 +17,7 @@ export interface BenchResults {
   hashing: HashResult;
   statusLarge: StatusLargeResult;
   resample: ResampleResult;
+  tokenize: TokenizeResult;
   checks: Check[];
 }
 
@@ -35,6 +37,7 @@ export function formatReport(r: BenchResults): string {
     `3. status with nothing changed over ${2 * size} MiB (a ${size} MiB dep and its copy as an out)`,
     ...formatStatusLarge(r.statusLarge, r.checks),
     ...formatResample(r.resample, r.checks),
+    ...formatTokenize(r.tokenize, r.checks),
     formatSummary(r.checks),
     ...r.checks.map((c) => `  ${c.id.padEnd(31)} ${formatCheck(c)}`),
   ];
@@ -155,8 +158,11 @@ function formatSummary(checks: Check[]): string {
 
 /** `0.12x  (target <= 0.5x)  PASS`, or the reason it was skipped. */
 function formatCheck(c: Check): string {
-  const unit = c.unit === 'x' ? 'x' : ` ${c.unit}`;
-  const value = c.value === null ? 'n/a' : `${c.unit === 'x' ? c.value.toFixed(2) : ms(c.value)}${unit}`;
+  const unit = c.unit === 'x' || c.unit === '%' ? c.unit : ` ${c.unit}`;
+  const value =
+    c.value === null
+      ? 'n/a'
+      : `${c.unit === 'x' ? c.value.toFixed(2) : c.unit === '%' ? c.value.toFixed(1) : ms(c.value)}${unit}`;
   const verdict = c.note === null ? c.verdict : `${c.verdict} (${c.note})`;
   return `${value.padStart(8)}  (target ${c.op} ${c.target}${unit})  ${verdict}`;
 }
@@ -194,4 +200,16 @@ function s3(value: number): string {
 
 function times(value: number | null, missing: string): string {
   return value === null ? missing : `${value.toFixed(2)}x`.padStart(8);
+}
+
+function formatTokenize(r: TokenizeResult, checks: Check[]): string[] {
+  const check = checks.find((c) => c.id === 'tokenize.overhead_percent');
+  return [
+    `5. tokenize with the test codec (not SNAC): ${r.audioSeconds} s of 24 kHz mono audio, ${r.repeat} timed run(s)`,
+    `    stage seconds       ${(r.stage.minMs / 1000).toFixed(2)} min, ${(r.stage.medianMs / 1000).toFixed(2)} median`,
+    `    realtime            ${r.realtime.toFixed(0)}x`,
+    `    inference share     ${(100 * r.inferenceShare).toFixed(1)}% of the stage in onnxruntime`,
+    `    our overhead        ${check ? formatCheck(check) : `${(100 * r.overheadShare).toFixed(1)}%`}`,
+    '',
+  ];
 }

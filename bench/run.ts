@@ -15,6 +15,7 @@ import { linearPipeline, widePipeline } from './pipelines.ts';
 import { type BenchResults, formatReport } from './report.ts';
 import { benchResample, resampleChecks } from './resample.ts';
 import { benchStatusLarge, statusLargeChecks } from './status-large.ts';
+import { benchTokenize, tokenizeChecks } from './tokenize.ts';
 
 const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     const hashing = await benchHashing(bigFile, bigFileBytes, options.repeat, log);
     const statusLarge = await benchStatusLarge(bigFile, bigFileBytes, root, options.repeat, log);
     const resample = await benchResample(options, root, log);
+    const tokenize = benchTokenize(options, root, log);
 
     const results: BenchResults = {
       machine,
@@ -45,12 +47,14 @@ async function main(): Promise<void> {
       hashing,
       statusLarge,
       resample,
+      tokenize,
       checks: [
         ...noopChecks(linear7),
         ...noopChecks(wide200),
         ...hashingChecks(hashing),
         ...statusLargeChecks(statusLarge),
         ...resampleChecks(resample),
+        ...tokenizeChecks(tokenize),
       ],
     };
     process.stdout.write(options.json ? `${JSON.stringify(results, null, 2)}\n` : formatReport(results));

@@ -108,7 +108,9 @@ function deinterleaveTyped(bytes: Buffer, f: WavFormat): Float32Array[] | undefi
   const width = pcm16 ? 2 : 4;
   // Copy into a fresh, aligned buffer (the read buffer's offset may not be a multiple of the width).
   const aligned = new Uint8Array(bytes).buffer;
-  const all = pcm16 ? new Int16Array(aligned, 0, bytes.length / width) : new Float32Array(aligned, 0, bytes.length / width);
+  const all = pcm16
+    ? new Int16Array(aligned, 0, bytes.length / width)
+    : new Float32Array(aligned, 0, bytes.length / width);
   const channels = f.channels;
   const n = all.length / channels;
   const scale = pcm16 ? 1 / 32768 : 1;

@@ -1,10 +1,10 @@
-// Encodes one chapter: streams its WAV in windows, runs the encoder on batches of windows and
-// keeps, per window, only the frames that cover real audio (the last window's padding is dropped).
+// Encodes one chapter: streams its WAV straight into a batch of windows, runs the encoder on each
+// full batch, and keeps, per window, only the frames that cover real audio (the last window's
+// zero padding is dropped).
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { readWav } from '../audio/wav-reader.ts';
+import { MonoWavStream } from '../audio/wav-stream.ts';
 import type { LevelCodes } from '../tokens/codes.ts';
 import type { CodecFacts } from './probe.ts';
-import { type Window, Windower } from './windows.ts';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -14,6 +14,7 @@ export interface EncodeOptions {
   facts: CodecFacts;
   /** Encoder outputs ordered coarse to fine (the codes contract's level 0, 1, 2). */
   levelOutputs: string[];
+  /** Samples per window, a multiple of facts.pad_multiple. */
   windowSamples: number;
   batchSize: number;
   /** Told the seconds of audio done so far in this chapter. */
@@ -30,49 +31,54 @@ export interface EncodedChapter {
 }
 
 export async function encodeChapter(path: string, o: EncodeOptions): Promise<EncodedChapter> {
-  const windower = new Windower(o.windowSamples);
-  const perCoarse = o.levelOutputs.map((_, k) => 2 ** k); // 1, 2, 4 codes per coarse frame
+  const stream = new MonoWavStream(path);
+  const W = o.windowSamples;
+  const batch = new Float32Array(o.batchSize * W);
   const levels: number[][] = o.levelOutputs.map(() => []);
+  const valid: number[] = []; // real samples per window of the current batch
   let samples = 0;
   let inferenceMs = 0;
-  let pending: Window[] = [];
 
-  const flush = async () => {
-    if (pending.length === 0) return;
+  const run = async () => {
     o.signal.throwIfAborted();
-    const batch = new Float32Array(pending.length * o.windowSamples);
-    pending.forEach((w, b) => {
-      batch.set(w.samples, b * o.windowSamples);
-    });
+    const windows = valid.length;
     const started = performance.now();
     const out = await o.session.run({
-      [o.facts.encoder.input]: new o.ort.Tensor('float32', batch, [pending.length, 1, o.windowSamples]),
+      [o.facts.encoder.input]: new o.ort.Tensor('float32', batch.subarray(0, windows * W), [windows, 1, W]),
     });
     inferenceMs += performance.now() - started;
     for (const [k, name] of o.levelOutputs.entries()) {
       const tensor = out[name] as Tensor;
       const row = tensor.dims[1]!;
       const data = tensor.data as BigInt64Array;
-      pending.forEach((w, b) => {
-        const keep = Math.ceil(w.valid / o.facts.pad_multiple) * perCoarse[k]!;
+      const perCoarse = 2 ** k; // 1, 2, 4 codes per coarse frame
+      for (let b = 0; b < windows; b++) {
+        const keep = Math.ceil(valid[b]! / o.facts.pad_multiple) * perCoarse;
         for (let i = 0; i < keep; i++) levels[k]!.push(Number(data[b * row + i]));
-      });
+      }
     }
-    pending = [];
+    valid.length = 0;
   };
 
-  for (const chunk of readWav(path)) {
-    const mono = chunk.channels[0]!;
-    samples += mono.length;
-    for (const window of windower.push(mono)) {
-      pending.push(window);
-      if (pending.length === o.batchSize) await flush();
+  try {
+    for (;;) {
+      const at = valid.length * W;
+      const got = stream.read(batch, at, W);
+      if (got === 0) break;
+      if (got < W) batch.fill(0, at + got, at + W); // the last window: zero padding
+      valid.push(got);
+      samples += got;
+      if (valid.length === o.batchSize) {
+        await run();
+        o.onProgress(samples / o.facts.sample_rate);
+      }
+      if (got < W) break;
     }
-    o.onProgress(samples / o.facts.sample_rate);
+    if (valid.length > 0) await run();
+  } finally {
+    stream.close();
   }
-  const last = windower.finish();
-  if (last) pending.push(last);
-  await flush();
+  o.onProgress(samples / o.facts.sample_rate);
   const codes: LevelCodes = { levels: levels.map((l) => Uint16Array.from(l)) as LevelCodes['levels'] };
   return { codes, frames: codes.levels[0].length, samples, inferenceMs };
 }

@@ -15,7 +15,13 @@ test('the default experiment runs offline from the shipped demo data, then is al
     const first = await runJson(ws.dir);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.json.experiment, 'demo');
-    assert.deepEqual(first.status, { download: 'ran', resample: 'ran', codec: 'ran', tokenize: 'ran', shard: 'ran' });
+    assert.deepEqual(first.status, {
+      download: 'ran',
+      resample: 'ran',
+      codec: 'ran',
+      tokenize: 'ran',
+      shard: 'ran',
+    });
     const manifest = JSON.parse(ws.read('runs/demo/resample/manifest.json'));
     assert.equal(manifest.sample_rate, 24000);
     assert.deepEqual(
@@ -35,7 +41,10 @@ test('the default experiment runs offline from the shipped demo data, then is al
     assert.equal(meta.total.tokens, 8 * meta.total.frames);
     assert.equal(meta.val.frames, Math.ceil((15.177167 * 24000) / 2048));
     const again = await runJson(ws.dir);
-    assert.ok(Object.values(again.status).every((s) => s === 'cached'), JSON.stringify(again.status));
+    assert.ok(
+      Object.values(again.status).every((s) => s === 'cached'),
+      JSON.stringify(again.status),
+    );
   } finally {
     ws.remove();
   }
