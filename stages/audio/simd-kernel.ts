@@ -219,6 +219,41 @@ const pcmBody = [
   END,
 ];
 
+// i16tof32(src, dst, n): dst[i] = src[i] / 32768 for n int16 samples (n a multiple of 8): widen
+// eight samples to two i32x4, convert, scale. The read path of tokenize (16-bit WAV → model input).
+const I32X4_EXTEND_LOW_I16X8_S = [0xfd, 0xa7, 0x01];
+const I32X4_EXTEND_HIGH_I16X8_S = [0xfd, 0xa8, 0x01];
+const F32X4_CONVERT_I32X4_S = [0xfd, 0xfa, 0x01];
+const [I16_I, I16_V] = [3, 4];
+const dstAddr = [...get(1), ...get(I16_I), ...i32(2), SHL, ADD];
+const i16Body = [
+  ...[0x02, 0x01, I32, 0x01, V128], // locals: i, v
+  ...countedLoop(I16_I, 2, 8, [
+    ...get(0),
+    ...get(I16_I),
+    ...i32(1),
+    SHL,
+    ADD,
+    ...v128Load(0),
+    ...set(I16_V),
+    ...dstAddr,
+    ...get(I16_V),
+    ...I32X4_EXTEND_LOW_I16X8_S,
+    ...F32X4_CONVERT_I32X4_S,
+    ...f32x4Const(1 / 32768),
+    ...F32X4_MUL,
+    ...V128_STORE,
+    ...dstAddr,
+    ...get(I16_V),
+    ...I32X4_EXTEND_HIGH_I16X8_S,
+    ...F32X4_CONVERT_I32X4_S,
+    ...f32x4Const(1 / 32768),
+    ...F32X4_MUL,
+    ...[0xfd, 0x0b, 0x00, 0x10], // v128.store offset=16
+  ]),
+  END,
+];
+
 const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
 const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
 const funcType = (params: number) => [0x60, params, ...new Array(params).fill(I32), 0];
@@ -227,10 +262,10 @@ const code = (b: number[]) => [...uleb(b.length), ...b];
 const MODULE_BYTES = new Uint8Array([
   ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
   ...section(1, [3, ...funcType(9), ...funcType(4), ...funcType(3)]),
-  ...section(3, [3, 0, 1, 2]),
+  ...section(3, [4, 0, 1, 2, 2]),
   ...section(5, [1, 0x00, 1]),
   ...section(7, [
-    4,
+    5,
     ...name('drain'),
     0x00,
     0,
@@ -240,11 +275,14 @@ const MODULE_BYTES = new Uint8Array([
     ...name('pcm16'),
     0x00,
     2,
+    ...name('i16tof32'),
+    0x00,
+    3,
     ...name('memory'),
     0x02,
     0,
   ]),
-  ...section(10, [3, ...code(body), ...code(mixBody), ...code(pcmBody)]),
+  ...section(10, [4, ...code(body), ...code(mixBody), ...code(pcmBody), ...code(i16Body)]),
 ]);
 
 let compiled: WebAssembly.Module | null | undefined;
@@ -379,4 +417,39 @@ export function toPcm16Sample(sample: number): number {
   const r = Math.round(v);
   // Math.round rounds halves up; the kernel (f32x4.nearest) rounds them to even.
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * 16-bit samples → floats in [-1, 1) with the SIMD kernel, over two fixed regions of its memory:
+ * `rawBytes` (where a reader puts int16 data) and `out` (where the floats land). The memory never
+ * grows after creation, so both views stay valid; null where SIMD is unavailable.
+ */
+export class Int16ToFloat {
+  readonly rawBytes: Buffer;
+  readonly out: Float32Array;
+  private readonly convertFn: (src: number, dst: number, n: number) => void;
+  private readonly rawPtr = HEADER;
+  private readonly outPtr: number;
+
+  private constructor(instance: WebAssembly.Instance, rawSamples: number, outSamples: number) {
+    const memory = instance.exports.memory as WebAssembly.Memory;
+    this.outPtr = this.rawPtr + Math.ceil((rawSamples * 2) / 16) * 16;
+    const needed = this.outPtr + outSamples * 4;
+    if (needed > memory.buffer.byteLength) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / PAGE));
+    this.rawBytes = Buffer.from(memory.buffer, this.rawPtr, rawSamples * 2);
+    this.out = new Float32Array(memory.buffer, this.outPtr, outSamples);
+    this.convertFn = instance.exports.i16tof32 as (src: number, dst: number, n: number) => void;
+  }
+
+  static create(rawSamples: number, outSamples: number): Int16ToFloat | null {
+    const module = simdModule();
+    return module ? new Int16ToFloat(new WebAssembly.Instance(module), rawSamples, outSamples) : null;
+  }
+
+  /** Converts the first `n` samples of rawBytes into out[offset, offset + n). */
+  convert(n: number, offset: number): void {
+    const whole = n - (n % 8);
+    this.convertFn(this.rawPtr, this.outPtr + offset * 4, whole);
+    for (let i = whole; i < n; i++) this.out[offset + i] = this.rawBytes.readInt16LE(2 * i) / 32768;
+  }
 }

@@ -2,7 +2,8 @@
 // full batch, and keeps, per window, only the frames that cover real audio (the last window's
 // zero padding is dropped).
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { MonoWavStream } from '../audio/wav-stream.ts';
+import { Int16ToFloat } from '../audio/simd-kernel.ts';
+import { CHUNK_FRAMES, MonoWavStream } from '../audio/wav-stream.ts';
 import type { LevelCodes } from '../tokens/codes.ts';
 import type { CodecFacts } from './probe.ts';
 
@@ -31,9 +32,11 @@ export interface EncodedChapter {
 }
 
 export async function encodeChapter(path: string, o: EncodeOptions): Promise<EncodedChapter> {
-  const stream = new MonoWavStream(path);
   const W = o.windowSamples;
-  const batch = new Float32Array(o.batchSize * W);
+  // With SIMD, the batch lives in the converter's memory and 16-bit samples are read into it directly.
+  const simd = Int16ToFloat.create(CHUNK_FRAMES, o.batchSize * W);
+  const batch = simd?.out ?? new Float32Array(o.batchSize * W);
+  const stream = new MonoWavStream(path, simd);
   const levels: number[][] = o.levelOutputs.map(() => []);
   const valid: number[] = []; // real samples per window of the current batch
   let samples = 0;

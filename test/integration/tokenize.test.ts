@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { toPcm16Sample } from '../../stages/audio/simd-kernel.ts';
 import { WavWriter } from '../../stages/audio/wav-writer.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { buildTestCodec, encodeReference, testCodecWeights } from '../helpers/test-codec.ts';
@@ -48,16 +49,21 @@ describe('tokenize', () => {
     });
     writeModels(ws);
     mkdirSync(ws.path('data/wav'), { recursive: true });
-    const writer = new WavWriter(ws.path('data/wav/book_01_x.wav'), 24000, 'float32');
-    writer.write(audio);
-    writer.close();
-    writeFileSync(
-      ws.path('data/manifest.json'),
-      JSON.stringify({
-        sample_rate: 24000,
-        files: [{ file: 'wav/book_01_x.wav', split: 'val', seconds: samples / 24000 }],
-      }),
-    );
+    // The same audio as float32 and as 16-bit PCM (which tokenize converts in its SIMD kernel).
+    for (const [name, format] of [
+      ['book_01_x', 'float32'],
+      ['book_02_x', 'pcm16'],
+    ] as const) {
+      const writer = new WavWriter(ws.path(`data/wav/${name}.wav`), 24000, format);
+      writer.write(audio);
+      writer.close();
+    }
+    const files = ['book_01_x', 'book_02_x'].map((n) => ({
+      file: `wav/${n}.wav`,
+      split: 'val',
+      seconds: samples / 24000,
+    }));
+    writeFileSync(ws.path('data/manifest.json'), JSON.stringify({ sample_rate: 24000, files }));
   });
   after(() => ws.remove());
 
@@ -70,22 +76,29 @@ describe('tokenize', () => {
       tokenize: 'ran',
     });
     const manifest = JSON.parse(ws.read('runs/pipeline/tokenize/manifest.json'));
-    assert.deepEqual(manifest.chapters, [
-      {
-        dir: 'codes/book_01_x',
-        source: 'wav/book_01_x.wav',
+    assert.deepEqual(
+      manifest.chapters,
+      ['book_01_x', 'book_02_x'].map((n) => ({
+        dir: `codes/${n}`,
+        source: `wav/${n}.wav`,
         split: 'val',
         frames: 36,
         seconds: samples / 24000,
-      },
-    ]);
+      })),
+    );
     assert.deepEqual([manifest.codebook_size, manifest.sample_rate, manifest.hop_length], [4096, 24000, 512]);
-    const padded = new Float32Array(36 * 2048);
-    padded.set(audio);
-    const reference = encodeReference(testCodecWeights(), padded);
-    for (const k of [0, 1, 2]) {
-      const codes = readNpyUint16(ws.path(`runs/pipeline/tokenize/codes/book_01_x/level${k}.npy`));
-      assert.deepEqual(Array.from(codes), Array.from(reference[k]!), `level ${k}`);
+    const quantized = audio.map((x) => toPcm16Sample(x) / 32768);
+    for (const [name, source] of [
+      ['book_01_x', audio],
+      ['book_02_x', quantized],
+    ] as const) {
+      const padded = new Float32Array(36 * 2048);
+      padded.set(source);
+      const reference = encodeReference(testCodecWeights(), padded);
+      for (const k of [0, 1, 2]) {
+        const codes = readNpyUint16(ws.path(`runs/pipeline/tokenize/codes/${name}/level${k}.npy`));
+        assert.deepEqual(Array.from(codes), Array.from(reference[k]!), `${name} level ${k}`);
+      }
     }
     assert.match(r.stderr, /no train tokens: every chapter is in val/);
   });
