@@ -21,7 +21,7 @@ export default defineStage({
   inputs: ['audio', 'codec'],
   async run(ctx) {
     const { readFile, writeFile } = await import('node:fs/promises');
-    const { basename, extname, join } = await import('node:path');
+    const { extname, join } = await import('node:path');
     const ort = await import('onnxruntime-node');
     const { encodeChapter } = await import('./codec/encode-chapter.ts');
     const { writeChapterCodes } = await import('./tokens/codes-files.ts');
@@ -76,7 +76,8 @@ export default defineStage({
     const chapters = [];
     try {
       for (const file of audio.files) {
-        const dir = `codes/${basename(file.file, extname(file.file))}`;
+        // codes/<the WAV's path under wav/, without extension>: subfolders are kept, so names stay unique.
+        const dir = `codes/${file.file.replace(/^wav\//, '').slice(0, -extname(file.file).length || undefined)}`;
         const encoded = await encodeChapter(join(ctx.input('audio'), file.file), {
           ort,
           session,
@@ -85,7 +86,7 @@ export default defineStage({
           windowSamples,
           batchSize: p.batch_size,
           signal: ctx.signal,
-          onProgress: (seconds) =>
+          onProgress: (seconds: number) =>
             ctx.progress({
               done: Math.round(before + seconds),
               total: Math.round(total),

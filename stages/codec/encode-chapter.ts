@@ -2,7 +2,9 @@
 // full batch, and keeps, per window, only the frames that cover real audio (the last window's
 // zero padding is dropped).
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { StageError } from '../../src/stage-api/index.ts';
 import { Int16ToFloat } from '../audio/simd-kernel.ts';
+import { WavFormatError } from '../audio/wav-reader.ts';
 import { CHUNK_FRAMES, MonoWavStream } from '../audio/wav-stream.ts';
 import type { LevelCodes } from '../tokens/codes.ts';
 import type { CodecFacts } from './probe.ts';
@@ -36,7 +38,15 @@ export async function encodeChapter(path: string, o: EncodeOptions): Promise<Enc
   // With SIMD, the batch lives in the converter's memory and 16-bit samples are read into it directly.
   const simd = Int16ToFloat.create(CHUNK_FRAMES, o.batchSize * W);
   const batch = simd?.out ?? new Float32Array(o.batchSize * W);
-  const stream = new MonoWavStream(path, simd);
+  let stream: MonoWavStream;
+  try {
+    stream = new MonoWavStream(path, simd);
+  } catch (error) {
+    if (!(error instanceof WavFormatError)) throw error;
+    throw new StageError(error.message, {
+      hint: 'tokenize reads the mono 16-bit or float32 WAVs that resample writes',
+    });
+  }
   const levels: number[][] = o.levelOutputs.map(() => []);
   const valid: number[] = []; // real samples per window of the current batch
   let samples = 0;
