@@ -23,6 +23,9 @@ export default defineStage({
     decoder: modelRef,
     // The rate the codec was trained at; a model cannot tell it, so it is a param (SNAC 24 kHz).
     sample_rate: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1000)), 24000),
+    // Samples the encoder's input must be a multiple of; 0 takes the measured coarse frame (hop ×
+    // largest stride). Codecs with a local attention window need a multiple of the window.
+    pad_multiple: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
   }),
   // Local model files are read from the project: their content is part of the key.
   deps(p) {
@@ -59,7 +62,7 @@ export default defineStage({
     const encoder = await open('encoder');
     const decoder = await open('decoder');
     try {
-      const facts = await probeCodec(ort, encoder, decoder, ctx.params.sample_rate);
+      const facts = await probeCodec(ort, encoder, decoder, ctx.params.sample_rate, ctx.params.pad_multiple);
       await writeFile(join(ctx.outDir, 'codec.json'), `${JSON.stringify(facts, null, 2)}\n`);
       for (const key of ['hop_length', 'levels', 'codebook_size', 'pad_multiple'] as const)
         ctx.metric(key, facts[key]);

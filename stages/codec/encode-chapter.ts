@@ -17,7 +17,7 @@ export interface EncodeOptions {
   facts: CodecFacts;
   /** Encoder outputs ordered coarse to fine (the codes contract's level 0, 1, 2). */
   levelOutputs: string[];
-  /** Samples per window, a multiple of facts.pad_multiple. */
+  /** Samples per window, a multiple of facts.pad_multiple (so also of facts.frame_samples). */
   windowSamples: number;
   batchSize: number;
   /** Told the seconds of audio done so far in this chapter. */
@@ -66,7 +66,7 @@ export async function encodeChapter(path: string, o: EncodeOptions): Promise<Enc
       const data = tensor.data as BigInt64Array;
       const perCoarse = 2 ** k; // 1, 2, 4 codes per coarse frame
       for (let b = 0; b < windows; b++) {
-        const keep = Math.ceil(valid[b]! / o.facts.pad_multiple) * perCoarse;
+        const keep = Math.ceil(valid[b]! / o.facts.frame_samples) * perCoarse;
         for (let i = 0; i < keep; i++) levels[k]!.push(Number(data[b * row + i]));
       }
     }

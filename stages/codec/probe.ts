@@ -12,7 +12,12 @@ export interface CodecFacts {
   levels: number;
   /** Samples per frame of each level divided by hop_length, in the encoder's output order. */
   strides: number[];
-  /** Audio fed to the encoder must be a multiple of this many samples (hop × largest stride). */
+  /** Samples per coarse frame: hop × the largest stride. */
+  frame_samples: number;
+  /**
+   * Audio fed to the encoder must be a multiple of this many samples: frame_samples, or a multiple
+   * of it given as `pad_multiple` (codecs with a local attention window need whole windows).
+   */
   pad_multiple: number;
   codebook_size: number;
   encoder: { input: string; outputs: string[] };
@@ -101,6 +106,7 @@ export async function probeCodec(
   encoder: InferenceSession,
   decoder: InferenceSession,
   sampleRate: number,
+  padMultiple = 0,
 ): Promise<CodecFacts> {
   const names = checkContract(encoder, decoder);
   const probe = Float32Array.from(
@@ -128,6 +134,15 @@ export async function probeCodec(
     return PROBE_SAMPLES / f;
   });
   const hop = Math.min(...hops);
+  const frameSamples = Math.max(...hops);
+  if (padMultiple && padMultiple % frameSamples !== 0) {
+    throw new StageError(
+      `pad_multiple ${padMultiple} is not a multiple of the codec's coarse frame (${frameSamples} samples)`,
+      {
+        hint: `use a multiple of ${frameSamples}, or 0 to take the coarse frame`,
+      },
+    );
+  }
   const codes = Object.fromEntries(
     names.decoder.inputs.map((n, k) => [n, encoded[names.encoder.outputs[k]!] as Tensor]),
   );
@@ -142,7 +157,8 @@ export async function probeCodec(
     hop_length: hop,
     levels: hops.length,
     strides: hops.map((h) => h / hop),
-    pad_multiple: Math.max(...hops),
+    frame_samples: frameSamples,
+    pad_multiple: padMultiple || frameSamples,
     codebook_size: await measureCodebook(
       ort,
       decoder,

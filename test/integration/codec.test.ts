@@ -20,6 +20,7 @@ const EXPECTED = {
   hop_length: 512,
   levels: 3,
   strides: [4, 2, 1],
+  frame_samples: 2048,
   pad_multiple: 2048,
   codebook_size: 4096,
   encoder: { input: 'input_values', outputs: ['codes_0', 'codes_1', 'codes_2'] },

@@ -29,14 +29,19 @@ describe('tokenize', () => {
 
   before(() => {
     ws = makeWorkspace({
-      'pipeline.yaml': `stages:
+      'pipeline.yaml': `params:
+  codec: {pad_multiple: 0}
+stages:
   audio:
     cmd: cp -r data/wav wav && cp data/manifest.json manifest.json
     deps: [data]
     outs: [wav, manifest.json]
   codec:
     uses: codec
-    with: {encoder: models/encoder.onnx, decoder: models/decoder.onnx}
+    with:
+      encoder: models/encoder.onnx
+      decoder: models/decoder.onnx
+      pad_multiple: \${codec.pad_multiple}
   tokenize:
     uses: tokenize
     needs: {audio: audio, codec: codec}
@@ -101,6 +106,27 @@ describe('tokenize', () => {
       }
     }
     assert.match(r.stderr, /no train tokens: every chapter is in val/);
+  });
+
+  test('a larger pad multiple (whole attention windows) aligns windows to it and keeps the same codes', async () => {
+    const before = ws.read('runs/pipeline/tokenize/codes/book_02_x/level2.npy');
+    const r = await runJson(ws.dir, ['--set', 'codec.pad_multiple=4096']);
+    assert.deepEqual([r.status.codec, r.status.tokenize], ['ran', 'ran']);
+    const facts = JSON.parse(ws.read('runs/pipeline/codec/codec.json'));
+    assert.deepEqual([facts.frame_samples, facts.pad_multiple], [2048, 4096]);
+    const manifest = JSON.parse(ws.read('runs/pipeline/tokenize/manifest.json'));
+    assert.deepEqual(
+      manifest.chapters.map((c: { frames: number }) => c.frames),
+      [36, 36],
+    );
+    // The test codec encodes each coarse frame on its own, so the codes cannot depend on the windows.
+    assert.equal(ws.read('runs/pipeline/tokenize/codes/book_02_x/level2.npy'), before);
+    const bad = await runJson(ws.dir, ['--set', 'codec.pad_multiple=3000']);
+    assert.equal(bad.status.codec, 'failed');
+    assert.match(
+      bad.stderr,
+      /pad_multiple 3000 is not a multiple of the codec's coarse frame \(2048 samples\)/,
+    );
   });
 });
 
