@@ -177,6 +177,12 @@ export class CacheStore {
 
   // ---- run records
 
+  /** The run record of `key` when its output tree is intact: a result that can be served. */
+  lookup(key: string): RunRecord | undefined {
+    const record = this.readRecord(key);
+    return record && this.hasTree(record.output.tree) ? record : undefined;
+  }
+
   /** A run record, or undefined when absent or unreadable (a damaged record counts as a miss). */
   readRecord(key: string): RunRecord | undefined {
     let text: string;

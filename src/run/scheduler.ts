@@ -126,8 +126,8 @@ async function settleStage(
 }
 
 function cachedOutcome(store: CacheStore, name: string, key: string): StageOutcome | undefined {
-  const record = store.readRecord(key);
-  if (!record || !store.hasTree(record.output.tree)) return undefined;
+  const record = store.lookup(key);
+  if (!record) return undefined;
   return { name, status: 'cached', key, seconds: 0, tree: record.output.tree };
 }
 

@@ -40,8 +40,8 @@ export async function stageStatuses(graph: Graph, store: CacheStore): Promise<St
       if (notReady.length === 0) {
         description = await describeStage(stage, graph, trees, store);
         key = await keyOf(description);
-        const record = store.readRecord(key);
-        if (record && store.hasTree(record.output.tree)) {
+        const record = store.lookup(key);
+        if (record) {
           trees.set(name, record.output.tree);
           states.set(name, 'up-to-date');
           reports.push({ name, state: 'up-to-date', reasons: [], key });

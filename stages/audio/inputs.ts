@@ -1,7 +1,8 @@
 // Which files of an upstream output to resample, and where each one's WAV goes.
-import { readdir, readFile } from 'node:fs/promises';
-import { extname, join, posix } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import { StageError } from '../../src/stage-api/index.ts';
+import { listFolder } from '../lib/files.ts';
 import { DECODABLE } from './decode.ts';
 
 export interface PlannedFile {
@@ -23,21 +24,11 @@ export async function listAudioFiles(inputDir: string): Promise<{ source: string
   } catch {
     listed = undefined;
   }
-  const files = listed ?? (await walk(inputDir, ''));
+  const files = listed ?? (await listFolder(inputDir)).map((f) => f.path);
   return files
     .filter((f) => DECODABLE.includes(extname(f).toLowerCase()) || listed !== undefined)
     .sort()
     .map((source) => ({ source, sourcePath: join(inputDir, source) }));
-}
-
-async function walk(root: string, rel: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
-    const path = rel ? posix.join(rel, entry.name) : entry.name;
-    if (entry.isDirectory()) out.push(...(await walk(root, path)));
-    else out.push(path);
-  }
-  return out;
 }
 
 /** wav/<path without its first folder and extension>.wav; two sources mapping to one name is an error. */

@@ -19,8 +19,8 @@ export async function fetchModel(
     await copyFile(ctx.dep(source.path), dest);
     return;
   }
-  const hub = source.url.startsWith('hf:');
-  const url = hub ? `${hubEndpoint()}/${source.url.slice(3)}` : source.url;
+  const hub = source.kind === 'hub';
+  const url = hub ? `${hubEndpoint()}/${source.path}` : source.url;
   await fetchToFile({
     url,
     dest,

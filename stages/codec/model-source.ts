@@ -2,9 +2,15 @@
 // repository on the Hugging Face Hub) or a local path (declared as a dep, so its content is in the
 // key). Pure and small: the codec stage's schema imports it eagerly.
 
-export type ModelSource = { kind: 'http'; url: string } | { kind: 'local'; path: string };
+import { fileURLToPath } from 'node:url';
 
-/** Parses a model reference; hf: paths become resolve URLs on the Hub. */
+export type ModelSource =
+  | { kind: 'http'; url: string }
+  /** A path under the Hub's base URL: OWNER/REPO/resolve/REV/FILE. */
+  | { kind: 'hub'; path: string }
+  | { kind: 'local'; path: string };
+
+/** Parses a model reference. */
 export function parseModelSource(text: string): ModelSource | { error: string } {
   if (/^https?:\/\//i.test(text))
     return URL.canParse(text) ? { kind: 'http', url: text } : { error: `"${text}" is not a valid URL` };
@@ -16,13 +22,18 @@ export function parseModelSource(text: string): ModelSource | { error: string } 
     const [owner, repo, ...file] = path.split('/');
     if (!owner || !repo || file.length === 0)
       return { error: `"${text}" must be hf:OWNER/REPO/PATH/TO/FILE[@REVISION]` };
-    const encoded = [owner, repo].join('/');
     return {
-      kind: 'http',
-      url: `hf:${encoded}/resolve/${encodeURIComponent(revision)}/${file.map(encodeURIComponent).join('/')}`,
+      kind: 'hub',
+      path: `${owner}/${repo}/resolve/${encodeURIComponent(revision)}/${file.map(encodeURIComponent).join('/')}`,
     };
   }
-  if (/^file:\/\//i.test(text)) return { kind: 'local', path: new URL(text).pathname };
+  if (/^file:\/\//i.test(text)) {
+    try {
+      return { kind: 'local', path: fileURLToPath(text) };
+    } catch (error) {
+      return { error: `"${text}" is not a usable file:// URL (${(error as Error).message})` };
+    }
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text))
     return { error: `unsupported scheme in "${text}"; use http(s)://, hf: or a path` };
   return { kind: 'local', path: text };
