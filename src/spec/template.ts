@@ -37,11 +37,6 @@ export function parseTemplate(text: string): TemplatePart[] {
   return parts;
 }
 
-/** True when the string has at least one `${ref}`. */
-export function hasRefs(text: string): boolean {
-  return text.includes('${') && parseTemplate(text).some((p) => 'ref' in p);
-}
-
 /** A whole-string `${ref}` keeps the param's type (a number stays a number in `with:`). */
 export function soleRef(parts: TemplatePart[]): string | undefined {
   const only = parts.length === 1 ? parts[0] : undefined;
