@@ -5,7 +5,10 @@ import { createRegistry } from '../src/stage-api/index.ts';
 export const builtinStages = createRegistry({
   codec: () => import('./codec.ts'),
   download: () => import('./download.ts'),
+  evaluate: () => import('./evaluate.ts'),
   resample: () => import('./resample.ts'),
+  sample: () => import('./sample.ts'),
   shard: () => import('./shard.ts'),
   tokenize: () => import('./tokenize.ts'),
+  train: () => import('./train.ts'),
 });

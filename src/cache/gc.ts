@@ -10,7 +10,16 @@ export interface GcReport {
   keptRecords: number;
   keptObjects: number;
   keptBytes: number;
-  removed: { objects: number; records: number; trees: number; logs: number; tmp: number; refs: number; bytes: number };
+  removed: {
+    objects: number;
+    records: number;
+    trees: number;
+    logs: number;
+    tmp: number;
+    refs: number;
+    resume: number;
+    bytes: number;
+  };
   /** Refs dropped because their experiment file no longer exists. */
   droppedExperiments: string[];
 }
@@ -20,7 +29,7 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
   const keepKeys = new Set<string>();
   const keepTrees = new Set<string>();
   const keepObjects = new Set<string>();
-  const removed = { objects: 0, records: 0, trees: 0, logs: 0, tmp: 0, refs: 0, bytes: 0 };
+  const removed = { objects: 0, records: 0, trees: 0, logs: 0, tmp: 0, refs: 0, resume: 0, bytes: 0 };
   const droppedExperiments: string[] = [];
 
   for (const { path, ref } of listRefs(store)) {
@@ -72,6 +81,14 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
     if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
     removed.tmp++;
     if (!options.dryRun) rmSync(join(layout.tmp, name), { recursive: true, force: true });
+  }
+  // Resume folders of interrupted stages are kept (rerunning continues from them) unless empty or
+  // their key has since been committed; `rm -r cache/resume` drops them all.
+  for (const name of safeReaddir(layout.dir('resume'))) {
+    const path = join(layout.dir('resume'), name);
+    if (safeReaddir(path).length > 0 && !store.readRecord(name)) continue;
+    removed.resume++;
+    if (!options.dryRun) rmSync(path, { recursive: true, force: true });
   }
   return { keptRecords: keepKeys.size, keptObjects: keepObjects.size, keptBytes, removed, droppedExperiments };
 }

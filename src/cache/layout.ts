@@ -8,6 +8,8 @@
 //     refs/<id>.json          each experiment's latest run (stage → key): what gc keeps, what status diffs
 //     locks/<key>.lock/       held while a stage key is being computed
 //     tmp/                    staging: everything is written here first, then renamed into place
+//     resume/<key>/           what an interrupted stage kept to continue from (train's checkpoints);
+//                             removed once that key's result is committed
 import { join } from 'node:path';
 
 /** Bump when the layout or the key recipe changes: it salts every key, disowning older entries. */
@@ -34,13 +36,16 @@ export class CacheLayout {
   lock(key: string): string {
     return join(this.root, 'locks', `${key}.lock`);
   }
+  resume(key: string): string {
+    return join(this.root, 'resume', key);
+  }
   get tmp(): string {
     return join(this.root, 'tmp');
   }
   get statCache(): string {
     return join(this.root, 'stat-cache.json');
   }
-  dir(name: 'objects' | 'actions' | 'trees' | 'logs' | 'refs' | 'locks' | 'tmp'): string {
+  dir(name: 'objects' | 'actions' | 'trees' | 'logs' | 'refs' | 'locks' | 'tmp' | 'resume'): string {
     return join(this.root, name);
   }
 }

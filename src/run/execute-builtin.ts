@@ -12,6 +12,8 @@ export interface BuiltinRunInput {
   /** Declared dep path → absolute path. */
   depPaths: ReadonlyMap<string, string>;
   outDir: string;
+  /** Kept across interrupted runs of this key (see StageContext.resumeDir). */
+  resumeDir: string;
   /** Slot → materialized upstream output folder. */
   inputDirs: ReadonlyMap<string, string>;
   log: StageLog;
@@ -37,6 +39,7 @@ export async function runBuiltinStage(input: BuiltinRunInput): Promise<{ metrics
       return absolute;
     },
     outDir: input.outDir,
+    resumeDir: input.resumeDir,
     log: (message) => log.line(message),
     progress: (progress) => emit({ type: 'stage-progress', stage: stage.name, progress }),
     metric: (name, value) => {

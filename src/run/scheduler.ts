@@ -2,7 +2,7 @@
 // served from the cache or executed (under a per-key lock) and committed. Independent stages run in
 // parallel up to `jobs`. A failure stops new work (unless keepGoing) and skips the failed stage's
 // dependents; finished stages stay cached.
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { storeOutputs } from '../cache/collect.ts';
 import { depPath, describeStage, inputSlots, keyOf } from '../cache/key.ts';
@@ -141,6 +141,7 @@ async function executeStage(
   const { store, graph, emit } = options;
   const started = Date.now();
   const work = await store.makeTmpDir(`run-${stage.name}`);
+  let resumeDir: string | undefined;
   const log = new StageLog(store.layout.log(key), (line) =>
     emit({ type: 'stage-log', stage: stage.name, line }),
   );
@@ -169,10 +170,13 @@ async function executeStage(
       );
     } else {
       const depPaths = new Map(stage.deps.map((d) => [d.path, depPath(graph, d.path)]));
+      resumeDir = store.layout.resume(key);
+      await mkdir(resumeDir, { recursive: true });
       ({ metrics } = await runBuiltinStage({
         stage,
         depPaths,
         outDir: work,
+        resumeDir,
         inputDirs: dirs,
         log,
         signal: options.signal,
@@ -209,6 +213,8 @@ async function executeStage(
       host: hostname(),
     };
     await store.writeRecord(record);
+    // The result is in the cache; what the stage kept to resume from is no longer needed.
+    if (resumeDir) await rm(resumeDir, { recursive: true, force: true });
     return {
       name: stage.name,
       status: 'ran',

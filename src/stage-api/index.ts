@@ -23,6 +23,12 @@ export interface StageContext<P = unknown> {
   dep(path: string): string;
   /** A fresh, empty directory; everything written here becomes the stage's output. */
   readonly outDir: string;
+  /**
+   * A directory that survives an interrupted run of this exact stage key (same params and inputs)
+   * and is deleted once the result is committed: a long stage keeps checkpoints here and, when
+   * rerun, continues from them. Write into it atomically (a kill can come at any time).
+   */
+  readonly resumeDir: string;
   /** Appends a line to the stage log (kept in the run record's log tail). */
   log(message: string): void;
   progress(progress: StageProgress): void;

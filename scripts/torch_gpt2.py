@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""Independent PyTorch GPT-2 for gpt2o-pipe: test-only and bench-only.
+
+Not used by the pipeline. It exists to (1) cross-check the TensorFlow.js GPT-2
+checkpoints that gpt2o-pipe writes (model.safetensors + config.json, Hugging
+Face GPT-2 names and Conv1D [in, out] layout) by recomputing validation loss,
+and (2) serve as the PyTorch peer in training-speed benchmarks.
+
+Model: nanoGPT / build-nanogpt style GPT-2: learned position embeddings,
+pre-LayerNorm blocks (eps from config, default 1e-5), causal self-attention
+with a fused c_attn [q, k, v], tanh-approximate GELU MLP (4x), final ln_f,
+lm_head tied to wte, biases everywhere, no dropout.
+
+Run with Debian's torch: /usr/bin/python3 scripts/torch_gpt2.py --help
+  val-loss    --checkpoint DIR --tokens A.npy [B.npy ...] --context T [--max-tokens N] [--threads K]
+  train-bench --config A|B --steps N [--threads K]
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+
+# Debian torch = libgomp + pthread OpenBLAS: spinning OpenMP workers starve the BLAS
+# threads (2 threads ran 3-5x slower than 1 on a 2-core box). Must precede `import torch`.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Conv1D(nn.Module):
+    """HF GPT-2 'Conv1D': a Linear whose weight is stored [in, out]; y = x @ W + b."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_in, n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x):
+        return torch.addmm(self.bias, x.reshape(-1, x.size(-1)), self.weight).view(*x.shape[:-1], -1)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        assert n_embd % n_head == 0
+        self.n_head = n_head
+        self.c_attn = Conv1D(n_embd, 3 * n_embd)
+        self.c_proj = Conv1D(n_embd, n_embd)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, n_embd):
+        super().__init__()
+        self.c_fc = Conv1D(n_embd, 4 * n_embd)
+        self.c_proj = Conv1D(4 * n_embd, n_embd)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd, n_head, eps):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd, eps=eps)
+        self.attn = CausalSelfAttention(n_embd, n_head)
+        self.ln_2 = nn.LayerNorm(n_embd, eps=eps)
+        self.mlp = MLP(n_embd)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT2(nn.Module):
+    def __init__(self, vocab_size, n_positions, n_embd, n_layer, n_head, layer_norm_epsilon=1e-5):
+        super().__init__()
+        self.n_positions = n_positions
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(vocab_size, n_embd),
+            wpe=nn.Embedding(n_positions, n_embd),
+            h=nn.ModuleList(Block(n_embd, n_head, layer_norm_epsilon) for _ in range(n_layer)),
+            ln_f=nn.LayerNorm(n_embd, eps=layer_norm_epsilon),
+        ))
+        # Init (build-nanogpt): N(0, 0.02), residual c_proj scaled by (2*n_layer)^-0.5.
+        for name, p in self.named_parameters():
+            if name.endswith(".bias"):
+                nn.init.zeros_(p)
+            elif ".ln_" in name or name.startswith("transformer.ln_f"):
+                nn.init.ones_(p)
+            else:
+                std = 0.02 * (2 * n_layer) ** -0.5 if name.endswith("c_proj.weight") else 0.02
+                nn.init.normal_(p, mean=0.0, std=std)
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg["vocab_size"], cfg["n_positions"], cfg["n_embd"], cfg["n_layer"],
+                   cfg["n_head"], cfg.get("layer_norm_epsilon", 1e-5))
+
+    def forward(self, idx):
+        B, T = idx.shape
+        assert T <= self.n_positions, f"sequence length {T} > n_positions {self.n_positions}"
+        tr = self.transformer
+        x = tr.wte(idx) + tr.wpe(torch.arange(T, device=idx.device))
+        for block in tr.h:
+            x = block(x)
+        return tr.ln_f(x) @ tr.wte.weight.t()  # lm_head tied to wte
+
+
+_ST_DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16}
+
+
+def read_safetensors(path):
+    """Parse safetensors by hand: u64-LE header length, JSON header, raw LE data."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    data = memoryview(raw)[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in _ST_DTYPES:
+            raise ValueError(f"{name}: unsupported dtype {info['dtype']}")
+        dt = np.dtype(_ST_DTYPES[info["dtype"]]).newbyteorder("<")
+        start, end = info["data_offsets"]
+        arr = np.frombuffer(data[start:end], dtype=dt).reshape(info["shape"])
+        out[name] = torch.from_numpy(arr.astype(np.float32))
+    return out
+
+
+def load_checkpoint(ckpt_dir):
+    with open(os.path.join(ckpt_dir, "config.json")) as f:
+        cfg = json.load(f)
+    model = GPT2.from_config(cfg)
+    sd = read_safetensors(os.path.join(ckpt_dir, "model.safetensors"))
+    lm_head = sd.pop("lm_head.weight", None)
+    if lm_head is not None and not torch.equal(lm_head, sd["transformer.wte.weight"]):
+        print("warning: lm_head.weight differs from wte; using tied wte", file=sys.stderr)
+    for k in [k for k in sd if k.endswith((".attn.bias", ".attn.masked_bias"))]:
+        sd.pop(k)  # HF causal-mask buffers, not parameters
+    own = model.state_dict()
+    for k, v in sd.items():
+        if k in own and own[k].shape != v.shape:
+            raise ValueError(f"{k}: checkpoint shape {tuple(v.shape)} != model {tuple(own[k].shape)}")
+    model.load_state_dict(sd, strict=True)
+    return model.eval(), cfg
+
+
+@torch.no_grad()
+def val_loss(model, tokens, T, batch=8):
+    """Non-overlapping windows of length T (last may be shorter); token-weighted mean CE."""
+    S = torch.from_numpy(tokens.astype(np.int64))
+    starts = list(range(0, max(len(S) - 1, 0), T))
+    total, count = 0.0, 0
+    full = [s for s in starts if s + T + 1 <= len(S)]
+    rest = [s for s in starts if s + T + 1 > len(S)]
+    groups = [full[i:i + batch] for i in range(0, len(full), batch)] + [[s] for s in rest]
+    for g in groups:
+        n = min(T, len(S) - 1 - g[0])
+        x = torch.stack([S[s:s + n] for s in g])
+        y = torch.stack([S[s + 1:s + n + 1] for s in g])
+        logits = model(x).double()  # float32 logits, float64 CE and accumulation
+        total += F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1), reduction="sum").item()
+        count += y.numel()
+    return total / count, count, len(starts)
+
+
+def cmd_val_loss(a):
+    torch.set_num_threads(a.threads)
+    model, cfg = load_checkpoint(a.checkpoint)
+    toks = np.concatenate([np.load(p).astype(np.uint16, copy=False).reshape(-1) for p in a.tokens])
+    if a.max_tokens is not None:
+        toks = toks[:a.max_tokens]
+    if len(toks) < 2:
+        sys.exit("need at least 2 tokens")
+    if int(toks.max()) >= cfg["vocab_size"]:
+        sys.exit(f"token id {int(toks.max())} >= vocab_size {cfg['vocab_size']}")
+    loss, n, w = val_loss(model, toks, a.context)
+    print(json.dumps({"loss": loss, "perplexity": math.exp(loss), "tokens": n, "windows": w}))
+
+
+BENCH = {  # n_layer, n_head, n_embd, context, vocab, micro-batch
+    "A": dict(n_layer=4, n_head=4, n_embd=256, n_positions=512, vocab_size=4104, batch=4),
+    "B": dict(n_layer=2, n_head=2, n_embd=128, n_positions=256, vocab_size=4104, batch=8),
+}
+
+
+def cmd_train_bench(a):
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1337)
+    c = BENCH[a.config]
+    B, T = c["batch"], c["n_positions"]
+    model = GPT2(c["vocab_size"], T, c["n_embd"], c["n_layer"], c["n_head"]).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=6e-4, betas=(0.9, 0.95), eps=1e-8)
+    data = torch.from_numpy(np.random.default_rng(1337).integers(
+        0, c["vocab_size"], size=(a.steps + 1, B, T + 1), dtype=np.uint16).astype(np.int64))
+
+    def step(i):
+        x, y = data[i, :, :-1], data[i, :, 1:]
+        logits = model(x)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    step(0)  # warm-up
+    t0 = time.perf_counter()
+    for i in range(1, a.steps + 1):
+        step(i)
+    dt = time.perf_counter() - t0
+    print(json.dumps({"config": a.config, "threads": a.threads,
+                      "tokens_per_sec": B * T * a.steps / dt, "step_ms": 1000 * dt / a.steps,
+                      "params": sum(p.numel() for p in params)}))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("val-loss", help="validation loss of a safetensors checkpoint")
+    v.add_argument("--checkpoint", required=True, help="dir with model.safetensors + config.json")
+    v.add_argument("--tokens", required=True, nargs="+", help="uint16 .npy files, concatenated in order")
+    v.add_argument("--context", type=int, required=True)
+    v.add_argument("--max-tokens", type=int, default=None)
+    v.add_argument("--threads", type=int, default=1)
+    v.set_defaults(fn=cmd_val_loss)
+    b = sub.add_parser("train-bench", help="training-step throughput")
+    b.add_argument("--config", choices=sorted(BENCH), required=True)
+    b.add_argument("--steps", type=int, required=True)
+    b.add_argument("--threads", type=int, default=1)
+    b.set_defaults(fn=cmd_train_bench)
+    a = ap.parse_args(argv)
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+// Validation loss over a token stream, the protocol scripts/torch_gpt2.py implements too (the
+// cross-check depends on it): non-overlapping windows of T inputs, x = S[wT : wT+T] and
+// y = S[wT+1 : wT+T+1], the last window shorter; the loss is the token-weighted mean over every
+// predicted position. Also the loss of each target by its place in a frame.
+import type { Gpt } from './gpt.ts';
+
+export interface StreamLoss {
+  /** Per target token (stream index j+1 predicted from S[..j]), in stream order. */
+  losses: Float32Array;
+  windows: number;
+}
+
+export function streamLosses(
+  model: Gpt,
+  stream: Uint16Array,
+  T: number,
+  batch: number,
+  signal?: AbortSignal,
+): StreamLoss {
+  const predicted = Math.max(0, stream.length - 1);
+  const losses = new Float32Array(predicted);
+  const starts: number[] = [];
+  for (let start = 0; start < predicted; start += T) starts.push(start);
+  // Full-length windows go in batches; a shorter last window goes alone.
+  const full = starts.filter((s) => s + T <= predicted);
+  const tail = starts.filter((s) => s + T > predicted);
+  const run = (group: number[], length: number) => {
+    const ids = new Int32Array(group.length * length);
+    const targets = new Int32Array(group.length * length);
+    group.forEach((start, b) => {
+      for (let t = 0; t < length; t++) {
+        ids[b * length + t] = stream[start + t]!;
+        targets[b * length + t] = stream[start + t + 1]!;
+      }
+    });
+    const values = model.tf.tidy(() =>
+      model.ops.tokenLosses(model.forward(ids, group.length, length), targets),
+    );
+    const data = values.dataSync() as Float32Array;
+    values.dispose();
+    for (const [b, start] of group.entries()) losses.set(data.subarray(b * length, (b + 1) * length), start);
+  };
+  for (let i = 0; i < full.length; i += batch) {
+    if (signal?.aborted) throw new Error('interrupted');
+    run(full.slice(i, i + batch), T);
+  }
+  for (const start of tail) run([start], predicted - start);
+  return { losses, windows: starts.length };
+}
+
+/** Token-weighted mean in float64. */
+export function meanOf(values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]!;
+  return values.length ? sum / values.length : Number.NaN;
+}

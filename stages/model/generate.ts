@@ -1,0 +1,111 @@
+// Autoregressive sampling: temperature, top-k, top-p (nucleus), seeded; with a KV cache (each new
+// token is one forward step of one position) or without (each step recomputes the whole window,
+// the reference the cache is tested against). `allowed` restricts each step's token ids to a
+// range (constrained decoding: only ids legal at the current place in a frame).
+import type { Gpt } from './gpt.ts';
+import { Rng } from './rng.ts';
+
+export interface SampleOptions {
+  count: number;
+  maxNewTokens: number;
+  temperature: number;
+  /** 0: off. */
+  topK: number;
+  /** 1: off. */
+  topP: number;
+  seed: number;
+  kvCache: boolean;
+  /** Legal ids for the next token given the sequence so far; undefined: any id. */
+  allowed?: (sequence: ArrayLike<number>) => { min: number; max: number };
+  onToken?: (done: number) => void;
+  signal?: AbortSignal;
+}
+
+/** `count` continuations of `prompt` (each returned with the prompt in front). */
+export function generate(model: Gpt, prompt: ArrayLike<number>, o: SampleOptions): Int32Array[] {
+  const { tf } = model;
+  const B = o.count;
+  const block = model.config.blockSize;
+  const rng = new Rng(o.seed);
+  const sequences = Array.from({ length: B }, () => {
+    const s = new Int32Array(prompt.length + o.maxNewTokens);
+    s.set(Array.from(prompt));
+    return s;
+  });
+  let length = prompt.length;
+  const cache = o.kvCache ? model.newCache() : undefined;
+  // Positions already in the cache; the window restarts (re-prefills) when it reaches the context.
+  let windowStart = 0;
+  let cached = 0;
+  try {
+    for (let step = 0; step < o.maxNewTokens; step++) {
+      if (o.signal?.aborted) throw new Error('interrupted');
+      if (length - windowStart >= block) {
+        // The context is full: keep the newest 3/4 of it and start a fresh window.
+        windowStart = length - Math.floor((3 * block) / 4);
+        if (cache) model.disposeCache(cache);
+        cached = 0;
+      }
+      // Without a cache the whole window is recomputed: the same window (and positions) the cache
+      // sees, so both give the same tokens.
+      const from = cache ? windowStart + cached : windowStart;
+      const T = length - from;
+      const ids = new Int32Array(B * T);
+      for (const [b, s] of sequences.entries()) ids.set(s.subarray(from, length), b * T);
+      const last = tf.tidy(() => {
+        const logits = model.forward(ids, B, T, cache);
+        // The last position of each row: [B, V]
+        return tf.gather(
+          logits,
+          Array.from({ length: B }, (_, b) => b * T + T - 1),
+        );
+      });
+      const rows = last.dataSync() as Float32Array;
+      last.dispose();
+      if (cache) cached += T;
+      const V = model.config.vocabSize;
+      sequences.forEach((s, b) => {
+        const range = o.allowed?.(s.subarray(0, length)) ?? { min: 0, max: V - 1 };
+        s[length] = pick(rows.subarray(b * V, (b + 1) * V), range, o, rng);
+      });
+      length++;
+      o.onToken?.(step + 1);
+    }
+  } finally {
+    if (cache) model.disposeCache(cache);
+  }
+  return sequences;
+}
+
+/** Samples one id in [range.min, range.max] from logits with temperature, top-k and top-p. */
+export function pick(
+  logits: Float32Array,
+  range: { min: number; max: number },
+  o: SampleOptions,
+  rng: Rng,
+): number {
+  const ids: number[] = [];
+  for (let id = range.min; id <= range.max; id++) ids.push(id);
+  if (o.temperature <= 0) return ids.reduce((best, id) => (logits[id]! > logits[best]! ? id : best), ids[0]!);
+  // Sort by logit, descending (ties by id, so the order is deterministic).
+  ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
+  let kept = o.topK > 0 ? ids.slice(0, o.topK) : ids;
+  const top = logits[kept[0]!]!;
+  let weights = kept.map((id) => Math.exp((logits[id]! - top) / o.temperature));
+  let total = weights.reduce((a, b) => a + b, 0);
+  if (o.topP < 1) {
+    // The smallest prefix whose probability reaches top_p.
+    let mass = 0;
+    let n = 0;
+    while (n < kept.length && mass < o.topP * total) mass += weights[n++]!;
+    kept = kept.slice(0, n);
+    weights = weights.slice(0, n);
+    total = mass;
+  }
+  let u = rng.next() * total;
+  for (let i = 0; i < kept.length; i++) {
+    u -= weights[i]!;
+    if (u < 0) return kept[i]!;
+  }
+  return kept[kept.length - 1]!;
+}

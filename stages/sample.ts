@@ -1,0 +1,152 @@
+// `sample`: the trained GPT continues a prompt (the first `prompt_frames` frames of the first val
+// chapter) into new token streams; the token layout turns them back into codec codes and the codec
+// decoder (onnxruntime-node) into 24 kHz WAV files. Constrained decoding (default) allows only the
+// ids legal at each place of a frame, so every sample unflattens into whole frames.
+import * as v from 'valibot';
+import { defineStage, StageError } from '../src/stage-api/index.ts';
+import { BACKENDS } from './model/backend.ts';
+
+export default defineStage({
+  name: 'sample',
+  version: 1,
+  description: 'generate token streams with the GPT and decode them to audio with the codec',
+  params: v.strictObject({
+    count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
+    prompt_frames: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 12),
+    max_new_frames: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 94),
+    temperature: v.optional(v.pipe(v.number(), v.minValue(0)), 1.0),
+    // 0: off.
+    top_k: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+    // 1: off.
+    top_p: v.optional(v.pipe(v.number(), v.gtValue(0), v.maxValue(1)), 1.0),
+    seed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 1337),
+    constrained: v.optional(v.boolean(), true),
+    kv_cache: v.optional(v.boolean(), true),
+    backend: v.optional(v.picklist(BACKENDS), 'auto'),
+  }),
+  inputs: ['model', 'shards', 'codec'],
+  async run(ctx) {
+    const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { loadBackend } = await import('./model/backend.ts');
+    const { loadModel } = await import('./model/load-model.ts');
+    const { shardFiles } = await import('./model/loader.ts');
+    const { readShardsMeta } = await import('./model/shards-meta.ts');
+    const { readStream } = await import('./model/val-stream.ts');
+    const { generate } = await import('./model/generate.ts');
+    const { makeLayout } = await import('./tokens/layouts.ts');
+    const { decodeCodes } = await import('./codec/decode-codes.ts');
+    const p = ctx.params;
+    const shards = ctx.input('shards');
+    const meta = readShardsMeta(shards);
+    const layout = makeLayout(meta.layout, meta.codebook_size);
+    const perFrame = layout.spec.tokensPerFrame;
+
+    // The prompt: whole frames from the start of the val split (the first val chapter).
+    const promptTokens = p.prompt_frames * perFrame;
+    const prompt = readStream(shardFiles(shards, 'val'), promptTokens);
+    if (prompt.length < promptTokens || prompt[0] !== layout.spec.frameStart)
+      throw new StageError(
+        `the val split holds ${Math.floor(prompt.length / perFrame)} frames; the prompt needs ${p.prompt_frames}`,
+        { hint: 'lower sample.prompt_frames' },
+      );
+    const backend = await loadBackend(p.backend);
+    const model = loadModel(backend, ctx.input('model'));
+    if (model.config.vocabSize < meta.vocab_size)
+      throw new StageError(
+        `the model's vocabulary (${model.config.vocabSize}) is smaller than the shards' (${meta.vocab_size})`,
+      );
+    const maxNewTokens = p.max_new_frames * perFrame;
+    const started = performance.now();
+    const sequences = generate(model, prompt, {
+      count: p.count,
+      maxNewTokens,
+      temperature: p.temperature,
+      topK: p.top_k,
+      topP: p.top_p,
+      seed: p.seed,
+      kvCache: p.kv_cache,
+      signal: ctx.signal,
+      // The place of the next token in its frame, counted from the last frame marker.
+      allowed: p.constrained
+        ? (s) => {
+            let place = 0;
+            for (let back = 1; back <= perFrame && back <= s.length; back++) {
+              if (s[s.length - back] === layout.spec.frameStart) {
+                place = back % perFrame;
+                break;
+              }
+            }
+            return layout.legalAt(place);
+          }
+        : undefined,
+      onToken: (done) => {
+        if (done % perFrame === 0)
+          ctx.progress({
+            done: done / perFrame,
+            total: p.max_new_frames,
+            unit: 'frames',
+            message: `${p.count} samples`,
+          });
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    model.dispose();
+    const tokensPerSec = (p.count * maxNewTokens) / seconds;
+
+    // Tokens → codes → audio.
+    const facts = JSON.parse(readFileSync(join(ctx.input('codec'), 'codec.json'), 'utf8'));
+    mkdirSync(join(ctx.outDir, 'samples'));
+    const samples = [];
+    let validFrames = 0;
+    let droppedFrames = 0;
+    for (const [i, sequence] of sequences.entries()) {
+      const name = `sample_${String(i).padStart(2, '0')}`;
+      const generated = sequence.subarray(prompt.length);
+      const codes = layout.unflatten(sequence);
+      const newFrames = layout.unflatten(generated);
+      validFrames += newFrames.levels[0].length;
+      droppedFrames += newFrames.dropped;
+      const audio = await decodeCodes(join(ctx.input('codec'), 'decoder.onnx'), facts, codes);
+      await writeWav(join(ctx.outDir, 'samples', `${name}.wav`), audio, facts.sample_rate);
+      const info = {
+        name,
+        wav: `samples/${name}.wav`,
+        prompt_tokens: prompt.length,
+        new_tokens: generated.length,
+        frames: codes.levels[0].length,
+        dropped_frames: codes.dropped,
+        seconds: audio.length / facts.sample_rate,
+        prompt_seconds: (p.prompt_frames * facts.frame_samples) / facts.sample_rate,
+        tokens: Array.from(sequence),
+      };
+      writeFileSync(join(ctx.outDir, 'samples', `${name}.json`), `${JSON.stringify(info)}\n`);
+      const { tokens: _tokens, ...summary } = info;
+      samples.push(summary);
+    }
+    const validShare = validFrames / Math.max(1, validFrames + droppedFrames);
+    const report = {
+      count: p.count,
+      constrained: p.constrained,
+      kv_cache: p.kv_cache,
+      valid_frame_share: validShare,
+      tokens_per_sec: Math.round(tokensPerSec * 10) / 10,
+      backend: backend.name,
+      samples,
+    };
+    writeFileSync(join(ctx.outDir, 'samples.json'), `${JSON.stringify(report, null, 2)}\n`);
+    ctx.metric('valid_frame_share', validShare);
+    ctx.metric('sample_tokens_per_sec', report.tokens_per_sec);
+    ctx.log(
+      `${p.count} samples of ${p.max_new_frames} frames (${report.tokens_per_sec} tok/s` +
+        `${p.kv_cache ? ', KV cache' : ''}); valid frames ${(100 * validShare).toFixed(1)}%`,
+    );
+  },
+});
+
+async function writeWav(path: string, samples: Float32Array, sampleRate: number): Promise<void> {
+  const { WavWriter } = await import('./audio/wav-writer.ts');
+  const writer = new WavWriter(path, sampleRate, 'pcm16');
+  writer.write(samples);
+  writer.close();
+}

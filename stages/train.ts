@@ -1,0 +1,133 @@
+// `train`: build-nanogpt's GPT-2 trained on the shards with TensorFlow.js (backend: `backend`).
+// Output: the final checkpoint in Hugging Face GPT-2 form (model.safetensors + config.json, loads
+// with transformers without conversion), the AdamW state beside it, metrics.jsonl (a line per step
+// and per val check) and summary.json. An interrupted run continues from its last checkpoint.
+import * as v from 'valibot';
+import { defineStage, StageError } from '../src/stage-api/index.ts';
+import { BACKENDS } from './model/backend.ts';
+
+const positiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
+const rate = v.pipe(v.number(), v.minValue(0));
+// null means "derived" (see the defaults in run()).
+const auto = <S extends v.GenericSchema>(schema: S) => v.optional(v.nullable(schema), null);
+
+export default defineStage({
+  name: 'train',
+  version: 1,
+  description: 'train a GPT-2 on the token shards with TensorFlow.js; Hugging Face checkpoint out',
+  params: v.pipe(
+    v.strictObject({
+      n_layer: v.optional(positiveInt, 12),
+      n_head: v.optional(positiveInt, 12),
+      n_embd: v.optional(positiveInt, 768),
+      // null: the shards' vocabulary (meta.json) rounded up to vocab_multiple.
+      vocab_size: auto(positiveInt),
+      vocab_multiple: v.optional(positiveInt, 64),
+      context_length: v.optional(positiveInt, 2048),
+      micro_batch: v.optional(positiveInt, 8),
+      total_batch: v.optional(positiveInt, 32768),
+      // null: one pass over the train tokens.
+      max_steps: auto(positiveInt),
+      // null: 10% of max_steps (at least 1).
+      warmup_steps: auto(v.pipe(v.number(), v.integer(), v.minValue(0))),
+      max_lr: v.optional(rate, 0.0018),
+      // null: max_lr / 10.
+      min_lr: auto(rate),
+      weight_decay: v.optional(rate, 0.1),
+      grad_clip: v.optional(rate, 1.0),
+      seed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 1337),
+      eval_interval: v.optional(positiveInt, 25),
+      eval_steps: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 20),
+      checkpoint_interval: v.optional(positiveInt, 100),
+      backend: v.optional(v.picklist(BACKENDS), 'auto'),
+    }),
+    v.forward(
+      v.check(
+        (p) => p.n_embd % p.n_head === 0,
+        (issue) => `n_embd must be a multiple of n_head (got ${JSON.stringify(issue.input)})`,
+      ),
+      ['n_embd'],
+    ),
+    v.forward(
+      v.check(
+        (p) => p.total_batch % (p.micro_batch * p.context_length) === 0,
+        'total_batch must be divisible by micro_batch × context_length (gradient accumulation takes whole micro-batches)',
+      ),
+      ['total_batch'],
+    ),
+  ),
+  inputs: ['shards'],
+  async run(ctx) {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { loadBackend } = await import('./model/backend.ts');
+    const { padVocab } = await import('./model/config.ts');
+    const { shardFiles } = await import('./model/loader.ts');
+    const { train } = await import('./model/trainer.ts');
+    const p = ctx.params;
+    const shards = ctx.input('shards');
+    const meta = JSON.parse(readFileSync(join(shards, 'meta.json'), 'utf8')) as {
+      vocab_size: number;
+      train: { tokens: number };
+      val: { tokens: number };
+    };
+    const vocabSize = p.vocab_size ?? padVocab(meta.vocab_size, p.vocab_multiple);
+    if (vocabSize < meta.vocab_size)
+      throw new StageError(
+        `vocab_size ${vocabSize} is smaller than the shards' vocabulary (${meta.vocab_size})`,
+        {
+          hint: 'set model.vocab_size to null (derived) or at least the shards’ vocab_size',
+        },
+      );
+    const maxSteps = p.max_steps ?? Math.max(1, Math.floor(meta.train.tokens / p.total_batch));
+    const backend = await loadBackend(p.backend);
+    const summary = await train(
+      {
+        config: {
+          vocabSize,
+          blockSize: p.context_length,
+          nLayer: p.n_layer,
+          nHead: p.n_head,
+          nEmbd: p.n_embd,
+        },
+        microBatch: p.micro_batch,
+        contextLength: p.context_length,
+        totalBatch: p.total_batch,
+        maxSteps,
+        warmupSteps: p.warmup_steps ?? Math.max(1, Math.round(0.1 * maxSteps)),
+        maxLr: p.max_lr,
+        minLr: p.min_lr ?? p.max_lr / 10,
+        weightDecay: p.weight_decay,
+        gradClip: p.grad_clip,
+        seed: p.seed,
+        evalInterval: p.eval_interval,
+        evalSteps: p.eval_steps,
+        checkpointInterval: p.checkpoint_interval,
+      },
+      {
+        backend,
+        train: { files: shardFiles(shards, 'train'), tokens: meta.train.tokens },
+        val: { files: shardFiles(shards, 'val'), tokens: meta.val.tokens },
+        resumeDir: ctx.resumeDir,
+        outDir: ctx.outDir,
+        log: ctx.log,
+        progress: ctx.progress,
+        signal: ctx.signal,
+      },
+    );
+    const state = JSON.parse(readFileSync(join(ctx.outDir, 'trainer_state.json'), 'utf8')) as {
+      metrics: unknown[];
+    };
+    writeFileSync(
+      join(ctx.outDir, 'metrics.jsonl'),
+      state.metrics.map((m) => `${JSON.stringify(m)}\n`).join(''),
+    );
+    writeFileSync(join(ctx.outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    for (const [name, value] of Object.entries(summary)) ctx.metric(name, value);
+    ctx.log(
+      `final loss ${summary.final_loss.toFixed(4)}` +
+        (summary.best_val_loss === null ? '' : `, best val ${summary.best_val_loss.toFixed(4)}`) +
+        `, ${summary.tokens_per_sec} tok/s on ${summary.backend}`,
+    );
+  },
+});
