@@ -9,6 +9,7 @@ import { MAX_REPEAT, type ResampleResult, type ResampleRow } from './resample.ts
 import type { StatusLargeResult } from './status-large.ts';
 import type { Sample } from './timing.ts';
 import type { TokenizeResult } from './tokenize.ts';
+import type { TrainResult } from './train.ts';
 
 export interface BenchResults {
   machine: MachineInfo;
@@ -18,6 +19,7 @@ export interface BenchResults {
   statusLarge: StatusLargeResult;
   resample: ResampleResult;
   tokenize: TokenizeResult;
+  train: TrainResult;
   checks: Check[];
 }
 
@@ -38,6 +40,7 @@ export function formatReport(r: BenchResults): string {
     ...formatStatusLarge(r.statusLarge, r.checks),
     ...formatResample(r.resample, r.checks),
     ...formatTokenize(r.tokenize, r.checks),
+    ...formatTrain(r.train),
     formatSummary(r.checks),
     ...r.checks.map((c) => `  ${c.id.padEnd(31)} ${formatCheck(c)}`),
   ];
@@ -200,6 +203,25 @@ function s3(value: number): string {
 
 function times(value: number | null, missing: string): string {
   return value === null ? missing : `${value.toFixed(2)}x`.padStart(8);
+}
+
+function formatTrain(r: TrainResult): string[] {
+  const rows = r.rows.map((row) => [
+    row.config,
+    row.runtime + (row.detail ? ` (${row.detail})` : ''),
+    row.tokensPerSec === null ? (row.note ?? '-') : row.tokensPerSec.toFixed(0),
+    row.vsTorch === null ? '' : `${row.vsTorch.toFixed(2)}x`,
+  ]);
+  const s = r.sampling;
+  return [
+    '6. GPT-2 training steps (forward, backward, clip, AdamW) in tokens/s; vs = / PyTorch CPU with 2 threads',
+    '   A: 4 layers, 4 heads, 256 wide, context 512, vocab 4104, micro-batch 4 · B: 2, 2, 128, 256, 4104, 8',
+    ...formatTable(['config', 'runtime', 'tok/s', 'vs pytorch'], rows).map((l) => `    ${l}`),
+    s
+      ? `    sampling (config B, ${s.backend}): ${s.cachedTokensPerSec.toFixed(0)} tok/s with the KV cache, ${s.uncachedTokensPerSec.toFixed(0)} without (${(s.cachedTokensPerSec / s.uncachedTokensPerSec).toFixed(1)}x)`
+      : '    sampling: failed',
+    '',
+  ];
 }
 
 function formatTokenize(r: TokenizeResult, checks: Check[]): string[] {

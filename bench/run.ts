@@ -1,6 +1,6 @@
 // Entry point of `npm run bench`: measures gpt2o-pipe against its peers on this machine in one run
 // (no-op of cached pipelines vs Snakemake and make, hashing vs xxhsum and b3sum, `status` over large
-// unchanged artifacts, MP3 resampling vs ffmpeg and sox) and prints a text report, or one JSON object
+// unchanged artifacts, MP3 resampling vs ffmpeg and sox, tokenize, GPT-2 training vs PyTorch) and prints a text report, or one JSON object
 // with --json. Progress goes to stderr. Targets are graded PASS / FAIL / SKIP, but the exit code is 0
 // unless the bench itself broke.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { type BenchResults, formatReport } from './report.ts';
 import { benchResample, resampleChecks } from './resample.ts';
 import { benchStatusLarge, statusLargeChecks } from './status-large.ts';
 import { benchTokenize, tokenizeChecks } from './tokenize.ts';
+import { benchTrain, trainChecks } from './train.ts';
 
 const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
     const statusLarge = await benchStatusLarge(bigFile, bigFileBytes, root, options.repeat, log);
     const resample = await benchResample(options, root, log);
     const tokenize = benchTokenize(options, root, log);
+    const train = benchTrain(options, log);
 
     const results: BenchResults = {
       machine,
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
       statusLarge,
       resample,
       tokenize,
+      train,
       checks: [
         ...noopChecks(linear7),
         ...noopChecks(wide200),
@@ -55,6 +58,7 @@ async function main(): Promise<void> {
         ...statusLargeChecks(statusLarge),
         ...resampleChecks(resample),
         ...tokenizeChecks(tokenize),
+        ...trainChecks(train),
       ],
     };
     process.stdout.write(options.json ? `${JSON.stringify(results, null, 2)}\n` : formatReport(results));

@@ -49,7 +49,8 @@ export default defineStage({
     const perFrame = layout.spec.tokensPerFrame;
     const byPosition = Array.from({ length: perFrame }, () => ({ sum: 0, count: 0 }));
     const other = { sum: 0, count: 0 };
-    let place = -1; // unknown until the first frame marker
+    // The first token is never a target but fixes the place of the next; -1: unknown until a marker.
+    let place = stream[0] === layout.spec.frameStart ? 0 : -1;
     for (let j = 1; j < stream.length; j++) {
       const token = stream[j]!;
       place = token === layout.spec.frameStart ? 0 : place >= 0 && place < perFrame - 1 ? place + 1 : -1;

@@ -25,8 +25,11 @@ export class AdamW {
     private readonly options: AdamWOptions,
   ) {
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      // tidy frees the zeros tensor: a variable shares its data, so a tensor left alive would keep
+      // the moments allocated after dispose().
+      const zeros = () => tf.tidy(() => tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, zeros());
+      this.v.set(name, zeros());
     }
   }
 
@@ -70,7 +73,7 @@ export class AdamW {
       for (const [name, variable] of moments) {
         const saved = state.get(`${prefix}.${name}`);
         if (!saved) throw new Error(`optimizer state has no "${prefix}.${name}"`);
-        variable.assign(this.tf.tensor(saved.data, variable.shape));
+        this.tf.tidy(() => variable.assign(this.tf.tensor(saved.data, variable.shape)));
       }
     }
     this.step = step;

@@ -2,7 +2,7 @@
 // a fused c_attn, tanh-GELU MLP, learned position embeddings, lm_head tied to wte. Parameters carry
 // Hugging Face GPT-2 names and layouts (Conv1D weights stored [in, out]), so checkpoints need no
 // conversion. Activations are kept 2-D [B·T, C] between blocks (see ops.ts for why).
-import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs';
+import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs';
 import type { Tf } from './backend.ts';
 import type { GptConfig } from './config.ts';
 import { makeOps, type Ops } from './ops.ts';
@@ -61,9 +61,14 @@ export function initialWeights(c: GptConfig, seed: number): Map<string, NamedTen
   return weights;
 }
 
+let instances = 0;
+
 export class Gpt {
   readonly ops: Ops;
+  /** HF name → variable. */
   readonly params = new Map<string, Variable>();
+  /** tfjs variable names are process-wide, so each model prefixes its own; variable name → HF name. */
+  private readonly paramOfVariable = new Map<string, string>();
 
   constructor(
     readonly tf: Tf,
@@ -71,12 +76,18 @@ export class Gpt {
     weights: ReadonlyMap<string, NamedTensor>,
   ) {
     this.ops = makeOps(tf);
+    instances++;
     for (const [name, shape] of parameterShapes(config)) {
       const w = weights.get(name);
       if (!w) throw new Error(`checkpoint has no tensor "${name}"`);
       if (w.shape.join(',') !== shape.join(','))
         throw new Error(`checkpoint tensor "${name}" has shape [${w.shape}], the config needs [${shape}]`);
-      this.params.set(name, tf.variable(tf.tensor(w.data, shape), true, name));
+      // tidy frees the initial tensor: a variable shares its data, so a tensor left alive would keep
+      // the weights allocated after dispose().
+      const id = `gpt${instances}/${name}`;
+      const variable = tf.tidy(() => tf.variable(tf.tensor(w.data, shape), true, id));
+      this.params.set(name, variable);
+      this.paramOfVariable.set(id, name);
     }
   }
 
@@ -159,6 +170,29 @@ export class Gpt {
     return this.ops.crossEntropy(this.forward(ids, B, T), targets);
   }
 
+  /**
+   * The loss (times `scale`, e.g. 1/accumulation steps) and its gradients by HF parameter name; the
+   * caller owns (disposes) the gradients.
+   */
+  lossAndGrads(
+    ids: Int32Array,
+    targets: Int32Array,
+    B: number,
+    T: number,
+    scale = 1,
+  ): { loss: number; grads: Map<string, Tensor> } {
+    const { tf } = this;
+    const { value, grads } = tf.variableGrads(
+      () => tf.mul(this.loss(ids, targets, B, T), scale) as Scalar,
+      [...this.params.values()],
+    );
+    const loss = value.dataSync()[0]!;
+    value.dispose();
+    const named = new Map<string, Tensor>();
+    for (const [id, g] of Object.entries(grads)) named.set(this.paramOfVariable.get(id)!, g);
+    return { loss, grads: named };
+  }
+
   newCache(): KvCache {
     return { length: 0, layers: [] };
   }
@@ -180,6 +214,7 @@ export class Gpt {
   dispose(): void {
     for (const variable of this.params.values()) variable.dispose();
     this.params.clear();
+    this.ops.dispose();
   }
 }
 

@@ -147,17 +147,19 @@ export function makeOps(tf: Tf) {
     return attend(q, k, v) as Tensor3D;
   }
 
-  const masks = new Map<number, Tensor2D>();
-  /** [T, T]: 0 on and below the diagonal, −1e9 above (kept for the process; one per length). */
+  let mask: Tensor2D | undefined;
+  /**
+   * [T, T]: 0 on and below the diagonal, −1e9 above. One mask of the largest length so far is kept
+   * until dispose(); shorter ones are its top-left corner.
+   */
   function causalMask(T: number): Tensor2D {
-    let mask = masks.get(T);
-    if (!mask) {
+    if (!mask || mask.shape[0] < T) {
+      mask?.dispose();
       const values = new Float32Array(T * T);
       for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) values[i * T + j] = -1e9;
       mask = tf.keep(tf.tensor2d(values, [T, T]));
-      masks.set(T, mask);
     }
-    return mask;
+    return mask.shape[0] === T ? mask : tf.slice(mask, [0, 0], [T, T]);
   }
 
   /**
@@ -196,5 +198,22 @@ export function makeOps(tf: Tf) {
     });
   }
 
-  return { linear, tiedHead, embed, layerNorm, gelu, causalAttention, crossEntropy, tokenLosses, causalMask };
+  /** Frees what the ops keep between calls (the causal mask). */
+  function dispose(): void {
+    mask?.dispose();
+    mask = undefined;
+  }
+
+  return {
+    linear,
+    tiedHead,
+    embed,
+    layerNorm,
+    gelu,
+    causalAttention,
+    crossEntropy,
+    tokenLosses,
+    causalMask,
+    dispose,
+  };
 }

@@ -1,7 +1,7 @@
 // The training loop of build-nanogpt's train_gpt2.py: gradient accumulation up to total_batch,
 // global-norm clipping, AdamW with warmup + cosine LR, val loss every eval_interval steps, and
 // resume checkpoints every checkpoint_interval steps (and when interrupted).
-import type { Tensor, Variable } from '@tensorflow/tfjs';
+import type { Tensor } from '@tensorflow/tfjs';
 import type { StageProgress } from '../../src/stage-api/index.ts';
 import { AdamW, clipByGlobalNorm, learningRate } from './adamw.ts';
 import type { LoadedBackend } from './backend.ts';
@@ -111,10 +111,13 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
   const elapsedAtStart = state.elapsed;
   const elapsed = () => elapsedAtStart + (performance.now() - sessionStart) / 1000;
   let sessionTokens = 0;
+  // Where the step in progress started reading: an interrupt between its micro-batches rewinds here.
+  let stepStart = trainLoader.state;
 
   try {
     for (; state.step < s.maxSteps; ) {
       const step = state.step;
+      stepStart = trainLoader.state;
       const last = step === s.maxSteps - 1;
       if (valLoader && (step % s.evalInterval === 0 || last)) {
         const valLoss = evaluateLoss(model, valLoader, s.evalSteps);
@@ -125,14 +128,13 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
       let lossSum = 0;
       let grads: Map<string, Tensor> | undefined;
       for (let micro = 0; micro < accumulation; micro++) {
-        if (io.signal.aborted) throw new Interrupted();
+        if (io.signal.aborted) {
+          if (grads) tf.dispose([...grads.values()]); // the micro-batches summed so far
+          throw new Interrupted();
+        }
         const batch = trainLoader.next();
-        const { value, grads: g } = tf.variableGrads(
-          () => tf.div(model.loss(batch.ids, batch.targets, B, T), accumulation) as never,
-          [...model.params.values()] as Variable[],
-        );
-        lossSum += value.dataSync()[0]!;
-        value.dispose();
+        const { loss, grads: g } = model.lossAndGrads(batch.ids, batch.targets, B, T, 1 / accumulation);
+        lossSum += loss;
         grads = accumulate(tf, grads, g);
         // Let Ctrl-C and progress events through between micro-batches.
         await new Promise((resolve) => setImmediate(resolve));
@@ -176,6 +178,10 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
     // Keep what was computed: a rerun of the same stage key continues from here.
     if (error instanceof Interrupted || io.signal.aborted) {
       state.elapsed = elapsed();
+      // Save whole steps only: the resumed run redoes the unfinished step from its first batch (and
+      // its val check), as an uninterrupted run would, without a second val line for it.
+      trainLoader.seek(stepStart);
+      state.metrics = state.metrics.filter((m) => (m.step as number) < state.step);
       if (state.step > resumedFrom) saveResumeCheckpoint(io.resumeDir, checkpoint());
     }
     model.dispose();
@@ -212,10 +218,10 @@ function newOptimizer(tf: LoadedBackend['tf'], params: Gpt['params'], s: TrainSe
 function accumulate(
   tf: LoadedBackend['tf'],
   sum: Map<string, Tensor> | undefined,
-  grads: Record<string, Tensor>,
+  grads: Map<string, Tensor>,
 ): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
-  for (const [name, g] of Object.entries(grads)) {
+  for (const [name, g] of grads) {
     const previous = sum?.get(name);
     if (previous) {
       out.set(name, tf.add(previous, g));

@@ -1,6 +1,6 @@
 // The README's main command on a copy of the repository's own pipeline.yaml and experiments/:
-// `gpt2o-pipe run` with no argument runs the offline demo (audio → tokens with the test codec), and a
-// second run is all cached.
+// `gpt2o-pipe run` with no argument runs the offline demo (audio → tokens with the test codec → a
+// small GPT trained, evaluated and sampled back to audio), and a second run is all cached.
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,9 @@ test('the default experiment runs offline from the shipped demo data, then is al
       codec: 'ran',
       tokenize: 'ran',
       shard: 'ran',
+      train: 'ran',
+      evaluate: 'ran',
+      sample: 'ran',
     });
     const manifest = JSON.parse(ws.read('runs/demo/resample/manifest.json'));
     assert.equal(manifest.sample_rate, 24000);
@@ -40,6 +43,15 @@ test('the default experiment runs offline from the shipped demo data, then is al
     assert.deepEqual([meta.layout, meta.vocab_size, meta.codebook_size], ['gpt2o', 4098, 4096]);
     assert.equal(meta.total.tokens, 8 * meta.total.frames);
     assert.equal(meta.val.frames, Math.ceil((15.177167 * 24000) / 2048));
+    const summary = JSON.parse(ws.read('runs/demo/train/summary.json'));
+    assert.equal(summary.steps, 40);
+    assert.ok(summary.final_loss < 3, `the demo model learns: final loss ${summary.final_loss}`);
+    const evaluation = JSON.parse(ws.read('runs/demo/evaluate/metrics.json'));
+    assert.equal(evaluation.tokens, meta.val.tokens - 1);
+    assert.ok(evaluation.val_loss < 3.5, `val loss ${evaluation.val_loss}`);
+    const samples = JSON.parse(ws.read('runs/demo/sample/samples.json'));
+    assert.equal(samples.valid_frame_share, 1);
+    assert.equal(samples.samples.length, 2);
     const again = await runJson(ws.dir);
     assert.ok(
       Object.values(again.status).every((s) => s === 'cached'),

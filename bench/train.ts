@@ -1,0 +1,147 @@
+// Section 6: training throughput (tokens/s) of the GPT-2 per available TensorFlow.js backend on the
+// issue's configs A and B, side by side with the same model in PyTorch on the CPU
+// (scripts/torch_gpt2.py, 2 threads and 1) when /usr/bin/python3 has torch; plus sampling speed with
+// and without the KV cache. Each measurement runs in its own process (tfjs has one backend per
+// process).
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { type Check, grade, ratio } from './checks.ts';
+
+const WORKER = fileURLToPath(new URL('./train-worker.ts', import.meta.url));
+const TORCH = fileURLToPath(new URL('../scripts/torch_gpt2.py', import.meta.url));
+/** The wasm backend must reach this share of PyTorch's CPU speed on config A. */
+export const WASM_VS_TORCH_TARGET = 0.5;
+
+export interface TrainRow {
+  config: 'A' | 'B';
+  /** tfjs backend name, or "pytorch (N threads)". */
+  runtime: string;
+  detail: string;
+  tokensPerSec: number | null;
+  /** ours / PyTorch with 2 threads, same config. */
+  vsTorch: number | null;
+  note: string | null;
+}
+
+export interface TrainResult {
+  rows: TrainRow[];
+  sampling: { backend: string; cachedTokensPerSec: number; uncachedTokensPerSec: number } | null;
+}
+
+function worker(args: string[]): Record<string, unknown> | null {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', WORKER, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) return null;
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+}
+
+function torch(config: 'A' | 'B', threads: number, steps: number): number | null {
+  const r = spawnSync(
+    '/usr/bin/python3',
+    [TORCH, 'train-bench', '--config', config, '--steps', String(steps), '--threads', String(threads)],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) return null;
+  return (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { tokens_per_sec: number }).tokens_per_sec;
+}
+
+function installed(pkg: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function benchTrain(options: { small: boolean }, log: (line: string) => void): TrainResult {
+  const steps = options.small ? 1 : 3;
+  const rows: TrainRow[] = [];
+  for (const config of ['A', 'B'] as const) {
+    log(`train: PyTorch config ${config}`);
+    const torch2 = torch(config, 2, steps);
+    const torch1 = torch(config, 1, steps);
+    const backends: { name: string; skip?: string }[] = [
+      { name: 'tensorflow-gpu', skip: installed('@tensorflow/tfjs-node-gpu') ? undefined : 'not installed' },
+      { name: 'tensorflow', skip: installed('@tensorflow/tfjs-node') ? undefined : 'not installed' },
+      { name: 'wasm' },
+      // The plain JS backend runs at about 1 GFLOP/s: config A would take minutes per step.
+      { name: 'cpu', skip: config === 'A' ? 'too slow for config A (≈1 GFLOP/s)' : undefined },
+    ];
+    for (const b of backends) {
+      if (b.skip) {
+        rows.push({ config, runtime: b.name, detail: '', tokensPerSec: null, vsTorch: null, note: b.skip });
+        continue;
+      }
+      log(`train: ${b.name} config ${config}`);
+      const r = worker(['train', b.name, config, String(b.name === 'cpu' ? 1 : steps)]);
+      const tps = (r?.tokensPerSec as number | undefined) ?? null;
+      rows.push({
+        config,
+        runtime: b.name,
+        detail: (r?.detail as string | undefined) ?? '',
+        tokensPerSec: tps,
+        vsTorch: ratio(tps, torch2),
+        note: r ? null : 'failed to start',
+      });
+    }
+    const torchNote = torch2 === null ? '/usr/bin/python3 with torch not installed' : null;
+    rows.push(
+      {
+        config,
+        runtime: 'pytorch (2 threads)',
+        detail: '',
+        tokensPerSec: torch2,
+        vsTorch: null,
+        note: torchNote,
+      },
+      {
+        config,
+        runtime: 'pytorch (1 thread)',
+        detail: '',
+        tokensPerSec: torch1,
+        vsTorch: null,
+        note: torchNote,
+      },
+    );
+  }
+  log('train: sampling with and without the KV cache');
+  const s = worker(['sample', 'wasm', options.small ? '64' : '192']);
+  return {
+    rows,
+    sampling: s
+      ? {
+          backend: s.backend as string,
+          cachedTokensPerSec: s.cached as number,
+          uncachedTokensPerSec: s.uncached as number,
+        }
+      : null,
+  };
+}
+
+export function trainChecks(r: TrainResult): Check[] {
+  const wasmA = r.rows.find((row) => row.config === 'A' && row.runtime === 'wasm');
+  return [
+    grade(
+      {
+        id: 'train.wasm_vs_pytorch_config_a',
+        label: 'wasm training vs PyTorch CPU, A',
+        op: '>=',
+        target: WASM_VS_TORCH_TARGET,
+        unit: 'x',
+      },
+      wasmA?.vsTorch ?? null,
+      'PyTorch not installed',
+    ),
+    grade(
+      {
+        id: 'sample.kv_cache_speedup',
+        label: 'sampling speed-up of the KV cache',
+        op: '>=',
+        target: 2,
+        unit: 'x',
+      },
+      r.sampling ? r.sampling.cachedTokensPerSec / r.sampling.uncachedTokensPerSec : null,
+    ),
+  ];
+}
