@@ -46,15 +46,15 @@ async function main(): Promise<void> {
   const model = new Gpt(tf, c, initialWeights(c, 1337));
   const newTokens = Number(rest[0] ?? 128);
   const prompt = Int32Array.from({ length: 64 }, (_, i) => (i * 31) % 4098);
-  const rate = (kvCache: boolean) => {
+  const rate = async (kvCache: boolean) => {
     const options = { count: 1, maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, seed: 1, kvCache };
-    generate(model, prompt, { ...options, maxNewTokens: 4 }); // warm-up
+    await generate(model, prompt, { ...options, maxNewTokens: 4 }); // warm-up
     const t0 = performance.now();
-    generate(model, prompt, options);
+    await generate(model, prompt, options);
     return (newTokens * 1000) / (performance.now() - t0);
   };
-  const cached = rate(true);
-  const uncached = rate(false);
+  const cached = await rate(true);
+  const uncached = await rate(false);
   process.stdout.write(`${JSON.stringify({ backend: backend.name, cached, uncached })}\n`);
 }
 

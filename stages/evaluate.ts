@@ -40,7 +40,14 @@ export default defineStage({
     const model = loadModel(backend, ctx.input('model'));
     const T = model.config.blockSize;
     const started = performance.now();
-    const { losses, windows } = streamLosses(model, stream, T, p.batch_size, ctx.signal);
+    const { losses, windows } = await streamLosses(
+      model,
+      stream,
+      T,
+      p.batch_size,
+      ctx.signal,
+      (done, total) => ctx.progress({ done, total, unit: 'windows' }),
+    );
     model.dispose();
     const seconds = (performance.now() - started) / 1000;
 

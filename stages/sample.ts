@@ -58,7 +58,7 @@ export default defineStage({
       );
     const maxNewTokens = p.max_new_frames * perFrame;
     const started = performance.now();
-    const sequences = generate(model, prompt, {
+    const sequences = await generate(model, prompt, {
       count: p.count,
       maxNewTokens,
       temperature: p.temperature,

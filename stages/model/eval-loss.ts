@@ -10,13 +10,14 @@ export interface StreamLoss {
   windows: number;
 }
 
-export function streamLosses(
+export async function streamLosses(
   model: Gpt,
   stream: Uint16Array,
   T: number,
   batch: number,
   signal?: AbortSignal,
-): StreamLoss {
+  onProgress?: (done: number, total: number) => void,
+): Promise<StreamLoss> {
   const predicted = Math.max(0, stream.length - 1);
   const losses = new Float32Array(predicted);
   const starts: number[] = [];
@@ -43,6 +44,9 @@ export function streamLosses(
   for (let i = 0; i < full.length; i += batch) {
     if (signal?.aborted) throw new Error('interrupted');
     run(full.slice(i, i + batch), T);
+    onProgress?.(Math.min(full.length, i + batch), starts.length);
+    // Let progress events and Ctrl-C through (a stage runs on the CLI's event loop).
+    await new Promise((resolve) => setImmediate(resolve));
   }
   for (const start of tail) run([start], predicted - start);
   return { losses, windows: starts.length };

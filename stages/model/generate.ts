@@ -22,7 +22,11 @@ export interface SampleOptions {
 }
 
 /** `count` continuations of `prompt` (each returned with the prompt in front). */
-export function generate(model: Gpt, prompt: ArrayLike<number>, o: SampleOptions): Int32Array[] {
+export async function generate(
+  model: Gpt,
+  prompt: ArrayLike<number>,
+  o: SampleOptions,
+): Promise<Int32Array[]> {
   const { tf } = model;
   const B = o.count;
   const block = model.config.blockSize;
@@ -70,6 +74,8 @@ export function generate(model: Gpt, prompt: ArrayLike<number>, o: SampleOptions
       });
       length++;
       o.onToken?.(step + 1);
+      // Let progress events and Ctrl-C through (a stage runs on the CLI's event loop).
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
     if (cache) model.disposeCache(cache);

@@ -47,12 +47,12 @@ describe('generate', () => {
     model = new Gpt(backend.tf, config, weights);
   });
 
-  test('the KV cache and full recomputation give the same tokens, past the context length too', () => {
+  test('the KV cache and full recomputation give the same tokens, past the context length too', async () => {
     // Warm up: the first full forward keeps one causal mask for the process.
-    generate(model, prompt, { ...base, maxNewTokens: 1, kvCache: false });
+    await generate(model, prompt, { ...base, maxNewTokens: 1, kvCache: false });
     const before = backend.tf.memory().numTensors;
-    const cached = generate(model, prompt, { ...base, kvCache: true });
-    const full = generate(model, prompt, { ...base, kvCache: false });
+    const cached = await generate(model, prompt, { ...base, kvCache: true });
+    const full = await generate(model, prompt, { ...base, kvCache: false });
     assert.equal(prompt.length + base.maxNewTokens, 56); // > blockSize 24: the window restarts
     assert.deepEqual(
       cached.map((s) => Array.from(s)),
@@ -85,23 +85,23 @@ describe('generate', () => {
     assert.ok(worst < 1e-4, `largest logit difference ${worst}`);
   });
 
-  test('constrained samples always unflatten to whole frames; unconstrained ones mostly do not', () => {
+  test('constrained samples always unflatten to whole frames; unconstrained ones mostly do not', async () => {
     const options = { ...base, count: 4, maxNewTokens: 64, allowed: constrained };
-    for (const sequence of generate(model, prompt, options)) {
+    for (const sequence of await generate(model, prompt, options)) {
       const codes = layout.unflatten(sequence);
       assert.equal(codes.dropped, 0);
       assert.equal(codes.levels[0].length, sequence.length / 8);
     }
-    const free = generate(model, prompt, { ...options, allowed: undefined });
+    const free = await generate(model, prompt, { ...options, allowed: undefined });
     const frames = free.map((s) => layout.unflatten(s.subarray(prompt.length)));
     const valid = frames.reduce((n, c) => n + c.levels[0].length, 0);
     assert.ok(valid < 4 * 8, `a random model rarely writes whole frames (${valid} of 32)`);
   });
 
-  test('the same seed gives the same samples; another seed others', () => {
-    const a = generate(model, prompt, base);
-    const b = generate(model, prompt, base);
-    const c = generate(model, prompt, { ...base, seed: 8 });
+  test('the same seed gives the same samples; another seed others', async () => {
+    const a = await generate(model, prompt, base);
+    const b = await generate(model, prompt, base);
+    const c = await generate(model, prompt, { ...base, seed: 8 });
     assert.deepEqual(Array.from(a[0]!), Array.from(b[0]!));
     assert.notDeepEqual(Array.from(a[0]!), Array.from(c[0]!));
   });
