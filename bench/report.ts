@@ -207,8 +207,7 @@ function times(value: number | null, missing: string): string {
 
 function formatTrain(r: TrainResult): string[] {
   const rows = r.rows.map((row) => [
-    row.config,
-    row.runtime + (row.detail ? ` (${row.detail})` : ''),
+    `${row.config}  ${row.runtime}${row.detail ? ` (${row.detail})` : ''}`,
     row.tokensPerSec === null ? (row.note ?? '-') : row.tokensPerSec.toFixed(0),
     row.vsTorch === null ? '' : `${row.vsTorch.toFixed(2)}x`,
   ]);
@@ -216,7 +215,7 @@ function formatTrain(r: TrainResult): string[] {
   return [
     '6. GPT-2 training steps (forward, backward, clip, AdamW) in tokens/s; vs = / PyTorch CPU with 2 threads',
     '   A: 4 layers, 4 heads, 256 wide, context 512, vocab 4104, micro-batch 4 · B: 2, 2, 128, 256, 4104, 8',
-    ...formatTable(['config', 'runtime', 'tok/s', 'vs pytorch'], rows).map((l) => `    ${l}`),
+    ...formatTable(['config and runtime', 'tok/s', 'vs pytorch'], rows).map((l) => `    ${l}`),
     s
       ? `    sampling (config B, ${s.backend}): ${s.cachedTokensPerSec.toFixed(0)} tok/s with the KV cache, ${s.uncachedTokensPerSec.toFixed(0)} without (${(s.cachedTokensPerSec / s.uncachedTokensPerSec).toFixed(1)}x)`
       : '    sampling: failed',

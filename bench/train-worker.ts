@@ -1,12 +1,14 @@
 // Child process of the training bench (tfjs holds one backend per process): times full training
-// steps of the real model code (forward, backward, clipping, AdamW) for one config on one backend,
+// steps of the real trainer's parts (gradient engine in process or on worker threads, clipping,
+// AdamW) for one config on one backend,
 // or sampling with and without the KV cache, and prints one JSON line.
-//   node --import tsx bench/train-worker.ts train BACKEND A|B STEPS
+//   node --import tsx bench/train-worker.ts train BACKEND A|B STEPS WORKERS
 //   node --import tsx bench/train-worker.ts sample BACKEND NEW_TOKENS
 import { AdamW, clipByGlobalNorm } from '../stages/model/adamw.ts';
 import { type BackendChoice, loadBackend } from '../stages/model/backend.ts';
 import { generate } from '../stages/model/generate.ts';
 import { Gpt, initialWeights } from '../stages/model/gpt.ts';
+import { InProcessGradients, WorkerGradients } from '../stages/model/gradients.ts';
 
 /** The issue's configs: A (4 layers, 4 heads, 256 wide, context 512, micro-batch 4) and B. */
 export const CONFIGS = {
@@ -21,23 +23,32 @@ async function main(): Promise<void> {
   if (mode === 'train') {
     const c = CONFIGS[rest[0] as 'A' | 'B'];
     const steps = Number(rest[1] ?? 3);
-    const model = new Gpt(tf, c, initialWeights(c, 1337));
-    const optimizer = new AdamW(tf, model.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+    const workers = Number(rest[2] ?? 1);
+    const weights = initialWeights(c, 1337);
+    const optimizer = new AdamW(weights, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+    const engine =
+      workers > 1
+        ? await WorkerGradients.start(workers, backend.name, c, weights)
+        : new InProcessGradients(backend, c, weights);
     const B = c.microBatch;
     const T = c.blockSize;
-    const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % 4098);
-    const targets = Int32Array.from({ length: B * T }, (_, i) => ((i + 1) * 7919) % 4098);
-    const step = () => {
-      const { grads } = model.lossAndGrads(ids, targets, B, T);
-      clipByGlobalNorm(tf, grads, 1);
+    // One micro-batch per step, as its B sequences (the trainer's unit of work).
+    const sequences = Array.from({ length: B }, (_, b) => ({
+      ids: Int32Array.from({ length: T }, (_, i) => ((b * T + i) * 7919) % 4098),
+      targets: Int32Array.from({ length: T }, (_, i) => ((b * T + i + 1) * 7919) % 4098),
+    }));
+    const step = async () => {
+      const { grads } = await engine.gradients(weights, sequences, 1 / B);
+      clipByGlobalNorm(grads, 1);
       optimizer.apply(grads, 6e-4);
     };
-    step(); // warm-up (kernel set-up, first allocations)
+    await step(); // warm-up (kernel set-up, first allocations)
     const t0 = performance.now();
-    for (let i = 0; i < steps; i++) step();
+    for (let i = 0; i < steps; i++) await step();
     const ms = (performance.now() - t0) / steps;
+    await engine.dispose();
     process.stdout.write(
-      `${JSON.stringify({ backend: backend.name, detail: backend.detail, stepMs: ms, tokensPerSec: (B * T * 1000) / ms })}\n`,
+      `${JSON.stringify({ backend: backend.name, detail: `${backend.detail}; ${engine.description}`, stepMs: ms, tokensPerSec: (B * T * 1000) / ms })}\n`,
     );
     return;
   }

@@ -11,7 +11,11 @@ rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 
 await build({
   // Worker threads need a file of their own; the stage finds it beside its chunk.
-  entryPoints: { cli: 'src/cli/bin.ts', 'resample-worker': 'stages/audio/resample-worker.ts' },
+  entryPoints: {
+    cli: 'src/cli/bin.ts',
+    'resample-worker': 'stages/audio/resample-worker.ts',
+    'grad-worker': 'stages/model/grad-worker.ts',
+  },
   outdir: 'dist',
   bundle: true,
   splitting: true,

@@ -13,7 +13,8 @@ const auto = <S extends v.GenericSchema>(schema: S) => v.optional(v.nullable(sch
 
 export default defineStage({
   name: 'train',
-  version: 1,
+  // 2: gradients per sequence, summed in order (worker threads).
+  version: 2,
   description: 'train a GPT-2 on the token shards with TensorFlow.js; Hugging Face checkpoint out',
   params: v.pipe(
     v.strictObject({
@@ -64,6 +65,7 @@ export default defineStage({
     const { padVocab } = await import('./model/config.ts');
     const { shardFiles } = await import('./model/loader.ts');
     const { train } = await import('./model/trainer.ts');
+    const { startEngine } = await import('./model/gradients.ts');
     const p = ctx.params;
     const shards = ctx.input('shards');
     const meta = JSON.parse(readFileSync(join(shards, 'meta.json'), 'utf8')) as {
@@ -81,15 +83,16 @@ export default defineStage({
       );
     const maxSteps = p.max_steps ?? Math.max(1, Math.floor(meta.train.tokens / p.total_batch));
     const backend = await loadBackend(p.backend);
+    const config = {
+      vocabSize,
+      blockSize: p.context_length,
+      nLayer: p.n_layer,
+      nHead: p.n_head,
+      nEmbd: p.n_embd,
+    };
     const summary = await train(
       {
-        config: {
-          vocabSize,
-          blockSize: p.context_length,
-          nLayer: p.n_layer,
-          nHead: p.n_head,
-          nEmbd: p.n_embd,
-        },
+        config,
         microBatch: p.micro_batch,
         contextLength: p.context_length,
         totalBatch: p.total_batch,
@@ -106,6 +109,7 @@ export default defineStage({
       },
       {
         backend,
+        engine: (weights) => startEngine(backend, config, weights),
         train: { files: shardFiles(shards, 'train'), tokens: meta.train.tokens },
         val: { files: shardFiles(shards, 'val'), tokens: meta.val.tokens },
         resumeDir: ctx.resumeDir,

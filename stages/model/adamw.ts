@@ -1,10 +1,9 @@
 // AdamW exactly as torch.optim.AdamW applies it (decoupled weight decay first, then the Adam step
 // with bias correction), plus gradient clipping by global norm as torch.nn.utils.clip_grad_norm_.
 // Weight decay applies to parameters of two or more dimensions only (build-nanogpt's groups).
-
-import type { Tensor, Variable } from '@tensorflow/tfjs';
-import type { Tf } from './backend.ts';
-import type { NamedTensor as HostTensor } from './safetensors.ts';
+// It works on host arrays (the trainer's master weights), not tensors: the update is a few passes
+// over the parameters, and keeping it on the host lets gradient workers own the tensors.
+import type { NamedTensor } from './safetensors.ts';
 
 export interface AdamWOptions {
   beta1: number;
@@ -14,91 +13,84 @@ export interface AdamWOptions {
 }
 
 export class AdamW {
-  private readonly m = new Map<string, Variable>();
-  private readonly v = new Map<string, Variable>();
+  private readonly m = new Map<string, Float32Array>();
+  private readonly v = new Map<string, Float32Array>();
   /** Steps taken (torch's `step` per parameter; the same for all here). */
   step = 0;
 
   constructor(
-    private readonly tf: Tf,
-    private readonly params: ReadonlyMap<string, Variable>,
+    private readonly params: ReadonlyMap<string, NamedTensor>,
     private readonly options: AdamWOptions,
   ) {
     for (const [name, p] of params) {
-      // tidy frees the zeros tensor: a variable shares its data, so a tensor left alive would keep
-      // the moments allocated after dispose().
-      const zeros = () => tf.tidy(() => tf.variable(tf.zerosLike(p), false));
-      this.m.set(name, zeros());
-      this.v.set(name, zeros());
+      this.m.set(name, new Float32Array(p.data.length));
+      this.v.set(name, new Float32Array(p.data.length));
     }
   }
 
-  /** Applies one update with learning rate `lr`; `grads` are consumed (disposed). */
-  apply(grads: ReadonlyMap<string, Tensor>, lr: number): void {
-    const { tf, options } = this;
+  /** Updates the parameters in place with learning rate `lr`. */
+  apply(grads: ReadonlyMap<string, Float32Array>, lr: number): void {
+    const { beta1, beta2, eps, weightDecay } = this.options;
     this.step++;
-    const bc1 = 1 - options.beta1 ** this.step;
-    const bc2 = 1 - options.beta2 ** this.step;
+    const bc1 = 1 - beta1 ** this.step;
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
+    const stepSize = lr / bc1;
     for (const [name, p] of this.params) {
       const g = grads.get(name);
       if (!g) continue;
-      tf.tidy(() => {
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        m.assign(tf.add(tf.mul(m, options.beta1), tf.mul(g, 1 - options.beta1)));
-        v.assign(tf.add(tf.mul(v, options.beta2), tf.mul(tf.square(g), 1 - options.beta2)));
-        const decayed = p.shape.length >= 2 ? tf.mul(p, 1 - lr * options.weightDecay) : p;
-        const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), options.eps);
-        p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), lr / bc1)));
-      });
-      g.dispose();
+      const m = this.m.get(name)!;
+      const v = this.v.get(name)!;
+      const w = p.data;
+      const decay = p.shape.length >= 2 ? 1 - lr * weightDecay : 1;
+      for (let i = 0; i < w.length; i++) {
+        const gi = g[i]!;
+        m[i] = beta1 * m[i]! + (1 - beta1) * gi;
+        v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi;
+        w[i] = w[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
+      }
     }
   }
 
   /** Moments under "exp_avg.NAME" / "exp_avg_sq.NAME" (torch's state names), for safetensors. */
-  state(): Map<string, HostTensor> {
-    const out = new Map<string, HostTensor>();
-    for (const [name, m] of this.m)
-      out.set(`exp_avg.${name}`, { shape: m.shape, data: m.dataSync() as Float32Array });
-    for (const [name, v] of this.v)
-      out.set(`exp_avg_sq.${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
+  state(): Map<string, NamedTensor> {
+    const out = new Map<string, NamedTensor>();
+    for (const [prefix, moments] of [
+      ['exp_avg', this.m],
+      ['exp_avg_sq', this.v],
+    ] as const)
+      for (const [name, data] of moments)
+        out.set(`${prefix}.${name}`, { shape: this.params.get(name)!.shape, data });
     return out;
   }
 
-  load(state: ReadonlyMap<string, HostTensor>, step: number): void {
+  load(state: ReadonlyMap<string, NamedTensor>, step: number): void {
     for (const [prefix, moments] of [
       ['exp_avg', this.m],
       ['exp_avg_sq', this.v],
     ] as const) {
-      for (const [name, variable] of moments) {
+      for (const [name, data] of moments) {
         const saved = state.get(`${prefix}.${name}`);
         if (!saved) throw new Error(`optimizer state has no "${prefix}.${name}"`);
-        this.tf.tidy(() => variable.assign(this.tf.tensor(saved.data, variable.shape)));
+        if (saved.data.length !== data.length)
+          throw new Error(`optimizer state "${prefix}.${name}" has the wrong size`);
+        data.set(saved.data);
       }
     }
     this.step = step;
-  }
-
-  dispose(): void {
-    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
   }
 }
 
 /**
  * Scales `grads` in place so their global L2 norm is at most `maxNorm` (torch: coefficient
- * maxNorm / (norm + 1e-6), clamped to 1). Returns the norm before clipping.
+ * maxNorm / (norm + 1e-6), clamped to 1; maxNorm 0 turns clipping off). Returns the norm before.
  */
-export function clipByGlobalNorm(tf: Tf, grads: Map<string, Tensor>, maxNorm: number): number {
-  const total = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
-  const norm = total.dataSync()[0]!;
-  total.dispose();
+export function clipByGlobalNorm(grads: ReadonlyMap<string, Float32Array>, maxNorm: number): number {
+  let sum = 0;
+  for (const g of grads.values()) for (let i = 0; i < g.length; i++) sum += g[i]! * g[i]!;
+  const norm = Math.sqrt(sum);
   const coefficient = maxNorm / (norm + 1e-6);
-  if (maxNorm > 0 && coefficient < 1) {
-    for (const [name, g] of grads) {
-      grads.set(name, tf.mul(g, coefficient));
-      g.dispose();
-    }
-  }
+  if (maxNorm > 0 && coefficient < 1)
+    for (const g of grads.values()) for (let i = 0; i < g.length; i++) g[i]! *= coefficient;
   return norm;
 }
 

@@ -203,6 +203,16 @@ export class Gpt {
     cache.length = 0;
   }
 
+  /** Replaces every weight with the host array of the same name (e.g. the trainer's master copy). */
+  setWeights(weights: ReadonlyMap<string, { data: Float32Array }>): void {
+    const { tf } = this;
+    for (const [name, variable] of this.params) {
+      const w = weights.get(name);
+      if (!w) throw new Error(`no weights for "${name}"`);
+      tf.tidy(() => variable.assign(tf.tensor(w.data, variable.shape)));
+    }
+  }
+
   /** The weights as host arrays under their HF names (for safetensors). */
   weights(): Map<string, NamedTensor> {
     const out = new Map<string, NamedTensor>();

@@ -1,7 +1,6 @@
 // The training loop of build-nanogpt's train_gpt2.py: gradient accumulation up to total_batch,
 // global-norm clipping, AdamW with warmup + cosine LR, val loss every eval_interval steps, and
 // resume checkpoints every checkpoint_interval steps (and when interrupted).
-import type { Tensor } from '@tensorflow/tfjs';
 import type { StageProgress } from '../../src/stage-api/index.ts';
 import { AdamW, clipByGlobalNorm, learningRate } from './adamw.ts';
 import type { LoadedBackend } from './backend.ts';
@@ -16,8 +15,10 @@ import {
   writeCheckpoint,
 } from './checkpoint.ts';
 import { type GptConfig, parameterCount } from './config.ts';
-import { Gpt, initialWeights } from './gpt.ts';
-import { TokenLoader } from './loader.ts';
+import { initialWeights } from './gpt.ts';
+import { type GradientEngine, Interrupted, type Sequence } from './gradients.ts';
+import { type Batch, TokenLoader } from './loader.ts';
+import type { NamedTensor } from './safetensors.ts';
 
 export interface TrainSettings {
   config: GptConfig;
@@ -38,6 +39,8 @@ export interface TrainSettings {
 
 export interface TrainIo {
   backend: LoadedBackend;
+  /** Starts the gradient engine (in process or worker threads) with the initial weights. */
+  engine(weights: ReadonlyMap<string, NamedTensor>): Promise<GradientEngine>;
   train: { files: string[]; tokens: number };
   val: { files: string[]; tokens: number };
   /** Survives an interrupted run of this stage key; resume checkpoints go here. */
@@ -62,10 +65,7 @@ export interface TrainSummary {
   backend_detail: string;
 }
 
-export class Interrupted extends Error {}
-
 export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary> {
-  const { tf } = io.backend;
   const B = s.microBatch;
   const T = s.contextLength;
   const accumulation = s.totalBatch / (B * T);
@@ -77,33 +77,33 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
   if (!valLoader)
     io.log(`val split too small for one ${B}×${T} batch (${io.val.tokens} tokens): no val loss`);
 
-  // Start fresh, or from the newest resume checkpoint of this exact stage key.
+  // Start fresh, or from the newest resume checkpoint of this exact stage key. The master weights
+  // and AdamW live in host arrays; the engine's replicas get the weights before every pass.
   const resumeFrom = latestCheckpoint(io.resumeDir);
   let state: TrainerState;
-  let model: Gpt;
-  let optimizer: AdamW;
+  let weights: Map<string, NamedTensor>;
   if (resumeFrom) {
     state = readCheckpointState(resumeFrom);
-    model = new Gpt(tf, s.config, readWeights(resumeFrom));
-    optimizer = newOptimizer(tf, model.params, s);
-    optimizer.load(readOptimizer(resumeFrom), state.step);
+    weights = readWeights(resumeFrom);
     trainLoader.seek(state.loader);
     io.log(`resuming from step ${state.step} (${resumeFrom})`);
   } else {
     state = { step: 0, loader: trainLoader.state, elapsed: 0, metrics: [], backend: io.backend.name };
-    model = new Gpt(tf, s.config, initialWeights(s.config, s.seed));
-    optimizer = newOptimizer(tf, model.params, s);
+    weights = initialWeights(s.config, s.seed);
   }
+  const optimizer = new AdamW(weights, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: s.weightDecay });
+  if (resumeFrom) optimizer.load(readOptimizer(resumeFrom), state.step);
+  const engine = await io.engine(weights);
   const resumedFrom = state.step;
   const parameters = parameterCount(s.config);
   io.log(
     `${parameters.toLocaleString('en-US')} parameters; ${s.maxSteps} steps of ${s.totalBatch} tokens ` +
-      `(${accumulation} × ${B}×${T}); backend ${io.backend.name} (${io.backend.detail})`,
+      `(${accumulation} × ${B}×${T}); backend ${io.backend.name} (${io.backend.detail}), ${engine.description}`,
   );
 
   const checkpoint = (): Checkpoint => ({
     config: s.config,
-    weights: model.weights(),
+    weights,
     optimizer: optimizer.state(),
     state: { ...state, loader: trainLoader.state },
   });
@@ -111,7 +111,7 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
   const elapsedAtStart = state.elapsed;
   const elapsed = () => elapsedAtStart + (performance.now() - sessionStart) / 1000;
   let sessionTokens = 0;
-  // Where the step in progress started reading: an interrupt between its micro-batches rewinds here.
+  // Where the step in progress started reading: an interrupt inside the step rewinds here.
   let stepStart = trainLoader.state;
 
   try {
@@ -120,45 +120,37 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
       stepStart = trainLoader.state;
       const last = step === s.maxSteps - 1;
       if (valLoader && (step % s.evalInterval === 0 || last)) {
-        const valLoss = evaluateLoss(model, valLoader, s.evalSteps);
+        const valLoss = await evaluateLoss(engine, weights, valLoader, s.evalSteps);
         state.metrics.push({ step, val_loss: valLoss, elapsed: round(elapsed(), 3) });
         io.log(`step ${step}: val loss ${valLoss.toFixed(4)}`);
       }
+      if (io.signal.aborted) throw new Interrupted();
       const t0 = performance.now();
-      let lossSum = 0;
-      let grads: Map<string, Tensor> | undefined;
-      for (let micro = 0; micro < accumulation; micro++) {
-        if (io.signal.aborted) {
-          if (grads) tf.dispose([...grads.values()]); // the micro-batches summed so far
-          throw new Interrupted();
-        }
-        const batch = trainLoader.next();
-        const { loss, grads: g } = model.lossAndGrads(batch.ids, batch.targets, B, T, 1 / accumulation);
-        lossSum += loss;
-        grads = accumulate(tf, grads, g);
-        // Let Ctrl-C and progress events through between micro-batches.
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      const gradNorm = clipByGlobalNorm(tf, grads!, s.gradClip);
+      // Every sequence of the step, in loader order; each is weighted 1/(accumulation·B), so the
+      // sum is the mean loss over the step's tokens, as build-nanogpt's loss / grad_accum_steps.
+      const sequences: Sequence[] = [];
+      for (let micro = 0; micro < accumulation; micro++)
+        sequences.push(...splitBatch(trainLoader.next(), B, T));
+      const { loss, grads } = await engine.gradients(weights, sequences, 1 / sequences.length, io.signal);
+      const gradNorm = clipByGlobalNorm(grads, s.gradClip);
       const lr = learningRate(step, {
         maxLr: s.maxLr,
         minLr: s.minLr,
         warmup: s.warmupSteps,
         maxSteps: s.maxSteps,
       });
-      optimizer.apply(grads!, lr);
+      optimizer.apply(grads, lr);
       state.step++;
       sessionTokens += s.totalBatch;
       const seconds = (performance.now() - t0) / 1000;
-      const memory = tf.memory();
       const line = {
         step,
-        loss: lossSum,
+        loss,
         lr,
         grad_norm: gradNorm,
         tokens_per_sec: round(s.totalBatch / seconds, 1),
         elapsed: round(elapsed(), 3),
-        tensors: memory.numTensors,
+        tensors: io.backend.tf.memory().numTensors,
       };
       state.metrics.push(line);
       const rate = sessionTokens / (elapsed() - elapsedAtStart);
@@ -167,12 +159,14 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
         done: state.step,
         total: s.maxSteps,
         unit: 'steps',
-        message: `loss ${lossSum.toFixed(4)}, ${Math.round(rate)} tok/s, ETA ${formatSeconds(eta)}`,
+        message: `loss ${loss.toFixed(4)}, ${Math.round(rate)} tok/s, ETA ${formatSeconds(eta)}`,
       });
       if (state.step % s.checkpointInterval === 0 && state.step < s.maxSteps) {
         state.elapsed = elapsed();
         saveResumeCheckpoint(io.resumeDir, checkpoint());
       }
+      // Let progress events and Ctrl-C through between steps.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } catch (error) {
     // Keep what was computed: a rerun of the same stage key continues from here.
@@ -184,15 +178,13 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
       state.metrics = state.metrics.filter((m) => (m.step as number) < state.step);
       if (state.step > resumedFrom) saveResumeCheckpoint(io.resumeDir, checkpoint());
     }
-    model.dispose();
-    optimizer.dispose();
+    await engine.dispose();
     throw error;
   }
+  await engine.dispose();
 
   state.elapsed = elapsed();
   writeCheckpoint(io.outDir, checkpoint());
-  model.dispose();
-  optimizer.dispose();
   const trainLines = state.metrics.filter((m) => 'loss' in m) as { loss: number }[];
   const valLosses = state.metrics.filter((m) => 'val_loss' in m).map((m) => m.val_loss as number);
   const trainedTokens = (s.maxSteps - resumedFrom) * s.totalBatch;
@@ -206,43 +198,29 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
     train_seconds: round(state.elapsed, 3),
     parameters,
     backend: io.backend.name,
-    backend_detail: io.backend.detail,
+    backend_detail: `${io.backend.detail}; ${engine.description}`,
   };
 }
 
-function newOptimizer(tf: LoadedBackend['tf'], params: Gpt['params'], s: TrainSettings): AdamW {
-  return new AdamW(tf, params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: s.weightDecay });
-}
-
-/** Sums gradient maps, disposing what it replaces. */
-function accumulate(
-  tf: LoadedBackend['tf'],
-  sum: Map<string, Tensor> | undefined,
-  grads: Map<string, Tensor>,
-): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  for (const [name, g] of grads) {
-    const previous = sum?.get(name);
-    if (previous) {
-      out.set(name, tf.add(previous, g));
-      previous.dispose();
-      g.dispose();
-    } else out.set(name, g);
-  }
-  return out;
+/** The B rows of a loader batch as separate sequences. */
+function splitBatch(batch: Batch, B: number, T: number): Sequence[] {
+  return Array.from({ length: B }, (_, b) => ({
+    ids: batch.ids.slice(b * T, (b + 1) * T),
+    targets: batch.targets.slice(b * T, (b + 1) * T),
+  }));
 }
 
 /** Mean loss over `steps` batches from the start of the val split (build-nanogpt's val check). */
-export function evaluateLoss(model: Gpt, loader: TokenLoader, steps: number): number {
+export async function evaluateLoss(
+  engine: GradientEngine,
+  weights: ReadonlyMap<string, NamedTensor>,
+  loader: TokenLoader,
+  steps: number,
+): Promise<number> {
   loader.reset();
-  let sum = 0;
-  for (let i = 0; i < steps; i++) {
-    const batch = loader.next();
-    const loss = model.tf.tidy(() => model.loss(batch.ids, batch.targets, loader.B, loader.T));
-    sum += loss.dataSync()[0]!;
-    loss.dispose();
-  }
-  return sum / steps;
+  const sequences: Sequence[] = [];
+  for (let i = 0; i < steps; i++) sequences.push(...splitBatch(loader.next(), loader.B, loader.T));
+  return engine.loss(weights, sequences);
 }
 
 function round(x: number, digits: number): number {

@@ -9,9 +9,15 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { loadBackend } from '../../stages/model/backend.ts';
 import { readCheckpointState } from '../../stages/model/checkpoint.ts';
+import {
+  type GradientEngine,
+  InProcessGradients,
+  Interrupted,
+  WorkerGradients,
+} from '../../stages/model/gradients.ts';
 import { shardFiles } from '../../stages/model/loader.ts';
 import { Rng } from '../../stages/model/rng.ts';
-import { Interrupted, type TrainIo, type TrainSettings, train } from '../../stages/model/trainer.ts';
+import { type TrainIo, type TrainSettings, train } from '../../stages/model/trainer.ts';
 import { writeNpy } from '../../stages/tokens/npy.ts';
 
 const backend = await loadBackend('wasm');
@@ -49,7 +55,14 @@ const settings: TrainSettings = {
 let runs = 0;
 /** A run's io with fresh resume/out folders unless given; `onProgress` sees each step's progress. */
 function io(
-  options: { resumeDir?: string; controller?: AbortController; onProgress?: (done: number) => void } = {},
+  options: {
+    resumeDir?: string;
+    controller?: AbortController;
+    onProgress?: (done: number) => void;
+    /** Wraps the engine (e.g. to interrupt inside a step). */
+    wrap?: (engine: GradientEngine) => GradientEngine;
+    workers?: number;
+  } = {},
 ) {
   const dir = join(tmp, `run-${runs++}`);
   const resumeDir = options.resumeDir ?? join(dir, 'resume');
@@ -57,6 +70,12 @@ function io(
   const controller = options.controller ?? new AbortController();
   const value: TrainIo = {
     backend,
+    engine: async (weights) => {
+      const engine = options.workers
+        ? await WorkerGradients.start(options.workers, 'wasm', settings.config, weights)
+        : new InProcessGradients(backend, settings.config, weights);
+      return options.wrap ? options.wrap(engine) : engine;
+    },
     train: { files: shardFiles(shards, 'train'), tokens: 160 },
     val: { files: shardFiles(shards, 'val'), tokens: 40 },
     resumeDir,
@@ -117,8 +136,23 @@ test('two runs with the same settings give identical losses and identical model 
   assert.ok(losses.at(-1)! < losses[0]!, `losses ${losses}`);
 });
 
+test('worker threads give bit-for-bit the result of the in-process engine', async () => {
+  const inProcess = io();
+  const threaded = io({ workers: 2 });
+  const a = await train(settings, inProcess);
+  const b = await train(settings, threaded);
+  assert.equal(a.final_loss, b.final_loss);
+  assert.match(b.backend_detail, /2 worker threads/);
+  assert.deepEqual(untimed(metricsOf(inProcess.outDir)), untimed(metricsOf(threaded.outDir)));
+  assert.ok(
+    readFileSync(join(inProcess.outDir, 'model.safetensors')).equals(
+      readFileSync(join(threaded.outDir, 'model.safetensors')),
+    ),
+  );
+});
+
 // Interrupts: after step 2 (which starts with a val check), and in the middle of step 3 (after its
-// first micro-batch: the abort lands while the loop yields between micro-batches).
+// first sequence: the abort lands while the engine yields between sequences).
 for (const [k, midStep] of [
   [2, false],
   [3, true],
@@ -132,13 +166,22 @@ for (const [k, midStep] of [
     // abort then (it runs at the loop's first yield inside step k, after one micro-batch). Either
     // way the loop saves a resume checkpoint of the k whole steps and throws.
     const controller = new AbortController();
+    let calls = 0;
     const interrupted = io({
       controller,
       onProgress: (done) => {
-        if (done !== k) return;
-        if (midStep) setImmediate(() => controller.abort());
-        else controller.abort();
+        if (done === k && !midStep) controller.abort();
       },
+      // Step k's gradients: abort once its first sequence is done.
+      wrap: (engine) => ({
+        description: engine.description,
+        loss: (w, s) => engine.loss(w, s),
+        dispose: () => engine.dispose(),
+        gradients: (w, sequences, scale, signal) => {
+          if (midStep && calls++ === k) setImmediate(() => controller.abort());
+          return engine.gradients(w, sequences, scale, signal);
+        },
+      }),
     });
     const before = tf.memory().numTensors;
     await assert.rejects(train(settings, interrupted), Interrupted);
