@@ -1,0 +1,177 @@
+// What `compare` compares: for each experiment's latest run (its ref), the params its stages used,
+// every stage's metrics (from the run records), step series from any `metrics.jsonl` a stage wrote
+// (lines with a numeric `step`: `loss`, `val_loss`, …) and the WAV files of the pipeline's last
+// stages (those no other stage reads). Generic over stages: the engine knows these conventions,
+// never a specific stage.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { type ExperimentRef, listRefs, readRef } from '../cache/refs.ts';
+import type { CacheStore } from '../cache/store.ts';
+
+export interface StageResult {
+  name: string;
+  key: string;
+  seconds: number;
+  metrics: Record<string, unknown>;
+}
+
+export interface Series {
+  stage: string;
+  /** The field of the metrics.jsonl lines, e.g. "loss" or "val_loss". */
+  name: string;
+  /** [step, value] in file order. */
+  points: [number, number][];
+}
+
+export interface AudioFile {
+  stage: string;
+  /** Path inside the stage's output, e.g. "samples/sample_00.wav". */
+  name: string;
+  /** Absolute path of the file in the cache. */
+  path: string;
+  bytes: number;
+}
+
+export interface ExperimentResult {
+  experiment: string;
+  specFile: string;
+  updatedAt: string;
+  /** Every param some stage of the run referenced, by dotted path. */
+  params: Record<string, unknown>;
+  stages: StageResult[];
+  series: Series[];
+  audio: AudioFile[];
+}
+
+export interface Comparison {
+  experiments: ExperimentResult[];
+  /** Params whose values differ between the experiments (all of them when only one). */
+  differingParams: string[];
+  /** Stages whose result differs between the experiments (key differs; all when only one). */
+  differingStages: string[];
+}
+
+/** A ref whose stages all have run records (a finished run), as a result. */
+async function collectOne(store: CacheStore, ref: ExperimentRef): Promise<ExperimentResult | undefined> {
+  const records = Object.entries(ref.stages).map(([name, s]) => ({
+    name,
+    ref: s,
+    record: store.readRecord(s.key),
+  }));
+  if (records.length === 0 || records.some((r) => !r.record)) return undefined;
+  const params: Record<string, unknown> = {};
+  const readBy = new Set<string>();
+  for (const { record } of records) {
+    Object.assign(params, record!.params);
+    for (const upstream of Object.values(record!.inputStages)) readBy.add(upstream);
+  }
+  const series: Series[] = [];
+  const audio: AudioFile[] = [];
+  for (const { name, ref: s } of records) {
+    const dir = await store.materialize(s.tree);
+    series.push(...readSeries(name, join(dir, 'metrics.jsonl')));
+    if (!readBy.has(name)) audio.push(...findWavs(name, dir));
+  }
+  return {
+    experiment: ref.experiment,
+    specFile: ref.specFile,
+    updatedAt: ref.updatedAt,
+    params: sortKeys(params),
+    stages: records.map(({ name, record }) => ({
+      name,
+      key: record!.key,
+      seconds: record!.seconds,
+      metrics: record!.metrics,
+    })),
+    series,
+    audio,
+  };
+}
+
+/**
+ * The experiments to compare: the given spec files (absolute paths), or every experiment of this
+ * project (refs whose project root is `projectRoot`) with a finished run, by name.
+ */
+export async function collectComparison(
+  store: CacheStore,
+  options: { specFiles?: string[]; projectRoot: string },
+): Promise<{ comparison: Comparison; missing: string[] }> {
+  const missing: string[] = [];
+  const results: ExperimentResult[] = [];
+  if (options.specFiles && options.specFiles.length > 0) {
+    for (const file of options.specFiles) {
+      const ref = readRef(store, file);
+      const result = ref && (await collectOne(store, ref));
+      if (result) results.push(result);
+      else missing.push(file);
+    }
+  } else {
+    const refs = listRefs(store)
+      .map((r) => r.ref)
+      .filter((ref) => ref.projectRoot === options.projectRoot && existsSync(ref.specFile))
+      .sort((a, b) => a.experiment.localeCompare(b.experiment) || a.specFile.localeCompare(b.specFile));
+    for (const ref of refs) {
+      const result = await collectOne(store, ref);
+      if (result) results.push(result);
+    }
+  }
+  return { comparison: compare(results), missing };
+}
+
+export function compare(experiments: ExperimentResult[]): Comparison {
+  const single = experiments.length <= 1;
+  const paramNames = [...new Set(experiments.flatMap((e) => Object.keys(e.params)))].sort();
+  const differingParams = paramNames.filter(
+    (name) => single || new Set(experiments.map((e) => JSON.stringify(e.params[name] ?? null))).size > 1,
+  );
+  const stageNames = [...new Set(experiments.flatMap((e) => e.stages.map((s) => s.name)))];
+  const differingStages = stageNames.filter(
+    (name) =>
+      single || new Set(experiments.map((e) => e.stages.find((s) => s.name === name)?.key ?? '')).size > 1,
+  );
+  return { experiments, differingParams, differingStages };
+}
+
+/** Numeric fields of `metrics.jsonl` lines as series over `step` (other fields are skipped). */
+function readSeries(stage: string, path: string): Series[] {
+  if (!existsSync(path)) return [];
+  const byName = new Map<string, [number, number][]>();
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue; // a metrics file is the stage's business; a bad line is not compare's to fail on
+    }
+    const step = entry.step;
+    if (typeof step !== 'number') continue;
+    for (const [name, value] of Object.entries(entry)) {
+      if (name === 'step' || typeof value !== 'number' || !Number.isFinite(value)) continue;
+      let points = byName.get(name);
+      if (!points) byName.set(name, (points = []));
+      points.push([step, value]);
+    }
+  }
+  return [...byName].map(([name, points]) => ({ stage, name, points }));
+}
+
+function findWavs(stage: string, root: string): AudioFile[] {
+  const out: AudioFile[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (/\.wav$/i.test(entry.name))
+        out.push({ stage, name: relative(root, path), path, bytes: statSync(path).size });
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function sortKeys(record: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+}

@@ -1,0 +1,151 @@
+// The terminal and Markdown forms of a comparison: one column per experiment, the params that
+// differ, then the metrics of the stages whose results differ; and sparklines of loss curves.
+import type { Comparison, ExperimentResult, Series } from './collect.ts';
+
+interface Row {
+  section: 'params' | 'metrics';
+  label: string;
+  cells: string[];
+}
+
+/** Rows of the comparison table (params that differ, then metrics of differing stages). */
+export function comparisonRows(c: Comparison): Row[] {
+  const rows: Row[] = [];
+  for (const name of c.differingParams)
+    rows.push({
+      section: 'params',
+      label: name,
+      cells: c.experiments.map((e) => formatValue(e.params[name])),
+    });
+  const seen = new Set<string>();
+  for (const stage of c.differingStages) {
+    for (const e of c.experiments) {
+      const metrics = e.stages.find((s) => s.name === stage)?.metrics ?? {};
+      for (const [metric, value] of Object.entries(metrics)) {
+        const label = `${stage}.${metric}`;
+        if (seen.has(label) || !isScalar(value)) continue;
+        seen.add(label);
+        rows.push({
+          section: 'metrics',
+          label,
+          cells: c.experiments.map((x) =>
+            formatValue(x.stages.find((s) => s.name === stage)?.metrics[metric]),
+          ),
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+export function formatTable(c: Comparison): string {
+  const rows = comparisonRows(c);
+  const names = c.experiments.map((e) => e.experiment);
+  const labelWidth = Math.max(8, ...rows.map((r) => r.label.length + 2));
+  const widths = names.map((n, i) => Math.max(n.length, ...rows.map((r) => r.cells[i]!.length)));
+  const line = (label: string, cells: string[]) =>
+    `${label.padEnd(labelWidth)}  ${cells.map((cell, i) => cell.padStart(widths[i]!)).join('  ')}`.trimEnd();
+  const out = [line('', names)];
+  for (const section of ['params', 'metrics'] as const) {
+    const part = rows.filter((r) => r.section === section);
+    if (part.length === 0) continue;
+    out.push(section === 'params' ? 'params that differ' : 'metrics');
+    for (const r of part) out.push(line(`  ${r.label}`, r.cells));
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export function formatMarkdown(c: Comparison): string {
+  const rows = comparisonRows(c);
+  const escape = (s: string) => s.replaceAll('|', '\\|');
+  const out = [
+    `| | ${c.experiments.map((e) => escape(e.experiment)).join(' | ')} |`,
+    `|---|${c.experiments.map(() => '---:').join('|')}|`,
+  ];
+  for (const section of ['params', 'metrics'] as const) {
+    const part = rows.filter((r) => r.section === section);
+    if (part.length === 0) continue;
+    out.push(
+      `| **${section === 'params' ? 'params that differ' : 'metrics'}** |${c.experiments.map(() => ' |').join('')}`,
+    );
+    for (const r of part) out.push(`| \`${escape(r.label)}\` | ${r.cells.map(escape).join(' | ')} |`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const BARS = '▁▂▃▄▅▆▇█';
+
+/** A sparkline of `points` in `width` columns (bucket means), scaled between min and max. */
+export function sparkline(points: [number, number][], width: number): string {
+  if (points.length === 0) return '';
+  const buckets: number[] = [];
+  const n = Math.min(width, points.length);
+  for (let b = 0; b < n; b++) {
+    const from = Math.floor((b * points.length) / n);
+    const to = Math.max(from + 1, Math.floor(((b + 1) * points.length) / n));
+    let sum = 0;
+    for (let i = from; i < to; i++) sum += points[i]![1];
+    buckets.push(sum / (to - from));
+  }
+  const lo = Math.min(...buckets);
+  const hi = Math.max(...buckets);
+  return buckets
+    .map(
+      (v) =>
+        BARS[hi === lo ? 0 : Math.min(BARS.length - 1, Math.floor(((v - lo) / (hi - lo)) * BARS.length))],
+    )
+    .join('');
+}
+
+/** Sparklines of every `loss` and `val_loss` series, one line per experiment and series. */
+export function formatPlot(c: Comparison, width = 48): string {
+  const wanted = (s: Series) => s.name === 'loss' || s.name === 'val_loss';
+  const lines: string[] = [];
+  const nameWidth = Math.max(0, ...c.experiments.map((e) => e.experiment.length));
+  // Train loss before val loss.
+  const seriesNames = [...new Set(c.experiments.flatMap((e) => e.series.filter(wanted).map(label)))].sort(
+    (a, b) => Number(a.endsWith('/val_loss')) - Number(b.endsWith('/val_loss')) || a.localeCompare(b),
+  );
+  for (const name of seriesNames) {
+    lines.push(name);
+    for (const e of c.experiments) {
+      const s = e.series.find((x) => label(x) === name);
+      if (!s || s.points.length === 0) continue;
+      const first = s.points[0]![1];
+      const last = s.points.at(-1)![1];
+      lines.push(
+        `  ${e.experiment.padEnd(nameWidth)}  ${first.toFixed(3).padStart(8)} ${sparkline(s.points, width)} ${last.toFixed(3)}  (${s.points.length} points, steps ${s.points[0]![0]}–${s.points.at(-1)![0]})`,
+      );
+    }
+  }
+  return lines.length
+    ? `${lines.join('\n')}\n`
+    : 'no loss curves (no stage wrote metrics.jsonl with loss or val_loss)\n';
+}
+
+function label(s: Series): string {
+  return `${s.stage}/${s.name}`;
+}
+
+function isScalar(value: unknown): boolean {
+  return (
+    typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' || value === null
+  );
+}
+
+/** Numbers: integers with thousands separators, others with 4 significant decimals. */
+export function formatValue(value: unknown): string {
+  if (value === undefined) return '–';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return String(value);
+    if (Number.isInteger(value)) return value.toLocaleString('en-US');
+    const abs = Math.abs(value);
+    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(3);
+    return value.toFixed(abs >= 100 ? 1 : 4);
+  }
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  // Long strings (backend details, paths) would widen every column; the JSON output has them whole.
+  return text.length > 28 ? `${text.slice(0, 27)}…` : text;
+}
+
+export type { ExperimentResult };
