@@ -44,6 +44,8 @@ export interface ExperimentResult {
 }
 
 export interface Comparison {
+  /** The project folder the spec files are shown relative to. */
+  projectRoot: string;
   experiments: ExperimentResult[];
   /** Params whose values differ between the experiments (all of them when only one). */
   differingParams: string[];
@@ -115,10 +117,10 @@ export async function collectComparison(
       if (result) results.push(result);
     }
   }
-  return { comparison: compare(results), missing };
+  return { comparison: compare(results, options.projectRoot), missing };
 }
 
-export function compare(experiments: ExperimentResult[]): Comparison {
+export function compare(experiments: ExperimentResult[], projectRoot: string): Comparison {
   const single = experiments.length <= 1;
   const paramNames = [...new Set(experiments.flatMap((e) => Object.keys(e.params)))].sort();
   const differingParams = paramNames.filter(
@@ -129,7 +131,7 @@ export function compare(experiments: ExperimentResult[]): Comparison {
     (name) =>
       single || new Set(experiments.map((e) => e.stages.find((s) => s.name === name)?.key ?? '')).size > 1,
   );
-  return { experiments, differingParams, differingStages };
+  return { projectRoot, experiments, differingParams, differingStages };
 }
 
 /** Numeric fields of `metrics.jsonl` lines as series over `step` (other fields are skipped). */

@@ -70,7 +70,7 @@ describe('compare', () => {
     const r = await cli(ws.dir, ['compare', '--json'], { registry: fixtureStages });
     assert.equal(r.code, 0, r.stderr);
     const c = JSON.parse(r.stdout);
-    assert.deepEqual(Object.keys(c), ['experiments', 'differingParams', 'differingStages']);
+    assert.deepEqual(Object.keys(c), ['projectRoot', 'experiments', 'differingParams', 'differingStages']);
     assert.deepEqual(
       c.experiments.map((e: { experiment: string }) => e.experiment),
       ['base', 'ctx32'],

@@ -18,7 +18,7 @@ the stages whose results differ (final and best losses, perplexity, tokens/s, ti
 
   EXPERIMENT          experiment files (default: every experiment of this project with a
                       finished run in the cache)
-  --json              print {"experiments": [{"experiment", "specFile", "updatedAt", "params",
+  --json              print {"projectRoot", "experiments": [{"experiment", "specFile", "updatedAt", "params",
                       "stages": [{"name", "key", "seconds", "metrics"}], "series": [{"stage",
                       "name", "points"}], "audio": [{"stage", "name", "path", "bytes"}]}],
                       "differingParams", "differingStages"}
