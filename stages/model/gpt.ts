@@ -131,7 +131,8 @@ export class Gpt {
     const hs = C / nHead;
     const h = `transformer.h.${i}`;
     const qkv = ops.linear(x, this.p(`${h}.attn.c_attn.weight`), this.p(`${h}.attn.c_attn.bias`));
-    // [B·T, 3C] → [3, B·nh, T, hs]
+    if (!cache) return ops.causalSelfAttention(qkv, B, T, nHead);
+    // Incremental decoding: [B·T, 3C] → [3, B·nh, T, hs] against the cached keys and values.
     const heads = tf.reshape(tf.transpose(tf.reshape(qkv, [B, T, 3, nHead, hs]), [2, 0, 3, 1, 4]), [
       3,
       B * nHead,
@@ -139,9 +140,7 @@ export class Gpt {
       hs,
     ]);
     const [q, k, v] = tf.unstack(heads) as [Tensor3D, Tensor3D, Tensor3D];
-    let out: Tensor3D;
-    if (cache) out = this.cachedAttention(i, q, k, v, cache);
-    else out = ops.causalAttention(q, k, v);
+    const out = this.cachedAttention(i, q, k, v, cache);
     // [B·nh, T, hs] → [B·T, C]
     return tf.reshape(tf.transpose(tf.reshape(out, [B, nHead, T, hs]), [0, 2, 1, 3]), [B * T, C]) as Tensor2D;
   }

@@ -108,43 +108,59 @@ export function makeOps(tf: Tf) {
   }) as (x: Tensor2D) => Tensor2D;
 
   /**
-   * Causal attention of q, k, v [H, T, hs] (H = batch × heads) → [H, T, hs]. One plain 2-D product
-   * per head (wasm's batched matMul is slow); the softmax is batched over all heads.
+   * Causal self-attention straight from the fused projection qkv [B·T, 3C] (columns: q, k, v, each
+   * head's hs columns in order) to y [B·T, C] (heads side by side, as c_proj expects). Every head of
+   * every row is its own 2-D problem — slices of hs columns, plain products, a [T, T] softmax — so
+   * nothing of size T×T is ever stacked or split, and no 4-D transposes are needed.
    */
-  function causalAttention(q: Tensor3D, k: Tensor3D, v: Tensor3D): Tensor3D {
-    const [, T, hs] = q.shape;
+  function causalSelfAttention(qkv: Tensor2D, B: number, T: number, nHead: number): Tensor2D {
+    const C = qkv.shape[1] / 3;
+    const hs = C / nHead;
     const scale = 1 / Math.sqrt(hs);
-    const attend = custom((q: Tensor, k: Tensor, v: Tensor, save: Save) => {
+    const attend = custom((qkv: Tensor, save: Save) => {
       const mask = causalMask(T);
-      const qs = tf.unstack(q);
-      const kts = tf.unstack(tf.transpose(k, [0, 2, 1]));
-      const vs = tf.unstack(v);
-      const scores = tf.stack(qs.map((qi, i) => tf.matMul(qi as Tensor2D, kts[i] as Tensor2D)));
-      const p = tf.softmax(tf.add(tf.mul(scores, scale), mask));
-      const ps = tf.unstack(p);
-      const out = tf.stack(ps.map((pi, i) => tf.matMul(pi as Tensor2D, vs[i] as Tensor2D)));
-      save([q, k, v, p]);
+      const saved: Tensor[] = [];
+      const rows: Tensor[] = [];
+      for (let b = 0; b < B; b++) {
+        const x = B === 1 ? qkv : tf.slice(qkv, [b * T, 0], [T, 3 * C]);
+        const heads: Tensor[] = [];
+        for (let h = 0; h < nHead; h++) {
+          const q = tf.slice(x, [0, h * hs], [T, hs]) as Tensor2D;
+          const k = tf.slice(x, [0, C + h * hs], [T, hs]) as Tensor2D;
+          const v = tf.slice(x, [0, 2 * C + h * hs], [T, hs]) as Tensor2D;
+          const scores = tf.matMul(q, tf.transpose(k) as Tensor2D);
+          const p = tf.softmax(tf.add(tf.mul(scores, scale), mask)) as Tensor2D;
+          heads.push(tf.matMul(p, v));
+          saved.push(q, k, v, p);
+        }
+        rows.push(nHead === 1 ? heads[0]! : tf.concat(heads, 1));
+      }
+      save(saved);
       return {
-        value: out,
-        gradFunc: (dy, [sq, sk, sv, sp]) => {
-          const dys = tf.unstack(dy);
-          const pts = tf.unstack(tf.transpose(sp!, [0, 2, 1]));
-          const vts = tf.unstack(tf.transpose(sv!, [0, 2, 1]));
-          const qs = tf.unstack(sq!);
-          const ks = tf.unstack(sk!);
-          const dv = tf.stack(pts.map((pt, i) => tf.matMul(pt as Tensor2D, dys[i] as Tensor2D)));
-          const dp = tf.stack(dys.map((d, i) => tf.matMul(d as Tensor2D, vts[i] as Tensor2D)));
-          // softmax backward: ds = p ⊙ (dp − Σ dp⊙p), then the scale
-          const ds = tf.mul(tf.mul(sp!, tf.sub(dp, tf.sum(tf.mul(dp, sp!), -1, true))), scale);
-          const dss = tf.unstack(ds);
-          const dsts = tf.unstack(tf.transpose(ds, [0, 2, 1]));
-          const dq = tf.stack(dss.map((d, i) => tf.matMul(d as Tensor2D, ks[i] as Tensor2D)));
-          const dk = tf.stack(dsts.map((d, i) => tf.matMul(d as Tensor2D, qs[i] as Tensor2D)));
-          return [dq, dk, dv];
+        value: B === 1 ? rows[0]! : tf.concat(rows, 0),
+        gradFunc: (dy, s) => {
+          const grads: Tensor[] = [];
+          for (let b = 0; b < B; b++) {
+            const dq: Tensor[] = [];
+            const dk: Tensor[] = [];
+            const dv: Tensor[] = [];
+            for (let h = 0; h < nHead; h++) {
+              const [q, k, v, p] = s.slice((b * nHead + h) * 4, (b * nHead + h + 1) * 4) as Tensor2D[];
+              const d = tf.slice(dy, [b * T, h * hs], [T, hs]) as Tensor2D;
+              dv.push(tf.matMul(tf.transpose(p!) as Tensor2D, d)); // pᵀ @ dy
+              const dp = tf.matMul(d, tf.transpose(v!) as Tensor2D); // dy @ vᵀ
+              // softmax backward: ds = p ⊙ (dp − Σ dp⊙p), then the scale
+              const ds = tf.mul(tf.mul(p!, tf.sub(dp, tf.sum(tf.mul(dp, p!), -1, true))), scale) as Tensor2D;
+              dq.push(tf.matMul(ds, k!));
+              dk.push(tf.matMul(tf.transpose(ds) as Tensor2D, q!));
+            }
+            grads.push(tf.concat([...dq, ...dk, ...dv], 1));
+          }
+          return B === 1 ? grads[0]! : tf.concat(grads, 0);
         },
       };
     });
-    return attend(q, k, v) as Tensor3D;
+    return attend(qkv) as Tensor2D;
   }
 
   let mask: Tensor2D | undefined;
@@ -210,7 +226,7 @@ export function makeOps(tf: Tf) {
     embed,
     layerNorm,
     gelu,
-    causalAttention,
+    causalSelfAttention,
     crossEntropy,
     tokenLosses,
     causalMask,
