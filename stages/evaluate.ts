@@ -7,7 +7,8 @@ import { BACKENDS } from './model/backend.ts';
 
 export default defineStage({
   name: 'evaluate',
-  version: 1,
+  // 2: attention per head from qkv (same math, other rounding).
+  version: 2,
   description: 'val loss, perplexity and loss per frame position / codebook level',
   params: v.strictObject({
     // null: the whole val split.

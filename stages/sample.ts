@@ -8,7 +8,8 @@ import { BACKENDS } from './model/backend.ts';
 
 export default defineStage({
   name: 'sample',
-  version: 1,
+  // 2: attention per head from qkv (same math, other rounding).
+  version: 2,
   description: 'generate token streams with the GPT and decode them to audio with the codec',
   params: v.strictObject({
     count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),

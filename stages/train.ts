@@ -13,8 +13,8 @@ const auto = <S extends v.GenericSchema>(schema: S) => v.optional(v.nullable(sch
 
 export default defineStage({
   name: 'train',
-  // 2: gradients per sequence, summed in order (worker threads).
-  version: 2,
+  // 2: gradients per sequence, summed in order (worker threads). 3: attention per head from qkv.
+  version: 3,
   description: 'train a GPT-2 on the token shards with TensorFlow.js; Hugging Face checkpoint out',
   params: v.pipe(
     v.strictObject({
