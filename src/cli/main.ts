@@ -5,10 +5,13 @@ import { formatError } from '../report/format-error.ts';
 import { TOOL_VERSION } from '../run/version.ts';
 import { setDisplayRoot } from '../spec/yaml-file.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
+import { compareCommand } from './commands/compare.ts';
 import { dagCommand } from './commands/dag.ts';
 import { gcCommand } from './commands/gc.ts';
+import { logsCommand } from './commands/logs.ts';
 import { runCommand } from './commands/run.ts';
 import { statusCommand } from './commands/status.ts';
+import { watchCommand } from './commands/watch.ts';
 import type { CliIo } from './io.ts';
 
 export const MAIN_HELP = `gpt2o-pipe: a content-hashed DAG build system for machine-learning experiments
@@ -19,6 +22,9 @@ Commands:
   run [EXPERIMENT] [STAGE...]   run what is not cached (default experiments/demo.yaml or pipeline.yaml)
   status [EXPERIMENT...]        which stages are up to date, and why the others are not
   dag [EXPERIMENT]              the stage graph (--mermaid for a diagram)
+  compare [EXPERIMENT...]       params and metrics of experiments side by side (--plot, --md, --html)
+  watch [EXPERIMENT]            run, then run again whenever the spec or a dep changes
+  logs [EXPERIMENT] STAGE       the full log of a stage's latest run
   gc                            drop cache entries no experiment's latest run references
 
 Run \`gpt2o-pipe <command> --help\` for a command's options.
@@ -34,6 +40,9 @@ const COMMANDS: Record<string, Command> = {
   run: runCommand,
   status: statusCommand,
   dag: dagCommand,
+  compare: compareCommand,
+  watch: watchCommand,
+  logs: logsCommand,
   gc: gcCommand,
 };
 

@@ -38,7 +38,9 @@ export async function runStages(options: RunOptions): Promise<Map<string, StageO
   const semaphore = new Semaphore(Math.max(1, options.jobs));
   const stopping = new AbortController();
   const stop = () => stopping.abort();
-  options.signal.addEventListener('abort', stop, { once: true });
+  // An already aborted signal never fires 'abort': stop at once (nothing starts).
+  if (options.signal.aborted) stop();
+  else options.signal.addEventListener('abort', stop, { once: true });
 
   for (const name of options.selected) {
     const ups = options.graph.upstream.get(name) ?? [];

@@ -16,7 +16,7 @@ import { runStages } from '../../run/scheduler.ts';
 import { suggestionHint } from '../../util/did-you-mean.ts';
 import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs } from '../args.ts';
 import type { CliIo } from '../io.ts';
-import { openWorkspace } from '../workspace.ts';
+import { openWorkspace, type Workspace } from '../workspace.ts';
 
 export const RUN_HELP = `Usage: gpt2o-pipe run [EXPERIMENT] [STAGE...] [options]
 
@@ -54,10 +54,8 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     first !== undefined && looksLikeSpecFile(first, io.cwd) ? first : defaultExperiment(io.cwd);
   const targets = first !== undefined && specFile === first ? positionals.slice(1) : positionals;
 
-  const { graph, store, runsDir } = await openWorkspace(io, specFile, {
-    sets: values.set,
-    cache: values.cache,
-  });
+  const workspace = await openWorkspace(io, specFile, { sets: values.set, cache: values.cache });
+  const { graph } = workspace;
   for (const name of [...targets, ...(values.force ?? [])]) {
     if (!graph.stages.has(name)) {
       throw new PipeError(`no stage named "${name}" in ${relative(io.cwd, graph.spec.rootFile)}`, {
@@ -66,9 +64,37 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       });
     }
   }
-  const selected = selectStages(graph, targets);
-  const jobs = parseJobs(values.jobs, availableParallelism());
-  const json = values.json === true;
+  return runWorkspace(io, workspace, {
+    targets,
+    force: values.force ?? [],
+    jobs: parseJobs(values.jobs, availableParallelism()),
+    dryRun: values['dry-run'] === true,
+    keepGoing: values['keep-going'] === true,
+    json: values.json === true,
+    signal: io.signal,
+  });
+}
+
+/** One run of an opened workspace, as `run` does it; `watch` calls it once per cycle. */
+export interface RunRequest {
+  /** Stages to run with what they need; empty: every stage. */
+  targets: readonly string[];
+  force: readonly string[];
+  jobs: number;
+  dryRun: boolean;
+  keepGoing: boolean;
+  json: boolean;
+  /** Stops the run (Ctrl-C for `run`; Ctrl-C or a file change for `watch`). */
+  signal: AbortSignal;
+  /** Print the report of a stage stopped by the signal (default true; `watch` says why itself). */
+  reportInterrupted?: boolean;
+}
+
+/** Plans, runs, records and reports; returns the exit code (0, 1, or 130 when a stage was stopped). */
+export async function runWorkspace(io: CliIo, workspace: Workspace, request: RunRequest): Promise<number> {
+  const { graph, store, runsDir } = workspace;
+  const selected = selectStages(graph, request.targets);
+  const json = request.json;
   const say = json ? io.stderr : io.stdout;
   const spec = graph.spec;
   say(
@@ -81,30 +107,34 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       : new PlainReporter((line) => say(`${line}\n`));
   reporter.start(selected);
   const started = Date.now();
-  const unmark = values['dry-run'] ? () => undefined : markActiveRun(store);
+  const unmark = request.dryRun ? () => undefined : markActiveRun(store);
   let outcomes!: Map<string, StageOutcome>;
   try {
     outcomes = await runStages({
       graph,
       store,
       selected,
-      jobs,
-      force: new Set(values.force ?? []),
-      dryRun: values['dry-run'] === true,
-      keepGoing: values['keep-going'] === true,
-      signal: io.signal,
+      jobs: request.jobs,
+      force: new Set(request.force),
+      dryRun: request.dryRun,
+      keepGoing: request.keepGoing,
+      signal: request.signal,
       emit: (event) => reporter.event(event),
     });
     await reporter.finish();
-    if (!values['dry-run']) await recordRun(outcomes, store, runsDir, graph);
+    if (!request.dryRun) await recordRun(outcomes, store, runsDir, graph);
   } finally {
     unmark();
   }
 
   const list = selected.map((name) => outcomes.get(name)!);
   const failed = list.filter((o) => o.status === 'failed');
+  const interrupted = (o: StageOutcome) => (o.error as PipeError | undefined)?.code === 'E_INTERRUPTED';
   say(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
-  for (const outcome of failed) io.stderr(`\n${failureReport(outcome, list, io, spec.specFile)}\n`);
+  for (const outcome of failed) {
+    if (request.reportInterrupted === false && interrupted(outcome)) continue;
+    io.stderr(`\n${failureReport(outcome, list, io, spec.specFile)}\n`);
+  }
   if (json) {
     const payload = {
       experiment: spec.experiment,
@@ -120,7 +150,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     };
     io.stdout(`${JSON.stringify(payload)}\n`);
   }
-  if (failed.some((o) => (o.error as PipeError | undefined)?.code === 'E_INTERRUPTED')) return 130;
+  if (failed.some(interrupted)) return 130;
   return failed.length > 0 ? EXIT_STAGE_FAILED : EXIT_OK;
 }
 
