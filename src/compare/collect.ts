@@ -150,8 +150,8 @@ function readSeries(stage: string, path: string): Series[] {
     if (typeof step !== 'number') continue;
     for (const [name, value] of Object.entries(entry)) {
       if (name === 'step' || typeof value !== 'number' || !Number.isFinite(value)) continue;
-      let points = byName.get(name);
-      if (!points) byName.set(name, (points = []));
+      const points = byName.get(name) ?? [];
+      if (points.length === 0) byName.set(name, points);
       points.push([step, value]);
     }
   }

@@ -57,9 +57,9 @@ export function formatTable(c: Comparison): string {
 
 export function formatMarkdown(c: Comparison): string {
   const rows = comparisonRows(c);
-  const escape = (s: string) => s.replaceAll('|', '\\|');
+  const cell = (s: string) => s.replaceAll('|', '\\|');
   const out = [
-    `| | ${c.experiments.map((e) => escape(e.experiment)).join(' | ')} |`,
+    `| | ${c.experiments.map((e) => cell(e.experiment)).join(' | ')} |`,
     `|---|${c.experiments.map(() => '---:').join('|')}|`,
   ];
   for (const section of ['params', 'metrics'] as const) {
@@ -68,7 +68,7 @@ export function formatMarkdown(c: Comparison): string {
     out.push(
       `| **${section === 'params' ? 'params that differ' : 'metrics'}** |${c.experiments.map(() => ' |').join('')}`,
     );
-    for (const r of part) out.push(`| \`${escape(r.label)}\` | ${r.cells.map(escape).join(' | ')} |`);
+    for (const r of part) out.push(`| \`${cell(r.label)}\` | ${r.cells.map(cell).join(' | ')} |`);
   }
   return `${out.join('\n')}\n`;
 }
