@@ -4,7 +4,7 @@
 //   matMul is transposed products. Here every product is a plain 2-D matMul of explicitly
 //   transposed operands.
 // - Coverage: wasm has no UnsortedSegmentSum, the gradient of gather (the embedding lookup).
-import type { Tensor, Tensor1D, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
+import type { Tensor, Tensor1D, Tensor2D } from '@tensorflow/tfjs';
 import type { Tf } from './backend.ts';
 
 const GELU_K = Math.sqrt(2 / Math.PI);

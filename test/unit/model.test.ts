@@ -13,7 +13,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { Tensor, Variable } from '@tensorflow/tfjs';
 import { StageError } from '../../src/stage-api/index.ts';
 import { AdamW, clipByGlobalNorm, learningRate } from '../../stages/model/adamw.ts';
 import { loadBackend } from '../../stages/model/backend.ts';
