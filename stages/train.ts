@@ -51,7 +51,11 @@ export default defineStage({
     ),
     v.forward(
       v.check(
-        (p) => p.total_batch % (p.micro_batch * p.context_length) === 0,
+        // A micro_batch or context_length below 1 is reported on its own line, not here.
+        (p) =>
+          p.micro_batch < 1 ||
+          p.context_length < 1 ||
+          p.total_batch % (p.micro_batch * p.context_length) === 0,
         'total_batch must be divisible by micro_batch × context_length (gradient accumulation takes whole micro-batches)',
       ),
       ['total_batch'],

@@ -14,7 +14,11 @@ type FileVisitor = (absolute: string, size: number, exec: boolean) => Promise<st
  * Walks `paths` (relative to `root`; each a file or folder) and builds a manifest. Symlinks are
  * followed (their content counts); special files are refused.
  */
-export async function walkTree(root: string, paths: readonly string[], visit: FileVisitor): Promise<TreeManifest> {
+export async function walkTree(
+  root: string,
+  paths: readonly string[],
+  visit: FileVisitor,
+): Promise<TreeManifest> {
   const files: TreeEntry[] = [];
   const dirs: string[] = [];
   const walk = async (rel: string): Promise<void> => {
@@ -27,7 +31,9 @@ export async function walkTree(root: string, paths: readonly string[], visit: Fi
     } else if (info.isFile()) {
       const exec = (info.mode & 0o111) !== 0;
       const digest = await visit(absolute, info.size, exec);
-      files.push(exec ? { path: rel, digest, size: info.size, exec: true } : { path: rel, digest, size: info.size });
+      files.push(
+        exec ? { path: rel, digest, size: info.size, exec: true } : { path: rel, digest, size: info.size },
+      );
     } else {
       throw new Error(`"${rel}" is neither a file nor a folder`);
     }
@@ -51,7 +57,12 @@ export async function storeOutputs(
     // (often the project's own data): copy it, so the original is never moved or made read-only.
     const link = await lstat(absolute);
     const real = await realpath(absolute);
-    if (link.isSymbolicLink() || link.nlink > 1 || !real.startsWith(`${rootReal}/`) || real !== resolve(absolute)) {
+    if (
+      link.isSymbolicLink() ||
+      link.nlink > 1 ||
+      !real.startsWith(`${rootReal}/`) ||
+      real !== resolve(absolute)
+    ) {
       const copy = store.tmpName('copy');
       await copyFile(absolute, copy);
       return store.adoptFile(copy, size, exec);
@@ -66,6 +77,8 @@ export async function storeOutputs(
 export async function digestProjectPath(store: CacheStore, absolute: string): Promise<string> {
   const info = statSync(absolute);
   if (info.isFile()) return store.statCache.digest(absolute, info);
-  const manifest = await walkTree(absolute, [''], async (file) => store.statCache.digest(file, await stat(file)));
+  const manifest = await walkTree(absolute, [''], async (file) =>
+    store.statCache.digest(file, await stat(file)),
+  );
   return hashBytes(canonicalJson(manifest));
 }

@@ -68,6 +68,14 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
     }
   };
   sweep(layout.dir('objects'), (name) => keepObjects.has(name), 'objects');
+  // The stat cache remembers when each object was last verified: forget the removed ones.
+  if (!options.dryRun) {
+    const objects = `${layout.dir('objects')}/`;
+    store.statCache.prune(
+      layout.tmp,
+      (path) => path.startsWith(objects) && !keepObjects.has(path.slice(path.lastIndexOf('/') + 1)),
+    );
+  }
   sweep(layout.dir('actions'), (name) => keepKeys.has(name.replace(/\.json$/, '')), 'records');
   sweep(layout.dir('logs'), (name) => keepKeys.has(name.replace(/\.log$/, '')), 'logs');
   for (const name of safeReaddir(layout.dir('trees'))) {
@@ -90,7 +98,13 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
     removed.resume++;
     if (!options.dryRun) rmSync(path, { recursive: true, force: true });
   }
-  return { keptRecords: keepKeys.size, keptObjects: keepObjects.size, keptBytes, removed, droppedExperiments };
+  return {
+    keptRecords: keepKeys.size,
+    keptObjects: keepObjects.size,
+    keptBytes,
+    removed,
+    droppedExperiments,
+  };
 }
 
 /** Files one level below the two-character fan-out folders (objects/ab/…, actions/ab/…) or directly inside. */
@@ -98,7 +112,8 @@ function listFiles(dir: string): string[] {
   const out: string[] = [];
   for (const name of safeReaddir(dir)) {
     const path = join(dir, name);
-    if (name.length === 2 && statSync(path).isDirectory()) for (const inner of safeReaddir(path)) out.push(join(path, inner));
+    if (name.length === 2 && statSync(path).isDirectory())
+      for (const inner of safeReaddir(path)) out.push(join(path, inner));
     else out.push(path);
   }
   return out;

@@ -1,7 +1,8 @@
 // Content digests with hash-wasm's XXH128 (5+ GB/s streamed here, 4x its BLAKE3). The cache is a local
 // build cache, not a trust boundary, so a fast 128-bit non-cryptographic hash is the right trade.
-import { open } from 'node:fs/promises';
+
 import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { IHasher } from 'hash-wasm';
 // The single-algorithm build: start-up parses 20 KB instead of hash-wasm's 270 KB index.
 import xxhash128 from 'hash-wasm/dist/xxhash128.umd.min.js';

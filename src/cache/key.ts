@@ -48,7 +48,12 @@ export async function describeStage(
     salt: CACHE_FORMAT,
     kind: 'cmd',
     identity: { cmd: stage.cmd },
-    deps: await digestDeps(stage, stage.deps.filter((d) => !produced.has(d.path)), graph, store),
+    deps: await digestDeps(
+      stage,
+      stage.deps.filter((d) => !produced.has(d.path)),
+      graph,
+      store,
+    ),
     inputs,
     outs: stage.outs.map((o) => o.path).sort(),
   };
@@ -67,14 +72,19 @@ async function digestDeps(stage: ResolvedStage, decls: readonly PathDecl[], grap
       deps[dep.path] = await digestProjectPath(store, depPath(graph, dep.path));
     } catch (cause) {
       const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-      throw new PipeError(`dep "${dep.path}" of stage "${stage.name}" ${missing ? 'does not exist' : 'cannot be read'}`, {
-        code: missing ? 'E_DEP_MISSING' : 'E_DEP_READ',
-        loc: dep.loc,
-        stage: stage.name,
-        hint: missing ? 'create it, fix the path in deps:, or let a stage produce it in its outs:' : String(cause),
-        exitCode: EXIT_STAGE_FAILED,
-        cause,
-      });
+      throw new PipeError(
+        `dep "${dep.path}" of stage "${stage.name}" ${missing ? 'does not exist' : 'cannot be read'}`,
+        {
+          code: missing ? 'E_DEP_MISSING' : 'E_DEP_READ',
+          loc: dep.loc,
+          stage: stage.name,
+          hint: missing
+            ? 'create it, fix the path in deps:, or let a stage produce it in its outs:'
+            : String(cause),
+          exitCode: EXIT_STAGE_FAILED,
+          cause,
+        },
+      );
     }
   }
   return deps;

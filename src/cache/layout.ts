@@ -10,6 +10,7 @@
 //     tmp/                    staging: everything is written here first, then renamed into place
 //     resume/<key>/           what an interrupted stage kept to continue from (train's checkpoints);
 //                             removed once that key's result is committed
+//     quarantine/<digest>-<time>  corrupt objects moved aside by `verify --repair`, kept for inspection
 import { join } from 'node:path';
 
 /** Bump when the layout or the key recipe changes: it salts every key, disowning older entries. */
@@ -39,13 +40,18 @@ export class CacheLayout {
   resume(key: string): string {
     return join(this.root, 'resume', key);
   }
+  quarantine(name: string, time: Date): string {
+    return join(this.root, 'quarantine', `${name}-${time.toISOString().replace(/[:.]/g, '-')}`);
+  }
   get tmp(): string {
     return join(this.root, 'tmp');
   }
   get statCache(): string {
     return join(this.root, 'stat-cache.json');
   }
-  dir(name: 'objects' | 'actions' | 'trees' | 'logs' | 'refs' | 'locks' | 'tmp' | 'resume'): string {
+  dir(
+    name: 'objects' | 'actions' | 'trees' | 'logs' | 'refs' | 'locks' | 'tmp' | 'resume' | 'quarantine',
+  ): string {
     return join(this.root, name);
   }
 }

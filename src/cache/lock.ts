@@ -1,8 +1,9 @@
 // One process computes a stage key at a time. The lock is a folder (mkdir is atomic, also on NFS)
 // holding owner.json; a lock whose owner process is gone is taken over. Breaking a stale lock is
 // itself guarded by a second mkdir, so two waiters cannot both break it and both win.
-import { hostname } from 'node:os';
+
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 interface Owner {
@@ -91,7 +92,10 @@ async function breakIfStale(path: string): Promise<boolean> {
   const owner = await readOwner(path);
   if (!owner) {
     // Created but owner.json not yet written, or the creator died right between the two steps.
-    const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const age = await stat(path).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
     if (age < BREAK_GUARD_STALE_MS) return false;
   } else if (!ownerIsDead(owner)) return false;
 
@@ -99,7 +103,10 @@ async function breakIfStale(path: string): Promise<boolean> {
   try {
     await mkdir(guard);
   } catch {
-    const age = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const age = await stat(guard).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
     if (age > BREAK_GUARD_STALE_MS) await rm(guard, { recursive: true, force: true });
     return false;
   }

@@ -49,7 +49,12 @@ export function updateRef(
     if (ref) merged[name] = ref;
   }
   // A fully cached run changes nothing: skip the write (and keep updatedAt meaning "last change").
-  if (before && before.projectRoot === base.projectRoot && JSON.stringify(before.stages) === JSON.stringify(merged)) return;
+  if (
+    before &&
+    before.projectRoot === base.projectRoot &&
+    JSON.stringify(before.stages) === JSON.stringify(merged)
+  )
+    return;
   const ref: ExperimentRef = { ...base, updatedAt: new Date().toISOString(), stages: merged };
   const path = store.layout.ref(refId(base.specFile));
   mkdirSync(dirname(path), { recursive: true });

@@ -1,7 +1,9 @@
 // Remembers (path, size, mtime, ctime, inode) → digest so unchanged large inputs are not rehashed
 // (git's index does the same). Entries for files modified in the last few seconds are not kept,
 // because a same-size rewrite within the filesystem's timestamp granularity would go unnoticed.
-import { readFileSync, renameSync, type Stats, writeFileSync } from 'node:fs';
+// Cache objects are entered under their own path: an entry whose digest is the object's name records
+// that the object was verified at that stat (see CacheStore.serve).
+import { readFileSync, renameSync, rmSync, type Stats, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashFile } from './hash.ts';
 
@@ -16,25 +18,62 @@ export class StatCache {
 
   /** Digest of a file, from the stat cache when its stat matches, else hashed and remembered. */
   async digest(path: string, stat: Stats): Promise<string> {
-    const entries = this.load();
-    const hit = entries[path];
-    if (hit && hit[0] === stat.size && hit[1] === stat.mtimeMs && hit[2] === stat.ctimeMs && hit[3] === stat.ino) return hit[4];
+    const known = this.known(path, stat);
+    if (known !== undefined) return known;
     const digest = await hashFile(path, stat.size);
-    if (Date.now() - Math.max(stat.mtimeMs, stat.ctimeMs) > RACY_MS) {
-      entries[path] = [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, digest];
-      this.dirty = true;
-    }
+    this.remember(path, stat, digest);
     return digest;
+  }
+
+  /** The digest remembered for a file whose stat has not changed since it was hashed; never hashes. */
+  known(path: string, stat: Stats): string | undefined {
+    const hit = this.load()[path];
+    if (
+      hit &&
+      hit[0] === stat.size &&
+      hit[1] === stat.mtimeMs &&
+      hit[2] === stat.ctimeMs &&
+      hit[3] === stat.ino
+    )
+      return hit[4];
+    return undefined;
+  }
+
+  /**
+   * Remembers the digest just computed for a file with this stat (cache objects use it to record
+   * when they were last verified). Skipped for files changed in the last RACY_MS.
+   */
+  remember(path: string, stat: Stats, digest: string): void {
+    if (Date.now() - Math.max(stat.mtimeMs, stat.ctimeMs) <= RACY_MS) return;
+    this.load()[path] = [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, digest];
+    this.dirty = true;
   }
 
   /** Writes new entries, merged with what concurrent runs saved meanwhile (last writer wins per path). */
   save(tmpDir: string): void {
     if (!this.dirty || !this.entries) return;
-    const merged = { ...readEntries(this.file), ...this.entries };
-    const tmp = join(tmpDir, `${process.pid}-stat-cache-${Date.now()}.json`);
-    writeFileSync(tmp, JSON.stringify(merged));
-    renameSync(tmp, this.file);
+    this.write(tmpDir, { ...readEntries(this.file), ...this.entries });
     this.dirty = false;
+  }
+
+  /** Drops the saved entries for which `drop(path)` is true (gc: objects it removed). No merge. */
+  prune(tmpDir: string, drop: (path: string) => boolean): void {
+    const entries = readEntries(this.file);
+    const kept = Object.fromEntries(Object.entries(entries).filter(([path]) => !drop(path)));
+    if (Object.keys(kept).length !== Object.keys(entries).length) this.write(tmpDir, kept);
+    this.entries = undefined;
+    this.dirty = false;
+  }
+
+  /** An accelerator: a failed write (a full disk) is dropped, not an error. */
+  private write(tmpDir: string, entries: Record<string, Entry>): void {
+    const tmp = join(tmpDir, `${process.pid}-stat-cache-${Date.now()}.json`);
+    try {
+      writeFileSync(tmp, JSON.stringify(entries));
+      renameSync(tmp, this.file);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
   }
 
   private load(): Record<string, Entry> {

@@ -1,8 +1,27 @@
 // The content-addressed store: objects, run records and materialized trees. Every write goes to
 // tmp/ first and is renamed into place, so a reader never sees a half-written entry.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { chmod, copyFile, link, lstat, mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  type Stats,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import {
+  chmod,
+  copyFile,
+  link,
+  mkdir,
+  mkdtemp,
+  rename,
+  rm,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
@@ -26,6 +45,27 @@ export interface TreeManifest {
   dirs: string[];
 }
 
+/**
+ * Objects up to this size are rehashed before a result that uses them is served, unless the stat
+ * cache says the object was verified at its current (size, mtime, ctime, inode). Bigger ones are
+ * checked by size only there (`verify` rehashes everything).
+ */
+export const VERIFY_ON_READ_MAX = 8 << 20;
+
+/** Why a cached result cannot be served: one of its objects is missing, damaged or corrupt. */
+export interface Damage {
+  digest: string;
+  path: string;
+  /** The file of the output tree it holds; absent for the tree manifest itself. */
+  file?: string;
+  reason: string;
+}
+
+export function describeDamage(damage: Damage): string {
+  const what = damage.file === undefined ? 'the output tree manifest' : `"${damage.file}"`;
+  return `cached object ${damage.path} (${what}) ${damage.reason}`;
+}
+
 export class CacheStore {
   readonly layout: CacheLayout;
   readonly statCache: StatCache;
@@ -47,7 +87,10 @@ export class CacheStore {
     } catch {
       mkdirSync(store.layout.tmp, { recursive: true });
       // Tells backup tools (tar --exclude-caches, borg, restic) that this folder can be rebuilt.
-      writeFileSync(join(root, 'CACHEDIR.TAG'), 'Signature: 8a477f597d28d172789f06886806bc55\n# gpt2o-pipe cache\n');
+      writeFileSync(
+        join(root, 'CACHEDIR.TAG'),
+        'Signature: 8a477f597d28d172789f06886806bc55\n# gpt2o-pipe cache\n',
+      );
       const tmp = join(store.layout.tmp, `${process.pid}-FORMAT`);
       writeFileSync(tmp, `${CACHE_FORMAT}\n`);
       renameSync(tmp, marker);
@@ -74,11 +117,15 @@ export class CacheStore {
 
   // ---- objects
 
-  /** Moves a staged file into objects/ under its digest (or drops it if the object exists). */
+  /**
+   * Moves a staged file into objects/ under its digest. When the object exists it is kept (and the
+   * staged file dropped) only if it is intact; a damaged or corrupt one is replaced, atomically.
+   */
   async adoptFile(path: string, size: number, exec: boolean): Promise<string> {
     const digest = await hashFile(path, size);
     const target = this.layout.object(digest);
-    if (await exists(target)) {
+    const existing = statSync(target, { throwIfNoEntry: false });
+    if (existing && (await this.holds(target, digest, existing, size))) {
       await unlink(path);
       if (exec) await chmod(target, 0o555);
       return digest;
@@ -89,17 +136,29 @@ export class CacheStore {
     return digest;
   }
 
-  /** Stores bytes (manifests, logs) as an object; returns the digest. */
+  /** Stores bytes (manifests) as an object; returns the digest. An existing object is kept if equal. */
   async putBytes(data: string | Uint8Array): Promise<string> {
     const digest = await hashBytes(data);
     const target = this.layout.object(digest);
-    if (await exists(target)) return digest;
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    const existing = readIfFile(target);
+    if (existing?.equals(bytes)) return digest;
     await this.ensureDir(dirname(target));
     await mkdir(this.layout.tmp, { recursive: true });
     const tmp = this.tmpName('object');
-    await writeFile(tmp, data, { mode: 0o444 });
+    await writeOrClean(tmp, bytes, 0o444);
     await rename(tmp, target);
     return digest;
+  }
+
+  /** True when the object file has its name's content: from the stat cache, else rehashed (any size). */
+  private async holds(path: string, digest: string, stat: Stats, size: number): Promise<boolean> {
+    if (!stat.isFile() || stat.size !== size) return false;
+    const known = this.statCache.known(path, stat);
+    if (known !== undefined) return known === digest;
+    const actual = await hashFile(path, size);
+    this.statCache.remember(path, stat, actual);
+    return actual === digest;
   }
 
   readObject(digest: string): Buffer {
@@ -124,14 +183,15 @@ export class CacheStore {
   }
 
   /**
-   * The folder holding a tree's files (hard links into objects/), built once and shared. A cheap
-   * integrity check runs on every call: each file must exist with its recorded size.
+   * The folder holding a tree's files (hard links into objects/), built once and shared. Checked on
+   * every call: each file must be the object's own inode (or, where hard links failed, a copy with
+   * the object's size and mtime), so a tree is rebuilt after a corrupt object was replaced.
    */
   async materialize(digest: string): Promise<string> {
     const dir = this.layout.tree(digest);
     const manifest = this.readManifest(digest);
     if (existsSync(dir)) {
-      if (treeLooksIntact(dir, manifest)) return dir;
+      if (this.treeLooksIntact(dir, manifest)) return dir;
       await rm(dir, { recursive: true, force: true });
     }
     const staging = await this.makeTmpDir('tree');
@@ -144,6 +204,9 @@ export class CacheStore {
         await link(source, dest);
       } catch {
         await copyFile(source, dest);
+        // The copy carries the object's mtime, which is how treeLooksIntact recognizes it.
+        const { atime, mtime } = statSync(source);
+        await utimes(dest, atime, mtime);
       }
     }
     await this.ensureDir(dirname(dir));
@@ -158,9 +221,71 @@ export class CacheStore {
   }
 
   /**
-   * True when every object of a tree is present with the right size: a cheap check (stat, not a
-   * rehash) run before a cached result is served. Synchronous on purpose: a fully cached run does
-   * hundreds of these, and a sync stat costs microseconds where an async round trip costs far more.
+   * The cached result of `key`, when it can be served: its run record is readable and every object
+   * of its output tree (manifest included) exists with its recorded size, and each object up to
+   * VERIFY_ON_READ_MAX hashes to its name. An object verified before at its current stat (the stat
+   * cache) is not rehashed, so a fully cached run hashes nothing. A damaged result is reported
+   * through `onDamage` and counts as a miss (the stage reruns and rewrites the object).
+   */
+  async serve(key: string, onDamage?: (damage: Damage) => void): Promise<RunRecord | undefined> {
+    const record = this.readRecord(key);
+    if (!record) return undefined;
+    const damage = await this.checkTree(record.output.tree);
+    if (damage) {
+      onDamage?.(damage);
+      return undefined;
+    }
+    return record;
+  }
+
+  /** The first problem that keeps a tree from being served (see serve), or undefined. */
+  async checkTree(tree: string): Promise<Damage | undefined> {
+    const manifestPath = this.layout.object(tree);
+    const manifestStat = statSync(manifestPath, { throwIfNoEntry: false });
+    if (!manifestStat?.isFile()) return { digest: tree, path: manifestPath, reason: 'is missing' };
+    const manifestOk = this.statCache.known(manifestPath, manifestStat) === tree;
+    if (!manifestOk && manifestStat.size <= VERIFY_ON_READ_MAX) {
+      const bytes = readIfFile(manifestPath);
+      const actual = bytes ? await hashBytes(bytes) : undefined;
+      if (actual !== tree) return { digest: tree, path: manifestPath, reason: corruptReason(actual) };
+      this.statCache.remember(manifestPath, manifestStat, tree);
+    }
+    let manifest: TreeManifest;
+    try {
+      manifest = this.readManifest(tree);
+    } catch {
+      return { digest: tree, path: manifestPath, reason: 'is not a readable manifest' };
+    }
+    const pending: { file: TreeEntry; path: string; stat: Stats }[] = [];
+    for (const file of manifest.files) {
+      const path = this.layout.object(file.digest);
+      const stat = statSync(path, { throwIfNoEntry: false });
+      const base = { digest: file.digest, path, file: file.path };
+      if (!stat?.isFile()) return { ...base, reason: 'is missing' };
+      if (stat.size !== file.size)
+        return { ...base, reason: `has ${stat.size} bytes, expected ${file.size}` };
+      if (stat.size > VERIFY_ON_READ_MAX) continue;
+      const known = this.statCache.known(path, stat);
+      if (known === undefined) pending.push({ file, path, stat });
+      else if (known !== file.digest) return { ...base, reason: corruptReason(known) };
+    }
+    for (const { file, path, stat } of pending) {
+      let actual: string | undefined;
+      try {
+        actual = await hashFile(path, stat.size);
+      } catch {
+        actual = undefined;
+      }
+      if (actual !== undefined) this.statCache.remember(path, stat, actual);
+      if (actual !== file.digest)
+        return { digest: file.digest, path, file: file.path, reason: corruptReason(actual) };
+    }
+    return undefined;
+  }
+
+  /**
+   * True when every object of a tree is present with the right size: the stat-only check (no
+   * rehash) that `logs` uses; `run` and `status` use serve.
    */
   hasTree(digest: string): boolean {
     let manifest: TreeManifest;
@@ -170,14 +295,28 @@ export class CacheStore {
       return false;
     }
     for (const file of manifest.files) {
-      if (statSync(this.layout.object(file.digest), { throwIfNoEntry: false })?.size !== file.size) return false;
+      if (statSync(this.layout.object(file.digest), { throwIfNoEntry: false })?.size !== file.size)
+        return false;
+    }
+    return true;
+  }
+
+  private treeLooksIntact(dir: string, manifest: TreeManifest): boolean {
+    for (const file of manifest.files) {
+      const linked = statSync(join(dir, file.path), { throwIfNoEntry: false });
+      if (linked?.size !== file.size) return false;
+      const object = statSync(this.layout.object(file.digest), { throwIfNoEntry: false });
+      // No object left: the tree holds the only copy; keep it (serve reports the missing object).
+      if (!object) continue;
+      if (linked.ino === object.ino && linked.dev === object.dev) continue;
+      if (linked.mtimeMs !== object.mtimeMs) return false;
     }
     return true;
   }
 
   // ---- run records
 
-  /** The run record of `key` when its output tree is intact: a result that can be served. */
+  /** The run record of `key` when its output tree's objects exist with their sizes (no rehash; see serve). */
   lookup(key: string): RunRecord | undefined {
     const record = this.readRecord(key);
     return record && this.hasTree(record.output.tree) ? record : undefined;
@@ -204,7 +343,7 @@ export class CacheStore {
     const target = this.layout.record(record.key);
     await this.ensureDir(dirname(target));
     const tmp = this.tmpName('record');
-    await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    await writeOrClean(tmp, `${JSON.stringify(record, null, 2)}\n`);
     await rename(tmp, target);
   }
 
@@ -215,18 +354,24 @@ export class CacheStore {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+function readIfFile(path: string): Buffer | undefined {
   try {
-    await lstat(path);
-    return true;
+    return readFileSync(path);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-function treeLooksIntact(dir: string, manifest: TreeManifest): boolean {
-  for (const file of manifest.files) {
-    if (statSync(join(dir, file.path), { throwIfNoEntry: false })?.size !== file.size) return false;
+/** Writes a temp file; a failed write (a full disk) removes what it wrote before rethrowing. */
+async function writeOrClean(path: string, data: string | Uint8Array, mode?: number): Promise<void> {
+  try {
+    await writeFile(path, data, mode === undefined ? undefined : { mode });
+  } catch (error) {
+    await rm(path, { force: true }).catch(() => undefined);
+    throw error;
   }
-  return true;
+}
+
+function corruptReason(actual: string | undefined): string {
+  return actual === undefined ? 'cannot be read' : `is corrupt (its content hashes to ${actual})`;
 }

@@ -11,6 +11,7 @@ import { gcCommand } from './commands/gc.ts';
 import { logsCommand } from './commands/logs.ts';
 import { runCommand } from './commands/run.ts';
 import { statusCommand } from './commands/status.ts';
+import { verifyCommand } from './commands/verify.ts';
 import { watchCommand } from './commands/watch.ts';
 import type { CliIo } from './io.ts';
 
@@ -26,9 +27,10 @@ Commands:
   watch [EXPERIMENT]            run, then run again whenever the spec or a dep changes
   logs [EXPERIMENT] STAGE       the full log of a stage's latest run
   gc                            drop cache entries no experiment's latest run references
+  verify                        rehash the cache and check its records and trees (--repair)
 
 Run \`gpt2o-pipe <command> --help\` for a command's options.
-Exit codes: 0 ok, 1 a stage failed, 2 a spec or usage error.
+Exit codes: 0 ok, 1 a stage failed (verify: problems found), 2 a spec or usage error.
 `;
 
 type Command = (args: string[], io: CliIo) => Promise<number>;
@@ -44,6 +46,7 @@ const COMMANDS: Record<string, Command> = {
   watch: watchCommand,
   logs: logsCommand,
   gc: gcCommand,
+  verify: verifyCommand,
 };
 
 export async function runMain(rawArgs: string[], io: CliIo): Promise<number> {

@@ -2,13 +2,13 @@
 // served from the cache or executed (under a per-key lock) and committed. Independent stages run in
 // parallel up to `jobs`. A failure stops new work (unless keepGoing) and skips the failed stage's
 // dependents; finished stages stay cached.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { storeOutputs } from '../cache/collect.ts';
 import { depPath, describeStage, inputSlots, keyOf } from '../cache/key.ts';
 import { acquireLock } from '../cache/lock.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
-import type { CacheStore } from '../cache/store.ts';
+import { type CacheStore, describeDamage } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
 import type { ResolvedStage } from '../spec/types.ts';
@@ -88,8 +88,15 @@ async function settleStage(
   }
 
   const forced = options.force.has(name);
+  // A damaged cached result is a miss; warn once per stage (it is checked again under the lock).
+  let warned = false;
+  const warn = (message: string) => {
+    if (warned) return;
+    warned = true;
+    options.emit({ type: 'stage-warning', stage: name, message });
+  };
   if (!forced) {
-    const hit = cachedOutcome(options.store, name, key);
+    const hit = await cachedOutcome(options.store, name, key, warn);
     if (hit) return hit;
   }
   if (options.dryRun)
@@ -113,7 +120,7 @@ async function settleStage(
     try {
       // Another process may have computed this key while we waited for the lock.
       if (!forced) {
-        const hit = cachedOutcome(options.store, name, key);
+        const hit = await cachedOutcome(options.store, name, key, warn);
         if (hit) return hit;
       }
       return await executeStage(stage, key, description, trees, options);
@@ -127,8 +134,13 @@ async function settleStage(
   }
 }
 
-function cachedOutcome(store: CacheStore, name: string, key: string): StageOutcome | undefined {
-  const record = store.lookup(key);
+async function cachedOutcome(
+  store: CacheStore,
+  name: string,
+  key: string,
+  warn: (message: string) => void,
+): Promise<StageOutcome | undefined> {
+  const record = await store.serve(key, (damage) => warn(`${describeDamage(damage)}; recomputing`));
   if (!record) return undefined;
   return { name, status: 'cached', key, seconds: 0, tree: record.output.tree };
 }
@@ -227,8 +239,12 @@ async function executeStage(
       logTail: record.logTail,
     };
   } catch (error) {
-    await log.close();
-    const failure = error instanceof PipeError ? error : wrapUnexpected(stage.name, error);
+    // The stage's own error is the one to report; a log that could not be written is secondary.
+    await log.close().catch(() => undefined);
+    const failure =
+      error instanceof PipeError
+        ? await diskFullInstead(error, work, log.tail())
+        : wrapUnexpected(stage.name, error);
     return {
       name: stage.name,
       status: 'failed',
@@ -243,6 +259,32 @@ async function executeStage(
   }
 }
 
+const DISK_FULL_HINT =
+  'free space (gpt2o-pipe gc drops unreferenced results) or point --cache at a larger disk';
+/** Below this much free space, a command that failed with ENOSPC is taken to have filled the cache disk. */
+const NEARLY_FULL_BYTES = 64 << 20;
+
+/**
+ * A command writes its outputs in a scratch folder inside the cache: when it failed with "No space
+ * left on device" and that disk is (nearly) full now, say so with the disk-full code and hint.
+ */
+async function diskFullInstead(error: PipeError, scratch: string, logTail: string): Promise<PipeError> {
+  if (error.code !== 'E_STAGE_COMMAND' || !/no space left on device|ENOSPC/i.test(logTail)) return error;
+  const free = await statfs(scratch).then(
+    (s) => s.bavail * s.bsize,
+    () => undefined,
+  );
+  if (free === undefined || free >= NEARLY_FULL_BYTES) return error;
+  return new PipeError(`${error.message}: the cache disk is full (${Math.round(free / 1024)} KiB free)`, {
+    code: 'E_CACHE_DISK_FULL',
+    stage: error.stage,
+    loc: error.loc,
+    hint: DISK_FULL_HINT,
+    exitCode: error.exitCode,
+    cause: error,
+  });
+}
+
 function wrapUnexpected(stage: string, error: unknown): PipeError {
   const cause = error as NodeJS.ErrnoException;
   const disk = cause?.code === 'ENOSPC' || cause?.code === 'EDQUOT';
@@ -251,9 +293,7 @@ function wrapUnexpected(stage: string, error: unknown): PipeError {
     {
       code: disk ? 'E_CACHE_DISK_FULL' : 'E_CACHE_WRITE',
       stage,
-      hint: disk
-        ? 'free space (gpt2o-pipe gc drops unreferenced results) or point --cache at a larger disk'
-        : undefined,
+      hint: disk ? DISK_FULL_HINT : undefined,
       exitCode: 1,
       cause: error,
     },

@@ -9,6 +9,8 @@ export class StageLog {
   private readonly stream: WriteStream;
   private readonly lines: string[] = [];
   private partial = '';
+  /** The first write error (e.g. ENOSPC): the log stops writing; close() reports it. */
+  private failure: Error | undefined;
 
   constructor(
     readonly path: string,
@@ -16,11 +18,15 @@ export class StageLog {
   ) {
     mkdirSync(dirname(path), { recursive: true });
     this.stream = createWriteStream(path);
+    // Without a handler a full disk would crash the whole process; the stage fails instead.
+    this.stream.on('error', (error) => {
+      this.failure ??= error;
+    });
   }
 
   /** Raw output from a process; split into lines for the tail and the progress UI. */
   write(chunk: string): void {
-    this.stream.write(chunk);
+    if (!this.failure) this.stream.write(chunk);
     const parts = (this.partial + chunk).split(/\r?\n|\r/);
     this.partial = parts.pop() ?? '';
     for (const line of parts) this.push(line);
@@ -37,7 +43,9 @@ export class StageLog {
   async close(): Promise<void> {
     if (this.partial) this.push(this.partial);
     this.partial = '';
-    await new Promise<void>((resolve) => this.stream.end(resolve));
+    if (!this.failure) await new Promise<void>((resolve) => this.stream.end(resolve));
+    else this.stream.destroy();
+    if (this.failure) throw this.failure;
   }
 
   private push(line: string): void {

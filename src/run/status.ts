@@ -5,7 +5,7 @@ import { canonicalJson } from '../cache/canonical.ts';
 import { describeStage, keyOf } from '../cache/key.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
 import { readRef } from '../cache/refs.ts';
-import type { CacheStore } from '../cache/store.ts';
+import { type CacheStore, describeDamage } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
 import type { ResolvedStage } from '../spec/types.ts';
@@ -17,6 +17,8 @@ export interface StageStatusReport {
   state: StageState;
   reasons: string[];
   key?: string;
+  /** Warnings of the cached result's run (e.g. a cmd stage that wrote files outside its outs). */
+  warnings: string[];
 }
 
 /** Computes every stage's state without running anything (deps are hashed through the stat cache). */
@@ -40,11 +42,11 @@ export async function stageStatuses(graph: Graph, store: CacheStore): Promise<St
       if (notReady.length === 0) {
         description = await describeStage(stage, graph, trees, store);
         key = await keyOf(description);
-        const record = store.lookup(key);
+        const record = await store.serve(key, (damage) => reasons.push(describeDamage(damage)));
         if (record) {
           trees.set(name, record.output.tree);
           states.set(name, 'up-to-date');
-          reports.push({ name, state: 'up-to-date', reasons: [], key });
+          reports.push({ name, state: 'up-to-date', reasons: [], key, warnings: record.warnings ?? [] });
           continue;
         }
       } else {
@@ -67,7 +69,7 @@ export async function stageStatuses(graph: Graph, store: CacheStore): Promise<St
       if (reasons.length === 0) reasons.push('inputs changed');
     }
     states.set(name, state);
-    reports.push(key ? { name, state, reasons, key } : { name, state, reasons });
+    reports.push(key ? { name, state, reasons, key, warnings: [] } : { name, state, reasons, warnings: [] });
   }
   return reports;
 }

@@ -1,6 +1,6 @@
 // Resolves `${...}` references: first among params themselves (with loop detection), then in each
 // stage's `with:` and `cmd:`, recording exactly which params a stage reads (they enter its key).
-import { type ErrorSink, type Loc, PipeError } from '../errors.ts';
+import { ErrorSink, type Loc, PipeError } from '../errors.ts';
 import { closest } from '../util/did-you-mean.ts';
 import { allPaths, getPath, isPlainObject, type ParamOrigins, type ParamTree } from './params.ts';
 import { parseTemplate, scalarText, soleRef, type TemplatePart, TemplateSyntaxError } from './template.ts';
@@ -42,15 +42,22 @@ export function interpolateParams(tree: ParamTree, origins: ParamOrigins, sink: 
 
   const resolveString = (text: string, path: string): unknown => {
     const loc = origins.get(path);
-    const parts = parseOrReport(text, loc, sink);
-    if (!parts) return text;
-    return renderValue(parts, (ref) => {
-      if (!getPath(tree, ref).found) {
-        sink.add(unknownParamError(ref, tree, loc));
-        return undefined;
-      }
-      return resolvePath(ref, loc);
-    });
+    // A param without a file location came from --set: its errors say so instead.
+    const local = loc ? sink : new ErrorSink();
+    const parts = parseOrReport(text, loc, local);
+    const value = parts
+      ? renderValue(parts, (ref) => {
+          if (!getPath(tree, ref).found) {
+            local.add(unknownParamError(ref, tree, loc));
+            return undefined;
+          }
+          return resolvePath(ref, loc);
+        })
+      : text;
+    if (local !== sink)
+      for (const e of local.errors)
+        sink.add(new PipeError(`--set ${path}: ${e.message} (in "${text}")`, { code: e.code, hint: e.hint }));
+    return value;
   };
 
   const out: ParamTree = {};

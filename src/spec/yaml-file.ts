@@ -49,7 +49,9 @@ export async function parseYamlText(path: string, text: string): Promise<YamlFil
   let parsed = readParsed(text, PARSER_ID);
   if (!parsed) {
     parsed = await parseFresh(path, text);
-    writeParsed(text, PARSER_ID, parsed);
+    // JSON cannot hold every YAML value (.inf, .nan, dates, binary): such files are not cached,
+    // so a second run sees exactly what the first did.
+    if (isJsonValue(parsed.value)) writeParsed(text, PARSER_ID, parsed);
   }
   const { lineStarts } = parsed;
   const offsets = new Map(parsed.offsets.map(([p, key, value]) => [p, { key, value }]));
@@ -90,8 +92,30 @@ async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
       },
     );
   }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (cause) {
+    // An alias without its anchor, or an alias bomb: the parser accepts them, conversion does not.
+    const alias = /alias[^:]*: *(\S+)/i.exec((cause as Error).message)?.[1];
+    const at = alias ? text.indexOf(`*${alias}`) : text.indexOf('*');
+    throw new PipeError(`YAML error: ${(cause as Error).message.split('\n')[0]}`, {
+      code: 'E_SPEC_YAML',
+      loc: toLoc(path, lineCounter.lineStarts, Math.max(0, at)),
+      hint: 'define each &anchor before its *alias, and do not nest aliases to blow up the document',
+      cause,
+    });
+  }
+  if (isCircular(value)) {
+    // `a: &x {b: *x}`: legal YAML, but a spec is a tree; following it would never end.
+    throw new PipeError('YAML error: an alias refers to a node that contains it (a cycle)', {
+      code: 'E_SPEC_YAML',
+      loc: toLoc(path, lineCounter.lineStarts, Math.max(0, text.indexOf('*'))),
+      hint: 'a spec must be a tree: replace the alias by a copy of what it should hold',
+    });
+  }
   return {
-    value: doc.toJS({ maxAliasCount: 100 }),
+    value,
     lineStarts: lineCounter.lineStarts,
     offsets: indexOffsets(yaml, doc),
   };
@@ -150,4 +174,27 @@ function findOffset(
     if (hit) return depth === keyPath.length && at === 'key' ? hit.key : hit.value;
   }
   return 0;
+}
+
+/** True when `value` survives JSON.stringify/parse unchanged (plain data, finite numbers). */
+function isJsonValue(value: unknown): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(isJsonValue);
+  if (typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value);
+    return (proto === Object.prototype || proto === null) && Object.values(value).every(isJsonValue);
+  }
+  return false;
+}
+
+/** True when an object contains itself (a YAML alias to an ancestor). */
+function isCircular(value: unknown, ancestors = new Set<object>()): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (ancestors.has(value)) return true;
+  ancestors.add(value);
+  const children = value instanceof Map ? [...value.values()] : Object.values(value);
+  const found = children.some((child) => isCircular(child, ancestors));
+  ancestors.delete(value);
+  return found;
 }

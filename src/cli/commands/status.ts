@@ -16,7 +16,8 @@ upstream outputs, changed commands or stage versions) or has never been run.
   EXPERIMENT          experiment or pipeline files (default: every experiments/*.yaml,
                       or pipeline.yaml when there is no experiments/ folder)
   --set KEY=VALUE     override a param (repeatable), as with run
-  --json              print {"experiments": [{"experiment", "stages": [{"name", "state", "reasons"}]}]}
+  --json              print {"experiments": [{"experiment", "stages": [{"name", "state", "reasons",
+                      "key", "warnings"}]}]}
   --cache DIR         cache folder
 `;
 
@@ -50,6 +51,7 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
           state: s.state,
           reasons: s.reasons,
           key: s.key ?? null,
+          warnings: s.warnings,
         })),
       })),
     };
@@ -66,6 +68,7 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
       const mark = s.state === 'up-to-date' ? '✔' : s.state === 'stale' ? '✖' : '○';
       io.stdout(`  ${mark} ${s.name.padEnd(width)}  ${s.state}\n`);
       for (const reason of s.reasons) io.stdout(`      ${reason}\n`);
+      for (const warning of s.warnings) io.stdout(`      warning: ${warning}\n`);
     }
   }
   return EXIT_OK;

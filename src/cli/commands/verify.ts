@@ -1,0 +1,108 @@
+// `gpt2o-pipe verify [--repair]`: rehash the whole cache and check its records and trees.
+import { relative, resolve } from 'node:path';
+import { liveRuns } from '../../cache/active-runs.ts';
+import { CacheStore } from '../../cache/store.ts';
+import { type VerifyProgress, verifyCache } from '../../cache/verify.ts';
+import { EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
+import { parseCommandArgs } from '../args.ts';
+import type { CliIo } from '../io.ts';
+import { cacheRoot } from '../workspace.ts';
+
+export const VERIFY_HELP = `Usage: gpt2o-pipe verify [options]
+
+Checks the cache: rehashes every object and compares it with its name, checks that every
+run record is readable and complete and that every object of its output tree exists and
+is intact, and that every materialized tree matches its manifest. Prints each problem
+with its path, digest and reason. Exits 0 when the cache is clean, 1 when problems were found.
+
+  --repair            move corrupt objects to cache/quarantine/ (kept for inspection), delete
+                      broken trees and the run records that need a corrupt or missing object
+                      (the next run recomputes those stages); refused while a run is active
+  --json              print {"ok", "objects", "records", "trees", "bytes", "problems":
+                      [{"kind", "path", "digest", "reason"}], "repaired": {"quarantined",
+                      "records", "trees"}}
+  --cache DIR         cache folder (default: $GPT2O_CACHE, else ./cache)
+`;
+
+const OPTIONS = {
+  repair: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+/** Progress shows only on an interactive stderr, and only once a check has run this long. */
+const PROGRESS_AFTER_MS = 500;
+const PROGRESS_EVERY_MS = 200;
+
+export async function verifyCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs('verify', args, OPTIONS);
+  if (values.help) {
+    io.stdout(VERIFY_HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length > 0) {
+    throw new PipeError(`verify takes no arguments, got "${positionals[0]}"`, {
+      code: 'E_USAGE',
+      hint: 'see `gpt2o-pipe verify --help`',
+    });
+  }
+  const store = CacheStore.open(cacheRoot(io, resolve(io.cwd), values.cache));
+  const repair = values.repair === true;
+  if (repair) {
+    const busy = liveRuns(store);
+    if (busy.length > 0) {
+      throw new PipeError(`the cache is in use by a running \`gpt2o-pipe run\` (pid ${busy.join(', ')})`, {
+        code: 'E_VERIFY_BUSY',
+        hint: 'run verify --repair again when it has finished (verify without --repair only reads)',
+      });
+    }
+  }
+
+  const started = Date.now();
+  const showProgress = process.stderr.isTTY === true && io.env.CI === undefined;
+  let shown = 0;
+  let progressed = false;
+  const onProgress = showProgress
+    ? (p: VerifyProgress) => {
+        const now = Date.now();
+        if (now - started < PROGRESS_AFTER_MS || now - shown < PROGRESS_EVERY_MS) return;
+        shown = now;
+        progressed = true;
+        io.stderr(
+          `\rverify: hashed ${p.objects}/${p.totalObjects} objects, ${mib(p.bytes)} of ${mib(p.totalBytes)}\x1b[K`,
+        );
+      }
+    : undefined;
+  const report = await verifyCache(store, { repair, onProgress });
+  if (progressed) io.stderr('\r\x1b[K');
+
+  if (values.json) {
+    io.stdout(`${JSON.stringify(report)}\n`);
+    return report.ok ? EXIT_OK : EXIT_STAGE_FAILED;
+  }
+  const show = (path: string) => relative(io.cwd, path) || '.';
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  io.stdout(
+    `verify: ${report.objects} objects (${mib(report.bytes)}), ${report.records} run records, ${report.trees} trees in ${seconds}s: ` +
+      `${report.ok ? 'ok' : `${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`}\n`,
+  );
+  for (const p of report.problems) {
+    io.stdout(`  ✖ ${p.kind.padEnd(6)} ${show(p.path)}${p.digest ? ` (${p.digest})` : ''}: ${p.reason}\n`);
+  }
+  if (repair) {
+    const r = report.repaired;
+    io.stdout(
+      `repaired: ${r.quarantined} object${r.quarantined === 1 ? '' : 's'} moved to ${show(store.layout.dir('quarantine'))}, ` +
+        `${r.records} run record${r.records === 1 ? '' : 's'} and ${r.trees} tree${r.trees === 1 ? '' : 's'} removed; ` +
+        'the next run recomputes what they held\n',
+    );
+  } else if (!report.ok) {
+    io.stdout(
+      'run `gpt2o-pipe verify --repair` to quarantine corrupt objects and drop what depends on them\n',
+    );
+  }
+  return report.ok ? EXIT_OK : EXIT_STAGE_FAILED;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
