@@ -1,6 +1,7 @@
 // Garbage collection: keep what some experiment's latest run references (its run records, their
 // output trees, the objects in them, their logs); drop everything else, and stale temp files.
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isAlive } from './active-runs.ts';
 import { listRefs } from './refs.ts';
@@ -18,6 +19,7 @@ export interface GcReport {
     tmp: number;
     refs: number;
     resume: number;
+    locks: number;
     bytes: number;
   };
   /** Refs dropped because their experiment file no longer exists. */
@@ -29,7 +31,17 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
   const keepKeys = new Set<string>();
   const keepTrees = new Set<string>();
   const keepObjects = new Set<string>();
-  const removed = { objects: 0, records: 0, trees: 0, logs: 0, tmp: 0, refs: 0, resume: 0, bytes: 0 };
+  const removed = {
+    objects: 0,
+    records: 0,
+    trees: 0,
+    logs: 0,
+    tmp: 0,
+    refs: 0,
+    resume: 0,
+    locks: 0,
+    bytes: 0,
+  };
   const droppedExperiments: string[] = [];
 
   for (const { path, ref } of listRefs(store)) {
@@ -96,6 +108,24 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
     const path = join(layout.dir('resume'), name);
     if (safeReaddir(path).length > 0 && !store.readRecord(name)) continue;
     removed.resume++;
+    if (!options.dryRun) rmSync(path, { recursive: true, force: true });
+  }
+  // Locks of dead processes on this host (a kill between a commit and the lock's release leaves
+  // one; the next run of that key takes it over, but a key that is never run again keeps it).
+  for (const name of safeReaddir(layout.dir('locks'))) {
+    if (!name.endsWith('.lock')) continue;
+    const path = join(layout.dir('locks'), name);
+    let owner: { pid?: number; host?: string } | undefined;
+    try {
+      owner = JSON.parse(readFileSync(join(path, 'owner.json'), 'utf8'));
+    } catch {
+      owner = undefined;
+    }
+    const dead = owner
+      ? owner.host === hostname() && typeof owner.pid === 'number' && !isAlive(owner.pid)
+      : Date.now() - statSync(path).mtimeMs > 60_000;
+    if (!dead) continue;
+    removed.locks++;
     if (!options.dryRun) rmSync(path, { recursive: true, force: true });
   }
   return {

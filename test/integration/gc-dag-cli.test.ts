@@ -1,8 +1,9 @@
 // gc keeps exactly what experiments' latest runs reference; dag prints the graph; the built
 // binary works as a real process.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { describe, test } from 'node:test';
 import { cli, execCli, makeWorkspace, runJson } from '../helpers/workspace.ts';
 
@@ -86,6 +87,35 @@ describe('gc', () => {
       ws.remove();
     }
   });
+});
+
+test('gc removes locks left by dead processes and keeps a live one', async () => {
+  const ws = makeWorkspace({
+    'pipeline.yaml': 'stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n',
+  });
+  try {
+    assert.equal((await runJson(ws.dir)).code, 0);
+    // A pid that certainly belonged to a process that has exited.
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const lock = (name: string, pid: number) => {
+      mkdirSync(ws.path(`cache/locks/${name}.lock`), { recursive: true });
+      writeFileSync(
+        ws.path(`cache/locks/${name}.lock/owner.json`),
+        JSON.stringify({ pid, host: hostname(), token: 't', since: new Date().toISOString() }),
+      );
+    };
+    lock('dead', gone);
+    lock('alive', process.pid);
+    const r = await cli(ws.dir, ['gc', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).removed.locks, 1);
+    assert.deepEqual(
+      readdirSync(ws.path('cache/locks')).filter((n) => n.endsWith('.lock')),
+      ['alive.lock'],
+    );
+  } finally {
+    ws.remove();
+  }
 });
 
 describe('dag and the binary', () => {

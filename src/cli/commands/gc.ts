@@ -48,7 +48,7 @@ export async function gcCommand(args: string[], io: CliIo): Promise<number> {
   const verb = dryRun ? 'would remove' : 'removed';
   io.stdout(
     `gc: kept ${report.keptRecords} results (${report.keptObjects} objects, ${mib(report.keptBytes)}); ` +
-      `${verb} ${r.objects} objects, ${r.records} run records, ${r.trees} trees, ${r.logs} logs, ${r.tmp} temp entries, ${r.resume} resume folders (${mib(r.bytes)})\n`,
+      `${verb} ${r.objects} objects, ${r.records} run records, ${r.trees} trees, ${r.logs} logs, ${r.tmp} temp entries, ${r.resume} resume folders, ${r.locks} stale locks (${mib(r.bytes)})\n`,
   );
   for (const file of report.droppedExperiments)
     io.stdout(`  ${verb} the ref of ${file} (the file no longer exists)\n`);
