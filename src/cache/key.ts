@@ -79,7 +79,9 @@ async function digestDeps(stage: ResolvedStage, decls: readonly PathDecl[], grap
           loc: dep.loc,
           stage: stage.name,
           hint: missing
-            ? 'create it, fix the path in deps:, or let a stage produce it in its outs:'
+            ? stage.kind === 'cmd'
+              ? 'create it, fix the path in deps:, or let a stage produce it in its outs:'
+              : `built-in stage "${stage.uses}" reads it because of its with: values; check the path (relative paths are relative to the folder of pipeline.yaml)`
             : String(cause),
           exitCode: EXIT_STAGE_FAILED,
           cause,

@@ -243,6 +243,7 @@ const CASES: Case[] = [
     stderr: [
       /^pipeline\.yaml:4:\d+ error E_DEP_MISSING \(stage "download"\)/m,
       /dep "no\/such\/folder" of stage "download" does not exist/,
+      /hint: built-in stage "download" reads it because of its with: values; check the path/,
     ],
   },
   {
