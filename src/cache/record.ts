@@ -43,4 +43,15 @@ export interface RunRecord {
   logTail: string;
   tools: { gpt2oPipe: string; node: string; platform: string };
   host: string;
+  /** Set when the stage ran inside a Slurm job (the slurm executor): where and with what. */
+  slurm?: SlurmJobInfo;
+}
+
+export interface SlurmJobInfo {
+  jobId: string;
+  node: string;
+  cluster?: string;
+  partition?: string;
+  /** The stage's `resources:` as the head requested them. */
+  resources: Record<string, unknown>;
 }

@@ -16,6 +16,8 @@ export interface Workspace {
   graph: Graph;
   store: CacheStore;
   runsDir: string;
+  /** The `--set` overrides it was resolved with (a Slurm job resolves it again with them). */
+  sets: readonly string[];
 }
 
 export async function openWorkspace(
@@ -26,5 +28,5 @@ export async function openWorkspace(
   const spec = await resolveSpec(resolve(io.cwd, specFile), { sets: options.sets, registry: io.registry });
   const graph = buildGraph(spec);
   const store = CacheStore.open(cacheRoot(io, spec.projectRoot, options.cache));
-  return { graph, store, runsDir: resolve(spec.projectRoot, 'runs') };
+  return { graph, store, runsDir: resolve(spec.projectRoot, 'runs'), sets: options.sets ?? [] };
 }

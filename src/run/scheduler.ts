@@ -11,11 +11,12 @@ import type { KeyDescription, RunRecord } from '../cache/record.ts';
 import { type CacheStore, describeDamage } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
-import type { ResolvedStage } from '../spec/types.ts';
+import type { ExecutorName, ResolvedStage } from '../spec/types.ts';
 import type { Emit, StageOutcome } from './events.ts';
 import { runBuiltinStage } from './execute-builtin.ts';
 import { runCmdStage } from './execute-cmd.ts';
 import { Semaphore } from './semaphore.ts';
+import { runOnSlurm, type SlurmContext, slurmJobInfo } from './slurm.ts';
 import { StageLog } from './stage-log.ts';
 import { TOOL_VERSION } from './version.ts';
 
@@ -31,6 +32,21 @@ export interface RunOptions {
   keepGoing: boolean;
   signal: AbortSignal;
   emit: Emit;
+  /** Executor of stages that name none (`run --executor`, else the spec's `executor:`); default local. */
+  defaultExecutor?: ExecutorName;
+  /** Run every stage here, whatever it names (inside a Slurm job: a job never submits another). */
+  forceLocal?: boolean;
+  /** What a Slurm job needs to recompute a stage; required when a stage runs on Slurm. */
+  slurm?: SlurmContext;
+}
+
+/** Where a stage executes in this run. */
+export function executorOf(
+  stage: ResolvedStage,
+  options: Pick<RunOptions, 'defaultExecutor' | 'forceLocal'>,
+) {
+  if (options.forceLocal) return 'local';
+  return stage.executor ?? options.defaultExecutor ?? 'local';
 }
 
 export async function runStages(options: RunOptions): Promise<Map<string, StageOutcome>> {
@@ -107,6 +123,19 @@ async function settleStage(
   try {
     if (stopSignal.aborted)
       return { name, status: 'skipped', seconds: 0, key, reason: 'the run was stopped' };
+    if (executorOf(stage, options) === 'slurm') {
+      // The job takes the stage's lock and commits; the head only submits, follows and serves.
+      if (!options.slurm) throw new Error('a stage runs on Slurm but the run has no Slurm context');
+      return await runOnSlurm({
+        stage,
+        key,
+        forced,
+        store: options.store,
+        ctx: options.slurm,
+        signal: options.signal,
+        emit: options.emit,
+      });
+    }
     const lock = await acquireLock(options.store.layout.lock(key), {
       signal: options.signal,
       onWait: ({ owner }) =>
@@ -225,6 +254,7 @@ async function executeStage(
         platform: `${process.platform}-${process.arch}`,
       },
       host: hostname(),
+      ...slurmJobInfo(process.env),
     };
     await store.writeRecord(record);
     // The result is in the cache; what the stage kept to resume from is no longer needed.

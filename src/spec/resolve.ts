@@ -9,7 +9,7 @@ import { interpolateParams } from './interpolate.ts';
 import { mergeOverrides, type ParamOrigins, type ParamTree, recordOrigins, treeFromPath } from './params.ts';
 import { checkSchema, ExperimentSchema, RootSpecSchema } from './schema.ts';
 import { resolveStages } from './stages.ts';
-import type { ResolvedSpec } from './types.ts';
+import type { ExecutorName, ResolvedSpec } from './types.ts';
 
 export interface ResolveOptions {
   /** `--set a.b=value` overrides, applied last; values are parsed as YAML (so `1024` is a number). */
@@ -26,10 +26,12 @@ export async function resolveSpec(entry: string, options: ResolveOptions): Promi
   const rootSpec = checkSchema(RootSpecSchema, root.value, root, [], sink, { what: 'pipeline spec' });
   const origins: ParamOrigins = new Map();
   let params: ParamTree = (rootSpec?.params as ParamTree | undefined) ?? {};
+  let executor: ExecutorName | undefined = rootSpec?.executor;
   recordOrigins(params, (path) => root.locate(path, 'key'), origins);
 
   for (const file of chain.slice(1)) {
     const experiment = checkSchema(ExperimentSchema, file.value, file, [], sink, { what: 'experiment' });
+    if (experiment?.executor) executor = experiment.executor;
     if (!experiment?.params) continue;
     const locate = (path: string[]) => file.locate(['params', ...path], 'key');
     params = mergeOverrides(params, experiment.params as ParamTree, locate, origins, sink);
@@ -50,6 +52,7 @@ export async function resolveSpec(entry: string, options: ResolveOptions): Promi
     rootFile: root.path,
     projectRoot: dirname(root.path),
     params,
+    ...(executor ? { executor } : {}),
     stages,
   });
 }

@@ -8,6 +8,44 @@ const STAGE_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const stringList = v.array(v.string());
 const needs = v.union([stringList, v.record(v.string(), v.string())]);
 
+/** Where a stage executes: in this process's machine, or as a Slurm job (see README, Running on Slurm). */
+export const ExecutorSchema = v.picklist(['local', 'slurm'], 'executor must be "local" or "slurm"');
+const positiveInt = (what: string) =>
+  v.pipe(
+    v.number(),
+    v.integer(`${what} must be a whole number`),
+    v.minValue(1, `${what} must be at least 1`),
+  );
+
+/** What a Slurm job asks for; ignored by the local executor. Never part of the cache key. */
+export const ResourcesSchema = v.strictObject({
+  cpus: v.optional(positiveInt('cpus')),
+  /** Slurm's --mem: a number is megabytes, a string carries its unit ("4G"). */
+  mem: v.optional(
+    v.union(
+      [
+        positiveInt('mem'),
+        v.pipe(v.string(), v.regex(/^\d+[KMGT]?$/i, 'mem must look like 4096, 512M or 4G')),
+      ],
+      'mem must be megabytes (a number) or a size like "4G"',
+    ),
+  ),
+  gpus: v.optional(v.pipe(v.number(), v.integer('gpus must be a whole number'), v.minValue(0))),
+  /** Slurm's --time: minutes as a number, or "HH:MM:SS", "D-HH:MM" and the like. */
+  time: v.optional(
+    v.union(
+      [
+        positiveInt('time'),
+        v.pipe(v.string(), v.regex(/^[\d:-]+$/, 'time must look like 90, 1:30:00 or 2-00:00')),
+      ],
+      'time must be minutes (a number) or a Slurm time like "1:30:00"',
+    ),
+  ),
+  partition: v.optional(v.pipe(v.string(), v.nonEmpty('partition must not be empty'))),
+  /** Extra sbatch arguments, passed as they are (e.g. ["--account=ml", "--qos=high"]). */
+  sbatch: v.optional(stringList),
+});
+
 /** A `cmd:` stage: a shell command with declared inputs (deps) and outputs (outs), DVC-style. */
 export const CmdStageSchema = v.strictObject({
   cmd: v.pipe(v.string(), v.nonEmpty('cmd must not be empty')),
@@ -15,6 +53,8 @@ export const CmdStageSchema = v.strictObject({
   outs: v.optional(stringList),
   needs: v.optional(needs),
   description: v.optional(v.string()),
+  executor: v.optional(ExecutorSchema),
+  resources: v.optional(ResourcesSchema),
 });
 
 /** A `uses:` stage: a built-in stage from stages/ with its inputs under `with:`. */
@@ -23,11 +63,14 @@ export const UsesStageSchema = v.strictObject({
   with: v.optional(v.record(v.string(), v.unknown())),
   needs: v.optional(needs),
   description: v.optional(v.string()),
+  executor: v.optional(ExecutorSchema),
+  resources: v.optional(ResourcesSchema),
 });
 
 /** The root spec (pipeline.yaml): param defaults and the stages. */
 export const RootSpecSchema = v.strictObject({
   description: v.optional(v.string()),
+  executor: v.optional(ExecutorSchema),
   params: v.optional(v.record(v.string(), v.unknown())),
   stages: v.optional(v.nullable(v.record(v.string(), v.unknown()))),
 });
@@ -36,6 +79,7 @@ export const RootSpecSchema = v.strictObject({
 export const ExperimentSchema = v.strictObject({
   extends: v.pipe(v.string(), v.nonEmpty()),
   description: v.optional(v.string()),
+  executor: v.optional(ExecutorSchema),
   params: v.optional(v.nullable(v.record(v.string(), v.unknown()))),
 });
 

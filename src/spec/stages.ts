@@ -7,7 +7,15 @@ import { interpolateValue, lookupRef, parseOrReport } from './interpolate.ts';
 import { isPlainObject, type ParamTree } from './params.ts';
 import { CmdStageSchema, checkSchema, checkStageName, UsesStageSchema } from './schema.ts';
 import { renderCommand } from './template.ts';
-import type { CmdStage, NeedBinding, PathDecl, ResolvedStage, UsesStage } from './types.ts';
+import type {
+  CmdStage,
+  ExecutorName,
+  NeedBinding,
+  PathDecl,
+  ResolvedStage,
+  StageResources,
+  UsesStage,
+} from './types.ts';
 import type { YamlFile } from './yaml-file.ts';
 
 type Path = (string | number)[];
@@ -72,6 +80,7 @@ function resolveCmdStage(raw: unknown, c: StageContext): CmdStage | undefined {
     needs: resolveNeeds(spec.needs, c),
     params: sortedRecord(refs),
     template: spec.cmd,
+    ...placement(spec),
     cmd,
     deps: resolvePaths(spec.deps ?? [], 'deps', c),
     outs: resolvePaths(spec.outs ?? [], 'outs', c),
@@ -132,10 +141,19 @@ async function resolveUsesStage(
     needs,
     params: sortedRecord(refs),
     template: spec.with ?? {},
+    ...placement(spec),
     uses: spec.uses,
     definition,
     with: checked as Record<string, unknown>,
     deps,
+  };
+}
+
+/** `executor:` and `resources:`, only when written (they never enter the cache key). */
+function placement(spec: { executor?: ExecutorName; resources?: StageResources }) {
+  return {
+    ...(spec.executor ? { executor: spec.executor } : {}),
+    ...(spec.resources ? { resources: spec.resources } : {}),
   };
 }
 

@@ -16,6 +16,18 @@ export interface PathDecl {
   loc: Loc;
 }
 
+export type ExecutorName = 'local' | 'slurm';
+
+/** `resources:` of a stage: what its Slurm job requests (see ResourcesSchema). */
+export interface StageResources {
+  cpus?: number;
+  mem?: number | string;
+  gpus?: number;
+  time?: number | string;
+  partition?: string;
+  sbatch?: string[];
+}
+
 interface StageBase {
   name: string;
   loc: Loc;
@@ -25,6 +37,9 @@ interface StageBase {
   params: Record<string, unknown>;
   /** `cmd:` or `with:` as written, before interpolation: tells "command changed" from "param changed". */
   template: unknown;
+  /** `executor:` of the stage; unset: the run's default. Not part of the cache key. */
+  executor?: ExecutorName;
+  resources?: StageResources;
 }
 
 export interface CmdStage extends StageBase {
@@ -55,5 +70,7 @@ export interface ResolvedSpec {
   rootFile: string;
   projectRoot: string;
   params: ParamTree;
+  /** Default executor of the experiment (the last file of the chain that sets it); unset: local. */
+  executor?: ExecutorName;
   stages: ResolvedStage[];
 }

@@ -13,6 +13,7 @@ import type { Reporter } from '../../report/reporter.ts';
 import type { StageOutcome } from '../../run/events.ts';
 import { linkRunOutput } from '../../run/runs-tree.ts';
 import { runStages } from '../../run/scheduler.ts';
+import type { ExecutorName } from '../../spec/types.ts';
 import { suggestionHint } from '../../util/did-you-mean.ts';
 import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs } from '../args.ts';
 import type { CliIo } from '../io.ts';
@@ -31,6 +32,9 @@ Naming stages runs only them and what they need (like \`make target\`).
   --dry-run           compute keys and report what would run; run nothing
   --keep-going        after a failure, keep running stages that do not depend on it
   --json              print one JSON object with the outcome on stdout
+  --executor local|slurm
+                      where stages that name no executor: run (default: the spec's
+                      executor:, else local); slurm submits each stage as a Slurm job
   --cache DIR         cache folder (default: $GPT2O_CACHE, else cache/ beside pipeline.yaml)
 `;
 
@@ -41,6 +45,9 @@ const OPTIONS = {
   'dry-run': { type: 'boolean', short: 'n' },
   'keep-going': { type: 'boolean', short: 'k' },
   json: { type: 'boolean' },
+  executor: { type: 'string' },
+  // Internal: the command a Slurm job runs (every stage local, refs and runs/ left to the head).
+  'stage-exec': { type: 'boolean' },
 } as const;
 
 export async function runCommand(args: string[], io: CliIo): Promise<number> {
@@ -64,7 +71,16 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       });
     }
   }
+  const executor = values.executor;
+  if (executor !== undefined && executor !== 'local' && executor !== 'slurm') {
+    throw new PipeError(`--executor must be "local" or "slurm", got "${executor}"`, {
+      code: 'E_USAGE',
+      hint: 'for example --executor slurm',
+    });
+  }
   return runWorkspace(io, workspace, {
+    executor,
+    stageExec: values['stage-exec'] === true,
     targets,
     force: values.force ?? [],
     jobs: parseJobs(values.jobs, availableParallelism()),
@@ -88,6 +104,10 @@ export interface RunRequest {
   signal: AbortSignal;
   /** Print the report of a stage stopped by the signal (default true; `watch` says why itself). */
   reportInterrupted?: boolean;
+  /** `--executor`: overrides the spec's default executor. */
+  executor?: ExecutorName;
+  /** Inside a Slurm job: run everything locally and publish no refs or runs/ links (the head does). */
+  stageExec?: boolean;
 }
 
 /** Plans, runs, records and reports; returns the exit code (0, 1, or 130 when a stage was stopped). */
@@ -119,10 +139,17 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
       dryRun: request.dryRun,
       keepGoing: request.keepGoing,
       signal: request.signal,
-      emit: (event) => reporter.event(event),
+      emit: (event) => {
+        reporter.event(event);
+        // In a Slurm job, stdout is the job log the head streams: the stage's own lines belong in it.
+        if (request.stageExec && event.type === 'stage-log') say(`${event.line}\n`);
+      },
+      defaultExecutor: request.executor ?? spec.executor,
+      forceLocal: request.stageExec === true,
+      slurm: { specFile: spec.specFile, sets: workspace.sets, cwd: io.cwd },
     });
     await reporter.finish();
-    if (!request.dryRun) await recordRun(outcomes, store, runsDir, graph);
+    if (!request.dryRun && !request.stageExec) await recordRun(outcomes, store, runsDir, graph);
   } finally {
     unmark();
   }
