@@ -9,7 +9,7 @@ import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SlurmJobInfo } from '../cache/record.ts';
-import { type CacheStore, describeDamage } from '../cache/store.ts';
+import { type CacheStore, type Damage, describeDamage } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import type { ResolvedStage, StageResources } from '../spec/types.ts';
 import type { Emit, StageOutcome } from './events.ts';
@@ -170,7 +170,7 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
     const logTail = lines.slice(-TAIL_LINES).join('\n');
     if (req.signal.aborted) return failed(interrupted(stage.name), { logPath, logTail });
     if (state.state === 'COMPLETED' || state.state === 'GONE') {
-      const record = await store.serve(key, (damage) =>
+      const record = await committedRecord(store, key, (damage) =>
         emit({ type: 'stage-warning', stage: stage.name, message: describeDamage(damage) }),
       );
       if (!record) {
@@ -227,6 +227,19 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
     );
   } finally {
     if (work) await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** How long the head keeps looking for a finished job's record (NFS caches directory lookups). */
+const RECORD_GRACE_MS = 10_000;
+
+/** The record the job committed; a shared file system may show it to this machine a little later. */
+async function committedRecord(store: CacheStore, key: string, onDamage: (damage: Damage) => void) {
+  const deadline = Date.now() + RECORD_GRACE_MS;
+  for (;;) {
+    const record = await store.serve(key, onDamage);
+    if (record || Date.now() > deadline) return record;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 

@@ -9,7 +9,7 @@ const stringList = v.array(v.string());
 const needs = v.union([stringList, v.record(v.string(), v.string())]);
 
 /** Where a stage executes: in this process's machine, or as a Slurm job (see README, Running on Slurm). */
-export const ExecutorSchema = v.picklist(['local', 'slurm'], 'executor must be "local" or "slurm"');
+export const ExecutorSchema = v.picklist(['local', 'slurm']);
 const positiveInt = (what: string) =>
   v.pipe(
     v.number(),
