@@ -5,7 +5,7 @@
 // already cached), so the stage's lock, atomic commit and record are the ordinary ones.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SlurmJobInfo } from '../cache/record.ts';
@@ -141,6 +141,7 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
     ...extra,
   });
   let work: string | undefined;
+  let releaseMarker: string | undefined;
   try {
     work = await store.makeTmpDir(`slurm-${stage.name}`);
     const logsDir = store.layout.dir('logs');
@@ -162,11 +163,37 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
       { mode: 0o755 },
     );
     if (req.signal.aborted) return failed(interrupted(stage.name));
-    const jobId = await submit([...sbatchArgs(stage, logPattern), script], stage.name);
-    const logPath = logPattern.replace('%j', jobId);
-    emit({ type: 'stage-start', stage: stage.name, key });
-    emit({ type: 'stage-log', stage: stage.name, line: `submitted as Slurm job ${jobId}` });
-    const { state, lines } = await followJob(jobId, logPath, req);
+    // One job per key, also across runs: another run (e.g. a sweep over experiments sharing this
+    // stage) may have submitted it already; then this run follows that job instead.
+    const claim = await claimSubmission(store, key, req.signal);
+    if (claim.cached) {
+      return { name: stage.name, status: 'cached', key, seconds: 0, tree: claim.cached.output.tree };
+    }
+    let jobId: string;
+    let logPath: string;
+    if (claim.marker) {
+      try {
+        jobId = await submit([...sbatchArgs(stage, logPattern), script], stage.name);
+      } catch (error) {
+        await rm(claim.marker, { recursive: true, force: true });
+        throw error;
+      }
+      logPath = logPattern.replace('%j', jobId);
+      await writeFile(join(claim.marker, 'job.json'), JSON.stringify({ jobId, logPath }));
+      releaseMarker = claim.marker;
+      emit({ type: 'stage-start', stage: stage.name, key });
+      emit({ type: 'stage-log', stage: stage.name, line: `submitted as Slurm job ${jobId}` });
+    } else {
+      ({ jobId, logPath } = claim.job!);
+      emit({ type: 'stage-start', stage: stage.name, key });
+      emit({
+        type: 'stage-wait',
+        stage: stage.name,
+        key,
+        holder: `Slurm job ${jobId} (submitted by another run)`,
+      });
+    }
+    const { state, lines } = await followJob(jobId, logPath, req, claim.marker !== undefined);
     const logTail = lines.slice(-TAIL_LINES).join('\n');
     if (req.signal.aborted) return failed(interrupted(stage.name), { logPath, logTail });
     if (state.state === 'COMPLETED' || state.state === 'GONE') {
@@ -226,7 +253,56 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
           }),
     );
   } finally {
+    if (releaseMarker) await rm(releaseMarker, { recursive: true, force: true }).catch(() => undefined);
     if (work) await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Claims the submission of `key`: `locks/<key>.slurm/` is created atomically (mkdir) by the run
+ * that submits, which writes the job id into it and removes it when the job has ended. A run that
+ * finds it follows that job. A marker whose job has ended (its run died) is stale: removed, and the
+ * result is either in the cache by now or the claim is made again.
+ */
+async function claimSubmission(
+  store: CacheStore,
+  key: string,
+  signal: AbortSignal,
+): Promise<{
+  marker?: string;
+  job?: { jobId: string; logPath: string };
+  cached?: { output: { tree: string } };
+}> {
+  const marker = join(store.layout.dir('locks'), `${key}.slurm`);
+  await mkdir(dirname(marker), { recursive: true });
+  for (;;) {
+    try {
+      await mkdir(marker);
+      return { marker };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    if (signal.aborted) throw new PipeError('interrupted', { code: 'E_INTERRUPTED', exitCode: 130 });
+    const job = await readFile(join(marker, 'job.json'), 'utf8')
+      .then((text) => JSON.parse(text) as { jobId: string; logPath: string })
+      .catch(() => undefined);
+    if (job) {
+      const state = await jobState(job.jobId);
+      if (!state || !TERMINAL(state.state)) return { job };
+    } else {
+      // Being submitted right now, or its run died between mkdir and writing job.json.
+      const age = await stat(marker).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age < 60_000) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
+    }
+    await rm(marker, { recursive: true, force: true });
+    const record = await store.serve(key);
+    if (record) return { cached: record };
   }
 }
 
@@ -301,6 +377,8 @@ async function followJob(
   jobId: string,
   logPath: string,
   req: SlurmStageRequest,
+  /** False for a job another run submitted: on Ctrl-C this run stops waiting but leaves it alone. */
+  own = true,
 ): Promise<{ state: JobState; lines: string[] }> {
   const lines: string[] = [];
   let offset = 0;
@@ -342,6 +420,7 @@ async function followJob(
   try {
     let delay = POLL_FIRST_MS;
     for (;;) {
+      if (req.signal.aborted && !own) return { state: { state: 'CANCELLED' }, lines };
       if (req.signal.aborted && !cancelled) {
         cancelled = true;
         cancelDeadline = Date.now() + 15_000;

@@ -125,6 +125,38 @@ stages:
     assert.match(r.stderr, /about to break/);
   });
 
+  test('two experiments sharing upstream stages submit each shared stage once', async () => {
+    ws.write(
+      'shared.yaml',
+      `executor: slurm
+params: {tag: a}
+stages:
+  base:
+    cmd: sleep 2 && echo base > base.txt
+    outs: [base.txt]
+  top:
+    cmd: cat base.txt > top.txt && echo \${tag} >> top.txt
+    deps: [base.txt]
+    outs: [top.txt]
+`,
+    );
+    ws.write('shared-b.yaml', 'extends: shared.yaml\nparams: {tag: b}\n');
+    const [a, b] = await Promise.all([
+      runJsonBin(ws, ['shared.yaml', '--cache', 'cache-shared']),
+      runJsonBin(ws, ['shared-b.yaml', '--cache', 'cache-shared']),
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(a.byName.base!.key, b.byName.base!.key);
+    assert.notEqual(a.byName.top!.key, b.byName.top!.key);
+    // One job per distinct key: base once, top twice.
+    // This cluster is the test's own: every job it ever ran is listed (MinJobAge keeps them 300 s).
+    const jobs = execFileSync('scontrol', ['show', 'job', '-o'], { encoding: 'utf8' }).split('\n');
+    const count = (name: string) => jobs.filter((l) => l.includes(`JobName=gpt2o-${name} `)).length;
+    assert.equal(count('base'), 1, jobs.join('\n'));
+    assert.equal(count('top'), 2);
+  });
+
   test('Ctrl-C cancels the stage job', async () => {
     ws.write(
       'slow.yaml',
@@ -142,7 +174,7 @@ stages:
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     let jobId = '';
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       const out = execFileSync('squeue', ['-h', '-n', 'gpt2o-slow', '-t', 'RUNNING', '-o', '%i'], {
         encoding: 'utf8',
@@ -158,5 +190,21 @@ stages:
     assert.equal(await exited, 130, stderr);
     assert.match(scontrolJob(jobId), /JobState=CANCELLED/);
     assert.match(stderr, /stage "slow" was interrupted/);
+  });
+  test('a stage over its time limit fails with TIMEOUT', { timeout: 240_000 }, async () => {
+    ws.write(
+      'timeout.yaml',
+      `executor: slurm
+stages:
+  long:
+    cmd: sleep 300 && touch done.txt
+    outs: [done.txt]
+    resources: { time: 1 }
+`,
+    );
+    // Slurm enforces limits on a 30 s tick: a 1-minute job ends 60-90 s after it starts.
+    const r = await execCli(ws.dir, ['run', 'timeout.yaml', '--cache', 'cache-timeout']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /stage "long": Slurm job \d+ TIMEOUT/);
   });
 });
