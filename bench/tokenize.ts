@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WavWriter } from '../stages/audio/wav-writer.ts';
-import { buildTestCodec } from '../test/helpers/test-codec.ts';
+import { writeTestCodec } from '../test/helpers/test-codec.ts';
 import { type Check, grade } from './checks.ts';
 import { runCommand, type Sample, summarize } from './timing.ts';
 import { pipeCommand } from './tools.ts';
@@ -48,10 +48,7 @@ export function benchTokenize(
   const dir = join(root, 'tokenize');
   const seconds = options.small ? 120 : 600;
   mkdirSync(join(dir, 'data/wav'), { recursive: true });
-  mkdirSync(join(dir, 'models'), { recursive: true });
-  const codec = buildTestCodec();
-  writeFileSync(join(dir, 'models/encoder.onnx'), codec.encoder);
-  writeFileSync(join(dir, 'models/decoder.onnx'), codec.decoder);
+  writeTestCodec(join(dir, 'models'));
   log(`tokenize: writing ${seconds} s of 24 kHz audio`);
   const writer = new WavWriter(join(dir, 'data/wav/book_01.wav'), 24000, 'pcm16');
   for (let s = 0; s < seconds; s++) {

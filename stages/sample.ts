@@ -68,19 +68,7 @@ export default defineStage({
       seed: p.seed,
       kvCache: p.kv_cache,
       signal: ctx.signal,
-      // The place of the next token in its frame, counted from the last frame marker.
-      allowed: p.constrained
-        ? (s) => {
-            let place = 0;
-            for (let back = 1; back <= perFrame && back <= s.length; back++) {
-              if (s[s.length - back] === layout.spec.frameStart) {
-                place = back % perFrame;
-                break;
-              }
-            }
-            return layout.legalAt(place);
-          }
-        : undefined,
+      allowed: p.constrained ? (sequence) => layout.legalNext(sequence) : undefined,
       onToken: (done) => {
         if (done % perFrame === 0)
           ctx.progress({

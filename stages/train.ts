@@ -63,8 +63,7 @@ export default defineStage({
   ),
   inputs: ['shards'],
   async run(ctx) {
-    const { readFileSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
+    const { readShardsMeta } = await import('./model/shards-meta.ts');
     const { loadBackend } = await import('./model/backend.ts');
     const { padVocab } = await import('./model/config.ts');
     const { shardFiles } = await import('./model/loader.ts');
@@ -72,11 +71,7 @@ export default defineStage({
     const { startEngine } = await import('./model/gradients.ts');
     const p = ctx.params;
     const shards = ctx.input('shards');
-    const meta = JSON.parse(readFileSync(join(shards, 'meta.json'), 'utf8')) as {
-      vocab_size: number;
-      train: { tokens: number };
-      val: { tokens: number };
-    };
+    const meta = readShardsMeta(shards);
     const vocabSize = p.vocab_size ?? padVocab(meta.vocab_size, p.vocab_multiple);
     if (vocabSize < meta.vocab_size)
       throw new StageError(
@@ -123,14 +118,6 @@ export default defineStage({
         signal: ctx.signal,
       },
     );
-    const state = JSON.parse(readFileSync(join(ctx.outDir, 'trainer_state.json'), 'utf8')) as {
-      metrics: unknown[];
-    };
-    writeFileSync(
-      join(ctx.outDir, 'metrics.jsonl'),
-      state.metrics.map((m) => `${JSON.stringify(m)}\n`).join(''),
-    );
-    writeFileSync(join(ctx.outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     for (const [name, value] of Object.entries(summary)) ctx.metric(name, value);
     ctx.log(
       `final loss ${summary.final_loss.toFixed(4)}` +

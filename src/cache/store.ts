@@ -283,24 +283,6 @@ export class CacheStore {
     return undefined;
   }
 
-  /**
-   * True when every object of a tree is present with the right size: the stat-only check (no
-   * rehash) that `logs` uses; `run` and `status` use serve.
-   */
-  hasTree(digest: string): boolean {
-    let manifest: TreeManifest;
-    try {
-      manifest = this.readManifest(digest);
-    } catch {
-      return false;
-    }
-    for (const file of manifest.files) {
-      if (statSync(this.layout.object(file.digest), { throwIfNoEntry: false })?.size !== file.size)
-        return false;
-    }
-    return true;
-  }
-
   private treeLooksIntact(dir: string, manifest: TreeManifest): boolean {
     for (const file of manifest.files) {
       const linked = statSync(join(dir, file.path), { throwIfNoEntry: false });
@@ -315,12 +297,6 @@ export class CacheStore {
   }
 
   // ---- run records
-
-  /** The run record of `key` when its output tree's objects exist with their sizes (no rehash; see serve). */
-  lookup(key: string): RunRecord | undefined {
-    const record = this.readRecord(key);
-    return record && this.hasTree(record.output.tree) ? record : undefined;
-  }
 
   /** A run record, or undefined when absent or unreadable (a damaged record counts as a miss). */
   readRecord(key: string): RunRecord | undefined {

@@ -22,10 +22,10 @@ port.on('message', async (request: WorkerRequest) => {
       const names = [...model!.params.keys()];
       model!.setWeights(new Map(names.map((name, k) => [name, { data: request.weights[k]! }])));
     } else if (request.type === 'gradients') {
-      const { loss, grads } = sequenceGradients(model!, request, request.scale);
+      const part = sequenceGradients(model!, request, request.scale);
       reply(
-        { type: 'gradients', index: request.index, loss, grads },
-        grads.map((g) => g.buffer as ArrayBuffer),
+        { type: 'gradients', index: request.index, ...part },
+        part.grads.map((g) => g.buffer as ArrayBuffer),
       );
     } else {
       reply({ type: 'loss', index: request.index, loss: sequenceLoss(model!, request) });

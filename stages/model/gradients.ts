@@ -20,6 +20,8 @@ export interface GradientResult {
   loss: number;
   /** Σ scale × ∂loss(sequence)/∂w, by HF parameter name. */
   grads: Map<string, Float32Array>;
+  /** Live tfjs tensors of the replica after the pass (the largest over workers): flat if nothing leaks. */
+  tensors: number;
 }
 
 export interface GradientEngine {
@@ -81,11 +83,7 @@ export class InProcessGradients implements GradientEngine {
 }
 
 /** Loss and gradients of one sequence as host arrays (parameter order), tensors freed. */
-export function sequenceGradients(
-  model: Gpt,
-  s: Sequence,
-  scale: number,
-): { loss: number; grads: Float32Array[] } {
+export function sequenceGradients(model: Gpt, s: Sequence, scale: number): SequenceGradients {
   const { loss, grads } = model.lossAndGrads(s.ids, s.targets, 1, s.ids.length, scale);
   const arrays = [...model.params.keys()].map((name) => {
     const g = grads.get(name)!;
@@ -93,7 +91,14 @@ export function sequenceGradients(
     g.dispose();
     return data;
   });
-  return { loss, grads: arrays };
+  return { loss, grads: arrays, tensors: model.tf.memory().numTensors };
+}
+
+/** One sequence's share of a step, as a worker sends it back (arrays in parameter order). */
+interface SequenceGradients {
+  loss: number;
+  grads: Float32Array[];
+  tensors: number;
 }
 
 export function sequenceLoss(model: Gpt, s: Sequence): number {
@@ -103,11 +108,12 @@ export function sequenceLoss(model: Gpt, s: Sequence): number {
   return value;
 }
 
-/** Sums per-sequence gradients in the order they are added. */
+/** Sums per-sequence gradients in the order they are added (both engines: one order, one result). */
 class Accumulator {
   private readonly names: string[];
   private readonly sums: Float32Array[];
   private loss = 0;
+  private tensors = 0;
 
   constructor(config: GptConfig) {
     const shapes = parameterShapes(config);
@@ -115,8 +121,9 @@ class Accumulator {
     this.sums = shapes.map(([, shape]) => new Float32Array(shape.reduce((a, b) => a * b, 1)));
   }
 
-  add(part: { loss: number; grads: Float32Array[] }): void {
+  add(part: SequenceGradients): void {
     this.loss += part.loss;
+    this.tensors = Math.max(this.tensors, part.tensors);
     part.grads.forEach((g, k) => {
       const sum = this.sums[k]!;
       for (let i = 0; i < g.length; i++) sum[i]! += g[i]!;
@@ -124,7 +131,11 @@ class Accumulator {
   }
 
   result(): GradientResult {
-    return { loss: this.loss, grads: new Map(this.names.map((name, k) => [name, this.sums[k]!])) };
+    return {
+      loss: this.loss,
+      grads: new Map(this.names.map((name, k) => [name, this.sums[k]!])),
+      tensors: this.tensors,
+    };
   }
 }
 
@@ -145,7 +156,7 @@ export type WorkerRequest =
 /** Replies from a gradient worker. */
 export type WorkerReply =
   | { type: 'ready' }
-  | { type: 'gradients'; index: number; loss: number; grads: Float32Array[] }
+  | ({ type: 'gradients'; index: number } & SequenceGradients)
   | { type: 'loss'; index: number; loss: number }
   | { type: 'error'; message: string; stack?: string };
 
@@ -184,10 +195,14 @@ function startWorker(): Worker {
 export class WorkerGradients implements GradientEngine {
   private constructor(
     private readonly workers: Worker[],
-    /** Parameter names in the order arrays travel to and from the workers. */
-    private readonly names: string[],
+    private readonly config: GptConfig,
     readonly description: string,
   ) {}
+
+  /** Parameter names in the order arrays travel to and from the workers. */
+  private get names(): string[] {
+    return parameterShapes(this.config).map(([name]) => name);
+  }
 
   static async start(
     count: number,
@@ -209,8 +224,7 @@ export class WorkerGradients implements GradientEngine {
           await nextReply(w);
         }),
       );
-      const names = parameterShapes(config).map(([name]) => name);
-      return new WorkerGradients(workers, names, `${count} worker thread${count === 1 ? '' : 's'}`);
+      return new WorkerGradients(workers, config, `${count} worker thread${count === 1 ? '' : 's'}`);
     } catch (error) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw error;
@@ -229,11 +243,9 @@ export class WorkerGradients implements GradientEngine {
     signal?: AbortSignal,
   ): Promise<GradientResult> {
     this.broadcast(weights);
-    const { names } = this;
-    const sums = names.map((name) => new Float32Array(weights.get(name)!.data.length));
-    let loss = 0;
+    const sum = new Accumulator(this.config);
     // Results may arrive out of order; add them in sequence order.
-    const pending = new Map<number, { loss: number; grads: Float32Array[] }>();
+    const pending = new Map<number, SequenceGradients>();
     let nextToAdd = 0;
     await this.schedule(
       sequences,
@@ -244,15 +256,11 @@ export class WorkerGradients implements GradientEngine {
         pending.set(reply.index, reply);
         for (let part = pending.get(nextToAdd); part; part = pending.get(nextToAdd)) {
           pending.delete(nextToAdd++);
-          loss += part.loss;
-          part.grads.forEach((g, k) => {
-            const sum = sums[k]!;
-            for (let i = 0; i < g.length; i++) sum[i]! += g[i]!;
-          });
+          sum.add(part);
         }
       },
     );
-    return { loss, grads: new Map(names.map((name, k) => [name, sums[k]!])) };
+    return sum.result();
   }
 
   async loss(weights: ReadonlyMap<string, NamedTensor>, sequences: Sequence[]): Promise<number> {

@@ -1,6 +1,8 @@
 // The training loop of build-nanogpt's train_gpt2.py: gradient accumulation up to total_batch,
 // global-norm clipping, AdamW with warmup + cosine LR, val loss every eval_interval steps, and
 // resume checkpoints every checkpoint_interval steps (and when interrupted).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { StageProgress } from '../../src/stage-api/index.ts';
 import { AdamW, clipByGlobalNorm, learningRate } from './adamw.ts';
 import type { LoadedBackend } from './backend.ts';
@@ -45,7 +47,7 @@ export interface TrainIo {
   val: { files: string[]; tokens: number };
   /** Survives an interrupted run of this stage key; resume checkpoints go here. */
   resumeDir: string;
-  /** The final checkpoint and metrics go here. */
+  /** The final checkpoint, metrics.jsonl (every step and val line) and summary.json go here. */
   outDir: string;
   log(line: string): void;
   progress(p: StageProgress): void;
@@ -131,7 +133,12 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
       const sequences: Sequence[] = [];
       for (let micro = 0; micro < accumulation; micro++)
         sequences.push(...splitBatch(trainLoader.next(), B, T));
-      const { loss, grads } = await engine.gradients(weights, sequences, 1 / sequences.length, io.signal);
+      const { loss, grads, tensors } = await engine.gradients(
+        weights,
+        sequences,
+        1 / sequences.length,
+        io.signal,
+      );
       const gradNorm = clipByGlobalNorm(grads, s.gradClip);
       const lr = learningRate(step, {
         maxLr: s.maxLr,
@@ -150,7 +157,7 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
         grad_norm: gradNorm,
         tokens_per_sec: round(s.totalBatch / seconds, 1),
         elapsed: round(elapsed(), 3),
-        tensors: io.backend.tf.memory().numTensors,
+        tensors,
       };
       state.metrics.push(line);
       const rate = sessionTokens / (elapsed() - elapsedAtStart);
@@ -188,7 +195,7 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
   const trainLines = state.metrics.filter((m) => 'loss' in m) as { loss: number }[];
   const valLosses = state.metrics.filter((m) => 'val_loss' in m).map((m) => m.val_loss as number);
   const trainedTokens = (s.maxSteps - resumedFrom) * s.totalBatch;
-  return {
+  const summary: TrainSummary = {
     steps: s.maxSteps,
     resumed_from: resumedFrom,
     final_loss: trainLines.at(-1)?.loss ?? Number.NaN,
@@ -200,6 +207,12 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
     backend: io.backend.name,
     backend_detail: `${io.backend.detail}; ${engine.description}`,
   };
+  writeFileSync(
+    join(io.outDir, 'metrics.jsonl'),
+    state.metrics.map((m) => `${JSON.stringify(m)}\n`).join(''),
+  );
+  writeFileSync(join(io.outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
 }
 
 /** The B rows of a loader batch as separate sequences. */

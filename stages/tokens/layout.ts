@@ -79,6 +79,17 @@ export class Layout {
     return { ...codes, dropped };
   }
 
+  /**
+   * Token ids legal as the next token after `tokens` (constrained sampling): its place is counted
+   * from the last frame marker; with no marker in the last frame's reach, a marker must come.
+   */
+  legalNext(tokens: ArrayLike<number>): { min: number; max: number } {
+    const perFrame = this.spec.tokensPerFrame;
+    for (let back = 1; back <= perFrame && back <= tokens.length; back++)
+      if (tokens[tokens.length - back] === this.spec.frameStart) return this.legalAt(back % perFrame);
+    return this.legalAt(0);
+  }
+
   /** Token ids legal at position `p` of a frame (0: the marker, 1-7: codes), as an inclusive range. */
   legalAt(p: number): { min: number; max: number } {
     const position = ((p % this.spec.tokensPerFrame) + this.spec.tokensPerFrame) % this.spec.tokensPerFrame;

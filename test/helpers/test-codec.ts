@@ -6,6 +6,8 @@
 // dimension, steps^dim codes: 8^4 = 4096 as in SNAC); the decoder maps codes back to points and
 // projects them back and averages the levels, so it inverts the encoder only roughly: a quantized,
 // low-passed copy. It is a TEST CODEC, not SNAC: the same shapes and dtypes, none of SNAC's quality.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -211,4 +213,12 @@ export function encodeReference(w: TestCodecWeights, audio: Float32Array): Uint1
     }
     return codes;
   });
+}
+
+/** Writes the test codec as `encoder.onnx` and `decoder.onnx` into `dir` (created if needed). */
+export function writeTestCodec(dir: string): void {
+  const codec = buildTestCodec();
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'encoder.onnx'), codec.encoder);
+  writeFileSync(join(dir, 'decoder.onnx'), codec.decoder);
 }

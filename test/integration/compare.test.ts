@@ -1,11 +1,11 @@
 // `compare` over two finished experiments of a real (tiny) project: the params that differ, the
 // metrics of the stages whose results differ, --json with stable keys, --md, and --plot sparklines.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { sparkline } from '../../src/compare/text.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
-import { buildTestCodec } from '../helpers/test-codec.ts';
+import { writeTestCodec } from '../helpers/test-codec.ts';
 import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
 const PIPELINE = `params:
@@ -55,10 +55,7 @@ describe('compare', () => {
       'experiments/base.yaml': 'extends: ../pipeline.yaml\n',
       'experiments/ctx32.yaml': 'extends: base.yaml\nparams:\n  train: {context_length: 32}\n',
     });
-    const codec = buildTestCodec();
-    mkdirSync(ws.path('models'));
-    writeFileSync(ws.path('models/encoder.onnx'), codec.encoder);
-    writeFileSync(ws.path('models/decoder.onnx'), codec.decoder);
+    writeTestCodec(ws.path('models'));
     for (const file of ['experiments/base.yaml', 'experiments/ctx32.yaml']) {
       const r = await runJson(ws.dir, [file], fixtureStages);
       assert.equal(r.code, 0, r.stderr);

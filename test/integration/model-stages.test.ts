@@ -4,14 +4,14 @@
 // param changes rerun exactly the stages they should.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { makeLayout } from '../../stages/tokens/layouts.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { readWavWithWavefile } from '../helpers/audio.ts';
-import { buildTestCodec } from '../helpers/test-codec.ts';
+import { writeTestCodec } from '../helpers/test-codec.ts';
 import { cli, makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
 
 const PIPELINE = `params:
@@ -69,10 +69,7 @@ describe('train, evaluate, sample', () => {
   let ws: Workspace;
   before(() => {
     ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
-    const codec = buildTestCodec();
-    mkdirSync(ws.path('models'));
-    writeFileSync(ws.path('models/encoder.onnx'), codec.encoder);
-    writeFileSync(ws.path('models/decoder.onnx'), codec.decoder);
+    writeTestCodec(ws.path('models'));
   });
   after(() => ws.remove());
 

@@ -3,14 +3,14 @@
 // in headless Chromium from a file:// URL. No console errors, one curve per experiment in each
 // chart with every logged point, a playable player per WAV, and nothing fetched from the network.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Comparison } from '../../src/compare/collect.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { readWavWithWavefile } from '../helpers/audio.ts';
-import { buildTestCodec } from '../helpers/test-codec.ts';
+import { writeTestCodec } from '../helpers/test-codec.ts';
 import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -71,10 +71,7 @@ describe('compare --html in a browser', () => {
 
   before(async () => {
     ws = makeWorkspace({ 'pipeline.yaml': PIPELINE, ...EXPERIMENTS });
-    const codec = buildTestCodec();
-    mkdirSync(ws.path('models'));
-    writeFileSync(ws.path('models/encoder.onnx'), codec.encoder);
-    writeFileSync(ws.path('models/decoder.onnx'), codec.decoder);
+    writeTestCodec(ws.path('models'));
     for (const file of Object.keys(EXPERIMENTS)) {
       const r = await runJson(ws.dir, [file], fixtureStages);
       assert.equal(r.code, 0, r.stderr);

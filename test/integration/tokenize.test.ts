@@ -8,14 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import { toPcm16Sample } from '../../stages/audio/simd-kernel.ts';
 import { WavWriter } from '../../stages/audio/wav-writer.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
-import { buildTestCodec, encodeReference, testCodecWeights } from '../helpers/test-codec.ts';
+import { encodeReference, testCodecWeights, writeTestCodec } from '../helpers/test-codec.ts';
 import { makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
 
 function writeModels(ws: Workspace): void {
-  const codec = buildTestCodec();
-  mkdirSync(ws.path('models'), { recursive: true });
-  writeFileSync(ws.path('models/encoder.onnx'), codec.encoder);
-  writeFileSync(ws.path('models/decoder.onnx'), codec.decoder);
+  writeTestCodec(ws.path('models'));
 }
 
 describe('tokenize', () => {

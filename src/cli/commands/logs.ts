@@ -53,7 +53,9 @@ export async function logsCommand(args: string[], io: CliIo): Promise<number> {
   const recorded = readRef(store, spec.specFile)?.stages[name]?.key;
   const current = (await stageStatuses(graph, store)).find((s) => s.name === name)?.key;
   const attempt =
-    current && current !== recorded && !store.lookup(current) ? mtime(store.layout.log(current)) : undefined;
+    current && current !== recorded && !store.readRecord(current)
+      ? mtime(store.layout.log(current))
+      : undefined;
   const useAttempt =
     attempt !== undefined && attempt > (recorded ? (mtime(store.layout.log(recorded)) ?? 0) : 0);
   const key = useAttempt ? current : recorded;
