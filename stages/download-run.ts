@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, isAbsolute, join, posix, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type StageContext, StageError } from '../src/stage-api/index.ts';
 import type { DownloadParams } from './download.ts';
@@ -44,6 +44,12 @@ interface Job {
   request: RequestOptions;
   /** Bytes written to audio/ so far, against max_bytes. */
   written: number;
+  /**
+   * How the manifest names a local file: as a file:// URL for an absolute source, and relative to
+   * the project for a relative one, so the output (and every key after it) does not depend on
+   * where the project is checked out.
+   */
+  localUrl(path: string): string;
 }
 
 /** Runs the stage: fetch the source, check the pins, write manifest.json. */
@@ -65,6 +71,11 @@ export async function runDownload(ctx: StageContext<DownloadParams>): Promise<vo
       onRetry: (message) => ctx.log(message),
     },
     written: 0,
+    localUrl: (path) => {
+      if (source.kind !== 'local' || isAbsolute(source.path)) return pathToFileURL(path).href;
+      const inside = relative(ctx.dep(source.path), path).split(sep).join('/');
+      return inside ? posix.join(source.path.split(sep).join('/'), inside) : source.path;
+    },
   };
   let files: ManifestFile[];
   try {
@@ -162,7 +173,7 @@ async function fromLocal(job: Job, path: string): Promise<ManifestFile[]> {
   });
   if (info.isDirectory()) return fromFolder(job, path);
   const name = basename(path);
-  const url = pathToFileURL(path).href;
+  const url = job.localUrl(path);
   if (name.toLowerCase().endsWith('.zip') || (await looksLikeZip(path))) {
     if (job.pins.expected(name)) {
       const hash = createHash('sha256');
@@ -191,7 +202,7 @@ async function fromFolder(job: Job, root: string): Promise<ManifestFile[]> {
   const files: ManifestFile[] = [];
   for (const { path, size } of selected) {
     const src = join(root, path);
-    const url = pathToFileURL(src).href;
+    const url = job.localUrl(src);
     const file = await copyFile(job, src, join(job.audioDir, path), path, size);
     job.pins.check(path, file.sha256, url);
     files.push({ file: `audio/${path}`, bytes: file.bytes, sha256: file.sha256, url });

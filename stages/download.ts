@@ -49,7 +49,8 @@ export type DownloadParams = v.InferOutput<typeof params>;
 
 export default defineStage({
   name: 'download',
-  version: 1,
+  // 2: a relative local source is named relative to the project in the manifest (no absolute paths).
+  version: 2,
   description:
     'fetch source audio (URL, zip, local folder or Hugging Face dataset) into audio/ with a manifest',
   params,

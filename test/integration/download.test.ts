@@ -321,7 +321,14 @@ describe('download stage', () => {
     // Run from another folder: the source still resolves against the folder of pipeline.yaml.
     const first = await runJson(other.dir, [ws.path('pipeline.yaml')]);
     assert.equal(first.status.download, 'ran', first.stderr);
-    assertDownloaded(ws, CHAPTERS);
+    const manifest = assertDownloaded(ws, CHAPTERS);
+    // Named relative to the project: the output does not depend on where the project lives.
+    assert.deepEqual(
+      manifest.files.map((f) => f.url),
+      Object.keys(CHAPTERS)
+        .sort()
+        .map((name) => `src/${name}`),
+    );
     assert.equal((await runJson(ws.dir)).status.download, 'cached');
     const changed = { ...CHAPTERS, 'book/ch02.mp3': bytes(3000, 42) };
     writeBytes(ws, 'src/book/ch02.mp3', changed['book/ch02.mp3']!);
