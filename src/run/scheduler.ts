@@ -2,11 +2,12 @@
 // served from the cache or executed (under a per-key lock) and committed. Independent stages run in
 // parallel up to `jobs`. A failure stops new work (unless keepGoing) and skips the failed stage's
 // dependents; finished stages stay cached.
+import { existsSync } from 'node:fs';
 import { mkdir, rm, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { storeOutputs } from '../cache/collect.ts';
 import { depPath, describeStage, inputSlots, keyOf } from '../cache/key.ts';
-import { acquireLock } from '../cache/lock.ts';
+import { acquireLock, tryLock } from '../cache/lock.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
 import { type CacheStore, describeDamage } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
@@ -113,7 +114,10 @@ async function settleStage(
   };
   if (!forced) {
     const hit = await cachedOutcome(options.store, name, key, warn);
-    if (hit) return hit;
+    if (hit) {
+      if (!options.dryRun) await dropLeftoverResume(options.store, key);
+      return hit;
+    }
   }
   if (options.dryRun)
     return { name, status: 'would-run', seconds: 0, key, reason: forced ? 'forced' : 'not in the cache' };
@@ -150,7 +154,10 @@ async function settleStage(
       // Another process may have computed this key while we waited for the lock.
       if (!forced) {
         const hit = await cachedOutcome(options.store, name, key, warn);
-        if (hit) return hit;
+        if (hit) {
+          await rm(options.store.layout.resume(key), { recursive: true, force: true });
+          return hit;
+        }
       }
       return await executeStage(stage, key, description, trees, options);
     } finally {
@@ -160,6 +167,24 @@ async function settleStage(
     return { name, status: 'failed', seconds: 0, key, error: error as Error };
   } finally {
     semaphore.release();
+  }
+}
+
+/**
+ * A kill between a stage's commit and the removal of its resume folder leaves checkpoints of a key
+ * that is already in the cache (for a full-size train, gigabytes). The next run that is served
+ * that key removes them, under the key's lock so that a `--force` rerun still using them keeps
+ * them; a lock held by a live process means exactly that, and the folder waits for the next run.
+ */
+async function dropLeftoverResume(store: CacheStore, key: string): Promise<void> {
+  const dir = store.layout.resume(key);
+  if (!existsSync(dir)) return;
+  const lock = await tryLock(store.layout.lock(key));
+  if (!lock) return;
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } finally {
+    await lock.release();
   }
 }
 

@@ -2,7 +2,7 @@
 // experiment is rerun, and ends with exactly the weights and final loss of an uninterrupted run.
 // Runs the real binary (npm test builds it first) on shards a `cmd:` stage copies in.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { writeNpy } from '../../stages/tokens/npy.ts';
@@ -122,6 +122,24 @@ test('train killed with SIGKILL resumes from its checkpoint and ends where an un
       .filter((l) => 'loss' in l)
       .map((l) => l.step);
     assert.deepEqual(steps, [...Array(150).keys()]);
+
+    // A kill between train's commit and the removal of its resume folder leaves checkpoints of a
+    // committed key (the chaos sweep hit it). `status` leaves them; the next run that is served
+    // the key removes them.
+    const status = await execCli(clean.dir, ['status', '--json']);
+    const trainKey = JSON.parse(status.stdout).experiments[0].stages.find(
+      (s: { name: string }) => s.name === 'train',
+    ).key as string;
+    const leftover = clean.path(`cache/resume/${trainKey}/step_000005`);
+    mkdirSync(leftover, { recursive: true });
+    writeFileSync(join(leftover, 'model.safetensors'), 'left by a killed run');
+    assert.equal((await execCli(clean.dir, ['status'])).code, 0);
+    assert.ok(existsSync(leftover), 'status changes nothing');
+    const again = await execCli(clean.dir, ['run', '--json']);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    const stages = JSON.parse(again.stdout).stages as { name: string; status: string }[];
+    assert.equal(stages.find((s) => s.name === 'train')?.status, 'cached');
+    assert.ok(!existsSync(clean.path(`cache/resume/${trainKey}`)), 'the leftover checkpoints are removed');
   } finally {
     killed.remove();
     clean.remove();
