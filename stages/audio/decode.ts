@@ -52,17 +52,18 @@ function* fileChunks(path: string): Generator<{ bytes: Uint8Array; offset: numbe
 }
 
 async function* decodeMp3(path: string): AsyncGenerator<DecodedChunk> {
-  const { MPEGDecoder } = await import('mpg123-decoder');
-  const decoder = new MPEGDecoder();
-  await decoder.ready;
+  const { Mp3Decoder, Mp3DataError } = await import('./mp3-decoder.ts');
+  const decoder = await Mp3Decoder.open();
   const frames = new FrameScanner();
   let samples = 0;
   try {
     for (const { bytes, offset } of fileChunks(path)) {
       frames.push(bytes);
-      const out = decoder.decode(bytes);
-      const error = out.errors[0];
-      if (error) {
+      let out: ReturnType<typeof decoder.decode>;
+      try {
+        out = decoder.decode(bytes);
+      } catch (error) {
+        if (!(error instanceof Mp3DataError)) throw error;
         const frame = Math.floor((error.outputSamples || samples) / 1152);
         throw new AudioDecodeError(
           path,
@@ -70,13 +71,14 @@ async function* decodeMp3(path: string): AsyncGenerator<DecodedChunk> {
           `corrupt MPEG data (${error.message.trim()})`,
         );
       }
-      if (out.samplesDecoded > 0) {
-        samples += out.samplesDecoded;
+      if (out.samples > 0) {
+        samples += out.samples;
         // A mono file comes out as two identical channels: keep one (the file's true channel count).
-        const planes = frames.channels === 1 ? out.channelData.slice(0, 1) : out.channelData;
+        // The planes are the decoder's reused buffers: the consumer is done with them before the
+        // next chunk is decoded (the generator does not resume until then).
         yield {
-          channels: planes.map((c) => c.subarray(0, out.samplesDecoded)),
-          sampleRate: out.sampleRate,
+          channels: frames.channels === 1 ? [out.left] : [out.left, out.right],
+          sampleRate: decoder.sampleRate,
           byteOffset: offset,
         };
       }

@@ -35,6 +35,49 @@ function besselI0(x: number): number {
   return sum;
 }
 
+interface FilterBank {
+  bank: Float32Array; // [up, taps], read-only once made
+  taps: number;
+  half: number;
+}
+
+/** Banks by "up:down:quality": every chapter of a book has the same rates, and a bank takes ~12 ms. */
+const banks = new Map<string, FilterBank>();
+
+/** The Kaiser-windowed sinc, one phase per output position modulo `up`. */
+function filterBank(up: number, down: number, quality: Quality): FilterBank {
+  const id = `${up}:${down}:${quality}`;
+  const known = banks.get(id);
+  if (known) return known;
+  const { zeros, beta, rolloff } = QUALITIES[quality];
+  // Cut-off in cycles per input sample: below the lower Nyquist, scaled by the roll-off.
+  const cutoff = 0.5 * Math.min(1, up / down) * rolloff;
+  const half = Math.ceil(zeros / (2 * cutoff)); // half-width in input samples
+  // Padded with zero taps to a multiple of 16, the SIMD kernel's stride.
+  const taps = Math.ceil((2 * half) / 16) * 16;
+  const bank = new Float32Array(up * taps);
+  const i0beta = besselI0(beta);
+  for (let p = 0; p < up; p++) {
+    const frac = p / up; // output position lies `frac` input samples after tap `half - 1`
+    let sum = 0;
+    for (let j = 0; j < taps; j++) {
+      const t = j - (half - 1) - frac; // distance from the output position, in input samples
+      const x = 2 * cutoff * t;
+      const sinc = x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x);
+      const w = Math.abs(t) >= half ? 0 : besselI0(beta * Math.sqrt(1 - (t / half) ** 2)) / i0beta;
+      // (taps past 2·half have |t| ≥ half: w = 0, the padding)
+      const h = 2 * cutoff * sinc * w;
+      bank[p * taps + j] = h;
+      sum += h;
+    }
+    // Normalize each phase to unit DC gain, so a constant stays exactly constant.
+    for (let j = 0; j < taps; j++) bank[p * taps + j]! /= sum;
+  }
+  const made = { bank, taps, half };
+  banks.set(id, made);
+  return made;
+}
+
 export class PolyphaseResampler {
   readonly up: number; // L
   readonly down: number; // M
@@ -57,33 +100,11 @@ export class PolyphaseResampler {
     options: { simd?: boolean } = {},
   ) {
     if (!(inputRate > 0 && outputRate > 0)) throw new RangeError('sample rates must be positive');
+    let half: number;
     const g = gcd(inputRate, outputRate);
     this.up = outputRate / g;
     this.down = inputRate / g;
-    const { zeros, beta, rolloff } = QUALITIES[quality];
-    // Cut-off in cycles per input sample: below the lower Nyquist, scaled by the roll-off.
-    const cutoff = 0.5 * Math.min(1, this.up / this.down) * rolloff;
-    const half = Math.ceil(zeros / (2 * cutoff)); // half-width in input samples
-    // Padded with zero taps to a multiple of 16, the SIMD kernel's stride.
-    this.taps = Math.ceil((2 * half) / 16) * 16;
-    this.bank = new Float32Array(this.up * this.taps);
-    const i0beta = besselI0(beta);
-    for (let p = 0; p < this.up; p++) {
-      const frac = p / this.up; // output position lies `frac` input samples after tap `half - 1`
-      let sum = 0;
-      for (let j = 0; j < this.taps; j++) {
-        const t = j - (half - 1) - frac; // distance from the output position, in input samples
-        const x = 2 * cutoff * t;
-        const sinc = x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x);
-        const w = Math.abs(t) >= half ? 0 : besselI0(beta * Math.sqrt(1 - (t / half) ** 2)) / i0beta;
-        // (taps past 2·half have |t| ≥ half: w = 0, the padding)
-        const h = 2 * cutoff * sinc * w;
-        this.bank[p * this.taps + j] = h;
-        sum += h;
-      }
-      // Normalize each phase to unit DC gain, so a constant stays exactly constant.
-      for (let j = 0; j < this.taps; j++) this.bank[p * this.taps + j]! /= sum;
-    }
+    ({ bank: this.bank, taps: this.taps, half } = filterBank(this.up, this.down, quality));
     this.kernel = options.simd === false ? undefined : SimdKernel.create(this.bank);
     // With the kernel, the history lives in its memory, so the input is mixed straight into it.
     this.history = this.kernel ? this.kernel.history(4096) : new Float32Array(Math.max(4096, this.taps * 2));

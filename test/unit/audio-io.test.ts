@@ -1,15 +1,18 @@
-// Our streaming WAV reader and writer against wavefile, and the MP3 frame scanner that catches
-// truncated files (which the WebAssembly decoder would end silently).
+// Our streaming WAV reader and writer against wavefile, the MP3 frame scanner that catches
+// truncated files (which the WebAssembly decoder would end silently), and our direct driver of
+// mpg123-decoder's wasm against the library's own decode().
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { MPEGDecoder } from 'mpg123-decoder';
 import wavefile from 'wavefile';
+import { Mp3DataError, Mp3Decoder } from '../../stages/audio/mp3-decoder.ts';
 import { FrameScanner, id3v2Size } from '../../stages/audio/mp3-frames.ts';
 import { readWav } from '../../stages/audio/wav-reader.ts';
 import { WavWriter } from '../../stages/audio/wav-writer.ts';
-import { encodeMp3, id3v2Tag, readWavWithWavefile, tone } from '../helpers/audio.ts';
+import { concat, encodeMp3, id3v2Tag, readWavWithWavefile, tone, toneFrequency } from '../helpers/audio.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpt2o-audio-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -77,4 +80,97 @@ test('the frame scanner skips ID3v2 tags and finds a frame cut short, with its b
       truncated.truncatedAt < cut.length,
   );
   assert.equal(truncated.frames, whole.frames - 1);
+});
+
+/** Everything a decoder yields over `bytes` fed in pieces of `piece` bytes, as two planes. */
+async function decodeAll(
+  bytes: Uint8Array,
+  piece: number,
+  direct: boolean,
+): Promise<{ left: Float32Array; right: Float32Array; sampleRate: number }> {
+  const lefts: Float32Array[] = [];
+  const rights: Float32Array[] = [];
+  let sampleRate = 0;
+  if (direct) {
+    const decoder = await Mp3Decoder.open();
+    for (let o = 0; o < bytes.length; o += piece) {
+      const out = decoder.decode(bytes.subarray(o, o + piece));
+      lefts.push(out.left.slice());
+      rights.push(out.right.slice());
+    }
+    sampleRate = decoder.sampleRate;
+    decoder.free();
+  } else {
+    const decoder = new MPEGDecoder();
+    await decoder.ready;
+    for (let o = 0; o < bytes.length; o += piece) {
+      const out = decoder.decode(bytes.subarray(o, o + piece));
+      if (out.samplesDecoded === 0) continue;
+      lefts.push(out.channelData[0]!);
+      rights.push(out.channelData[1]!);
+      sampleRate = out.sampleRate;
+    }
+    decoder.free();
+  }
+  const join = (parts: Float32Array[]) => {
+    const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      all.set(p, o);
+      o += p.length;
+    }
+    return all;
+  };
+  return { left: join(lefts), right: join(rights), sampleRate };
+}
+
+test('the direct mpg123 driver yields exactly the samples of mpg123-decoder decode()', async () => {
+  const stereo = encodeMp3([tone(440, 44100, 3, 1)[0]!, tone(1000, 44100, 3, 1)[0]!], 44100, 128);
+  // Bitrate changes mid-stream, a mono stream at 48 kHz, and an ID3v2 tag with a picture in front.
+  const mixed = concat([
+    id3v2Tag(40_000),
+    encodeMp3(tone(300, 48000, 2), 48000, 64),
+    encodeMp3(tone(300, 48000, 2), 48000, 192),
+  ]);
+  for (const [name, bytes] of [
+    ['stereo 44.1 kHz', stereo],
+    ['mono 48 kHz, tagged, two bitrates', mixed],
+  ] as const) {
+    // The reused buffers grow (64 KiB pieces hold many frames) and frames straddle odd pieces.
+    for (const piece of [65536, 1000, 417]) {
+      const ours = await decodeAll(bytes, piece, true);
+      const theirs = await decodeAll(bytes, piece, false);
+      assert.ok(ours.left.length > 40_000, `${name}: decoded ${ours.left.length} samples`);
+      assert.equal(ours.sampleRate, theirs.sampleRate, name);
+      assert.deepEqual(ours.left, theirs.left, `${name}, pieces of ${piece}: left`);
+      assert.deepEqual(ours.right, theirs.right, `${name}, pieces of ${piece}: right`);
+    }
+  }
+  // The channels really are the two tones (so equal output is not two empty or swapped streams).
+  const { left, right } = await decodeAll(stereo, 65536, true);
+  assert.ok(Math.abs(toneFrequency(left, 44100) - 440) < 5);
+  assert.ok(Math.abs(toneFrequency(right, 44100) - 1000) < 5);
+});
+
+test('the direct mpg123 driver reports corrupt data with the bytes fed and samples decoded', async () => {
+  const good = encodeMp3(tone(440, 44100, 2), 44100, 128);
+  // A run of 0xFF in the middle looks like frame syncs with invalid headers.
+  const bad = good.slice();
+  bad.fill(0xff, 20_000, 24_000);
+  const decoder = await Mp3Decoder.open();
+  try {
+    assert.throws(
+      () => {
+        for (let o = 0; o < bad.length; o += 4096) decoder.decode(bad.subarray(o, o + 4096));
+      },
+      (error: unknown) => {
+        assert.ok(error instanceof Mp3DataError, String(error));
+        assert.ok(error.inputBytes > 20_000 && error.inputBytes <= 28_672, `fed ${error.inputBytes}`);
+        assert.ok(error.outputSamples > 1152 * 10, `decoded ${error.outputSamples}`);
+        return true;
+      },
+    );
+  } finally {
+    decoder.free();
+  }
 });
