@@ -1,7 +1,7 @@
 // Bundles the CLI into dist/ with esbuild. Start-up time is a feature of a build tool (a fully cached
 // `run` must beat Snakemake's no-op by 2-5x), and one bundled file loads far faster than hundreds of
 // node_modules files. Lazy `import()`s (stages, execa, listr2) become separate chunks that load on use.
-import { readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -33,3 +33,9 @@ await build({
   define: { __GPT2O_VERSION__: JSON.stringify(pkg.version) },
   logLevel: 'warning',
 });
+
+// WebAssembly the stages load at run time, beside their chunks (see the loaders for the source paths).
+copyFileSync(
+  new URL('../stages/audio/mpg123/mpg123.wasm', import.meta.url),
+  new URL('../dist/mpg123.wasm', import.meta.url),
+);

@@ -7,7 +7,7 @@ import { defineStage, StageError } from '../src/stage-api/index.ts';
 
 export default defineStage({
   name: 'resample',
-  version: 1,
+  version: 2,
   description:
     'decode MP3/FLAC/WAV, mix to mono, resample with a windowed-sinc filter, write WAV per chapter',
   params: v.strictObject({

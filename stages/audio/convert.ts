@@ -33,7 +33,7 @@ export async function convertFile(
     for await (const chunk of decodeFile(job.input)) {
       if (!resampler) {
         sourceRate = chunk.sampleRate;
-        sourceChannels = chunk.channels.length;
+        sourceChannels = chunk.sourceChannels;
         resampler = new PolyphaseResampler(sourceRate, job.sampleRate, job.quality);
         writer = new WavWriter(job.output, job.sampleRate, job.format);
       } else if (chunk.sampleRate !== sourceRate) {

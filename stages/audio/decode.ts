@@ -1,6 +1,7 @@
-// Streaming decoders by file type: MP3 (mpg123-decoder, WebAssembly), FLAC
-// (@wasm-audio-decoders/flac) and WAV (our streaming reader). Each yields planar float chunks
-// and reads the file in 64 KiB pieces, so memory stays bounded for a chapter of any length.
+// Streaming decoders by file type: MP3 (libmpg123 in WebAssembly, mixed to mono by the decoder:
+// mp3-decoder.ts), FLAC (@wasm-audio-decoders/flac) and WAV (our streaming reader). Each yields
+// planar float chunks and reads the file in 64 KiB pieces, so memory stays bounded for a chapter
+// of any length.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { DecodedChunk } from './decoded-chunk.ts';
@@ -53,15 +54,15 @@ function* fileChunks(path: string): Generator<{ bytes: Uint8Array; offset: numbe
 
 async function* decodeMp3(path: string): AsyncGenerator<DecodedChunk> {
   const { Mp3Decoder, Mp3DataError } = await import('./mp3-decoder.ts');
-  const decoder = await Mp3Decoder.open();
+  const decoder = Mp3Decoder.open();
   const frames = new FrameScanner();
   let samples = 0;
   try {
     for (const { bytes, offset } of fileChunks(path)) {
       frames.push(bytes);
-      let out: ReturnType<typeof decoder.decode>;
+      let mono: Float32Array;
       try {
-        out = decoder.decode(bytes);
+        mono = decoder.decode(bytes);
       } catch (error) {
         if (!(error instanceof Mp3DataError)) throw error;
         const frame = Math.floor((error.outputSamples || samples) / 1152);
@@ -71,13 +72,12 @@ async function* decodeMp3(path: string): AsyncGenerator<DecodedChunk> {
           `corrupt MPEG data (${error.message.trim()})`,
         );
       }
-      if (out.samples > 0) {
-        samples += out.samples;
-        // A mono file comes out as two identical channels: keep one (the file's true channel count).
-        // The planes are the decoder's reused buffers: the consumer is done with them before the
-        // next chunk is decoded (the generator does not resume until then).
+      if (mono.length > 0) {
+        samples += mono.length;
+        // Mixed to mono by the decoder; the file's own channel count comes from its frame headers.
         yield {
-          channels: frames.channels === 1 ? [out.left] : [out.left, out.right],
+          channels: [mono],
+          sourceChannels: frames.channels ?? 1,
           sampleRate: decoder.sampleRate,
           byteOffset: offset,
         };
@@ -117,6 +117,7 @@ async function* decodeFlac(path: string): AsyncGenerator<DecodedChunk> {
         samples += out.samplesDecoded;
         yield {
           channels: out.channelData.map((c) => c.subarray(0, out.samplesDecoded)),
+          sourceChannels: out.channelData.length,
           sampleRate: out.sampleRate,
           byteOffset: offset,
         };
@@ -127,6 +128,7 @@ async function* decodeFlac(path: string): AsyncGenerator<DecodedChunk> {
       samples += tail.samplesDecoded;
       yield {
         channels: tail.channelData.map((c) => c.subarray(0, tail.samplesDecoded)),
+        sourceChannels: tail.channelData.length,
         sampleRate: tail.sampleRate,
         byteOffset: last,
       };

@@ -1,46 +1,44 @@
-// MP3 decoding with mpg123-decoder's WebAssembly build of mpg123, driven through its wasm exports
-// instead of its decode(). decode() copies every frame twice (a slice per channel, then one concat
-// per call) and leaves the copies to the garbage collector; here each frame is copied once from
-// the decoder's output buffer into planar buffers that are reused, which decodes about 12 % faster
-// (measured on a 150 s 44.1 kHz stereo chapter: 615× → 670× realtime on one core). The samples are
-// the library's own, bit for bit (test/unit/mp3-decoder.test.ts compares them with decode()).
+// MP3 decoding for resample: libmpg123 1.31.2 compiled to WebAssembly by mpg123/build.sh, mixing
+// to mono inside the decoder (before synthesis) and decoding many frames per call.
 //
-// This reads fields that mpg123-decoder sets up in its constructor, so package.json pins its exact
-// version; `open` checks they are there and says so when an upgrade moved them.
-import { MPEGDecoder } from 'mpg123-decoder';
+// Why not mpg123-decoder's decode(): it is the same library, but always synthesizes both channels
+// and copies every frame twice on the JS side. On a 150 s 44.1 kHz stereo chapter (one core) it
+// decodes at ~615× realtime, this at ~1250×, and decoding is most of resample's time. The samples
+// match mpg123-decoder's (L+R)/2 to float rounding (test/unit/audio-io.test.ts keeps that true).
+import { readFileSync } from 'node:fs';
 
-/** mpg123's return codes that are not errors (libmpg123's mpg123.h). */
+/** mpg123's return codes (libmpg123's mpg123.h). */
+const MPG123_OK = 0;
 const MPG123_NEED_MORE = -10;
 const MPG123_NEW_FORMAT = -11;
 
-interface HeapArray<T> {
-  ptr: number;
-  len: number;
-  buf: T;
+/** Bytes copied into the decoder per feed call, and decoded output bytes per read call. */
+const INPUT_BYTES = 64 << 10;
+const OUTPUT_BYTES = 1 << 20;
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  _initialize(): void;
+  malloc(size: number): number;
+  mp3_open(): number;
+  mp3_feed(handle: number, bytes: number, size: number): number;
+  mp3_read(handle: number, out: number, capacity: number, written: number): number;
+  mp3_rate(handle: number): number;
+  mp3_error(handle: number): number;
+  mp3_close(handle: number): void;
 }
 
-/** What mpg123-decoder 1.0.3 keeps on the instance once `ready` resolves. */
-interface DecoderInternals {
-  _common: {
-    wasm: {
-      mpeg_decoder_feed(decoder: number, input: number, length: number): number;
-      mpeg_decoder_read(
-        decoder: number,
-        output: number,
-        outputLength: number,
-        samplesDecoded: number,
-        sampleRate: number,
-        errorString: number,
-      ): number;
-    };
-    codeToString(pointer: number): string;
-  };
-  _decoder: number;
-  _input: HeapArray<Uint8Array>;
-  _output: HeapArray<Float32Array>;
-  _samplesDecodedPtr: HeapArray<Uint32Array>;
-  _sampleRatePtr: HeapArray<Uint32Array>;
-  _errorStringPtr: HeapArray<Uint32Array>;
+/**
+ * Bundled, the module is dist/mpg123.wasm beside this chunk (scripts/build.mjs copies it); from
+ * source it is in mpg123/. Compiled once per thread.
+ */
+let compiled: WebAssembly.Module | undefined;
+function mpg123Module(): WebAssembly.Module {
+  if (!compiled) {
+    const path = import.meta.url.endsWith('.ts') ? './mpg123/mpg123.wasm' : './mpg123.wasm';
+    compiled = new WebAssembly.Module(readFileSync(new URL(path, import.meta.url)));
+  }
+  return compiled;
 }
 
 /** A decoding error as mpg123 reports it, with how far the decoder had got. */
@@ -49,105 +47,92 @@ export class Mp3DataError extends Error {
     message: string,
     /** Bytes fed to the decoder when it failed. */
     readonly inputBytes: number,
-    /** Samples per channel decoded before it failed. */
+    /** Samples decoded before it failed. */
     readonly outputSamples: number,
   ) {
     super(message);
   }
 }
 
+/** One stream, decoded to mono float samples: (left + right) / 2 for stereo. */
 export class Mp3Decoder {
-  // 2^18 samples hold what a 64 KiB read decodes to at 44.1 kHz and 128 kbps or more; lower
-  // bitrates grow them once or twice per file.
-  private left = new Float32Array(1 << 18);
-  private right = new Float32Array(1 << 18);
+  private samples = new Float32Array(1 << 18);
   private inputBytes = 0;
   private outputSamples = 0;
   /** The stream's sample rate; 0 until the first frame is decoded. */
   sampleRate = 0;
 
   private constructor(
-    private readonly library: MPEGDecoder,
-    private readonly d: DecoderInternals,
+    private readonly wasm: Exports,
+    private readonly handle: number,
+    private readonly input: number,
+    private readonly output: number,
+    private readonly written: number,
   ) {}
 
-  static async open(): Promise<Mp3Decoder> {
-    const library = new MPEGDecoder();
-    await library.ready;
-    const d = library as unknown as DecoderInternals;
-    if (
-      typeof d._common?.wasm?.mpeg_decoder_read !== 'function' ||
-      !(d._output?.buf instanceof Float32Array) ||
-      !(d._input?.buf instanceof Uint8Array)
-    ) {
-      library.free();
-      throw new Error(
-        'mpg123-decoder is not the version gpt2o-pipe drives directly (1.0.3, pinned in package.json); reinstall with `npm ci`',
-      );
-    }
-    return new Mp3Decoder(library, d);
+  /** Each decoder has an instance of its own (its memory is freed with it). */
+  static open(): Mp3Decoder {
+    // The C library is linked with stdio it never uses on a feed: its file calls fail (ENOSYS).
+    const nosys = () => 52;
+    const instance = new WebAssembly.Instance(mpg123Module(), {
+      env: { emscripten_notify_memory_growth: () => undefined },
+      wasi_snapshot_preview1: { fd_close: nosys, fd_read: nosys, fd_write: nosys, fd_seek: nosys },
+    });
+    const wasm = instance.exports as unknown as Exports;
+    wasm._initialize();
+    const handle = wasm.mp3_open();
+    if (handle === 0) throw new Error('libmpg123 could not create a decoder (out of memory?)');
+    return new Mp3Decoder(wasm, handle, wasm.malloc(INPUT_BYTES), wasm.malloc(OUTPUT_BYTES), wasm.malloc(4));
   }
 
   /**
-   * Decodes `bytes` (any slice of the stream) and returns the planar samples of every frame it
-   * completed: views of buffers reused by the next call, so use or copy them before calling again.
-   * Throws Mp3DataError on corrupt data.
+   * Decodes `bytes` (any slice of the stream) and returns the samples of every frame it completed:
+   * a view of a buffer reused by the next call, so use or copy it before calling again. Throws
+   * Mp3DataError on data mpg123 cannot resync past.
    */
-  decode(bytes: Uint8Array): { left: Float32Array; right: Float32Array; samples: number } {
-    const { d } = this;
-    const wasm = d._common.wasm;
+  decode(bytes: Uint8Array): Float32Array {
+    const { wasm, handle } = this;
     let filled = 0;
     for (let offset = 0; offset < bytes.length; ) {
-      const piece = bytes.subarray(offset, offset + d._input.len);
+      const piece = bytes.subarray(offset, offset + INPUT_BYTES);
       offset += piece.length;
       this.inputBytes += piece.length;
-      d._input.buf.set(piece);
-      let code = wasm.mpeg_decoder_feed(d._decoder, d._input.ptr, piece.length);
-      if (code === MPG123_NEED_MORE) continue;
+      new Uint8Array(wasm.memory.buffer, this.input, piece.length).set(piece);
+      if (wasm.mp3_feed(handle, this.input, piece.length) !== MPG123_OK) this.fail();
       for (;;) {
-        d._samplesDecodedPtr.buf[0] = 0;
-        code = wasm.mpeg_decoder_read(
-          d._decoder,
-          d._output.ptr,
-          d._output.len,
-          d._samplesDecodedPtr.ptr,
-          d._sampleRatePtr.ptr,
-          d._errorStringPtr.ptr,
-        );
-        const count = d._samplesDecodedPtr.buf[0]!;
+        const code = wasm.mp3_read(handle, this.output, OUTPUT_BYTES, this.written);
+        // Views are made after the call: decoding may grow the memory, which detaches old ones.
+        const count = new Uint32Array(wasm.memory.buffer, this.written, 1)[0]! / 4;
         if (count > 0) {
           this.reserve(filled + count);
-          // The output buffer holds the frame planar: `count` left samples, then `count` right.
-          this.left.set(d._output.buf.subarray(0, count), filled);
-          this.right.set(d._output.buf.subarray(count, 2 * count), filled);
+          this.samples.set(new Float32Array(wasm.memory.buffer, this.output, count), filled);
           filled += count;
           this.outputSamples += count;
-          this.sampleRate = d._sampleRatePtr.buf[0]!;
         }
-        if (code === MPG123_NEW_FORMAT) continue;
-        if (code === MPG123_NEED_MORE) break;
-        if (code !== 0) {
-          const reason = `${code} ${d._common.codeToString(d._errorStringPtr.buf[0]!)}`;
-          throw new Mp3DataError(reason, this.inputBytes, this.outputSamples);
-        }
+        if (code === MPG123_NEW_FORMAT) this.sampleRate = wasm.mp3_rate(handle);
+        else if (code === MPG123_NEED_MORE) break;
+        else if (code !== MPG123_OK) this.fail();
       }
     }
-    return { left: this.left.subarray(0, filled), right: this.right.subarray(0, filled), samples: filled };
+    return this.samples.subarray(0, filled);
   }
 
   free(): void {
-    this.library.free();
+    this.wasm.mp3_close(this.handle);
+  }
+
+  private fail(): never {
+    const memory = new Uint8Array(this.wasm.memory.buffer);
+    const start = this.wasm.mp3_error(this.handle);
+    const end = memory.indexOf(0, start);
+    const reason = Buffer.from(memory.subarray(start, end)).toString('latin1');
+    throw new Mp3DataError(reason, this.inputBytes, this.outputSamples);
   }
 
   private reserve(samples: number): void {
-    if (samples <= this.left.length) return;
-    const size = Math.max(samples, this.left.length * 2);
-    const grow = (old: Float32Array) => {
-      const grown = new Float32Array(size);
-      grown.set(old);
-      return grown;
-    };
-    this.left = grow(this.left);
-    this.right = grow(this.right);
+    if (samples <= this.samples.length) return;
+    const grown = new Float32Array(Math.max(samples, this.samples.length * 2));
+    grown.set(this.samples);
+    this.samples = grown;
   }
 }

@@ -69,7 +69,7 @@ export class FrameScanner {
   private offset = 0; // file offset of carry[0]
   private skip = -1; // bytes of ID3v2 tag still to skip; -1 until the first chunk
   frames = 0;
-  /** Channel count of the first frame (mpg123 always outputs two channels, even for mono files). */
+  /** Channel count of the first frame (the decoder mixes to mono, so the file's count comes from here). */
   channels: 1 | 2 | undefined;
   lost = false; // sync lost (garbage or a trailing tag): stop checking
   truncatedAt: number | undefined;

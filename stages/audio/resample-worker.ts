@@ -4,7 +4,7 @@ import { convertFile } from './convert.ts';
 import { AudioDecodeError } from './decode.ts';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
-// mpg123-decoder also prints decode errors with console.error; we report them as results instead.
+// The FLAC decoder also prints decode errors with console.error; we report them as results instead.
 console.error = () => undefined;
 
 const port = parentPort!;

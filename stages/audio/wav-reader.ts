@@ -72,6 +72,7 @@ export function* readWav(path: string, frames = 65536): Generator<DecodedChunk> 
       if (whole === 0) break; // the file is shorter than its header says
       yield {
         channels: deinterleave(buffer.subarray(0, whole), f),
+        sourceChannels: f.channels,
         sampleRate: f.sampleRate,
         byteOffset: position,
       };
