@@ -1,11 +1,12 @@
 // Child process of the training bench (tfjs holds one backend per process): times full training
 // steps of the real trainer's parts (gradient engine in process or on worker threads, clipping,
-// AdamW) for one config on one backend,
-// or sampling with and without the KV cache, and prints one JSON line.
+// AdamW) for one config on one backend, or sampling with and without the KV cache, or the matrix
+// products of one sequence alone (a bound on training speed), and prints one JSON line.
 //   node --import tsx bench/train-worker.ts train BACKEND A|B STEPS WORKERS
 //   node --import tsx bench/train-worker.ts sample BACKEND NEW_TOKENS
+//   node --import tsx bench/train-worker.ts products BACKEND A|B WORKERS
 import { AdamW, clipByGlobalNorm } from '../stages/model/adamw.ts';
-import { type BackendChoice, loadBackend } from '../stages/model/backend.ts';
+import { type BackendChoice, loadBackend, type Tf } from '../stages/model/backend.ts';
 import { generate } from '../stages/model/generate.ts';
 import { Gpt, initialWeights } from '../stages/model/gpt.ts';
 import { InProcessGradients, WorkerGradients } from '../stages/model/gradients.ts';
@@ -52,6 +53,15 @@ async function main(): Promise<void> {
     );
     return;
   }
+  if (mode === 'products') {
+    const c = CONFIGS[rest[0] as 'A' | 'B'];
+    const ms = productsMs(tf, c);
+    const workers = Number(rest[1] ?? 1);
+    process.stdout.write(
+      `${JSON.stringify({ backend: backend.name, sequenceMs: ms, tokensPerSec: (workers * c.blockSize * 1000) / ms, gflops: (productFlops(c) / ms) * 1e-6 })}\n`,
+    );
+    return;
+  }
   // Sampling: config B, one sequence, a 64-token prompt.
   const c = CONFIGS.B;
   const model = new Gpt(tf, c, initialWeights(c, 1337));
@@ -67,6 +77,58 @@ async function main(): Promise<void> {
   const cached = await rate(true);
   const uncached = await rate(false);
   process.stdout.write(`${JSON.stringify({ backend: backend.name, cached, uncached })}\n`);
+}
+
+type Config = (typeof CONFIGS)[keyof typeof CONFIGS];
+
+/**
+ * The matrix products of one sequence's forward and backward pass, [m, k] × [k, n] each, in the
+ * shapes ops.ts gives them (every product a plain 2-D one of explicitly transposed operands). For
+ * Y = X·W the backward adds dX = dY·Wᵀ ([m, n] × [n, k]) and dW = Xᵀ·dY ([k, m] × [m, n]).
+ */
+function products(c: Config): [number, number, number][] {
+  const T = c.blockSize;
+  const C = c.nEmbd;
+  const hd = C / c.nHead;
+  const forward: [number, number, number][] = [];
+  for (let l = 0; l < c.nLayer; l++) {
+    forward.push([T, C, 3 * C]); // c_attn
+    for (let h = 0; h < c.nHead; h++) forward.push([T, hd, T], [T, T, hd]); // q·kᵀ, att·v
+    forward.push([T, C, C], [T, C, 4 * C], [T, 4 * C, C]); // c_proj, c_fc, mlp c_proj
+  }
+  forward.push([T, C, c.vocabSize]); // lm_head (tied to wte)
+  return forward.flatMap(([m, k, n]) => [
+    [m, k, n],
+    [m, n, k],
+    [k, m, n],
+  ]);
+}
+
+function productFlops(c: Config): number {
+  return products(c).reduce((sum, [m, k, n]) => sum + 2 * m * k * n, 0);
+}
+
+/**
+ * Milliseconds that the products of one sequence take alone on this thread (median of 5 passes):
+ * a bound on the trainer's speed, since everything else (softmax, LayerNorm, GELU, transposes,
+ * AdamW, messages) takes time on top.
+ */
+function productsMs(tf: Tf, c: Config): number {
+  const shapes = products(c);
+  const operands = shapes.map(([m, k, n]) => [tf.randomNormal([m, k]), tf.randomNormal([k, n])] as const);
+  const pass = () => {
+    const t0 = performance.now();
+    for (const [a, b] of operands) {
+      const y = tf.matMul(a, b);
+      y.dataSync();
+      y.dispose();
+    }
+    return performance.now() - t0;
+  };
+  pass(); // warm-up
+  const times = Array.from({ length: 5 }, pass).sort((x, y) => x - y);
+  for (const pair of operands) for (const t of pair) t.dispose();
+  return times[2]!;
 }
 
 main().catch((error: unknown) => {

@@ -97,6 +97,20 @@ export function benchTrain(options: { small: boolean }, log: (line: string) => v
         note: r ? null : 'failed to start',
       });
     }
+    // How fast training on wasm could be if nothing but its matrix products took time.
+    log(`train: wasm config ${config}, the products alone`);
+    const bound = worker(['products', 'wasm', config, String(cores)]);
+    const boundTps = (bound?.tokensPerSec as number | undefined) ?? null;
+    rows.push({
+      config,
+      runtime: 'wasm, products alone',
+      detail: bound
+        ? `bound: the ${(bound.sequenceMs as number).toFixed(0)} ms of matrix products per sequence at ${(bound.gflops as number).toFixed(1)} GFLOP/s on one thread, × ${cores} workers, everything else free`
+        : '',
+      tokensPerSec: boundTps,
+      vsTorch: ratio(boundTps, torch2),
+      note: bound ? null : 'failed to start',
+    });
     const torchNote = torch2 === null ? '/usr/bin/python3 with torch not installed' : null;
     rows.push(
       {
