@@ -105,7 +105,7 @@ export function benchTrain(options: { small: boolean }, log: (line: string) => v
       config,
       runtime: 'wasm, products alone',
       detail: bound
-        ? `bound: the ${(bound.sequenceMs as number).toFixed(0)} ms of matrix products per sequence at ${(bound.gflops as number).toFixed(1)} GFLOP/s on one thread, × ${cores} workers, everything else free`
+        ? `a bound: ${(bound.sequenceMs as number).toFixed(0)} ms per sequence at ${(bound.gflops as number).toFixed(1)} GFLOP/s, × ${cores} workers`
         : '',
       tokensPerSec: boundTps,
       vsTorch: ratio(boundTps, torch2),

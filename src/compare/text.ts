@@ -15,7 +15,7 @@ export function comparisonRows(c: Comparison): Row[] {
     rows.push({
       section: 'params',
       label: name,
-      cells: c.experiments.map((e) => formatValue(e.params[name])),
+      cells: formatRow(c.experiments.map((e) => e.params[name])),
     });
   const seen = new Set<string>();
   for (const stage of c.differingStages) {
@@ -28,9 +28,7 @@ export function comparisonRows(c: Comparison): Row[] {
         rows.push({
           section: 'metrics',
           label,
-          cells: c.experiments.map((x) =>
-            formatValue(x.stages.find((s) => s.name === stage)?.metrics[metric]),
-          ),
+          cells: formatRow(c.experiments.map((x) => x.stages.find((s) => s.name === stage)?.metrics[metric])),
         });
       }
     }
@@ -133,16 +131,29 @@ function isScalar(value: unknown): boolean {
   );
 }
 
-/** Numbers: integers with thousands separators, others with 4 significant decimals. */
-export function formatValue(value: unknown): string {
+/**
+ * One row's cells. Numbers: thousands separators, and one number of decimals for the whole row
+ * (4, or 1 when every fraction is ≥ 100), so that 3,954.2 and 4,820.0 line up as one quantity.
+ * Fractions of very large or small magnitude use exponents.
+ */
+export function formatRow(values: unknown[]): string[] {
+  const plain = (v: unknown): v is number =>
+    typeof v === 'number' &&
+    Number.isFinite(v) &&
+    (Number.isInteger(v) || (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6));
+  const fractions = values.filter((v) => plain(v) && !Number.isInteger(v)) as number[];
+  const decimals = fractions.length === 0 ? 0 : fractions.every((v) => Math.abs(v) >= 100) ? 1 : 4;
+  return values.map((v) =>
+    plain(v)
+      ? v.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
+      : formatValue(v),
+  );
+}
+
+/** Anything but a plain number (those go through formatRow). */
+function formatValue(value: unknown): string {
   if (value === undefined) return '–';
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) return String(value);
-    if (Number.isInteger(value)) return value.toLocaleString('en-US');
-    const abs = Math.abs(value);
-    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(3);
-    return value.toFixed(abs >= 100 ? 1 : 4);
-  }
+  if (typeof value === 'number') return Number.isFinite(value) ? value.toExponential(3) : String(value);
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   // Long strings (backend details, paths) would widen every column; the JSON output has them whole.
   return text.length > 28 ? `${text.slice(0, 27)}…` : text;
