@@ -100,11 +100,12 @@ export class PolyphaseResampler {
     options: { simd?: boolean } = {},
   ) {
     if (!(inputRate > 0 && outputRate > 0)) throw new RangeError('sample rates must be positive');
-    let half: number;
     const g = gcd(inputRate, outputRate);
     this.up = outputRate / g;
     this.down = inputRate / g;
-    ({ bank: this.bank, taps: this.taps, half } = filterBank(this.up, this.down, quality));
+    const { bank, taps, half } = filterBank(this.up, this.down, quality);
+    this.bank = bank;
+    this.taps = taps;
     this.kernel = options.simd === false ? undefined : SimdKernel.create(this.bank);
     // With the kernel, the history lives in its memory, so the input is mixed straight into it.
     this.history = this.kernel ? this.kernel.history(4096) : new Float32Array(Math.max(4096, this.taps * 2));
