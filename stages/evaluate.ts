@@ -18,6 +18,9 @@ export default defineStage({
     backend: v.optional(v.picklist(BACKENDS), 'auto'),
   }),
   inputs: ['model', 'shards'],
+  // The weights, not train's metrics (which hold timings): a retrain to the same weights keeps
+  // this stage cached. Only the val split of the shards.
+  reads: { model: ['model.safetensors', 'config.json'], shards: ['meta.json', 'val_*'] },
   async run(ctx) {
     const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');

@@ -26,6 +26,12 @@ export default defineStage({
     backend: v.optional(v.picklist(BACKENDS), 'auto'),
   }),
   inputs: ['model', 'shards', 'codec'],
+  // As evaluate: the weights and the val split (the prompts); of the codec, its decoder.
+  reads: {
+    model: ['model.safetensors', 'config.json'],
+    shards: ['meta.json', 'val_*'],
+    codec: ['codec.json', 'decoder.onnx'],
+  },
   async run(ctx) {
     const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');

@@ -1,6 +1,7 @@
 // The stage key: a digest of everything that can change a stage's outputs (Bazel's Action digest).
-// Upstream stages enter by their output tree digest, not their key, so an upstream rerun that
-// produces identical bytes leaves its dependents cached (early cutoff).
+// Upstream stages enter by their output tree digest (or that of the part a built-in stage reads),
+// not their key, so an upstream rerun that produces identical bytes leaves its dependents cached
+// (early cutoff).
 import { isAbsolute, join } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
@@ -10,7 +11,7 @@ import { digestProjectPath } from './collect.ts';
 import { hashBytes } from './hash.ts';
 import { CACHE_FORMAT } from './layout.ts';
 import type { KeyDescription } from './record.ts';
-import type { CacheStore } from './store.ts';
+import type { CacheStore, TreeManifest } from './store.ts';
 
 /** Slot → upstream stage name, for every upstream a stage reads. */
 export function inputSlots(stage: ResolvedStage, graph: Graph): Record<string, string> {
@@ -18,6 +19,36 @@ export function inputSlots(stage: ResolvedStage, graph: Graph): Record<string, s
   for (const need of stage.needs) slots[need.slot] = need.stage;
   for (const produced of graph.producedDeps.get(stage.name) ?? []) slots[produced.stage] ??= produced.stage;
   return slots;
+}
+
+/**
+ * The part of an upstream output tree that a slot reads: the whole tree, or the files a built-in
+ * stage declares in `reads` (a tree of its own, with its own digest). With `store`, the narrowed
+ * manifest is stored so that it can be materialized; without, only its digest is computed (status).
+ */
+export async function slotTree(
+  stage: ResolvedStage,
+  slot: string,
+  tree: string,
+  store: CacheStore,
+  options: { put: boolean },
+): Promise<string> {
+  const patterns = stage.kind === 'uses' ? stage.definition.reads?.[slot] : undefined;
+  if (!patterns) return tree;
+  const manifest = store.readManifest(tree);
+  const narrowed: TreeManifest = {
+    format: manifest.format,
+    files: manifest.files.filter((f) => patterns.some((p) => matchesRead(f.path, p))),
+    dirs: manifest.dirs.filter((d) => patterns.some((p) => matchesRead(d, p))),
+  };
+  return options.put ? store.putManifest(narrowed) : hashBytes(canonicalJson(narrowed));
+}
+
+/** `path` is `pattern`, lies under it (a folder), or starts with it before a trailing `*`. */
+function matchesRead(path: string, pattern: string): boolean {
+  if (pattern.endsWith('*')) return path.startsWith(pattern.slice(0, -1));
+  const folder = pattern.endsWith('/') ? pattern : `${pattern}/`;
+  return path === pattern || path.startsWith(folder);
 }
 
 /** Describes a stage for hashing, given the output trees of its upstream stages. */
@@ -31,7 +62,7 @@ export async function describeStage(
   for (const [slot, upstream] of Object.entries(inputSlots(stage, graph))) {
     const tree = upstreamTrees.get(upstream);
     if (!tree) throw new Error(`internal: output of "${upstream}" unknown while keying "${stage.name}"`);
-    inputs[slot] = tree;
+    inputs[slot] = await slotTree(stage, slot, tree, store, { put: false });
   }
   if (stage.kind === 'uses') {
     return {

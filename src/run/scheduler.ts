@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { storeOutputs } from '../cache/collect.ts';
-import { depPath, describeStage, inputSlots, keyOf } from '../cache/key.ts';
+import { depPath, describeStage, inputSlots, keyOf, slotTree } from '../cache/key.ts';
 import { acquireLock, tryLock } from '../cache/lock.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
 import { type CacheStore, describeDamage } from '../cache/store.ts';
@@ -217,8 +217,10 @@ async function executeStage(
   const slots = inputSlots(stage, graph);
   try {
     const dirs = new Map<string, string>();
-    for (const [slot, upstream] of Object.entries(slots))
-      dirs.set(slot, await store.materialize(trees.get(upstream)!));
+    for (const [slot, upstream] of Object.entries(slots)) {
+      const tree = await slotTree(stage, slot, trees.get(upstream)!, store, { put: true });
+      dirs.set(slot, await store.materialize(tree));
+    }
     let metrics: Record<string, unknown> = {};
     let warnings: string[] = [];
     let output: { tree: string; files: number; bytes: number };

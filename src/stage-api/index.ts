@@ -48,6 +48,13 @@ export interface StageDefinition<S extends GenericSchema = GenericSchema> {
   /** Input slots this stage requires through `needs:`. */
   inputs?: readonly string[];
   /**
+   * The files the stage reads of an input slot, where it reads only some: paths relative to the
+   * upstream output, a trailing `*` standing for any rest of the name (`val_*`), a trailing `/` for
+   * a folder. Only these are linked into ctx.input(slot) and only their content enters the key, so
+   * an upstream rerun that changes other files (train's timings, say) leaves this stage cached.
+   */
+  reads?: Readonly<Record<string, readonly string[]>>;
+  /**
    * Local files or folders the stage reads, derived from its params (e.g. a local `source`); relative
    * paths are relative to the project root. Their content enters the stage key, as `deps:` of a
    * `cmd:` stage do, so editing them reruns the stage; run() gets their absolute paths via ctx.dep().

@@ -4,7 +4,7 @@
 // param changes rerun exactly the stages they should.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { makeLayout } from '../../stages/tokens/layouts.ts';
@@ -15,7 +15,7 @@ import { writeTestCodec } from '../helpers/test-codec.ts';
 import { cli, makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
 
 const PIPELINE = `params:
-  train: {context_length: 32, micro_batch: 2, total_batch: 128, max_steps: 30, lr: 0.01}
+  train: {context_length: 32, micro_batch: 2, total_batch: 128, max_steps: 30, lr: 0.01, checkpoint_interval: 10}
   sample: {temperature: 1.0, constrained: true}
 stages:
   codes:
@@ -43,7 +43,7 @@ stages:
       max_lr: \${train.lr}
       eval_interval: 10
       eval_steps: 2
-      checkpoint_interval: 10
+      checkpoint_interval: \${train.checkpoint_interval}
       backend: wasm
   evaluate:
     uses: evaluate
@@ -223,6 +223,34 @@ describe('train, evaluate, sample', () => {
     );
     assert.equal(temp.code, 0, temp.stderr);
     assert.deepEqual(temp.status, statuses(['sample']));
+  });
+
+  test('a retrain to the same weights leaves evaluate and sample cached (they key on what they read)', async () => {
+    const base = await runJson(ws.dir, [], fixtureStages);
+    assert.deepEqual(base.status, statuses([]));
+    const weights = readFileSync(ws.path('runs/pipeline/train/model.safetensors'));
+    const metrics = readFileSync(ws.path('runs/pipeline/train/metrics.jsonl'), 'utf8');
+    // Checkpoints every 5 steps instead of 10: another train key, the same training.
+    const r = await runJson(ws.dir, ['--set', 'train.checkpoint_interval=5'], fixtureStages);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.status, statuses(['train']));
+    assert.ok(readFileSync(ws.path('runs/pipeline/train/model.safetensors')).equals(weights), 'same weights');
+    // train's output did change (its metrics hold timings), so only the narrower key kept them cached.
+    assert.notEqual(readFileSync(ws.path('runs/pipeline/train/metrics.jsonl'), 'utf8'), metrics);
+    const status = await cli(ws.dir, ['status', '--set', 'train.checkpoint_interval=5'], {
+      registry: fixtureStages,
+    });
+    assert.match(status.stdout, /✔ evaluate\s+up-to-date/);
+    // What evaluate was given of train's and shard's outputs: the files it declares, nothing else.
+    const keys = JSON.parse((await cli(ws.dir, ['status', '--json'], { registry: fixtureStages })).stdout);
+    const evaluateKey = keys.experiments[0].stages.find((s: { name: string }) => s.name === 'evaluate').key;
+    const record = JSON.parse(
+      readFileSync(ws.path(`cache/actions/${evaluateKey.slice(0, 2)}/${evaluateKey}.json`), 'utf8'),
+    );
+    const given = (slot: string) =>
+      readdirSync(ws.path(`cache/trees/${record.description.inputs[slot]}`)).sort();
+    assert.deepEqual(given('model'), ['config.json', 'model.safetensors']);
+    assert.deepEqual(given('shards'), ['meta.json', 'val_000000.npy']);
   });
 
   test('total_batch not divisible by micro_batch × context_length is a spec error at its line', async () => {
