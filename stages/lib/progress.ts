@@ -8,10 +8,13 @@ const MIN_INTERVAL_MS = 100;
 /** Reports `done` of `total` bytes (total undefined when unknown). */
 export type ByteReporter = (done: number, total: number | undefined) => void;
 
-/** A throttled reporter over `report`, labelled (e.g. with the file name); `now` is injectable so tests need no real clock. */
+/**
+ * A throttled reporter over `report`, labelled (e.g. with the file name, or a function for a label
+ * that changes, like "3/12 files"); `now` is injectable so tests need no real clock.
+ */
 export function byteProgress(
   report: (progress: StageProgress) => void,
-  label: string,
+  label: string | (() => string),
   now: () => number = Date.now,
 ): ByteReporter {
   const started = now();
@@ -22,7 +25,7 @@ export function byteProgress(
     last = t;
     const seconds = (t - started) / 1000;
     const rate = seconds > 0 ? done / seconds : 0;
-    const parts = [label];
+    const parts = [typeof label === 'string' ? label : label()];
     if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
     if (rate > 0 && total !== undefined && total > done)
       parts.push(`ETA ${formatDuration((total - done) / rate)}`);

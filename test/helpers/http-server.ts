@@ -1,6 +1,6 @@
 // A real HTTP server on 127.0.0.1 (port 0) for download tests, with scripted misbehaviour per route:
-// 5xx before success, a connection dropped mid-body, Range ignored, a stalled body, a required
-// Authorization header. It records every request so tests can assert on what the client sent.
+// 5xx before success, a connection dropped mid-body, Range ignored, a stalled body, a slow body, a
+// required Authorization header. It records every request so tests can assert on what the client sent.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -22,6 +22,8 @@ export interface Route {
   stall?: boolean;
   /** Required Authorization header; anything else gets 401. */
   auth?: string;
+  /** Send the body in 1 KiB pieces, this many ms apart (so that transfers overlap in time). */
+  pieceDelayMs?: number;
 }
 
 /** One request as the server saw it, and the status it answered. */
@@ -38,6 +40,8 @@ export interface TestServer {
   origin: string;
   requests: SeenRequest[];
   hits(path: string): SeenRequest[];
+  /** The most file bodies that were being sent at the same time. */
+  maxInFlight(): number;
   close(): Promise<void>;
 }
 
@@ -45,6 +49,8 @@ export interface TestServer {
 export async function startServer(routes: Record<string, Route>): Promise<TestServer> {
   const requests: SeenRequest[] = [];
   const counts = new Map<string, number>();
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const n = (counts.get(path) ?? 0) + 1;
@@ -94,7 +100,23 @@ export async function startServer(routes: Record<string, Route>): Promise<TestSe
       return res.end(body.subarray(from));
     }
     answer(200, { ...type, 'content-length': body.length });
-    res.end(body);
+    if (!route.pieceDelayMs) return res.end(body);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    let sent = 0;
+    const timer = setInterval(() => {
+      res.write(body.subarray(sent, sent + 1024));
+      sent += 1024;
+      if (sent < body.length) return;
+      clearInterval(timer);
+      inFlight--;
+      res.end();
+    }, route.pieceDelayMs);
+    res.on('close', () => {
+      if (sent >= body.length) return;
+      clearInterval(timer);
+      inFlight--;
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -103,6 +125,7 @@ export async function startServer(routes: Record<string, Route>): Promise<TestSe
     url: (path) => `${origin}${path}`,
     requests,
     hits: (path) => requests.filter((r) => r.path === path),
+    maxInFlight: () => maxInFlight,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -349,6 +349,9 @@ describe('download stage', () => {
 
 describe('download stage: Hugging Face datasets', () => {
   const files = { 'data/train/a.mp3': bytes(10_000, 6), 'data/b.flac': bytes(12_000, 7) };
+  const chapters = Object.fromEntries(
+    Array.from({ length: 6 }, (_, i) => [`ch_0${i + 1}.mp3`, bytes(8192, 20 + i)]),
+  );
   let server: TestServer;
   const saved = { HF_ENDPOINT: process.env.HF_ENDPOINT, HF_TOKEN: process.env.HF_TOKEN };
   const auth = 'Bearer hf_test_token';
@@ -364,6 +367,15 @@ describe('download stage: Hugging Face datasets', () => {
     for (const [path, body] of Object.entries(files)) {
       routes[`/datasets/someone/book/resolve/main/${path}`] = { body, auth };
       routes[`/datasets/someone/book/resolve/v1/${path}`] = { body, auth };
+    }
+    // A book of slow chapters (80 ms each), one of which is missing in the "broken" dataset.
+    const listing = Object.keys(chapters).map((rfilename) => ({ rfilename }));
+    routes['/api/datasets/someone/chapters'] = { json: { siblings: listing }, auth };
+    routes['/api/datasets/someone/broken'] = { json: { siblings: listing }, auth };
+    for (const [path, body] of Object.entries(chapters)) {
+      routes[`/datasets/someone/chapters/resolve/main/${path}`] = { body, auth, pieceDelayMs: 10 };
+      if (path !== 'ch_03.mp3')
+        routes[`/datasets/someone/broken/resolve/main/${path}`] = { body, auth, pieceDelayMs: 10 };
     }
     server = await startServer(routes);
     process.env.HF_ENDPOINT = server.origin;
@@ -394,6 +406,57 @@ describe('download stage: Hugging Face datasets', () => {
       const served = server.requests.filter((q) => q.status === 200);
       assert.equal(served.length, 3);
       assert.ok(served.every((q) => q.authorization === auth));
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('files are fetched several at a time, into a manifest sorted by name', async () => {
+    process.env.HF_TOKEN = 'hf_test_token';
+    const ws = makeWorkspace({ 'pipeline.yaml': pipeline({ source: 'hf:someone/chapters' }) });
+    try {
+      const r = await runJson(ws.dir);
+      assert.equal(r.code, 0, r.stderr);
+      const manifest = assertDownloaded(ws, chapters);
+      assert.deepEqual(
+        manifest.files.map((f) => f.file),
+        Object.keys(chapters).map((c) => `audio/${c}`),
+      );
+      assert.ok(server.maxInFlight() >= 2, `at most ${server.maxInFlight()} transfers at once`);
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('one missing file fails the download naming it, and stops the others', async () => {
+    process.env.HF_TOKEN = 'hf_test_token';
+    const ws = makeWorkspace({ 'pipeline.yaml': pipeline({ source: 'hf:someone/broken' }) });
+    try {
+      const r = await cli(ws.dir, ['run']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /HTTP 404.*ch_03\.mp3|ch_03\.mp3.*HTTP 404/s);
+      assert.deepEqual(actionRecords(ws), [], 'nothing cached');
+      // Files after the failure were never asked for (4 at a time: ch_05 starts only when one ends).
+      assert.equal(server.hits('/datasets/someone/broken/resolve/main/ch_06.mp3').length, 0);
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('max_bytes holds for the sum of files fetched at once, when the API gives no sizes', async () => {
+    process.env.HF_TOKEN = 'hf_test_token';
+    // Each chapter (8.2 KB) fits, four of them at once do not.
+    const ws = makeWorkspace({
+      'pipeline.yaml': pipeline({ source: 'hf:someone/chapters', max_bytes: 20_000 }),
+    });
+    try {
+      const r = await cli(ws.dir, ['run']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /hf:someone\/chapters@main \(6 files\) is more than the 20\.0 KB left under max_bytes/,
+      );
+      assert.deepEqual(actionRecords(ws), [], 'nothing cached');
     } finally {
       ws.remove();
     }
