@@ -54,6 +54,8 @@ export default defineStage({
   description:
     'fetch source audio (URL, zip, local folder or Hugging Face dataset) into audio/ with a manifest',
   params,
+  // How hard to try, not what arrives (the bytes are checked against Content-Length and pins).
+  keyless: ['retries', 'timeout_seconds', 'retry_base_ms'],
   // A local source is read from the project: declaring it makes its content part of the key.
   deps(p) {
     const source = parseSource(p.source);

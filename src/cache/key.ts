@@ -69,7 +69,7 @@ export async function describeStage(
       salt: CACHE_FORMAT,
       kind: 'uses',
       identity: { uses: stage.uses, version: stage.definition.version },
-      with: stage.with,
+      with: keyedWith(stage.with, stage.definition.keyless),
       deps: await digestDeps(stage, stage.deps, graph, store),
       inputs,
     };
@@ -88,6 +88,12 @@ export async function describeStage(
     inputs,
     outs: stage.outs.map((o) => o.path).sort(),
   };
+}
+
+/** A built-in stage's `with:` values without the ones it declares keyless. */
+function keyedWith(values: Record<string, unknown>, keyless: readonly string[] | undefined) {
+  if (!keyless) return values;
+  return Object.fromEntries(Object.entries(values).filter(([name]) => !keyless.includes(name)));
 }
 
 /** Absolute path of a dep: relative paths are relative to the project root. */

@@ -45,6 +45,12 @@ export interface StageDefinition<S extends GenericSchema = GenericSchema> {
   description: string;
   /** Schema of `with:`; only these keys enter the cache key. */
   params: S;
+  /**
+   * `with:` keys that change how the stage works but never what it writes (retries, timeouts). They
+   * are left out of the key, so changing one reruns nothing. A key whose value can change a single
+   * byte of the output (thread counts that reorder float sums, say) does not belong here.
+   */
+  keyless?: readonly string[];
   /** Input slots this stage requires through `needs:`. */
   inputs?: readonly string[];
   /**

@@ -136,6 +136,15 @@ describe('download stage', () => {
     const again = await runJson(ws.dir);
     assert.deepEqual(again.status, { download: 'cached' });
     assert.equal(server.hits('/book.zip').length, 1);
+    // Retries and timeouts say how hard to try, not what arrives: they are out of the key.
+    ws.write(
+      'pipeline.yaml',
+      pipeline({ source: server.url('/book.zip'), retries: 1, timeout_seconds: 5, retry_base_ms: 50 }),
+    );
+    assert.deepEqual((await runJson(ws.dir)).status, { download: 'cached' });
+    ws.write('pipeline.yaml', pipeline({ source: server.url('/book.zip'), max_bytes: 1e9 }));
+    assert.deepEqual((await runJson(ws.dir)).status, { download: 'ran' });
+    assert.equal(server.hits('/book.zip').length, 2);
   });
 
   test('a dropped connection is resumed with Range, and the file is whole', async () => {
