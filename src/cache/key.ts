@@ -23,8 +23,9 @@ export function inputSlots(stage: ResolvedStage, graph: Graph): Record<string, s
 
 /**
  * The part of an upstream output tree that a slot reads: the whole tree, or the files a built-in
- * stage declares in `reads` (a tree of its own, with its own digest). With `store`, the narrowed
- * manifest is stored so that it can be materialized; without, only its digest is computed (status).
+ * stage declares in `reads` (a tree of its own, with its own digest). With `put`, the narrowed
+ * manifest is stored so that it can be materialized (gc may drop it later: it is put again before
+ * each use); without, only its digest is computed (keys, status).
  */
 export async function slotTree(
   stage: ResolvedStage,
