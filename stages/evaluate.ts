@@ -26,16 +26,15 @@ export default defineStage({
     const { join } = await import('node:path');
     const { loadBackend } = await import('./model/backend.ts');
     const { loadModel } = await import('./model/load-model.ts');
-    const { shardFiles } = await import('./model/loader.ts');
     const { readShardsMeta } = await import('./model/shards-meta.ts');
-    const { readStream } = await import('./model/val-stream.ts');
+    const { readValTokens } = await import('./model/val-stream.ts');
     const { streamLosses, meanOf } = await import('./model/eval-loss.ts');
     const { makeLayout } = await import('./tokens/layouts.ts');
     const { frameOrder } = await import('./tokens/codes.ts');
     const p = ctx.params;
     const shards = ctx.input('shards');
     const meta = readShardsMeta(shards);
-    const stream = readStream(shardFiles(shards, 'val'), p.max_tokens ?? undefined);
+    const stream = readValTokens(shards, p.max_tokens ?? undefined);
     if (stream.length < 2)
       throw new StageError(`the val split has ${stream.length} tokens; evaluation needs at least 2`, {
         hint: 'give data.val_pattern a chapter with audio',

@@ -37,9 +37,8 @@ export default defineStage({
     const { join } = await import('node:path');
     const { loadBackend } = await import('./model/backend.ts');
     const { loadModel } = await import('./model/load-model.ts');
-    const { shardFiles } = await import('./model/loader.ts');
     const { readShardsMeta } = await import('./model/shards-meta.ts');
-    const { readStream } = await import('./model/val-stream.ts');
+    const { readValTokens } = await import('./model/val-stream.ts');
     const { generate } = await import('./model/generate.ts');
     const { makeLayout } = await import('./tokens/layouts.ts');
     const { decodeCodes } = await import('./codec/decode-codes.ts');
@@ -51,7 +50,7 @@ export default defineStage({
 
     // The prompt: whole frames from the start of the val split (the first val chapter).
     const promptTokens = p.prompt_frames * perFrame;
-    const prompt = readStream(shardFiles(shards, 'val'), promptTokens);
+    const prompt = readValTokens(shards, promptTokens);
     if (prompt.length < promptTokens || prompt[0] !== layout.spec.frameStart)
       throw new StageError(
         `the val split holds ${Math.floor(prompt.length / perFrame)} frames; the prompt needs ${p.prompt_frames}`,

@@ -1,8 +1,11 @@
-// The first `maxTokens` tokens of a split as one array (evaluate's and sample's view of the val
-// split). Reads shard by shard and stops early, so a large split is not loaded beyond what is used.
+// The first `maxTokens` tokens of the val split as one array (evaluate's and sample's view of it).
+// Reads shard by shard and stops early, so a large split is not loaded beyond what is used.
 import { readNpyUint16 } from '../tokens/npy-read.ts';
+import { shardFiles } from './loader.ts';
 
-export function readStream(files: string[], maxTokens = Number.POSITIVE_INFINITY): Uint16Array {
+/** The first `maxTokens` tokens of the val split in a shards folder. */
+export function readValTokens(shards: string, maxTokens = Number.POSITIVE_INFINITY): Uint16Array {
+  const files = shardFiles(shards, 'val');
   const parts: Uint16Array[] = [];
   let total = 0;
   for (const file of files) {

@@ -37,6 +37,17 @@ export function encodeMp3(channels: Float32Array[], sampleRate: number, kbps = 1
   return concat(parts);
 }
 
+/** The samples of `parts` one after another. */
+export function concatSamples(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 export function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;

@@ -4,22 +4,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import yazl from 'yazl';
 import { encodeMp3, readWavWithWavefile, tone, toneFrequency } from '../helpers/audio.ts';
+import { zipOf } from '../helpers/bytes.ts';
 import { startServer, type TestServer } from '../helpers/http-server.ts';
 import { makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
-
-function zipOf(files: Record<string, Uint8Array>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, data] of Object.entries(files)) zip.addBuffer(Buffer.from(data), name);
-  zip.end();
-  const parts: Buffer[] = [];
-  return new Promise((resolve, reject) => {
-    zip.outputStream.on('data', (d: Buffer) => parts.push(d));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(parts)));
-    zip.outputStream.on('error', reject);
-  });
-}
 
 let server: TestServer;
 let ws: Workspace;

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import yazl from 'yazl';
 import type { StageRegistry } from '../../src/stage-api/index.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { encodeMp3, tone } from '../helpers/audio.ts';
+import { seededBytes, zipOf, zipWithRawName } from '../helpers/bytes.ts';
 import { startServer, type TestServer } from '../helpers/http-server.ts';
 import { buildTestCodec } from '../helpers/test-codec.ts';
 import { cli, makeWorkspace } from '../helpers/workspace.ts';
@@ -35,28 +35,6 @@ interface Case {
   stderr: RegExp[];
   /** The stage that fails (exit 1). */
   failed?: string;
-}
-
-/** Pseudo-random bytes (xorshift32): incompressible, reproducible. */
-function bytes(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-async function zipOf(files: Record<string, Buffer>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, data] of Object.entries(files)) zip.addBuffer(data, name);
-  zip.end();
-  const chunks: Buffer[] = [];
-  for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /** A one-stage download pipeline; JSON is YAML flow style. retry_base_ms keeps retries fast. */
@@ -399,17 +377,17 @@ describe('bad inputs', () => {
   let inputs: Inputs;
 
   before(async () => {
-    const book = await zipOf({ 'book/ch01.mp3': bytes(40_000, 1), 'book/ch02.mp3': bytes(30_000, 2) });
-    // A zip entry name yazl refuses, written over a same-length placeholder.
-    const zipSlip = await zipOf({ 'ok.mp3': bytes(100, 9), 'AAAAA/evil.mp3': bytes(500, 5) });
-    for (
-      let at = zipSlip.indexOf('AAAAA/evil.mp3');
-      at !== -1;
-      at = zipSlip.indexOf('AAAAA/evil.mp3', at + 1)
-    )
-      zipSlip.write('../../evil.mp3', at, 'latin1');
+    const book = await zipOf({
+      'book/ch01.mp3': seededBytes(40_000, 1),
+      'book/ch02.mp3': seededBytes(30_000, 2),
+    });
+    const zipSlip = await zipWithRawName(
+      { 'ok.mp3': seededBytes(100, 9), 'AAAAA/evil.mp3': seededBytes(500, 5) },
+      'AAAAA/evil.mp3',
+      '../../evil.mp3',
+    );
     const server = await startServer({
-      '/down.mp3': { body: bytes(1000, 3), failTimes: Number.POSITIVE_INFINITY },
+      '/down.mp3': { body: seededBytes(1000, 3), failTimes: Number.POSITIVE_INFINITY },
       '/truncated.zip': { body: book.subarray(0, Math.floor(book.length * 0.6)) },
       // 200 kB of zeros that compress to almost nothing: the declared size is what counts.
       '/zeros.zip': { body: await zipOf({ 'a.wav': Buffer.alloc(100_000), 'b.wav': Buffer.alloc(100_000) }) },

@@ -8,42 +8,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import yazl from 'yazl';
+import { seededBytes, zipOf, zipWithRawName } from '../helpers/bytes.ts';
 import { startServer, type TestServer } from '../helpers/http-server.ts';
 import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** Deterministic pseudo-random bytes (xorshift32), so "audio" is incompressible and reproducible. */
-function bytes(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-async function zipOf(files: Record<string, Buffer>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, data] of Object.entries(files)) zip.addBuffer(data, name);
-  zip.end();
-  const chunks: Buffer[] = [];
-  for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** A zip with an entry name yazl would refuse: built with a same-length placeholder, then patched. */
-async function zipWithRawName(placeholder: string, raw: string, data: Buffer): Promise<Buffer> {
-  assert.equal(placeholder.length, raw.length);
-  const zip = await zipOf({ 'ok.mp3': bytes(100, 9), [placeholder]: data });
-  for (let at = zip.indexOf(placeholder); at !== -1; at = zip.indexOf(placeholder, at + 1))
-    zip.write(raw, at, 'latin1');
-  return zip;
-}
 
 function pipeline(params: Record<string, unknown>): string {
   // retry_base_ms keeps retries fast; JSON is valid YAML flow style.
@@ -88,11 +57,11 @@ function actionRecords(ws: Workspace): string[] {
 }
 
 const CHAPTERS = {
-  'book/ch01.mp3': bytes(40_000, 1),
-  'book/ch02.mp3': bytes(30_000, 2),
-  'book/part2/ch03.flac': bytes(20_000, 3),
+  'book/ch01.mp3': seededBytes(40_000, 1),
+  'book/ch02.mp3': seededBytes(30_000, 2),
+  'book/part2/ch03.flac': seededBytes(20_000, 3),
 };
-const SINGLE = bytes(300_000, 4);
+const SINGLE = seededBytes(300_000, 4);
 
 describe('download stage', () => {
   let server: TestServer;
@@ -272,7 +241,11 @@ describe('download stage', () => {
   });
 
   test('a zip-slip entry is refused by name and nothing lands outside the output', async () => {
-    const evil = await zipWithRawName('AAAAA/evil.mp3', '../../evil.mp3', bytes(500, 5));
+    const evil = await zipWithRawName(
+      { 'ok.mp3': seededBytes(100, 9), 'AAAAA/evil.mp3': seededBytes(500, 5) },
+      'AAAAA/evil.mp3',
+      '../../evil.mp3',
+    );
     const ws = workspace();
     ws.write('pipeline.yaml', pipeline({ source: writeBytes(ws, 'in/evil.zip', evil) }));
     const r = await cli(ws.dir, ['run']);
@@ -339,7 +312,7 @@ describe('download stage', () => {
         .map((name) => `src/${name}`),
     );
     assert.equal((await runJson(ws.dir)).status.download, 'cached');
-    const changed = { ...CHAPTERS, 'book/ch02.mp3': bytes(3000, 42) };
+    const changed = { ...CHAPTERS, 'book/ch02.mp3': seededBytes(3000, 42) };
     writeBytes(ws, 'src/book/ch02.mp3', changed['book/ch02.mp3']!);
     const status = JSON.parse((await cli(ws.dir, ['status', 'pipeline.yaml', '--json'])).stdout);
     assert.deepEqual(status.experiments[0].stages[0].reasons, ['dep src changed']);
@@ -357,9 +330,9 @@ describe('download stage', () => {
 });
 
 describe('download stage: Hugging Face datasets', () => {
-  const files = { 'data/train/a.mp3': bytes(10_000, 6), 'data/b.flac': bytes(12_000, 7) };
+  const files = { 'data/train/a.mp3': seededBytes(10_000, 6), 'data/b.flac': seededBytes(12_000, 7) };
   const chapters = Object.fromEntries(
-    Array.from({ length: 6 }, (_, i) => [`ch_0${i + 1}.mp3`, bytes(8192, 20 + i)]),
+    Array.from({ length: 6 }, (_, i) => [`ch_0${i + 1}.mp3`, seededBytes(8192, 20 + i)]),
   );
   let server: TestServer;
   const saved = { HF_ENDPOINT: process.env.HF_ENDPOINT, HF_TOKEN: process.env.HF_TOKEN };

@@ -12,7 +12,7 @@ import { Mp3DataError, Mp3Decoder } from '../../stages/audio/mp3-decoder.ts';
 import { FrameScanner, id3v2Size } from '../../stages/audio/mp3-frames.ts';
 import { readWav } from '../../stages/audio/wav-reader.ts';
 import { WavWriter } from '../../stages/audio/wav-writer.ts';
-import { concat, encodeMp3, id3v2Tag, readWavWithWavefile, tone } from '../helpers/audio.ts';
+import { concat, concatSamples, encodeMp3, id3v2Tag, readWavWithWavefile, tone } from '../helpers/audio.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpt2o-audio-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -89,7 +89,7 @@ function decodeOurs(bytes: Uint8Array, piece: number): { mono: Float32Array; sam
   for (let o = 0; o < bytes.length; o += piece)
     parts.push(decoder.decode(bytes.subarray(o, o + piece)).slice());
   decoder.free();
-  return { mono: joinFloat(parts), sampleRate: decoder.sampleRate };
+  return { mono: concatSamples(parts), sampleRate: decoder.sampleRate };
 }
 
 /** mpg123-decoder's decode() of the whole stream, mixed to (L + R) / 2. */
@@ -101,16 +101,6 @@ async function decodeReference(bytes: Uint8Array): Promise<{ mono: Float32Array;
   const [left, right] = out.channelData as [Float32Array, Float32Array];
   const mono = Float32Array.from({ length: out.samplesDecoded }, (_, i) => (left[i]! + right[i]!) * 0.5);
   return { mono, sampleRate: out.sampleRate };
-}
-
-function joinFloat(parts: Float32Array[]): Float32Array {
-  const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    all.set(p, o);
-    o += p.length;
-  }
-  return all;
 }
 
 test('our libmpg123 build decodes what mpg123-decoder decodes, mixed to mono', async () => {

@@ -5,13 +5,13 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import yazl from 'yazl';
 import type { StageProgress } from '../../src/stage-api/index.ts';
 import { datasetApiUrl, resolveUrl } from '../../stages/lib/hf.ts';
 import { compileInclude } from '../../stages/lib/include.ts';
 import { byteProgress } from '../../stages/lib/progress.ts';
 import { parseSource } from '../../stages/lib/sources.ts';
 import { extractZip } from '../../stages/lib/zip.ts';
+import { zipOf, zipWithRawName } from '../helpers/bytes.ts';
 
 describe('parseSource', () => {
   test('each form, and errors that say what a valid source looks like', () => {
@@ -67,15 +67,6 @@ test('byte progress: at most one update per 100 ms (and the last), with rate and
 });
 
 describe('extractZip', () => {
-  async function zipOf(files: Record<string, Buffer>, compress = true): Promise<Buffer> {
-    const zip = new yazl.ZipFile();
-    for (const [name, data] of Object.entries(files)) zip.addBuffer(data, name, { compress });
-    zip.end();
-    const chunks: Buffer[] = [];
-    for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  }
-
   async function extract(zip: Buffer, maxBytes = 1e9) {
     const dir = mkdtempSync(join(tmpdir(), 'gpt2o-zip-'));
     writeFileSync(join(dir, 'in.zip'), zip);
@@ -95,13 +86,13 @@ describe('extractZip', () => {
     }
   }
 
-  /** yazl refuses unsafe names, so build with a same-length placeholder and patch the bytes. */
-  async function withRawName(raw: string): Promise<Buffer> {
+  function withRawName(raw: string): Promise<Buffer> {
     const placeholder = 'x'.repeat(raw.length - 4) + '.mp3';
-    const zip = await zipOf({ 'first.mp3': Buffer.from('ok'), [placeholder]: Buffer.from('evil') });
-    for (let at = zip.indexOf(placeholder); at !== -1; at = zip.indexOf(placeholder, at + 1))
-      zip.write(raw, at, 'latin1');
-    return zip;
+    return zipWithRawName(
+      { 'first.mp3': Buffer.from('ok'), [placeholder]: Buffer.from('evil') },
+      placeholder,
+      raw,
+    );
   }
 
   for (const [raw, why] of [
@@ -131,7 +122,7 @@ describe('extractZip', () => {
 
   test('a flipped byte in a stored entry fails its CRC-32', async () => {
     const data = Buffer.from('a chapter of audio, stored without compression');
-    const zip = await zipOf({ 'a.mp3': data }, false);
+    const zip = await zipOf({ 'a.mp3': data }, { compress: false });
     zip[zip.indexOf(data) + 3]! ^= 0xff;
     const r = await extract(zip);
     assert.match(r.error?.message ?? '', /in\.zip: a\.mp3 is not a readable zip archive: CRC-32 mismatch/);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import lsr from '@alexanderolsen/libsamplerate-js';
 import { PolyphaseResampler, type Quality } from '../../stages/audio/polyphase.ts';
 import { Pcm16Converter, toPcm16Sample } from '../../stages/audio/simd-kernel.ts';
-import { rmsDb, tone, toneFrequency } from '../helpers/audio.ts';
+import { concatSamples, rmsDb, tone, toneFrequency } from '../helpers/audio.ts';
 
 const { create, ConverterType } = lsr as unknown as typeof import('@alexanderolsen/libsamplerate-js');
 
@@ -26,13 +26,7 @@ function resampleAll(
     o += size;
   }
   parts.push(r.flush());
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let p = 0;
-  for (const part of parts) {
-    out.set(part, p);
-    p += part.length;
-  }
-  return out;
+  return concatSamples(parts);
 }
 
 function snrDb(ours: Float32Array, ref: Float32Array, from: number, to: number): number {
