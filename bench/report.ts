@@ -5,14 +5,20 @@ import type { Check } from './checks.ts';
 import type { HashResult, HashRow } from './hashing.ts';
 import type { MachineInfo } from './machine.ts';
 import type { NoopResult } from './noop.ts';
+import type { PeerInfo } from './peers.ts';
 import { MAX_REPEAT, type ResampleResult, type ResampleRow } from './resample.ts';
 import type { StatusLargeResult } from './status-large.ts';
 import type { Sample } from './timing.ts';
 import type { TokenizeResult } from './tokenize.ts';
+import { describeTorchPeer } from './torch-peer.ts';
 import type { TrainResult } from './train.ts';
 
 export interface BenchResults {
   machine: MachineInfo;
+  /** Each command-line peer's version and how it runs (null version: not installed). */
+  peers: PeerInfo[];
+  /** Peers that did not run at their best, or not at all: printed at the top, never silent. */
+  warnings: string[];
   options: { repeat: number; small: boolean; bigFileBytes: number };
   noop: { linear7: NoopResult; wide200: NoopResult };
   hashing: HashResult;
@@ -30,6 +36,12 @@ export function formatReport(r: BenchResults): string {
   const lines = [
     `gpt2o-pipe bench: ${r.options.repeat} timed run(s) per measurement; times in ms as min / median; ratios use medians`,
     `machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, node ${m.node}, ${m.platform}`,
+    'peers:',
+    ...r.peers.map(
+      (p) => `  ${p.name.padEnd(10)} ${p.version === null ? 'NOT INSTALLED' : `${p.version}; ${p.how}`}`,
+    ),
+    `  ${'pytorch'.padEnd(10)} ${r.train.torchPeer ? describeTorchPeer(r.train.torchPeer) : 'NOT INSTALLED (/usr/bin/python3 cannot import torch)'}`,
+    ...r.warnings.map((w) => `WARNING: ${w}`),
     '',
     '1. No-op of a fully built pipeline (cold = one build from scratch, for information)',
     ...formatNoop(r.noop.linear7, r.checks),
@@ -213,7 +225,7 @@ function formatTrain(r: TrainResult): string[] {
   ]);
   const s = r.sampling;
   return [
-    '6. GPT-2 training steps (forward, backward, clip, AdamW) in tokens/s; vs = / PyTorch CPU with 2 threads',
+    `6. GPT-2 training steps (forward, backward, clip, AdamW) in tokens/s; vs = / PyTorch CPU at its best (${referenceThreads(r)})`,
     '   A: 4 layers, 4 heads, 256 wide, context 512, vocab 4104, micro-batch 4 · B: 2, 2, 128, 256, 4104, 8',
     ...formatTable(['config and runtime', 'tok/s', 'vs pytorch'], rows).map((l) => `    ${l}`),
     s
@@ -221,6 +233,13 @@ function formatTrain(r: TrainResult): string[] {
       : '    sampling: failed',
     '',
   ];
+}
+
+/** Which thread count gave PyTorch's reference figure, per config. */
+function referenceThreads(r: TrainResult): string {
+  return Object.entries(r.torchThreads)
+    .map(([config, t]) => `${config}: ${t === null ? 'not measured' : `${t} thread${t > 1 ? 's' : ''}`}`)
+    .join(', ');
 }
 
 function formatTokenize(r: TokenizeResult, checks: Check[]): string[] {

@@ -1,16 +1,16 @@
 // Section 6: training throughput (tokens/s) of the GPT-2 per available TensorFlow.js backend on the
 // issue's configs A and B, side by side with the same model in PyTorch on the CPU
-// (scripts/torch_gpt2.py, 2 threads and 1) when /usr/bin/python3 has torch; plus sampling speed with
-// and without the KV cache. Each measurement runs in its own process (tfjs has one backend per
-// process).
+// (scripts/torch_gpt2.py) when /usr/bin/python3 has torch, at its best: the OpenBLAS kernel and the
+// thread count are chosen by measurement (bench/torch-peer.ts); plus sampling speed with and without
+// the KV cache. Each measurement runs in its own process (tfjs has one backend per process).
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Check, grade, ratio } from './checks.ts';
+import { setUpTorchPeer, type TorchPeer, torchTrain } from './torch-peer.ts';
 
 const WORKER = fileURLToPath(new URL('./train-worker.ts', import.meta.url));
-const TORCH = fileURLToPath(new URL('../scripts/torch_gpt2.py', import.meta.url));
 /** The wasm backend must reach this share of PyTorch's CPU speed on config A. */
 export const WASM_VS_TORCH_TARGET = 0.5;
 
@@ -20,12 +20,16 @@ export interface TrainRow {
   runtime: string;
   detail: string;
   tokensPerSec: number | null;
-  /** ours / PyTorch with 2 threads, same config. */
+  /** ours / PyTorch at its best (the better thread count), same config. */
   vsTorch: number | null;
   note: string | null;
 }
 
 export interface TrainResult {
+  /** The PyTorch peer's kernel and how it was chosen; null when torch is not installed. */
+  torchPeer: TorchPeer | null;
+  /** Per config, the thread count of PyTorch's best figure (the reference of `vsTorch`). */
+  torchThreads: Record<string, number | null>;
   rows: TrainRow[];
   sampling: { backend: string; cachedTokensPerSec: number; uncachedTokensPerSec: number } | null;
 }
@@ -34,16 +38,6 @@ function worker(args: string[]): Record<string, unknown> | null {
   const r = spawnSync(process.execPath, ['--import', 'tsx', WORKER, ...args], { encoding: 'utf8' });
   if (r.status !== 0) return null;
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-}
-
-function torch(config: 'A' | 'B', threads: number, steps: number): number | null {
-  const r = spawnSync(
-    '/usr/bin/python3',
-    [TORCH, 'train-bench', '--config', config, '--steps', String(steps), '--threads', String(threads)],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) return null;
-  return (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { tokens_per_sec: number }).tokens_per_sec;
 }
 
 function installed(pkg: string): boolean {
@@ -58,10 +52,13 @@ function installed(pkg: string): boolean {
 export function benchTrain(options: { small: boolean }, log: (line: string) => void): TrainResult {
   const steps = options.small ? 1 : 3;
   const rows: TrainRow[] = [];
+  const torchPeer = setUpTorchPeer(log);
+  const torchThreads: Record<string, number | null> = {};
   for (const config of ['A', 'B'] as const) {
-    log(`train: PyTorch config ${config}`);
-    const torch2 = torch(config, 2, steps);
-    const torch1 = torch(config, 1, steps);
+    log(`train: PyTorch config ${config}, 1 and 2 threads`);
+    const torchFigures = torchPeer ? torchTrain(torchPeer, config, steps) : null;
+    const torchBest = torchFigures?.best?.tokensPerSec ?? null;
+    torchThreads[config] = torchFigures?.best?.threads ?? null;
     const cores = availableParallelism();
     const backends: { name: string; workers: number; skip?: string }[] = [
       {
@@ -93,7 +90,7 @@ export function benchTrain(options: { small: boolean }, log: (line: string) => v
         runtime: b.name,
         detail: (r?.detail as string | undefined) ?? '',
         tokensPerSec: tps,
-        vsTorch: ratio(tps, torch2),
+        vsTorch: ratio(tps, torchBest),
         note: r ? null : 'failed to start',
       });
     }
@@ -108,32 +105,28 @@ export function benchTrain(options: { small: boolean }, log: (line: string) => v
         ? `a bound: ${(bound.sequenceMs as number).toFixed(0)} ms per sequence at ${(bound.gflops as number).toFixed(1)} GFLOP/s, × ${cores} workers`
         : '',
       tokensPerSec: boundTps,
-      vsTorch: ratio(boundTps, torch2),
+      vsTorch: ratio(boundTps, torchBest),
       note: bound ? null : 'failed to start',
     });
-    const torchNote = torch2 === null ? '/usr/bin/python3 with torch not installed' : null;
-    rows.push(
-      {
+    const torchNote = torchPeer === null ? '/usr/bin/python3 with torch not installed' : 'failed';
+    for (const threads of [1, 2]) {
+      const tps = torchFigures?.byThreads.get(threads) ?? null;
+      const best = torchThreads[config] === threads;
+      rows.push({
         config,
-        runtime: 'pytorch (2 threads)',
-        detail: '',
-        tokensPerSec: torch2,
+        runtime: `pytorch (${threads} thread${threads > 1 ? 's' : ''})`,
+        detail: best ? 'the reference' : '',
+        tokensPerSec: tps,
         vsTorch: null,
-        note: torchNote,
-      },
-      {
-        config,
-        runtime: 'pytorch (1 thread)',
-        detail: '',
-        tokensPerSec: torch1,
-        vsTorch: null,
-        note: torchNote,
-      },
-    );
+        note: tps === null ? torchNote : null,
+      });
+    }
   }
   log('train: sampling with and without the KV cache');
   const s = worker(['sample', 'wasm', options.small ? '64' : '192']);
   return {
+    torchPeer,
+    torchThreads,
     rows,
     sampling: s
       ? {

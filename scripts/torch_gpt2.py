@@ -14,6 +14,10 @@ lm_head tied to wte, biases everywhere, no dropout.
 Run with Debian's torch: /usr/bin/python3 scripts/torch_gpt2.py --help
   val-loss    --checkpoint DIR --tokens A.npy [B.npy ...] --context T [--max-tokens N] [--threads K]
   train-bench --config A|B --steps N [--threads K]
+  blas-info   --size N [--threads K]   the BLAS torch uses (library, kernel) and its fp32 matmul GFLOP/s
+
+For a fair peer, pin OpenBLAS's kernel for this process only: Debian's OpenBLAS 0.3.21 does not
+recognise recent Xeons and runs its generic one (OPENBLAS_CORETYPE=SkylakeX on AVX-512 CPUs).
 """
 import argparse
 import json
@@ -235,6 +239,37 @@ def cmd_train_bench(a):
                       "params": sum(p.numel() for p in params)}))
 
 
+def loaded_blas():
+    """The BLAS shared library this process loaded, and (for OpenBLAS) its config and kernel name."""
+    import ctypes
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if "blas" in line.rsplit("/", 1)[-1]})
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "openblas_get_corename"):
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            return {"library": path, "config": lib.openblas_get_config().decode(),
+                    "kernel": lib.openblas_get_corename().decode()}
+    return {"library": paths[0] if paths else None, "config": None, "kernel": None}
+
+
+def cmd_blas_info(a):
+    torch.set_num_threads(a.threads)
+    n = a.size
+    x, y = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(x, y)  # warm-up, and loads the BLAS
+    reps, best = 5, float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(x, y)
+        best = min(best, time.perf_counter() - t0)
+    info = loaded_blas()
+    print(json.dumps({"torch": torch.__version__, "threads": a.threads, "size": n,
+                      "gflops": 2 * n ** 3 / best / 1e9,
+                      "coretype_env": os.environ.get("OPENBLAS_CORETYPE"), **info}))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -250,6 +285,10 @@ def main(argv=None):
     b.add_argument("--steps", type=int, required=True)
     b.add_argument("--threads", type=int, default=1)
     b.set_defaults(fn=cmd_train_bench)
+    m = sub.add_parser("blas-info", help="the BLAS in use and its fp32 matmul speed")
+    m.add_argument("--size", type=int, default=1024)
+    m.add_argument("--threads", type=int, default=1)
+    m.set_defaults(fn=cmd_blas_info)
     a = ap.parse_args(argv)
     a.fn(a)
 
