@@ -19,6 +19,21 @@ function scontrolJob(id: string): string {
   return execFileSync('scontrol', ['show', 'job', '-o', id], { encoding: 'utf8' });
 }
 
+/**
+ * The job's record once it has left the transient states: a cancelled job is COMPLETING while
+ * slurmd still cleans up its processes, and reaches CANCELLED only after that (seconds, on a busy
+ * machine).
+ */
+async function settledJob(id: string): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  let record = scontrolJob(id);
+  while (/JobState=(PENDING|CONFIGURING|RUNNING|COMPLETING)\b/.test(record) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    record = scontrolJob(id);
+  }
+  return record;
+}
+
 const PIPELINE = `
 params:
   n: 3
@@ -188,7 +203,7 @@ stages:
     assert.ok(jobId, 'the slow stage job never started running');
     child.kill('SIGINT');
     assert.equal(await exited, 130, stderr);
-    assert.match(scontrolJob(jobId), /JobState=CANCELLED/);
+    assert.match(await settledJob(jobId), /JobState=CANCELLED/);
     assert.match(stderr, /stage "slow" was interrupted/);
   });
   test('a stage over its time limit fails with TIMEOUT', { timeout: 240_000 }, async () => {
