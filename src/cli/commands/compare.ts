@@ -1,10 +1,10 @@
 // `gpt2o-pipe compare [EXPERIMENT…]`: the params that differ and the metrics of experiments' latest
 // finished runs, side by side; --json, --md, --plot (sparklines), --html FILE (a self-contained
 // report with loss curves and audio players).
-import { writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { CacheStore } from '../../cache/store.ts';
 import { collectComparison } from '../../compare/collect.ts';
+import { checkReportTarget, writeReport } from '../../compare/report-file.ts';
 import { formatMarkdown, formatPlot, formatTable } from '../../compare/text.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';
 import { parseCommandArgs } from '../args.ts';
@@ -41,6 +41,9 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
     io.stdout(COMPARE_HELP);
     return EXIT_OK;
   }
+  const htmlFile = values.html === undefined ? undefined : resolve(io.cwd, values.html);
+  // Checked before anything is read: a refused target is a usage error, whatever the cache holds.
+  if (htmlFile) checkReportTarget(htmlFile, io.cwd);
   const projectRoot = resolve(io.cwd);
   const store = CacheStore.open(cacheRoot(io, projectRoot, values.cache));
   const specFiles = positionals.map((p) => resolve(io.cwd, p));
@@ -60,10 +63,10 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
       hint: 'run one first (gpt2o-pipe run), or pass --cache when the cache is elsewhere',
     });
   }
-  if (values.html) {
+  if (htmlFile) {
     const { renderReport } = await import('../../compare/html.ts');
-    const file = resolve(io.cwd, values.html);
-    writeFileSync(file, renderReport(comparison));
+    const file = htmlFile;
+    writeReport(file, renderReport(comparison));
     if (!values.json) io.stderr(`compare: wrote ${relative(io.cwd, file)}\n`);
   }
   if (values.json) {
