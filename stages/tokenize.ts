@@ -20,17 +20,32 @@ export default defineStage({
   }),
   inputs: ['audio', 'codec'],
   async run(ctx) {
-    const { readFile, writeFile } = await import('node:fs/promises');
+    const { writeFile } = await import('node:fs/promises');
     const { extname, join } = await import('node:path');
     const ort = await import('onnxruntime-node');
     const { encodeChapter } = await import('./codec/encode-chapter.ts');
     const { writeChapterCodes } = await import('./tokens/codes-files.ts');
     const p = ctx.params;
-    const facts = JSON.parse(await readFile(join(ctx.input('codec'), 'codec.json'), 'utf8')) as CodecFacts;
-    const audio = JSON.parse(await readFile(join(ctx.input('audio'), 'manifest.json'), 'utf8')) as {
+    const { readInputJson, unsafePath } = await import('./lib/files.ts');
+    const facts = (await readInputJson(ctx.input('codec'), 'codec.json', 'codec')) as CodecFacts;
+    const audio = (await readInputJson(ctx.input('audio'), 'manifest.json', 'resample')) as {
       sample_rate: number;
       files: { file: string; split: 'train' | 'val'; seconds: number }[];
     };
+    if (!Array.isArray(audio?.files) || typeof audio.sample_rate !== 'number') {
+      throw new StageError('the audio manifest.json lacks files or sample_rate', {
+        hint: 'tokenize reads the output of resample',
+      });
+    }
+    for (const file of audio.files) {
+      const problem =
+        typeof file?.file === 'string' ? unsafePath(file.file, ctx.input('audio')) : 'not a string';
+      if (problem) {
+        throw new StageError(
+          `the audio manifest.json lists ${JSON.stringify(file?.file)}, which is not a path inside it (${problem})`,
+        );
+      }
+    }
     if (audio.sample_rate !== facts.sample_rate) {
       throw new StageError(
         `the audio is ${audio.sample_rate} Hz but the codec expects ${facts.sample_rate} Hz`,

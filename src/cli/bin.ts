@@ -1,5 +1,6 @@
 // The process wrapper around runMain: real stdio, Ctrl-C handling, the built-in stage registry.
 import { builtinStages } from '../../stages/index.ts';
+import { EXIT_BROKEN_PIPE, watchOutputClosed } from './closed-output.ts';
 import { runMain } from './main.ts';
 
 const controller = new AbortController();
@@ -13,13 +14,16 @@ process.on('SIGINT', () => {
 });
 process.on('SIGTERM', () => controller.abort());
 
+// A reader that goes away (`run | head -1`) stops the run the way Ctrl-C does.
+const output = watchOutputClosed(controller);
+
 const code = await runMain(process.argv.slice(2), {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
+  stdout: output.stdout,
+  stderr: output.stderr,
   cwd: process.cwd(),
   env: process.env,
   isTTY: process.stdout.isTTY === true && process.env.CI === undefined,
   registry: builtinStages,
   signal: controller.signal,
 });
-process.exitCode = code;
+process.exitCode = output.closed() ? EXIT_BROKEN_PIPE : code;

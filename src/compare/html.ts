@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { relative } from 'node:path';
 import type { AudioFile, Comparison, ExperimentResult } from './collect.ts';
+import { REPORT_MARKER } from './report-file.ts';
 import { comparisonRows } from './text.ts';
 
 /** WAVs above this are not embedded: base64 grows them by a third and browsers choke on huge pages. */
@@ -59,6 +60,7 @@ export function renderReport(c: Comparison): string {
 <html lang="en">
 <head>
 <meta charset="utf-8">
+${REPORT_MARKER}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
 <link rel="icon" href="data:,">

@@ -1,5 +1,6 @@
 // One file: decode → mix to mono → resample → write WAV, all streamed. Runs inside a worker.
 import { AudioDecodeError, decodeFile } from './decode.ts';
+import { badSourceFormat } from './decoded-chunk.ts';
 import { PolyphaseResampler, type Quality } from './polyphase.ts';
 import { type SampleFormat, WavWriter } from './wav-writer.ts';
 
@@ -32,6 +33,9 @@ export async function convertFile(
   try {
     for await (const chunk of decodeFile(job.input)) {
       if (!resampler) {
+        // Every decoder's header (WAV, FLAC STREAMINFO, MPEG frame) passes the same bounds.
+        const bad = badSourceFormat(chunk.sampleRate, chunk.channels.length);
+        if (bad) throw new AudioDecodeError(job.input, `near byte ${chunk.byteOffset}`, bad);
         sourceRate = chunk.sampleRate;
         sourceChannels = chunk.sourceChannels;
         resampler = new PolyphaseResampler(sourceRate, job.sampleRate, job.quality);

@@ -2,7 +2,7 @@
 // mp3-decoder.ts), FLAC (@wasm-audio-decoders/flac) and WAV (our streaming reader). Each yields
 // planar float chunks and reads the file in 64 KiB pieces, so memory stays bounded for a chapter
 // of any length.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, type Stats, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { DecodedChunk } from './decoded-chunk.ts';
 import { FrameScanner } from './mp3-frames.ts';
@@ -25,6 +25,7 @@ export class AudioDecodeError extends Error {
 export const DECODABLE = ['.mp3', '.flac', '.wav', '.wave'];
 
 export function decodeFile(path: string): AsyncGenerator<DecodedChunk> | Generator<DecodedChunk> {
+  checkReadable(path);
   const ext = extname(path).toLowerCase();
   if (ext === '.mp3') return decodeMp3(path);
   if (ext === '.flac') return decodeFlac(path);
@@ -34,6 +35,19 @@ export function decodeFile(path: string): AsyncGenerator<DecodedChunk> | Generat
     '',
     `unsupported file type "${ext}" (resample reads ${DECODABLE.join(', ')})`,
   );
+}
+
+/** A listed path that is a folder, empty or unreadable is bad input, not a crash of a decoder. */
+function checkReadable(path: string): void {
+  let info: Stats;
+  try {
+    info = statSync(path);
+  } catch (error) {
+    throw new AudioDecodeError(path, '', `cannot read it (${(error as NodeJS.ErrnoException).code})`);
+  }
+  if (info.isDirectory()) throw new AudioDecodeError(path, '', 'it is a folder, not an audio file');
+  if (!info.isFile()) throw new AudioDecodeError(path, '', 'it is not a regular file');
+  if (info.size === 0) throw new AudioDecodeError(path, '', 'the file is empty');
 }
 
 function* fileChunks(path: string): Generator<{ bytes: Uint8Array; offset: number }> {

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { StageError } from '../../src/stage-api/index.ts';
-import { listFolder } from '../lib/files.ts';
+import { listFolder, unsafePath } from '../lib/files.ts';
 import { DECODABLE } from './decode.ts';
 
 export interface PlannedFile {
@@ -23,6 +23,19 @@ export async function listAudioFiles(inputDir: string): Promise<{ source: string
     listed = manifest.files?.map((f) => String(f.file));
   } catch {
     listed = undefined;
+  }
+  for (const file of listed ?? []) {
+    // The listing is data from upstream: a path in it must stay inside the input (and so the
+    // WAV made from it inside the output).
+    const problem = unsafePath(file, inputDir);
+    if (problem) {
+      throw new StageError(
+        `the input's manifest.json lists "${file}", which is not a path inside it (${problem})`,
+        {
+          hint: 'list files as paths relative to the folder that holds manifest.json',
+        },
+      );
+    }
   }
   const files = listed ?? (await listFolder(inputDir)).map((f) => f.path);
   return files

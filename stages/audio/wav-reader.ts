@@ -1,9 +1,9 @@
 // Streams PCM out of a WAV file chunk by chunk (wavefile, the maintained library, reads whole files
 // into memory; a chapter can be hours). Handles PCM 8/16/24/32-bit, IEEE float 32/64 and
 // WAVE_FORMAT_EXTENSIBLE; tested against wavefile's decoding (test/unit/audio-io.test.ts).
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
-import type { DecodedChunk } from './decoded-chunk.ts';
+import { badSourceFormat, type DecodedChunk } from './decoded-chunk.ts';
 
 export interface WavFormat {
   sampleRate: number;
@@ -16,8 +16,21 @@ export interface WavFormat {
 
 export class WavFormatError extends Error {}
 
-/** Reads the chunks before `data` and returns the format. */
+/** The most bytes read per chunk (64k frames of 16-bit stereo). */
+const READ_BYTES = 65536 * 4;
+
+/** The 14 bytes after the format tag that every standard WAVE_FORMAT_EXTENSIBLE sub-format GUID ends with. */
+const KSDATAFORMAT_TAIL = Buffer.from([0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71]);
+
+/** A data chunk size of 0xFFFFFFFF: the writer streamed and never learnt the length ("to the end"). */
+const UNKNOWN_SIZE = 0xffffffff;
+
+/**
+ * Reads the chunks before `data` and returns the format. Every header field is checked before it
+ * is used: a header is data from the user, and a bad one must be an input error, not a crash.
+ */
 export function readWavFormat(fd: number): WavFormat {
+  const fileBytes = fstatSync(fd).size;
   const head = Buffer.alloc(12);
   if (
     readSync(fd, head, 0, 12, 0) < 12 ||
@@ -31,38 +44,69 @@ export function readWavFormat(fd: number): WavFormat {
   const chunk = Buffer.alloc(8);
   for (;;) {
     if (readSync(fd, chunk, 0, 8, offset) < 8)
-      throw new WavFormatError('no "data" chunk before the end of the file');
+      throw new WavFormatError(format ? 'no "data" chunk before the end of the file' : 'no "fmt " chunk');
     const id = chunk.toString('ascii', 0, 4);
     const size = chunk.readUInt32LE(4);
     if (id === 'fmt ') {
-      const fmt = Buffer.alloc(Math.min(size, 40));
-      readSync(fd, fmt, 0, fmt.length, offset + 8);
-      let tag = fmt.readUInt16LE(0);
-      if (tag === 0xfffe && fmt.length >= 26) tag = fmt.readUInt16LE(24); // EXTENSIBLE: sub-format GUID
-      if (tag !== 1 && tag !== 3)
-        throw new WavFormatError(`unsupported WAV encoding (format tag ${tag}); only PCM and IEEE float`);
-      format = {
-        channels: fmt.readUInt16LE(2),
-        sampleRate: fmt.readUInt32LE(4),
-        bitsPerSample: fmt.readUInt16LE(14),
-        float: tag === 3,
-      };
+      format = readFmt(fd, offset + 8, size);
     } else if (id === 'data') {
       if (!format) throw new WavFormatError('"data" chunk before "fmt " chunk');
-      return { ...format, dataOffset: offset + 8, dataBytes: size };
+      const dataOffset = offset + 8;
+      const present = fileBytes - dataOffset;
+      if (size !== UNKNOWN_SIZE && size > present) {
+        throw new WavFormatError(
+          `the file is truncated: its "data" chunk says ${size} bytes, but only ${present} follow it`,
+        );
+      }
+      return { ...format, dataOffset, dataBytes: Math.min(size, present) };
     }
     offset += 8 + size + (size % 2);
   }
 }
 
-/** Yields de-interleaved float chunks of about `frames` frames. */
+/** The "fmt " chunk at `at` of `size` bytes, checked field by field. */
+function readFmt(fd: number, at: number, size: number): Omit<WavFormat, 'dataOffset' | 'dataBytes'> {
+  if (size < 16) throw new WavFormatError(`its "fmt " chunk is ${size} bytes, fewer than the 16 it needs`);
+  const fmt = Buffer.alloc(Math.min(size, 40));
+  if (readSync(fd, fmt, 0, fmt.length, at) < fmt.length)
+    throw new WavFormatError('the file ends inside its "fmt " chunk');
+  let tag = fmt.readUInt16LE(0);
+  if (tag === 0xfffe) {
+    // WAVE_FORMAT_EXTENSIBLE: the real format is the sub-format GUID at byte 24.
+    if (fmt.length < 40)
+      throw new WavFormatError(`its extensible "fmt " chunk is ${size} bytes, fewer than the 40 it needs`);
+    if (!fmt.subarray(26, 40).equals(KSDATAFORMAT_TAIL))
+      throw new WavFormatError(
+        `unsupported WAV encoding (extensible sub-format GUID ${fmt.subarray(24, 40).toString('hex')}); only PCM and IEEE float`,
+      );
+    tag = fmt.readUInt16LE(24);
+  }
+  if (tag !== 1 && tag !== 3)
+    throw new WavFormatError(`unsupported WAV encoding (format tag ${tag}); only PCM and IEEE float`);
+  const float = tag === 3;
+  const channels = fmt.readUInt16LE(2);
+  const sampleRate = fmt.readUInt32LE(4);
+  const bitsPerSample = fmt.readUInt16LE(14);
+  const bad = badSourceFormat(sampleRate, channels);
+  if (bad) throw new WavFormatError(bad);
+  if (!(float ? [32, 64] : [8, 16, 24, 32]).includes(bitsPerSample))
+    throw new WavFormatError(
+      `unsupported bit depth ${bitsPerSample} for ${float ? 'IEEE float (32 or 64)' : 'PCM (8, 16, 24 or 32)'}`,
+    );
+  return { channels, sampleRate, bitsPerSample, float };
+}
+
+/** Yields de-interleaved float chunks of about `frames` frames (fewer for very many channels). */
 export function* readWav(path: string, frames = 65536): Generator<DecodedChunk> {
   const fd = openSync(path, 'r');
   try {
     const f = readWavFormat(fd);
     const bytesPerSample = f.bitsPerSample / 8;
     const frameBytes = bytesPerSample * f.channels;
-    const buffer = Buffer.alloc(frames * frameBytes);
+    // NOTE: bounded in bytes, not frames: 65535 channels of 64-bit samples are 512 kB a frame.
+    const buffer = Buffer.alloc(
+      Math.max(1, Math.min(frames, Math.floor(READ_BYTES / frameBytes))) * frameBytes,
+    );
     let remaining = f.dataBytes - (f.dataBytes % frameBytes);
     let position = f.dataOffset;
     while (remaining > 0) {

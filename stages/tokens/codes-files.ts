@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StageError } from '../../src/stage-api/index.ts';
+import { unsafePath } from '../lib/files.ts';
 import { frameCount, type LevelCodes } from './codes.ts';
 import { writeNpy } from './npy.ts';
 import { readNpyUint16 } from './npy-read.ts';
@@ -33,10 +34,23 @@ export function writeChapterCodes(outDir: string, dir: string, codes: LevelCodes
 }
 
 export function readChapterCodes(inputDir: string, chapter: CodesChapter): LevelCodes {
+  // The manifest is data from upstream: a chapter folder must stay inside the input.
+  const problem = typeof chapter.dir === 'string' ? unsafePath(chapter.dir, inputDir) : 'not a string';
+  if (problem) {
+    throw new StageError(
+      `manifest.json of the codes lists chapter ${JSON.stringify(chapter.dir)}, which is not a folder inside it (${problem})`,
+    );
+  }
   const levels = [0, 1, 2].map((k) =>
     readNpyUint16(join(inputDir, chapter.dir, `level${k}.npy`)),
   ) as LevelCodes['levels'];
   const codes = { levels };
+  const [c0, c1, c2] = levels;
+  if (c1.length !== 2 * c0.length || c2.length !== 4 * c0.length) {
+    throw new StageError(
+      `${chapter.dir}: level0/1/2.npy must hold 1:2:4 codes per frame, they hold ${c0.length}, ${c1.length}, ${c2.length}`,
+    );
+  }
   const frames = frameCount(codes);
   if (frames !== chapter.frames) {
     throw new StageError(

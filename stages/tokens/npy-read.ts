@@ -5,13 +5,21 @@ import { endianness } from 'node:os';
 import { StageError } from '../../src/stage-api/index.ts';
 
 export function readNpyUint16(path: string): Uint16Array {
-  const bytes = readFileSync(path);
   const fail = (why: string) => new StageError(`${path} is not a 1-D uint16 .npy file: ${why}`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw fail(`cannot read it (${(error as NodeJS.ErrnoException).code})`);
+  }
   if (bytes.length < 10 || bytes[0] !== 0x93 || bytes.toString('latin1', 1, 6) !== 'NUMPY')
     throw fail('no NUMPY magic');
   const major = bytes[6]!;
+  if (major < 1 || major > 3) throw fail(`unknown format version ${major}`);
+  if (major > 1 && bytes.length < 12) throw fail('the header is cut short');
   const headerLength = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
   const start = (major === 1 ? 10 : 12) + headerLength;
+  if (start > bytes.length) throw fail(`its header says ${headerLength} bytes, more than the file holds`);
   const header = bytes.toString('latin1', major === 1 ? 10 : 12, start);
   if (!/'descr':\s*'<u2'/.test(header)) throw fail(`dtype is not '<u2' (${header.trim()})`);
   if (/'fortran_order':\s*True/.test(header)) throw fail('fortran_order is True');

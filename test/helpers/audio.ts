@@ -131,3 +131,60 @@ export function readWavWithWavefile(bytes: Uint8Array): {
   const samples = wav.getSamples(false, Float64Array) as unknown as Float64Array;
   return { sampleRate, samples: Float32Array.from(samples), bitDepth };
 }
+
+/** The header fields of `wavHeaderBytes`; every one may be set to a value no valid WAV has. */
+export interface WavHeader {
+  /** 1 PCM, 3 float; ignored when `subFormat` is set (then the tag is 0xFFFE, extensible). */
+  tag?: number;
+  channels?: number;
+  sampleRate?: number;
+  bitsPerSample?: number;
+  /** The size the "fmt " chunk claims (16, or 40 when extensible); its body is padded or cut to it. */
+  fmtSize?: number;
+  /** The 16-byte sub-format GUID of WAVE_FORMAT_EXTENSIBLE. */
+  subFormat?: number[];
+  /** Leave the "fmt " chunk out. */
+  noFmt?: boolean;
+  /** Chunks between "fmt " and "data" (e.g. a LIST chunk of odd size). */
+  extraChunks?: Uint8Array;
+  /** Bytes of sample data actually written (patterned, not silence). */
+  dataBytes?: number;
+  /** The size the "data" chunk claims (default: dataBytes). */
+  dataSize?: number;
+}
+
+/** A RIFF/WAVE file built byte by byte from `h`, so tests can hand the reader any header at all. */
+export function wavHeaderBytes(h: WavHeader = {}): Buffer {
+  const channels = h.channels ?? 1;
+  const rate = h.sampleRate ?? 16000;
+  const bits = h.bitsPerSample ?? 16;
+  const fmtSize = h.fmtSize ?? (h.subFormat ? 40 : 16);
+  const body = Buffer.alloc(Math.max(40, fmtSize));
+  body.writeUInt16LE(h.subFormat ? 0xfffe : (h.tag ?? 1), 0);
+  body.writeUInt16LE(channels, 2);
+  body.writeUInt32LE(rate, 4);
+  body.writeUInt32LE((rate * channels * Math.ceil(bits / 8)) >>> 0, 8);
+  body.writeUInt16LE((channels * Math.ceil(bits / 8)) & 0xffff, 12);
+  body.writeUInt16LE(bits, 14);
+  if (h.subFormat) {
+    body.writeUInt16LE(22, 16);
+    body.writeUInt16LE(bits, 18);
+    Buffer.from(h.subFormat).copy(body, 24);
+  }
+  const chunk = (id: string, size: number, content: Uint8Array) => {
+    const head = Buffer.alloc(8);
+    head.write(id, 0, 'ascii');
+    head.writeUInt32LE(size >>> 0, 4);
+    return Buffer.concat([head, content]);
+  };
+  const dataBytes = h.dataBytes ?? 3200;
+  const data = Buffer.alloc(dataBytes);
+  for (let i = 0; i < dataBytes; i++) data[i] = (i * 37) & 0xff;
+  const riffBody = Buffer.concat([
+    Buffer.from('WAVE', 'ascii'),
+    ...(h.noFmt ? [] : [chunk('fmt ', fmtSize, body.subarray(0, fmtSize))]),
+    ...(h.extraChunks ? [h.extraChunks] : []),
+    chunk('data', h.dataSize ?? dataBytes, data),
+  ]);
+  return chunk('RIFF', riffBody.length, riffBody);
+}

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { StageRegistry } from '../../src/stage-api/index.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
-import { encodeMp3, tone } from '../helpers/audio.ts';
+import { encodeMp3, tone, wavHeaderBytes } from '../helpers/audio.ts';
 import { seededBytes, zipOf, zipWithRawName } from '../helpers/bytes.ts';
 import { startServer, type TestServer } from '../helpers/http-server.ts';
 import { buildTestCodec } from '../helpers/test-codec.ts';
@@ -329,6 +329,50 @@ const CASES: Case[] = [
     stderr: [
       /error E_\w+ \(stage "resample"\)/,
       /cannot decode .*book_02\.mp3 near byte \d+ \(about frame \d+\): corrupt MPEG data/,
+    ],
+  },
+  {
+    name: 'a WAV whose header says sample rate 0 (skip mode: skipped, so no file is left)',
+    files: () => ({
+      'data/book_01.wav': wavHeaderBytes({ sampleRate: 0 }),
+      'pipeline.yaml': `stages:
+  fetch:
+    cmd: mkdir -p audio && cp data/* audio/
+    deps: [data]
+    outs: [audio]
+  resample:
+    uses: resample
+    needs: {audio: fetch}
+    with: {on_bad_file: skip}
+`,
+    }),
+    code: 1,
+    failed: 'resample',
+    stderr: [
+      /error E_STAGE_FAILED \(stage "resample"\)/,
+      /every input file failed to decode/,
+      /skipped audio\/book_01\.wav: cannot decode .*book_01\.wav: its sample rate is 0 Hz/,
+    ],
+  },
+  {
+    name: 'an upstream manifest.json listing a file outside the input',
+    files: () => ({
+      'data/manifest.json': JSON.stringify({ files: [{ file: '../../../../../etc/hostname.mp3' }] }),
+      'pipeline.yaml': `stages:
+  fetch:
+    cmd: cp data/manifest.json .
+    deps: [data]
+    outs: [manifest.json]
+  resample:
+    uses: resample
+    needs: {audio: fetch}
+`,
+    }),
+    code: 1,
+    failed: 'resample',
+    stderr: [
+      /error E_STAGE_FAILED \(stage "resample"\)/,
+      /manifest\.json lists "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname\.mp3", which is not a path inside it \("\.\." segment\)/,
     ],
   },
   {

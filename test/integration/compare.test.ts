@@ -1,7 +1,7 @@
 // `compare` over two finished experiments of a real (tiny) project: the params that differ, the
 // metrics of the stages whose results differ, --json with stable keys, --md, and --plot sparklines.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { sparkline } from '../../src/compare/text.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
@@ -155,5 +155,45 @@ describe('compare', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /no finished run of experiments\/never\.yaml/);
     assert.match(r.stderr, /gpt2o-pipe run experiments\/never\.yaml/);
+  });
+
+  test('--html into a missing folder is a usage error naming the folder', async () => {
+    const r = await cli(ws.dir, ['compare', '--html', 'no/such/report.html'], { registry: fixtureStages });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /error E_USAGE_HTML_TARGET/);
+    assert.match(r.stderr, /compare --html no\/such\/report\.html: the folder no\/such does not exist/);
+    assert.match(r.stderr, /hint: create it first \(mkdir -p no\/such\)/);
+    assert.doesNotMatch(r.stderr, /internal error/);
+  });
+
+  test('--html never replaces a file it did not write: the spec, or any other page', async () => {
+    const spec = ws.read('pipeline.yaml');
+    const yaml = await cli(ws.dir, ['compare', '--html', 'pipeline.yaml'], { registry: fixtureStages });
+    assert.equal(yaml.code, 2, yaml.stderr);
+    assert.match(
+      yaml.stderr,
+      /compare --html pipeline\.yaml: the report is HTML, and this name does not end in \.html/,
+    );
+    assert.equal(ws.read('pipeline.yaml'), spec, 'the spec is untouched');
+
+    writeFileSync(ws.path('notes.html'), '<html><body>my notes</body></html>\n');
+    const other = await cli(ws.dir, ['compare', '--html', 'notes.html'], { registry: fixtureStages });
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(
+      other.stderr,
+      /notes\.html: the file exists and is not a report compare wrote, so it is left alone/,
+    );
+    assert.equal(ws.read('notes.html'), '<html><body>my notes</body></html>\n');
+
+    // Its own report it rewrites.
+    for (let i = 0; i < 2; i++) {
+      const ok = await cli(ws.dir, ['compare', '--html', 'report.html'], { registry: fixtureStages });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stderr, /compare: wrote report\.html/);
+    }
+    assert.match(
+      ws.read('report.html'),
+      /^<!doctype html>[\s\S]*<meta name="generator" content="gpt2o-pipe compare">/,
+    );
   });
 });

@@ -1,7 +1,7 @@
 // Real processes, real signals: a run killed with SIGKILL leaves nothing a later run mistakes for a
 // result, concurrent runs compute a shared stage once, and locks of dead processes are taken over.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -99,6 +99,82 @@ stages:
       await waitFor(() => !isAlive(sleeper), 'the grandchild sleep to be killed', 5000);
       const status = await execCli(ws.dir, ['status', 'pipeline.yaml', '--json']);
       assert.equal(JSON.parse(status.stdout).experiments[0].stages[0].state, 'never-run');
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('`run | head -1`: the closed pipe stops the run like Ctrl-C, with no stack, lock or process left (exit 141)', async () => {
+    const ws = makeWorkspace({});
+    const pidFile = ws.path('sleeper.pid');
+    ws.write(
+      'pipeline.yaml',
+      `params: {pid: ${pidFile}, go: ${ws.path('go')}}
+stages:
+  slow:
+    cmd: sleep 60 & echo $! > \${pid}; wait
+    outs: [never.txt]
+  late:
+    cmd: while [ ! -e \${go} ]; do sleep 0.05; done; echo done > late.txt
+    outs: [late.txt]
+`,
+    );
+    try {
+      const child = spawnCli(ws.dir, ['run', '--jobs', '2']);
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const exited = new Promise<number | null>((r) => child.once('exit', r));
+      // A real reader on the pipe that leaves after one line; our own end of it is closed at once.
+      const head = spawn('head', ['-n', '1'], { stdio: [child.stdout, 'pipe', 'inherit'] });
+      child.stdout.destroy();
+      let line = '';
+      head.stdout.on('data', (d) => {
+        line += d;
+      });
+      await new Promise((r) => head.once('exit', r));
+      assert.match(line, /^gpt2o-pipe run: experiment "pipeline"/);
+      await waitFor(
+        () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '',
+        'slow to start',
+      );
+      const sleeper = Number(readFileSync(pidFile, 'utf8'));
+      // Now the pipe has no reader: the line `late` prints when it finishes is the first write to fail.
+      writeFileSync(ws.path('go'), '');
+      assert.equal(await exited, 141, stderr);
+      assert.match(stderr, /stdout was closed \(EPIPE\): stopping/);
+      assert.match(stderr, /E_INTERRUPTED \(stage "slow"\)/);
+      assert.doesNotMatch(stderr, /Error: write EPIPE|\n\s+at |internal error/);
+      await waitFor(() => !isAlive(sleeper), 'the grandchild sleep to be killed', 5000);
+      assert.deepEqual(
+        readdirSync(ws.path('cache/locks')).filter((n) => n.endsWith('.lock')),
+        [],
+        'no stage lock is left',
+      );
+      assert.deepEqual(readdirSync(ws.path('cache/locks/active')), [], 'no active-run marker is left');
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('status, compare, logs and dag into a closed stdout exit 141 without a stack trace', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': 'stages:\n  a:\n    cmd: echo hi > a.txt\n    outs: [a.txt]\n',
+    });
+    try {
+      assert.equal((await execCli(ws.dir, ['run'])).code, 0);
+      for (const args of [['status'], ['compare'], ['logs', 'a'], ['dag'], ['run']]) {
+        const child = spawnCli(ws.dir, args);
+        child.stdout.destroy(); // the reader is gone before the command writes a byte
+        let stderr = '';
+        child.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        const code = await new Promise((r) => child.once('exit', r));
+        assert.equal(code, 141, `${args.join(' ')}: ${stderr}`);
+        assert.match(stderr, /^\nstdout was closed \(EPIPE\): stopping\n$/, args.join(' '));
+      }
     } finally {
       ws.remove();
     }

@@ -132,6 +132,33 @@ describe('dag and the binary', () => {
     }
   });
 
+  test('dag refuses a second experiment instead of ignoring it', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE, 'other.yaml': PIPELINE });
+    try {
+      const r = await cli(ws.dir, ['dag', 'pipeline.yaml', 'other.yaml']);
+      assert.equal(r.code, 2);
+      assert.match(
+        r.stderr,
+        /error E_USAGE\n {2}dag: takes one experiment, got 2: pipeline\.yaml other\.yaml/,
+      );
+      assert.equal(r.stdout, '');
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('compare in a folder without a cache says so and creates no cache', async () => {
+    const ws = makeWorkspace({});
+    try {
+      const r = await cli(ws.dir, ['compare']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /error E_COMPARE_NO_RUN\n {2}no cache at cache, so no finished run to compare/);
+      assert.deepEqual(readdirSync(ws.dir), [], 'looking created nothing');
+    } finally {
+      ws.remove();
+    }
+  });
+
   test('the built binary runs a pipeline, prints help and exits with the documented codes', async () => {
     const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
     try {

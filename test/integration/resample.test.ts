@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import wavefile from 'wavefile';
-import { concat, encodeMp3, id3v2Tag, readWavWithWavefile, tone, toneFrequency } from '../helpers/audio.ts';
+import {
+  concat,
+  encodeMp3,
+  id3v2Tag,
+  readWavWithWavefile,
+  tone,
+  toneFrequency,
+  wavHeaderBytes,
+} from '../helpers/audio.ts';
 import { encodeFlac } from '../helpers/flac.ts';
 import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
@@ -182,5 +190,128 @@ describe('resample', () => {
       r.stderr,
       /book_06_doyle\.mp3 at byte \d+ \(frame \d+\): the file is truncated: its last MPEG frame is cut short/,
     );
+  });
+});
+
+// Every header a user's file may carry, however wrong, is an input error naming the file and what
+// is wrong with it: skippable with on_bad_file: skip, never a crash of the stage.
+describe('resample on bad headers', () => {
+  /** A LIST chunk of odd size with its pad byte: legal, and must not throw the chunk walk off. */
+  const oddList = Buffer.from([...Buffer.from('LIST'), 3, 0, 0, 0, 0x61, 0x62, 0x63, 0]);
+  const guidTail = [0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71];
+  const BAD: Record<string, { bytes: Uint8Array | 'folder'; error: RegExp }> = {
+    'rate_0.wav': { bytes: wavHeaderBytes({ sampleRate: 0 }), error: /its sample rate is 0 Hz/ },
+    'rate_huge.wav': {
+      bytes: wavHeaderBytes({ sampleRate: 0xffffffff }),
+      error: /its sample rate is 4294967295 Hz \(resample reads 1000 to 768000 Hz\)/,
+    },
+    'rate_1.wav': { bytes: wavHeaderBytes({ sampleRate: 1 }), error: /its sample rate is 1 Hz/ },
+    'channels_0.wav': { bytes: wavHeaderBytes({ channels: 0 }), error: /it has 0 channels/ },
+    'bits_0.wav': {
+      bytes: wavHeaderBytes({ bitsPerSample: 0 }),
+      error: /unsupported bit depth 0 for PCM \(8, 16, 24 or 32\)/,
+    },
+    'bits_7.wav': { bytes: wavHeaderBytes({ bitsPerSample: 7 }), error: /unsupported bit depth 7 for PCM/ },
+    'bits_12.wav': {
+      bytes: wavHeaderBytes({ bitsPerSample: 12 }),
+      error: /unsupported bit depth 12 for PCM/,
+    },
+    'bits_64_pcm.wav': {
+      bytes: wavHeaderBytes({ bitsPerSample: 64 }),
+      error: /unsupported bit depth 64 for PCM/,
+    },
+    'float_16.wav': {
+      bytes: wavHeaderBytes({ tag: 3, bitsPerSample: 16 }),
+      error: /unsupported bit depth 16 for IEEE float \(32 or 64\)/,
+    },
+    'data_past_end.wav': {
+      bytes: wavHeaderBytes({ dataSize: 1_000_000 }),
+      error: /the file is truncated: its "data" chunk says 1000000 bytes, but only 3200 follow it/,
+    },
+    'no_fmt.wav': { bytes: wavHeaderBytes({ noFmt: true }), error: /"data" chunk before "fmt " chunk/ },
+    'fmt_0.wav': {
+      bytes: wavHeaderBytes({ fmtSize: 0 }),
+      error: /its "fmt " chunk is 0 bytes, fewer than the 16/,
+    },
+    'extensible_unknown.wav': {
+      bytes: wavHeaderBytes({ subFormat: Array(16).fill(0x42) }),
+      error: /unsupported WAV encoding \(extensible sub-format GUID 4242/,
+    },
+    'extensible_short.wav': {
+      bytes: wavHeaderBytes({ subFormat: [1, 0, ...guidTail], fmtSize: 18 }),
+      error: /its extensible "fmt " chunk is 18 bytes, fewer than the 40/,
+    },
+    'empty.wav': { bytes: new Uint8Array(0), error: /empty\.wav: the file is empty/ },
+    'cut_header.wav': {
+      bytes: wavHeaderBytes().subarray(0, 20),
+      error: /the file ends inside its "fmt " chunk/,
+    },
+    'folder.wav': { bytes: 'folder', error: /folder\.wav: it is a folder, not an audio file/ },
+    'text.mp3': { bytes: Buffer.from('not audio\n'.repeat(500)), error: /no MPEG audio frames found/ },
+    'zeros.mp3': { bytes: new Uint8Array(100_000), error: /no MPEG audio frames found/ },
+    'empty_flac.flac': { bytes: new Uint8Array(0), error: /empty_flac\.flac: the file is empty/ },
+    'streaminfo_rate_0.flac': {
+      bytes: encodeFlac(tone(440, 16000, 0.2, 1), 0),
+      error: /no FLAC audio frames found/,
+    },
+  };
+  // Odd but legal: these decode.
+  const GOOD: Record<string, Uint8Array> = {
+    'good.wav': pcm16Wav(tone(440, 16000, 0.5, 1), 16000),
+    'odd_chunk.wav': wavHeaderBytes({ extraChunks: oddList }),
+    'streamed_size.wav': wavHeaderBytes({ dataSize: 0xffffffff }),
+    // Two frames of 65535 channels: read a few frames at a time, not 65536 frames (8.6 GB) at once.
+    'channels_65535.wav': wavHeaderBytes({ channels: 65535, dataBytes: 2 * 2 * 65535 }),
+  };
+  let ws: Workspace;
+  before(() => {
+    ws = makeWorkspace({
+      // The manifest lists a folder too: a listing is how a folder named x.wav reaches the decoder.
+      'pipeline.yaml': PIPELINE.replace('cp data/* audio/', 'cp -R data/. .').replace(
+        'outs: [audio]',
+        'outs: [audio, manifest.json]',
+      ),
+    });
+    mkdirSync(ws.path('data/audio'), { recursive: true });
+    const all = { ...BAD, ...Object.fromEntries(Object.entries(GOOD).map(([k, v]) => [k, { bytes: v }])) };
+    for (const [name, { bytes }] of Object.entries(all)) {
+      if (bytes === 'folder') {
+        mkdirSync(ws.path(`data/audio/${name}`));
+        writeFileSync(
+          ws.path(`data/audio/${name}/inside.txt`),
+          'a folder with a file, so the output keeps it',
+        );
+      } else writeFileSync(ws.path(`data/audio/${name}`), bytes);
+    }
+    const files = Object.keys(all).map((name) => ({ file: `audio/${name}` }));
+    writeFileSync(ws.path('data/manifest.json'), JSON.stringify({ files }));
+  });
+  after(() => ws.remove());
+
+  test('skip mode lists each bad file with what is wrong and converts the rest', async () => {
+    const r = await runJson(ws.dir, ['--set', 'data.on_bad_file=skip']);
+    assert.equal(r.code, 0, r.stderr);
+    const manifest = JSON.parse(ws.read('runs/pipeline/resample/manifest.json')) as Manifest;
+    assert.deepEqual(
+      manifest.files.map((f) => f.source).sort(),
+      Object.keys(GOOD)
+        .map((n) => `audio/${n}`)
+        .sort(),
+    );
+    assert.equal(manifest.files.find((f) => f.source.endsWith('65535.wav'))?.source_channels, 65535);
+    const errors = Object.fromEntries(manifest.skipped.map((s) => [s.source.replace('audio/', ''), s.error]));
+    assert.deepEqual(Object.keys(errors).sort(), Object.keys(BAD).sort());
+    for (const [name, { error }] of Object.entries(BAD)) {
+      assert.match(errors[name]!, new RegExp(`^cannot decode \\S*${name.replace('.', '\\.')}`), name);
+      assert.match(errors[name]!, error, name);
+    }
+  });
+
+  test('fail mode names the first bad file as an input error, not a bug', async () => {
+    const r = await cli(ws.dir, ['run']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error E_STAGE_FAILED \(stage "resample"\)/);
+    assert.match(r.stderr, /cannot decode \S*bits_0\.wav: unsupported bit depth 0/);
+    assert.doesNotMatch(r.stderr, /looks like a bug|internal error/);
   });
 });

@@ -1,13 +1,14 @@
 // `shard` through the engine: codes in tokenize's contract → .npy shards in a layout, with meta.json;
 // the shards decode back to the codes; a layout change reruns shard only.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { makeLayout } from '../../stages/tokens/layouts.ts';
+import { npyHeader } from '../../stages/tokens/npy.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { fakeCodes } from '../fixtures/stages/fake-codes.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
-import { makeWorkspace, runJson } from '../helpers/workspace.ts';
+import { cli, makeWorkspace, runJson } from '../helpers/workspace.ts';
 
 const FRAMES = [5, 30, 17, 40];
 const PIPELINE = `params:
@@ -93,4 +94,87 @@ describe('shard', () => {
       ws.remove();
     }
   });
+});
+
+// Codes a cmd stage hands shard are the user's data: every way they can be wrong is a stage error
+// naming the file, never a crash.
+describe('shard on bad codes', () => {
+  const npy = (length: number) => Buffer.concat([npyHeader(length), Buffer.alloc(2 * length)]) as Uint8Array;
+  /** level0..2 of one chapter of `frames` frames, each replaceable. */
+  const chapter = (frames: number, replace: Partial<Record<0 | 1 | 2, Uint8Array | 'folder'>> = {}) =>
+    Object.fromEntries(([0, 1, 2] as const).map((k) => [k, replace[k] ?? npy(frames << k)]));
+  const CASES: {
+    name: string;
+    dir?: string;
+    levels: Record<number, Uint8Array | 'folder'>;
+    error: RegExp;
+  }[] = [
+    {
+      name: 'a chapter folder outside the input',
+      dir: '../../../../../etc',
+      levels: chapter(2),
+      error:
+        /lists chapter "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc", which is not a folder inside it \("\.\." segment\)/,
+    },
+    {
+      name: 'a version-2 .npy cut inside its header',
+      levels: chapter(2, { 0: Uint8Array.from([0x93, ...Buffer.from('NUMPY'), 2, 0, 0, 0, 0]) }),
+      error: /level0\.npy is not a 1-D uint16 \.npy file: the header is cut short/,
+    },
+    {
+      name: 'a header longer than the file',
+      levels: chapter(2, { 1: Uint8Array.from([0x93, ...Buffer.from('NUMPY'), 1, 0, 0xff, 0xff, 0x7b]) }),
+      error:
+        /level1\.npy is not a 1-D uint16 \.npy file: its header says 65535 bytes, more than the file holds/,
+    },
+    {
+      name: 'levels not in the 1:2:4 ratio',
+      levels: chapter(2, { 2: npy(9) }),
+      error: /level0\/1\/2\.npy must hold 1:2:4 codes per frame, they hold 2, 4, 9/,
+    },
+    {
+      name: 'a level that is a folder',
+      levels: chapter(2, { 0: 'folder' }),
+      error: /level0\.npy is not a 1-D uint16 \.npy file: cannot read it \(EISDIR\)/,
+    },
+  ];
+  for (const c of CASES) {
+    test(c.name, async () => {
+      const dir = c.dir ?? 'codes/ch01';
+      const ws = makeWorkspace({
+        'pipeline.yaml': `stages:
+  codes:
+    cmd: cp -R data/. .
+    deps: [data]
+    outs: [codes, manifest.json]
+  shard:
+    uses: shard
+    needs: {codes: codes}
+`,
+        'data/manifest.json': JSON.stringify({
+          codebook_size: 4096,
+          sample_rate: 24000,
+          hop_length: 512,
+          chapters: [{ dir, source: 'x.wav', split: 'train', frames: 2, seconds: 1 }],
+        }),
+      });
+      try {
+        mkdirSync(ws.path('data/codes/ch01'), { recursive: true });
+        for (const [k, bytes] of Object.entries(c.levels)) {
+          const path = ws.path(`data/codes/ch01/level${k}.npy`);
+          if (bytes === 'folder') {
+            mkdirSync(path);
+            writeFileSync(`${path}/x`, 'x');
+          } else writeFileSync(path, bytes);
+        }
+        const r = await cli(ws.dir, ['run']);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /error E_STAGE_FAILED \(stage "shard"\)/);
+        assert.match(r.stderr, c.error);
+        assert.doesNotMatch(r.stderr, /looks like a bug|internal error/);
+      } finally {
+        ws.remove();
+      }
+    });
+  }
 });

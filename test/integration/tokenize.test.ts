@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { toPcm16Sample } from '../../stages/audio/simd-kernel.ts';
 import { WavWriter } from '../../stages/audio/wav-writer.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
+import { wavHeaderBytes } from '../helpers/audio.ts';
 import { encodeReference, testCodecWeights, writeTestCodec } from '../helpers/test-codec.ts';
 import { makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
 
@@ -203,4 +204,69 @@ stages:
       ws.remove();
     }
   });
+});
+
+// What a cmd stage hands tokenize as audio is the user's data: a broken manifest, a path out of
+// the input or a WAV with a bad header is a stage error naming it, not a crash.
+describe('tokenize on bad audio inputs', () => {
+  const CASES: { name: string; manifest: string; wav?: Uint8Array; error: RegExp }[] = [
+    {
+      name: 'a manifest.json that is not JSON',
+      manifest: '{"sample_rate": 24000, "files": [',
+      error: /the input has no readable manifest\.json \(.*JSON.*\)/,
+    },
+    {
+      name: 'a manifest without files',
+      manifest: JSON.stringify({ sample_rate: 24000 }),
+      error: /the audio manifest\.json lacks files or sample_rate/,
+    },
+    {
+      name: 'a file outside the input',
+      manifest: JSON.stringify({
+        sample_rate: 24000,
+        files: [{ file: '../../../../x.wav', split: 'train' }],
+      }),
+      error: /lists "\.\.\/\.\.\/\.\.\/\.\.\/x\.wav", which is not a path inside it \("\.\." segment\)/,
+    },
+    {
+      name: 'a WAV whose header says sample rate 0',
+      manifest: JSON.stringify({
+        sample_rate: 24000,
+        files: [{ file: 'wav/a.wav', split: 'train', seconds: 1 }],
+      }),
+      wav: wavHeaderBytes({ sampleRate: 0 }),
+      error: /its sample rate is 0 Hz/,
+    },
+  ];
+  for (const c of CASES) {
+    test(c.name, async () => {
+      const ws = makeWorkspace({
+        'pipeline.yaml': `stages:
+  audio:
+    cmd: cp -r data/. .
+    deps: [data]
+    outs: [wav, manifest.json]
+  codec:
+    uses: codec
+    with: {encoder: models/encoder.onnx, decoder: models/decoder.onnx}
+  tokenize:
+    uses: tokenize
+    needs: {audio: audio, codec: codec}
+`,
+        'data/manifest.json': c.manifest,
+      });
+      try {
+        writeModels(ws);
+        mkdirSync(ws.path('data/wav'));
+        writeFileSync(ws.path('data/wav/a.wav'), c.wav ?? wavHeaderBytes({ sampleRate: 24000 }));
+        const r = await runJson(ws.dir);
+        assert.equal(r.status.tokenize, 'failed', r.stderr);
+        assert.match(r.stderr, /error E_STAGE_FAILED \(stage "tokenize"\)/);
+        assert.match(r.stderr, c.error);
+        assert.doesNotMatch(r.stderr, /looks like a bug|internal error/);
+      } finally {
+        ws.remove();
+      }
+    });
+  }
 });

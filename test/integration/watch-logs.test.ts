@@ -3,7 +3,7 @@
 // real built binary (real chokidar, real signals): run `npm run build` first, as `npm test` does.
 import assert from 'node:assert/strict';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isAlive, waitFor } from '../helpers/process.ts';
@@ -193,6 +193,37 @@ stages:
       const code = await watch.interrupt();
       assert.equal(code, 130, watch.context());
       assert.match(watch.out.stdout, /^watch: stopped$/m);
+    } finally {
+      watch.kill();
+      ws.remove();
+    }
+  });
+
+  test('the spec deleted and re-created with a changed param: watch says so, then reruns', {
+    timeout: 120_000,
+  }, async () => {
+    const ws = makeWorkspace({});
+    const spec = (word: string) => `params: {word: ${word}}
+stages:
+  a:
+    cmd: echo \${word} > a.txt
+    outs: [a.txt]
+`;
+    ws.write('pipeline.yaml', spec('one'));
+    const watch = startWatch(ws, ['pipeline.yaml', '--debounce', '100']);
+    try {
+      await waitFor(() => watch.finishedCycles() === 1, `the first run${watch.context()}`);
+      rmSync(ws.path('pipeline.yaml'));
+      await waitFor(() => /E_SPEC_NOT_FOUND/.test(watch.out.stderr), `the missing spec${watch.context()}`);
+      await waitFor(() => watch.finishedCycles() === 2, `watch to wait again${watch.context()}`);
+      ws.write('pipeline.yaml', spec('two'));
+      await waitFor(() => watch.finishedCycles() === 3, `the run after re-creating it${watch.context()}`);
+      assert.equal(ws.read('runs/pipeline/a/a.txt'), 'two\n');
+      // And it still hears later edits of the new file.
+      ws.write('pipeline.yaml', spec('three'));
+      await waitFor(() => watch.finishedCycles() === 4, `the run after editing it${watch.context()}`);
+      assert.equal(ws.read('runs/pipeline/a/a.txt'), 'three\n');
+      assert.equal(await watch.interrupt(), 130, watch.context());
     } finally {
       watch.kill();
       ws.remove();

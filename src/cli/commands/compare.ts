@@ -1,10 +1,11 @@
 // `gpt2o-pipe compare [EXPERIMENT…]`: the params that differ and the metrics of experiments' latest
 // finished runs, side by side; --json, --md, --plot (sparklines), --html FILE (a self-contained
 // report with loss curves and audio players).
-import { writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { CacheStore } from '../../cache/store.ts';
 import { collectComparison } from '../../compare/collect.ts';
+import { checkReportTarget, writeReport } from '../../compare/report-file.ts';
 import { formatMarkdown, formatPlot, formatTable } from '../../compare/text.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';
 import { parseCommandArgs } from '../args.ts';
@@ -41,8 +42,19 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
     io.stdout(COMPARE_HELP);
     return EXIT_OK;
   }
+  const htmlFile = values.html === undefined ? undefined : resolve(io.cwd, values.html);
+  // Checked before anything is read: a refused target is a usage error, whatever the cache holds.
+  if (htmlFile) checkReportTarget(htmlFile, io.cwd);
   const projectRoot = resolve(io.cwd);
-  const store = CacheStore.open(cacheRoot(io, projectRoot, values.cache));
+  const root = cacheRoot(io, projectRoot, values.cache);
+  // compare only reads: a cache that is not there holds no run, and is not created by looking.
+  if (!existsSync(root)) {
+    throw new PipeError(`no cache at ${relative(io.cwd, root) || '.'}, so no finished run to compare`, {
+      code: 'E_COMPARE_NO_RUN',
+      hint: 'run an experiment first (gpt2o-pipe run), or pass --cache when the cache is elsewhere',
+    });
+  }
+  const store = CacheStore.open(root);
   const specFiles = positionals.map((p) => resolve(io.cwd, p));
   const { comparison, missing } = await collectComparison(store, { specFiles, projectRoot });
   if (missing.length > 0) {
@@ -60,10 +72,10 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
       hint: 'run one first (gpt2o-pipe run), or pass --cache when the cache is elsewhere',
     });
   }
-  if (values.html) {
+  if (htmlFile) {
     const { renderReport } = await import('../../compare/html.ts');
-    const file = resolve(io.cwd, values.html);
-    writeFileSync(file, renderReport(comparison));
+    const file = htmlFile;
+    writeReport(file, renderReport(comparison));
     if (!values.json) io.stderr(`compare: wrote ${relative(io.cwd, file)}\n`);
   }
   if (values.json) {

@@ -1,5 +1,5 @@
 // `gpt2o-pipe dag [EXPERIMENT] [--mermaid]`: the stage graph, as text or as a Mermaid diagram.
-import { EXIT_OK } from '../../errors.ts';
+import { EXIT_OK, PipeError } from '../../errors.ts';
 import type { Graph } from '../../graph/build.ts';
 import { defaultExperiment, parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
@@ -23,6 +23,13 @@ export async function dagCommand(args: string[], io: CliIo): Promise<number> {
   if (values.help) {
     io.stdout(DAG_HELP);
     return EXIT_OK;
+  }
+  if (positionals.length > 1) {
+    // One graph is printed: a second name was a slip, not something to drop silently.
+    throw new PipeError(`dag: takes one experiment, got ${positionals.length}: ${positionals.join(' ')}`, {
+      code: 'E_USAGE',
+      hint: 'run dag once per experiment',
+    });
   }
   const { graph } = await openWorkspace(io, positionals[0] ?? defaultExperiment(io.cwd), {
     sets: values.set,

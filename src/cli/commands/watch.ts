@@ -246,7 +246,13 @@ class WatchedFiles {
         ignoreInitial: true,
         ignored: (path: string) => this.ignored.some((root) => isInside(path, root)),
       });
-      watcher.on('all', (_event, path) => this.changes.add(path));
+      watcher.on('all', (event, path) => {
+        this.changes.add(path);
+        // NOTE: chokidar forgets a watched file once it is deleted, so a spec deleted and then
+        // re-created (not an editor's quick atomic save) would go unheard. Watching the path
+        // again makes chokidar wait for it to appear.
+        if ((event === 'unlink' || event === 'unlinkDir') && this.watched.has(path)) this.rearm(path);
+      });
       watcher.on('error', (error) => this.warn(`cannot watch: ${(error as Error).message ?? error}`));
       this.watcher = watcher;
       // Changes made before the first scan ends would be missed: the first run waits for it.
@@ -255,6 +261,11 @@ class WatchedFiles {
     }
     if (removed.length > 0) this.watcher.unwatch(removed);
     if (added.length > 0) this.watcher.add(added);
+  }
+
+  private rearm(path: string): void {
+    this.watcher?.unwatch(path);
+    this.watcher?.add(path);
   }
 
   async close(): Promise<void> {
