@@ -3,10 +3,10 @@ import { posix } from 'node:path';
 import { type ErrorSink, type Loc, PipeError } from '../errors.ts';
 import type { StageRegistry } from '../stage-api/index.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
+import { renderCmd } from './cmd-env.ts';
 import { interpolateValue, lookupRef, parseOrReport } from './interpolate.ts';
 import { isPlainObject, type ParamTree } from './params.ts';
 import { CmdStageSchema, checkSchema, checkStageName, UsesStageSchema } from './schema.ts';
-import { renderCommand } from './template.ts';
 import type {
   CmdStage,
   ExecutorName,
@@ -71,7 +71,20 @@ function resolveCmdStage(raw: unknown, c: StageContext): CmdStage | undefined {
   const cmdLoc = c.file.locate([...c.base, 'cmd']);
   const parts = parseOrReport(spec.cmd, cmdLoc, c.sink, c.name);
   if (!parts) return undefined;
-  const cmd = renderCommand(parts, (ref) => lookupRef(ref, c.params, refs, cmdLoc, c.sink, c.name));
+  const { rendered, problems } = renderCmd(parts, (ref) =>
+    lookupRef(ref, c.params, refs, cmdLoc, c.sink, c.name),
+  );
+  for (const problem of problems) {
+    c.sink.add(
+      new PipeError(problem.message, {
+        code: 'E_SPEC_CMD_PARAM',
+        loc: cmdLoc,
+        stage: c.name,
+        hint: problem.hint,
+      }),
+    );
+  }
+  if (problems.length > 0) return undefined;
   return {
     kind: 'cmd',
     name: c.name,
@@ -81,7 +94,8 @@ function resolveCmdStage(raw: unknown, c: StageContext): CmdStage | undefined {
     params: sortedRecord(refs),
     template: spec.cmd,
     ...placement(spec),
-    cmd,
+    cmd: rendered.cmd,
+    env: rendered.env,
     deps: resolvePaths(spec.deps ?? [], 'deps', c),
     outs: resolvePaths(spec.outs ?? [], 'outs', c),
   };
