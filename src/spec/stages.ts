@@ -4,7 +4,7 @@ import { type ErrorSink, type Loc, PipeError } from '../errors.ts';
 import type { StageRegistry } from '../stage-api/index.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
 import { renderCmd } from './cmd-env.ts';
-import { interpolateValue, lookupRef, parseOrReport } from './interpolate.ts';
+import { ExpansionBudget, interpolateValue, lookupRef, parseOrReport } from './interpolate.ts';
 import { isPlainObject, type ParamTree } from './params.ts';
 import { CmdStageSchema, checkSchema, checkStageName, UsesStageSchema } from './schema.ts';
 import type {
@@ -27,6 +27,7 @@ export async function resolveStages(
   params: ParamTree,
   registry: StageRegistry,
   sink: ErrorSink,
+  budget = new ExpansionBudget(),
 ): Promise<ResolvedStage[]> {
   const names = Object.keys(stages);
   const out: ResolvedStage[] = [];
@@ -46,7 +47,7 @@ export async function resolveStages(
       );
       continue;
     }
-    const context = { file, base, name, loc, params, sink, names };
+    const context = { file, base, name, loc, params, sink, names, budget };
     const stage =
       'cmd' in raw ? resolveCmdStage(raw, context) : await resolveUsesStage(raw, context, registry);
     if (stage) out.push(stage);
@@ -62,6 +63,7 @@ interface StageContext {
   params: ParamTree;
   sink: ErrorSink;
   names: string[];
+  budget: ExpansionBudget;
 }
 
 function resolveCmdStage(raw: unknown, c: StageContext): CmdStage | undefined {
@@ -126,7 +128,7 @@ async function resolveUsesStage(
   const definition = await registry.load(spec.uses);
   const refs = new Map<string, unknown>();
   const locate = (path: Path) => c.file.locate([...c.base, 'with', ...path]);
-  const interpolated = interpolateValue(spec.with ?? {}, c.params, locate, refs, c.sink, c.name);
+  const interpolated = interpolateValue(spec.with ?? {}, c.params, locate, refs, c.sink, c.name, c.budget);
   const checked = checkSchema(definition.params, interpolated, c.file, [...c.base, 'with'], c.sink, {
     stage: c.name,
     what: `"with:" of built-in stage ${definition.name}`,
