@@ -27,6 +27,10 @@ export interface CmdProblem {
 
 export const PARAM_ENV_PREFIX = 'GPT2O_P_';
 
+// Linux refuses to start a program with one environment string over 128 KiB (MAX_ARG_STRLEN);
+// refuse such a value at load, with its place, rather than as a failed exec at run time.
+const MAX_ENV_VALUE_BYTES = 128 * 1024 - 256;
+
 /** Renders a parsed `cmd:` template; `lookup` resolves (and records) a ref's value. */
 export function renderCmd(
   parts: readonly TemplatePart[],
@@ -89,6 +93,12 @@ function unusable(value: unknown): { why: string; hint: string } | undefined {
       return {
         why: 'contains a NUL character, which a command cannot be given',
         hint: 'remove the \\0 from the value',
+      };
+    }
+    if (Buffer.byteLength(text) > MAX_ENV_VALUE_BYTES) {
+      return {
+        why: `is ${Buffer.byteLength(text)} bytes, more than one environment variable may hold (${MAX_ENV_VALUE_BYTES})`,
+        hint: 'write the value to a file, list it in deps:, and pass its path instead',
       };
     }
     // With the u flag a well-formed pair is one code point: only a lone surrogate matches.

@@ -131,7 +131,7 @@ export function interpolateParams(
       : { value: text };
     if ('tooLong' in rendered) {
       failed.add(path);
-      local.add(tooLongError(path, loc));
+      local.add(tooLongError(path, rendered.tooLong, loc));
     }
     if (local !== sink)
       for (const e of local.errors)
@@ -146,8 +146,17 @@ export function interpolateParams(
   return out;
 }
 
-function tooLongError(what: string, loc: Loc | undefined, stage?: string): PipeError {
-  return new PipeError(`expanding ${what} would produce more than ${MAX_EXPANDED_CHARS} characters`, {
+function tooLongError(
+  what: string,
+  limit: 'value' | 'spec',
+  loc: Loc | undefined,
+  stage?: string,
+): PipeError {
+  const message =
+    limit === 'value'
+      ? `expanding ${what} would produce more than ${MAX_EXPANDED_CHARS} characters`
+      : `expanding ${what} would bring the spec's expansions over ${MAX_TOTAL_EXPANDED_CHARS} characters`;
+  return new PipeError(message, {
     code: 'E_SPEC_INTERPOLATION_SIZE',
     loc,
     stage,
@@ -179,7 +188,7 @@ export function interpolateValue(
       budget,
     );
     if ('value' in rendered) return rendered.value;
-    sink.add(tooLongError(`with.${path.join('.')}`, loc(path), stage));
+    sink.add(tooLongError(`with.${path.join('.')}`, rendered.tooLong, loc(path), stage));
     return undefined;
   }
   if (Array.isArray(value))
@@ -241,7 +250,7 @@ function renderValue(
   parts: TemplatePart[],
   lookup: (ref: string) => unknown,
   budget: ExpansionBudget,
-): { value: unknown } | { tooLong: true } {
+): { value: unknown } | { tooLong: 'value' | 'spec' } {
   const sole = soleRef(parts);
   // A sole ref keeps its value (and its type): nothing new is built.
   if (sole !== undefined) return { value: lookup(sole) };
@@ -250,8 +259,8 @@ function renderValue(
   for (const part of parts) {
     const piece = 'text' in part ? part.text : scalarText(lookup(part.ref));
     length += piece.length;
-    if (length > MAX_EXPANDED_CHARS || budget.used + length > MAX_TOTAL_EXPANDED_CHARS)
-      return { tooLong: true };
+    if (length > MAX_EXPANDED_CHARS) return { tooLong: 'value' };
+    if (budget.used + length > MAX_TOTAL_EXPANDED_CHARS) return { tooLong: 'spec' };
     pieces.push(piece);
   }
   budget.used += length;

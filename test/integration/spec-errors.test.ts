@@ -212,6 +212,13 @@ stages:
     const ordered = await runSpec({ 'pipeline.yaml': forward }, ['dag']);
     assert.match(ordered.stderr, /pipeline\.yaml:67:3 error E_SPEC_INTERPOLATION_DEPTH/);
     assert.doesNotMatch(size.stderr + deep.stderr + ordered.stderr, /internal error/);
+    // Many values under 1 MiB each still meet the bound for the whole spec.
+    const wide = `params:\n  big: "${'x'.repeat(900_000)}"\n  l: [${Array(100).fill('"${big}y"').join(',')}]\nstages: {}\n`;
+    const total = await runSpec({ 'pipeline.yaml': wide }, ['dag']);
+    assert.match(
+      total.stderr,
+      /pipeline\.yaml:3:3 error E_SPEC_INTERPOLATION_SIZE\n {2}expanding l would bring the spec's expansions over 67108864 characters/,
+    );
   });
 
   test('nesting deeper than 64 is a located error, in block, flow and --set values', async () => {

@@ -242,3 +242,9 @@ describe('templates', () => {
     assert.ok(ran > 50, `only ${ran} commands were accepted and run`);
   });
 });
+
+test('a value too long for one environment variable is refused at load', () => {
+  const { problems } = render('echo ${v}', { v: 'x'.repeat(200_000) });
+  assert.match(problems[0]!.message, /more than one environment variable may hold/);
+  assert.deepEqual(render('echo ${v}', { v: 'x'.repeat(100_000) }).problems, []);
+});
