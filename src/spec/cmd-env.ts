@@ -7,7 +7,8 @@
 // digit or "_" becomes "_"; when two refs of one command map to the same name, the later one gets
 // _2, _3, …). A list in an unquoted word becomes one variable per item (GPT2O_P_files_0, _1, …)
 // and so one word per item; in "…" or a here-document it is one variable, the items joined by
-// spaces. Numbers and booleans are their plain text, null is empty, mappings are JSON.
+// spaces. Numbers and booleans are their plain text, null is empty, mappings are JSON. Inside
+// $((…)) only a whole number is accepted (the shell evaluates what it expands there).
 import { scanRefPlaces } from './shell-scan.ts';
 import { scalarText, type TemplatePart } from './template.ts';
 
@@ -63,8 +64,14 @@ export function renderCmd(
     }
     const place = places[refIndex++]!;
     const value = lookup(part.ref);
-    if (place.kind === 'refused') {
-      problems.push({ ref: part.ref, message: `\${${part.ref}} is ${place.context}`, hint: place.hint });
+    if (place.kind === 'refused' || (place.kind === 'arith' && !Number.isSafeInteger(value))) {
+      const what =
+        place.kind === 'arith' ? `, and its value ${JSON.stringify(value)} is not a whole number` : '';
+      problems.push({
+        ref: part.ref,
+        message: `\${${part.ref}} is ${place.context}${what}`,
+        hint: place.hint,
+      });
       continue;
     }
     const bad = unusable(value);
@@ -80,6 +87,8 @@ export function renderCmd(
     }
     const text = Array.isArray(value) ? value.map(scalarText).join(' ') : scalarText(value);
     const name = variable(part.ref, part.ref, text);
+    // In "…", a here-document or $((…)) the expansion is already one piece of text; a bare word
+    // needs the quotes (no field splitting, no globbing).
     cmd += place.kind === 'word' ? `"\${${name}}"` : `\${${name}}`;
   }
   return { rendered: { cmd, env }, problems };

@@ -8,11 +8,15 @@
 // overflow the JS stack.
 import type { TemplatePart } from './template.ts';
 
-/** Where a ref lands: an unquoted word, inside "…", in an unquoted here-doc body, or refused. */
+/**
+ * Where a ref lands: an unquoted word, inside "…", in an unquoted here-doc body, inside $((…))
+ * (only a whole number may go there: the shell evaluates the text), or refused.
+ */
 export type RefPlace =
   | { kind: 'word' }
   | { kind: 'dquote' }
   | { kind: 'heredoc' }
+  | { kind: 'arith'; context: string; hint: string }
   | { kind: 'refused'; context: string; hint: string };
 
 type Frame =
@@ -51,7 +55,7 @@ const REFUSED = {
   },
   arith: {
     context: 'inside $((…)) or ((…)) (arithmetic)',
-    hint: 'the shell evaluates a variable there as an expression (bash even runs $(…) in it); compute with a number param outside, or pass the value as an argument to a script',
+    hint: 'only a whole-number value may go there: the shell evaluates the text as an expression (bash even runs $(…) in it); pass other values as an argument to a script',
   },
   comment: {
     context: 'inside a # comment',
@@ -126,7 +130,8 @@ export function scanRefPlaces(parts: readonly TemplatePart[]): RefPlace[] {
       else if (frame.type === 'plain') places.push({ kind: 'word' });
       else if (frame.type === 'dquote') places.push({ kind: 'dquote' });
       else if (frame.type === 'body') places.push({ kind: 'heredoc' });
-      else refuse(frame.type === 'param' ? REFUSED.param : REFUSED.arith);
+      else if (frame.type === 'arith') places.push({ kind: 'arith', ...REFUSED.arith });
+      else refuse(REFUSED.param);
       wordStart = false;
       i++;
       continue;

@@ -200,7 +200,7 @@ describe('templates', () => {
       ["echo '${v}'", /single quotes/],
       ['echo `echo ${v}`', /backquotes/],
       ['echo $${x:-${v}}', /\$\{…\} expansion/],
-      ['echo $((${v} + 1))', /arithmetic/],
+      ['echo $((${v} + 1))', /arithmetic\), and its value "x" is not a whole number/],
       ['((n = ${v}))', /arithmetic/],
       ['echo hi # ${v}', /comment/],
       ['echo \\${v}', /backslash/],
@@ -215,6 +215,15 @@ describe('templates', () => {
       assert.equal(problems.length, 1, template);
       assert.match(problems[0]!.message, why, template);
       assert.ok(problems[0]!.hint.length > 10, template);
+    }
+  });
+
+  test('a whole number may go into $((…)); nothing else may', () => {
+    const ok = render('echo $(( ${n} % 7 ))', { n: -12345 });
+    assert.deepEqual(ok.problems, []);
+    assert.equal(sh(ok.rendered.cmd, ok.rendered.env), '-4\n');
+    for (const n of [1.5, 1e21, '3', 'a[$(touch x)]', true, null]) {
+      assert.equal(render('echo $(( ${n} ))', { n }).problems.length, 1, String(n));
     }
   });
 
