@@ -79,7 +79,8 @@ export async function describeStage(
   return {
     salt: CACHE_FORMAT,
     kind: 'cmd',
-    identity: { cmd: stage.cmd },
+    // env only when there is one: a command without params keeps the key it always had.
+    identity: Object.keys(stage.env).length > 0 ? { cmd: stage.cmd, env: stage.env } : { cmd: stage.cmd },
     deps: await digestDeps(
       stage,
       stage.deps.filter((d) => !produced.has(d.path)),

@@ -5,7 +5,7 @@ export interface KeyDescription {
   salt: string;
   kind: 'cmd' | 'uses';
   /** A cmd stage is its interpolated command; a built-in stage is its name and version. */
-  identity: { cmd: string } | { uses: string; version: number };
+  identity: { cmd: string; env?: Record<string, string> } | { uses: string; version: number };
   /** Built-in stages: the validated `with:` values (only what the stage's schema accepts). */
   with?: Record<string, unknown>;
   /** Project files the stage reads, by path → content digest. */

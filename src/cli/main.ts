@@ -1,7 +1,7 @@
 // The CLI entry: `runMain(rawArgs, io)` dispatches to lazily imported subcommands and turns errors
 // into messages and exit codes (0 ok, 1 stage failed, 2 spec/usage error). Tests call it in-process.
 import { EXIT_OK, EXIT_USAGE, PipeError } from '../errors.ts';
-import { formatError } from '../report/format-error.ts';
+import { errorJson, formatError } from '../report/format-error.ts';
 import { TOOL_VERSION } from '../run/version.ts';
 import { setDisplayRoot } from '../spec/yaml-file.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
@@ -71,6 +71,14 @@ export async function runMain(rawArgs: string[], io: CliIo): Promise<number> {
     return await command(args, io);
   } catch (error) {
     io.stderr(`${formatError(error)}\n`);
+    // A script asked for JSON: it gets JSON for a spec or usage error too, not an empty stdout.
+    if (wantsJson(args)) io.stdout(`${errorJson(error)}\n`);
     return error instanceof PipeError ? error.exitCode : 70;
   }
+}
+
+/** `--json` among a command's options (not after a `--`). */
+function wantsJson(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).includes('--json');
 }

@@ -65,9 +65,11 @@ async function linkInputs({ stage, graph, scratch, upstreamDirs }: CmdRunInput):
 async function runShell({ stage, scratch, graph, log, signal }: CmdRunInput): Promise<void> {
   const { execa } = await import('execa');
   log.line(`$ ${stage.cmd}`);
+  for (const [name, value] of Object.entries(stage.env)) log.line(`#   ${name}=${JSON.stringify(value)}`);
   const child = execa('sh', ['-c', stage.cmd], {
     cwd: scratch,
-    env: { GPT2O_STAGE: stage.name, GPT2O_EXPERIMENT: graph.spec.experiment },
+    // Param values travel only here, never in the shell source (spec/cmd-env.ts).
+    env: { ...stage.env, GPT2O_STAGE: stage.name, GPT2O_EXPERIMENT: graph.spec.experiment },
     stdin: 'ignore',
     all: true,
     buffer: false,

@@ -5,11 +5,41 @@ import { closest } from '../util/did-you-mean.ts';
 import { allPaths, getPath, isPlainObject, type ParamOrigins, type ParamTree } from './params.ts';
 import { parseTemplate, scalarText, soleRef, type TemplatePart, TemplateSyntaxError } from './template.ts';
 
-/** Interpolates string params that reference other params; reports unknown refs and loops. */
-export function interpolateParams(tree: ParamTree, origins: ParamOrigins, sink: ErrorSink): ParamTree {
+/**
+ * Bounds on `${}` expansion. A value is a path, a number or a short string, so 1 MiB is far more
+ * than any real one needs (and 8× what Linux lets one command-line or environment string hold),
+ * while a hostile spec doubling a value 30 times would ask for gigabytes. A chain of refs deeper
+ * than 64 (the YAML nesting bound too) is no real spec either; following it would use the stack.
+ */
+export const MAX_EXPANDED_CHARS = 1 << 20;
+export const MAX_REF_DEPTH = 64;
+/** All expansions of one spec together (many 1 MiB values are as bad as one huge one). */
+export const MAX_TOTAL_EXPANDED_CHARS = 64 << 20;
+
+/** Characters of expanded text one spec has produced so far. */
+export class ExpansionBudget {
+  used = 0;
+}
+
+const SIZE_HINT = `a \${} expansion may produce at most ${MAX_EXPANDED_CHARS} characters (${MAX_TOTAL_EXPANDED_CHARS} for the whole spec); do not build values by repeating other params`;
+
+/** Interpolates string params that reference other params; reports unknown refs, loops and bounds. */
+export function interpolateParams(
+  tree: ParamTree,
+  origins: ParamOrigins,
+  sink: ErrorSink,
+  budget = new ExpansionBudget(),
+): ParamTree {
   const done = new Map<string, unknown>();
+  // How many refs deep each resolved path's value reaches (a plain value: 0).
+  const depthOf = new Map<string, number>();
   const stack: string[] = [];
   const failed = new Set<string>();
+
+  const fail = (paths: string[], error: PipeError) => {
+    for (const p of paths) failed.add(p);
+    sink.add(error);
+  };
 
   const resolvePath = (path: string, from: Loc | undefined): unknown => {
     if (done.has(path)) return done.get(path);
@@ -17,8 +47,8 @@ export function interpolateParams(tree: ParamTree, origins: ParamOrigins, sink: 
     const loopStart = stack.indexOf(path);
     if (loopStart >= 0) {
       const cycle = [...stack.slice(loopStart), path];
-      for (const p of cycle) failed.add(p);
-      sink.add(
+      fail(
+        cycle,
         new PipeError(`\${} loop between params: ${cycle.join(' -> ')}`, {
           code: 'E_SPEC_INTERPOLATION_LOOP',
           loc: origins.get(path) ?? from,
@@ -27,42 +57,115 @@ export function interpolateParams(tree: ParamTree, origins: ParamOrigins, sink: 
       );
       return undefined;
     }
+    if (stack.length > MAX_REF_DEPTH) {
+      reportTooDeep([...stack, path], from);
+      return undefined;
+    }
     const raw = getPath(tree, path).value;
     stack.push(path);
+    let depth = 0;
+    const refDepth = (d: number) => {
+      depth = Math.max(depth, d);
+    };
     let value: unknown;
     if (isPlainObject(raw)) {
-      value = Object.fromEntries(Object.keys(raw).map((k) => [k, resolvePath(`${path}.${k}`, from)]));
+      value = Object.fromEntries(
+        Object.keys(raw).map((k) => {
+          const child = resolvePath(`${path}.${k}`, from);
+          refDepth(depthOf.get(`${path}.${k}`) ?? 0);
+          return [k, child];
+        }),
+      );
     } else if (Array.isArray(raw)) {
-      value = raw.map((item) => (typeof item === 'string' ? resolveString(item, path) : item));
-    } else value = typeof raw === 'string' ? resolveString(raw, path) : raw;
+      value = raw.map((item) => (typeof item === 'string' ? resolveString(item, path, refDepth) : item));
+    } else value = typeof raw === 'string' ? resolveString(raw, path, refDepth) : raw;
     stack.pop();
+    if (failed.has(path)) return undefined;
+    if (depth > MAX_REF_DEPTH) {
+      reportTooDeep([path], from, depth);
+      return undefined;
+    }
     done.set(path, value);
+    depthOf.set(path, depth);
     return value;
   };
 
-  const resolveString = (text: string, path: string): unknown => {
+  const reportTooDeep = (chain: string[], from: Loc | undefined, depth?: number) => {
+    const shown =
+      chain.length > 7 ? [...chain.slice(0, 3), `… ${chain.length - 6} more …`, ...chain.slice(-3)] : chain;
+    const last = chain[chain.length - 1]!;
+    fail(
+      chain,
+      new PipeError(
+        depth === undefined
+          ? `\${} references nest deeper than ${MAX_REF_DEPTH}: ${shown.join(' -> ')}`
+          : `\${} references nest deeper than ${MAX_REF_DEPTH} at param ${last} (${depth} deep)`,
+        {
+          code: 'E_SPEC_INTERPOLATION_DEPTH',
+          loc: origins.get(last) ?? from,
+          hint: `a param may reach a plain value through at most ${MAX_REF_DEPTH} \${} references; give one of them a plain value`,
+        },
+      ),
+    );
+  };
+
+  const resolveString = (text: string, path: string, refDepth: (d: number) => void): unknown => {
     const loc = origins.get(path);
     // A param without a file location came from --set: its errors say so instead.
     const local = loc ? sink : new ErrorSink();
     const parts = parseOrReport(text, loc, local);
-    const value = parts
-      ? renderValue(parts, (ref) => {
-          if (!getPath(tree, ref).found) {
-            local.add(unknownParamError(ref, tree, loc));
-            return undefined;
-          }
-          return resolvePath(ref, loc);
-        })
-      : text;
+    const rendered = parts
+      ? renderValue(
+          parts,
+          (ref) => {
+            if (!getPath(tree, ref).found) {
+              local.add(unknownParamError(ref, tree, loc));
+              return undefined;
+            }
+            const value = resolvePath(ref, loc);
+            refDepth((depthOf.get(ref) ?? 0) + 1);
+            return value;
+          },
+          budget,
+        )
+      : { value: text };
+    if ('tooLong' in rendered) {
+      failed.add(path);
+      local.add(tooLongError(path, rendered.tooLong, loc));
+    }
     if (local !== sink)
       for (const e of local.errors)
-        sink.add(new PipeError(`--set ${path}: ${e.message} (in "${text}")`, { code: e.code, hint: e.hint }));
-    return value;
+        sink.add(
+          new PipeError(`--set ${path}: ${e.message} (in "${clip(text)}")`, { code: e.code, hint: e.hint }),
+        );
+    return 'value' in rendered ? rendered.value : undefined;
   };
 
   const out: ParamTree = {};
   for (const key of Object.keys(tree)) out[key] = resolvePath(key, undefined);
   return out;
+}
+
+function tooLongError(
+  what: string,
+  limit: 'value' | 'spec',
+  loc: Loc | undefined,
+  stage?: string,
+): PipeError {
+  const message =
+    limit === 'value'
+      ? `expanding ${what} would produce more than ${MAX_EXPANDED_CHARS} characters`
+      : `expanding ${what} would bring the spec's expansions over ${MAX_TOTAL_EXPANDED_CHARS} characters`;
+  return new PipeError(message, {
+    code: 'E_SPEC_INTERPOLATION_SIZE',
+    loc,
+    stage,
+    hint: SIZE_HINT,
+  });
+}
+
+function clip(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 /** Interpolates a `with:` value tree against resolved params; `refs` collects path → value. */
@@ -73,20 +176,28 @@ export function interpolateValue(
   refs: Map<string, unknown>,
   sink: ErrorSink,
   stage: string,
+  budget: ExpansionBudget,
   path: (string | number)[] = [],
 ): unknown {
   if (typeof value === 'string') {
     const parts = parseOrReport(value, loc(path), sink, stage);
     if (!parts) return value;
-    return renderValue(parts, (ref) => lookupRef(ref, params, refs, loc(path), sink, stage));
+    const rendered = renderValue(
+      parts,
+      (ref) => lookupRef(ref, params, refs, loc(path), sink, stage),
+      budget,
+    );
+    if ('value' in rendered) return rendered.value;
+    sink.add(tooLongError(`with.${path.join('.')}`, rendered.tooLong, loc(path), stage));
+    return undefined;
   }
   if (Array.isArray(value))
-    return value.map((v, i) => interpolateValue(v, params, loc, refs, sink, stage, [...path, i]));
+    return value.map((v, i) => interpolateValue(v, params, loc, refs, sink, stage, budget, [...path, i]));
   if (isPlainObject(value)) {
     return Object.fromEntries(
       Object.entries(value).map(([k, v]) => [
         k,
-        interpolateValue(v, params, loc, refs, sink, stage, [...path, k]),
+        interpolateValue(v, params, loc, refs, sink, stage, budget, [...path, k]),
       ]),
     );
   }
@@ -134,10 +245,26 @@ export function parseOrReport(
   }
 }
 
-function renderValue(parts: TemplatePart[], lookup: (ref: string) => unknown): unknown {
+/** A template's value; text built from several parts counts against the size bounds as it grows. */
+function renderValue(
+  parts: TemplatePart[],
+  lookup: (ref: string) => unknown,
+  budget: ExpansionBudget,
+): { value: unknown } | { tooLong: 'value' | 'spec' } {
   const sole = soleRef(parts);
-  if (sole !== undefined) return lookup(sole);
-  return parts.map((p) => ('text' in p ? p.text : scalarText(lookup(p.ref)))).join('');
+  // A sole ref keeps its value (and its type): nothing new is built.
+  if (sole !== undefined) return { value: lookup(sole) };
+  const pieces: string[] = [];
+  let length = 0;
+  for (const part of parts) {
+    const piece = 'text' in part ? part.text : scalarText(lookup(part.ref));
+    length += piece.length;
+    if (length > MAX_EXPANDED_CHARS) return { tooLong: 'value' };
+    if (budget.used + length > MAX_TOTAL_EXPANDED_CHARS) return { tooLong: 'spec' };
+    pieces.push(piece);
+  }
+  budget.used += length;
+  return { value: pieces.join('') };
 }
 
 function unknownParamError(ref: string, params: ParamTree, loc: Loc | undefined, stage?: string): PipeError {

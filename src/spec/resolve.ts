@@ -1,15 +1,16 @@
 // pipeline.yaml + experiments/*.yaml + `--set` → one frozen ResolvedSpec (Vite's UserConfig →
 // resolveConfig split): defaults and validation happen here once; nothing downstream sees raw YAML.
-import { basename, dirname, extname } from 'node:path';
+import { dirname } from 'node:path';
 import { ErrorSink, PipeError } from '../errors.ts';
 import type { StageRegistry } from '../stage-api/index.ts';
 import { loadYaml } from '../util/load-yaml.ts';
 import { readSpecChain } from './chain.ts';
-import { interpolateParams } from './interpolate.ts';
+import { ExpansionBudget, interpolateParams } from './interpolate.ts';
 import { mergeOverrides, type ParamOrigins, type ParamTree, recordOrigins, treeFromPath } from './params.ts';
-import { checkSchema, ExperimentSchema, RootSpecSchema } from './schema.ts';
+import { checkExperimentName, checkSchema, ExperimentSchema, RootSpecSchema } from './schema.ts';
 import { resolveStages } from './stages.ts';
 import type { ExecutorName, ResolvedSpec } from './types.ts';
+import { DEPTH_HINT, isStackOverflow, MAX_YAML_DEPTH, tooDeepNode, tooDeepPath } from './yaml-depth.ts';
 
 export interface ResolveOptions {
   /** `--set a.b=value` overrides, applied last; values are parsed as YAML (so `1024` is a number). */
@@ -19,6 +20,7 @@ export interface ResolveOptions {
 
 /** Loads an experiment (or a standalone pipeline) and everything it extends. */
 export async function resolveSpec(entry: string, options: ResolveOptions): Promise<ResolvedSpec> {
+  const experiment = checkExperimentName(entry);
   const chain = await readSpecChain(entry);
   const root = chain[0]!;
   const sink = new ErrorSink();
@@ -27,7 +29,7 @@ export async function resolveSpec(entry: string, options: ResolveOptions): Promi
   const origins: ParamOrigins = new Map();
   let params: ParamTree = (rootSpec?.params as ParamTree | undefined) ?? {};
   let executor: ExecutorName | undefined = rootSpec?.executor;
-  recordOrigins(params, (path) => root.locate(path, 'key'), origins);
+  recordOrigins(params, (path) => root.locate(['params', ...path], 'key'), origins);
 
   for (const file of chain.slice(1)) {
     const experiment = checkSchema(ExperimentSchema, file.value, file, [], sink, { what: 'experiment' });
@@ -39,15 +41,16 @@ export async function resolveSpec(entry: string, options: ResolveOptions): Promi
   for (const set of options.sets ?? []) params = await applySet(params, set, origins, sink);
   sink.throwIfAny();
 
-  params = interpolateParams(params, origins, sink);
+  const budget = new ExpansionBudget();
+  params = interpolateParams(params, origins, sink, budget);
   sink.throwIfAny();
 
-  const stages = await resolveStages(root, rootSpec?.stages ?? {}, params, options.registry, sink);
+  const stages = await resolveStages(root, rootSpec?.stages ?? {}, params, options.registry, sink, budget);
   sink.throwIfAny();
 
   const specFile = chain[chain.length - 1]!.path;
   return deepFreeze({
-    experiment: basename(specFile, extname(specFile)),
+    experiment,
     specFile,
     rootFile: root.path,
     projectRoot: dirname(root.path),
@@ -75,11 +78,15 @@ async function applySet(
     return params;
   }
   const text = set.slice(eq + 1);
-  let value: unknown;
-  try {
-    value = (await loadYaml()).parse(text);
-  } catch {
-    value = text;
+  const value = await parseSetValue(text);
+  if (value === TOO_DEEP) {
+    sink.add(
+      new PipeError(`--set ${path}: the value nests deeper than ${MAX_YAML_DEPTH} levels`, {
+        code: 'E_USAGE_SET',
+        hint: DEPTH_HINT,
+      }),
+    );
+    return params;
   }
   const scoped = new ErrorSink();
   const merged = mergeOverrides(params, treeFromPath(path, value), () => undefined, origins, scoped);
@@ -87,6 +94,22 @@ async function applySet(
     sink.add(new PipeError(`--set ${set}: ${error.message}`, { code: error.code, hint: error.hint }));
   }
   return merged;
+}
+
+const TOO_DEEP = Symbol('too deep');
+
+/** A --set value as YAML (so 1024 is a number), or the text itself when it is not valid YAML. */
+async function parseSetValue(text: string): Promise<unknown> {
+  const yaml = await loadYaml();
+  try {
+    const doc = yaml.parseDocument(text);
+    if (doc.errors.some(isStackOverflow) || tooDeepNode(yaml, doc) !== undefined) return TOO_DEEP;
+    if (doc.errors.length > 0) return text;
+    const value = doc.toJS({ maxAliasCount: 100 });
+    return tooDeepPath(value) ? TOO_DEEP : value;
+  } catch (error) {
+    return isStackOverflow(error) ? TOO_DEEP : text;
+  }
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,8 +1,9 @@
 // The shape of spec files, as valibot schemas, and the conversion of schema issues into located errors.
+import { basename, extname } from 'node:path';
 import * as v from 'valibot';
 import { type ErrorSink, PipeError } from '../errors.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
-import type { YamlFile } from './yaml-file.ts';
+import { displayPath, type YamlFile } from './yaml-file.ts';
 
 const STAGE_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const stringList = v.array(v.string());
@@ -145,6 +146,23 @@ function allowedKeys(schema: v.GenericSchema, path: (string | number)[]): string
   }
   const entries = (current as { entries?: Record<string, unknown> } | undefined)?.entries;
   return entries ? Object.keys(entries) : [];
+}
+
+// An experiment's name is its file's name without the extension; it names runs/<experiment>/ and
+// its ref, so like a stage name it must be a plain folder name: never ".", "..", a path or hidden.
+const EXPERIMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** The experiment name of a spec file, or a usage error before anything is read or written. */
+export function checkExperimentName(specFile: string): string {
+  const name = basename(specFile, extname(specFile));
+  if (EXPERIMENT_NAME.test(name)) return name;
+  throw new PipeError(
+    `${displayPath(specFile)} would name the experiment ${JSON.stringify(name)}, which is not a valid experiment name`,
+    {
+      code: 'E_SPEC_EXPERIMENT_NAME',
+      hint: 'rename the file: its name without .yaml starts with a letter or digit and uses letters, digits, ".", "-" and "_" (it becomes the folder runs/<name>/)',
+    },
+  );
 }
 
 /** Stage names become folder names and `needs:` references, so they stay simple identifiers. */

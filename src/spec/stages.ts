@@ -3,10 +3,10 @@ import { posix } from 'node:path';
 import { type ErrorSink, type Loc, PipeError } from '../errors.ts';
 import type { StageRegistry } from '../stage-api/index.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
-import { interpolateValue, lookupRef, parseOrReport } from './interpolate.ts';
+import { renderCmd } from './cmd-env.ts';
+import { ExpansionBudget, interpolateValue, lookupRef, parseOrReport } from './interpolate.ts';
 import { isPlainObject, type ParamTree } from './params.ts';
 import { CmdStageSchema, checkSchema, checkStageName, UsesStageSchema } from './schema.ts';
-import { renderCommand } from './template.ts';
 import type {
   CmdStage,
   ExecutorName,
@@ -27,6 +27,7 @@ export async function resolveStages(
   params: ParamTree,
   registry: StageRegistry,
   sink: ErrorSink,
+  budget = new ExpansionBudget(),
 ): Promise<ResolvedStage[]> {
   const names = Object.keys(stages);
   const out: ResolvedStage[] = [];
@@ -46,7 +47,7 @@ export async function resolveStages(
       );
       continue;
     }
-    const context = { file, base, name, loc, params, sink, names };
+    const context = { file, base, name, loc, params, sink, names, budget };
     const stage =
       'cmd' in raw ? resolveCmdStage(raw, context) : await resolveUsesStage(raw, context, registry);
     if (stage) out.push(stage);
@@ -62,6 +63,7 @@ interface StageContext {
   params: ParamTree;
   sink: ErrorSink;
   names: string[];
+  budget: ExpansionBudget;
 }
 
 function resolveCmdStage(raw: unknown, c: StageContext): CmdStage | undefined {
@@ -71,7 +73,20 @@ function resolveCmdStage(raw: unknown, c: StageContext): CmdStage | undefined {
   const cmdLoc = c.file.locate([...c.base, 'cmd']);
   const parts = parseOrReport(spec.cmd, cmdLoc, c.sink, c.name);
   if (!parts) return undefined;
-  const cmd = renderCommand(parts, (ref) => lookupRef(ref, c.params, refs, cmdLoc, c.sink, c.name));
+  const { rendered, problems } = renderCmd(parts, (ref) =>
+    lookupRef(ref, c.params, refs, cmdLoc, c.sink, c.name),
+  );
+  for (const problem of problems) {
+    c.sink.add(
+      new PipeError(problem.message, {
+        code: 'E_SPEC_CMD_PARAM',
+        loc: cmdLoc,
+        stage: c.name,
+        hint: problem.hint,
+      }),
+    );
+  }
+  if (problems.length > 0) return undefined;
   return {
     kind: 'cmd',
     name: c.name,
@@ -81,7 +96,8 @@ function resolveCmdStage(raw: unknown, c: StageContext): CmdStage | undefined {
     params: sortedRecord(refs),
     template: spec.cmd,
     ...placement(spec),
-    cmd,
+    cmd: rendered.cmd,
+    env: rendered.env,
     deps: resolvePaths(spec.deps ?? [], 'deps', c),
     outs: resolvePaths(spec.outs ?? [], 'outs', c),
   };
@@ -112,7 +128,7 @@ async function resolveUsesStage(
   const definition = await registry.load(spec.uses);
   const refs = new Map<string, unknown>();
   const locate = (path: Path) => c.file.locate([...c.base, 'with', ...path]);
-  const interpolated = interpolateValue(spec.with ?? {}, c.params, locate, refs, c.sink, c.name);
+  const interpolated = interpolateValue(spec.with ?? {}, c.params, locate, refs, c.sink, c.name, c.budget);
   const checked = checkSchema(definition.params, interpolated, c.file, [...c.base, 'with'], c.sink, {
     stage: c.name,
     what: `"with:" of built-in stage ${definition.name}`,

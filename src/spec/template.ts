@@ -1,5 +1,5 @@
-// `${a.b.c}` templates: parsing, and rendering into shell commands with quoting that follows the
-// command's own quote context, so a param value can never inject shell syntax.
+// `${a.b.c}` templates: parsing, and rendering a value as text. `cmd:` templates are rendered by
+// cmd-env.ts, which never puts a value into shell source.
 
 export type TemplatePart = { text: string } | { ref: string; offset: number };
 
@@ -48,56 +48,4 @@ export function scalarText(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
-}
-
-type QuoteState = 'plain' | 'single' | 'double';
-
-/**
- * Renders a `cmd:` template. Each value is quoted for the quote context it lands in:
- * plain → single-quoted word(s); inside '…' → `'\''` escapes; inside "…" → backslash escapes.
- */
-export function renderCommand(parts: TemplatePart[], lookup: (ref: string) => unknown): string {
-  let out = '';
-  let state: QuoteState = 'plain';
-  for (const part of parts) {
-    if ('text' in part) {
-      state = scanQuotes(part.text, state);
-      out += part.text;
-      continue;
-    }
-    const value = lookup(part.ref);
-    const words = Array.isArray(value) ? value.map(scalarText) : [scalarText(value)];
-    out += words.map((w) => quoteFor(w, state)).join(' ');
-  }
-  return out;
-}
-
-function quoteFor(word: string, state: QuoteState): string {
-  if (state === 'single') return word.replace(/'/g, `'\\''`);
-  if (state === 'double') return word.replace(/[\\$`"]/g, (c) => `\\${c}`);
-  return shellQuote(word);
-}
-
-/** POSIX sh quoting of one word; safe words stay readable. */
-export function shellQuote(word: string): string {
-  if (word === '') return "''";
-  if (/^[A-Za-z0-9_/.,:=@%+-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Follows sh quoting through literal text to know the context at its end. */
-function scanQuotes(text: string, start: QuoteState): QuoteState {
-  let state = start;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (state === 'single') {
-      if (c === "'") state = 'plain';
-    } else if (state === 'double') {
-      if (c === '\\') i++;
-      else if (c === '"') state = 'plain';
-    } else if (c === '\\') i++;
-    else if (c === "'") state = 'single';
-    else if (c === '"') state = 'double';
-  }
-  return state;
 }

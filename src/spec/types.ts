@@ -44,8 +44,10 @@ interface StageBase {
 
 export interface CmdStage extends StageBase {
   kind: 'cmd';
-  /** The command after interpolation (values quoted); it is the stage's identity in the cache key. */
+  /** Shell source: each `${p}` became "${GPT2O_P_…}" (see spec/cmd-env.ts); no value is in it. */
   cmd: string;
+  /** The param values the command reads, as environment variables; with cmd, the stage's identity. */
+  env: Record<string, string>;
   deps: PathDecl[];
   outs: PathDecl[];
 }

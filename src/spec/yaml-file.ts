@@ -6,6 +6,14 @@ import YAML_PACKAGE from 'yaml/package.json' with { type: 'json' };
 import { type Loc, PipeError } from '../errors.ts';
 import { loadYaml, type YamlModule } from '../util/load-yaml.ts';
 import { type ParsedYaml, readParsed, writeParsed } from './parse-cache.ts';
+import {
+  DEPTH_HINT,
+  isStackOverflow,
+  MAX_YAML_DEPTH,
+  mostIndentedOffset,
+  tooDeepNode,
+  tooDeepPath,
+} from './yaml-depth.ts';
 
 /** A parsed spec file: its plain value plus the document, to map paths back to places. */
 export interface YamlFile {
@@ -47,6 +55,8 @@ export async function readYamlFile(path: string): Promise<YamlFile> {
 /** Parses YAML text that came from `path`; unchanged files come from the parse cache. */
 export async function parseYamlText(path: string, text: string): Promise<YamlFile> {
   let parsed = readParsed(text, PARSER_ID);
+  // An entry is data from disk: one that is not what parseFresh writes counts as a miss.
+  if (parsed && !isParsedShape(parsed)) parsed = undefined;
   if (!parsed) {
     parsed = await parseFresh(path, text);
     // JSON cannot hold every YAML value (.inf, .nan, dates, binary): such files are not cached,
@@ -71,15 +81,22 @@ async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
   const yaml = await loadYaml();
   const { LineCounter, parseDocument } = yaml;
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  let doc: Document;
+  try {
+    doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  } catch (error) {
+    if (!isStackOverflow(error)) throw error;
+    throw depthError(path, text, mostIndentedOffset(text));
+  }
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
+    if (isStackOverflow(first)) throw depthError(path, text, first.pos[0]);
     const duplicate = first.code === 'DUPLICATE_KEY';
     const loc = toLoc(path, lineCounter.lineStarts, first.pos[0]);
     const lineText = text.split(/\r?\n/)[loc.line - 1] ?? '';
     throw new PipeError(
       duplicate
-        ? `duplicate key ${JSON.stringify(text.slice(first.pos[0], first.pos[1]))}`
+        ? `duplicate key ${JSON.stringify(duplicateKeyAt(yaml, doc, first.pos[0]) ?? text.slice(first.pos[0], first.pos[1]))}`
         : `YAML syntax error: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
       {
         code: duplicate ? 'E_SPEC_DUPLICATE_KEY' : 'E_SPEC_YAML',
@@ -92,6 +109,8 @@ async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
       },
     );
   }
+  const deepNode = tooDeepNode(yaml, doc);
+  if (deepNode !== undefined) throw depthError(path, text, deepNode);
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 100 });
@@ -114,11 +133,69 @@ async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
       hint: 'a spec must be a tree: replace the alias by a copy of what it should hold',
     });
   }
-  return {
-    value,
-    lineStarts: lineCounter.lineStarts,
-    offsets: indexOffsets(yaml, doc),
-  };
+  const offsets = indexOffsets(yaml, doc);
+  const deepPath = tooDeepPath(value);
+  if (deepPath) {
+    // Aliases can stack shallow pieces into a deep value.
+    const index = new Map(offsets.map(([p, key, v]) => [p, { key, value: v }]));
+    throw depthError(path, text, findOffset(index, deepPath, 'value'));
+  }
+  return { value, lineStarts: lineCounter.lineStarts, offsets };
+}
+
+function depthError(path: string, text: string, offset: number): PipeError {
+  return new PipeError(`the spec nests deeper than ${MAX_YAML_DEPTH} levels`, {
+    code: 'E_SPEC_DEPTH',
+    loc: toLoc(path, lineStartsOf(text), offset),
+    hint: DEPTH_HINT,
+  });
+}
+
+function lineStartsOf(text: string): number[] {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
+}
+
+/** The full text of the duplicated key the parser reports at `offset` (it gives one character). */
+function duplicateKeyAt(yaml: YamlModule, doc: Document, offset: number): string | undefined {
+  const { isMap, isPair, isScalar, isSeq } = yaml;
+  const stack: unknown[] = [doc.contents];
+  let first: string | undefined;
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isSeq(node)) stack.push(...node.items);
+    if (!isMap(node)) continue;
+    const seen = new Set<string>();
+    for (const pair of node.items) {
+      if (!isPair(pair)) continue;
+      stack.push(pair.value);
+      const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+      if (key === undefined) continue;
+      if (seen.has(key)) {
+        if ((pair.key as Node).range?.[0] === offset) return key;
+        first ??= key;
+      }
+      seen.add(key);
+    }
+  }
+  return first;
+}
+
+/** A parse-cache entry has the shape parseFresh writes, and a value of bounded depth. */
+function isParsedShape(parsed: ParsedYaml): boolean {
+  return (
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    Array.isArray(parsed.lineStarts) &&
+    parsed.lineStarts.every((n) => Number.isInteger(n)) &&
+    Array.isArray(parsed.offsets) &&
+    parsed.offsets.every(
+      (e) => Array.isArray(e) && typeof e[0] === 'string' && Number.isInteger(e[1]) && Number.isInteger(e[2]),
+    ) &&
+    'value' in parsed &&
+    tooDeepPath(parsed.value) === undefined
+  );
 }
 
 /** 1-based line and column of an offset (binary search over line starts, like LineCounter). */

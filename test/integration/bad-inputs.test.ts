@@ -455,8 +455,13 @@ describe('bad inputs', () => {
         assert.doesNotMatch(r.stderr, /internal error/);
         const cached = records(ws.path('cache'));
         if (c.code === 2) {
-          // A spec or usage error stops everything before any stage runs.
-          assert.equal(r.stdout, '', 'no run outcome for a spec error');
+          // A spec or usage error stops everything before any stage runs; --json says so on stdout.
+          const error = JSON.parse(r.stdout) as { ok: boolean; errors: { code: string; message: string }[] };
+          assert.equal(error.ok, false);
+          assert.ok(
+            error.errors.length > 0 && error.errors.every((e) => /^E_[A-Z_]+$/.test(e.code) && e.message),
+          );
+          assert.ok(r.stderr.includes(error.errors[0]!.code), 'the same error as on stderr');
           assert.deepEqual(cached, [], 'nothing was cached');
           return;
         }

@@ -28,7 +28,7 @@ stages:
     cmd: printf '%s\\n' \${evil} \${sub} > plain.txt
     outs: [plain.txt]
   quoted:
-    cmd: echo "[\${evil}] [\${sub}]" > double.txt && echo '[\${evil}] [\${sub}]' > single.txt
+    cmd: echo "[\${evil}] [\${sub}]" > double.txt && echo '['\${evil}'] ['\${sub}']' > single.txt
     outs: [double.txt, single.txt]
 `,
     });
@@ -40,6 +40,45 @@ stages:
       assert.equal(ws.read('runs/pipeline/plain/plain.txt'), `x; touch ${marker}\n${sub}\n`);
       assert.equal(ws.read('runs/pipeline/quoted/double.txt'), `[x; touch ${marker}] [${sub}]\n`);
       assert.equal(ws.read('runs/pipeline/quoted/single.txt'), `[x; touch ${marker}] [${sub}]\n`);
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('a --set value inside "$(…)" reaches the command as text (issue 13, item 2)', async () => {
+    const marker = `/tmp/gpt2o-pwned-set-${process.pid}`;
+    rmSync(marker, { force: true });
+    const ws = makeWorkspace({
+      'pipeline.yaml': `params: {name: run1}
+stages:
+  a: {cmd: 'echo "$(basename \${name})" > o', outs: [o]}
+`,
+    });
+    try {
+      const { code, stderr } = await runJson(ws.dir, ['--set', `name=x; touch ${marker}`]);
+      assert.equal(code, 0, stderr);
+      assert.equal(existsSync(marker), false, 'the --set value was executed by the shell');
+      assert.equal(ws.read('runs/pipeline/a/o'), `gpt2o-pwned-set-${process.pid}\n`);
+      // The key depends on the value: another value reruns the stage.
+      assert.equal((await runJson(ws.dir, ['--set', 'name=run2'])).status.a, 'ran');
+      assert.equal((await runJson(ws.dir, ['--set', `name=x; touch ${marker}`])).status.a, 'cached');
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('a ref in a context the shell would re-read is refused at load, located at the cmd', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml':
+        'params: {p: x}\nstages:\n  a:\n    cmd: awk \'BEGIN { print "${p}" }\' > o\n    outs: [o]\n',
+    });
+    try {
+      const { code, stderr } = await cli(ws.dir, ['run']);
+      assert.equal(code, 2);
+      assert.match(stderr, /pipeline\.yaml:4:10 error E_SPEC_CMD_PARAM \(stage "a"\)/);
+      assert.match(stderr, /\$\{p\} is inside '…' \(single quotes\)/);
+      assert.match(stderr, /hint: .*GPT2O_P_|hint: .*environment variable/);
+      assert.equal(existsSync(ws.path('cache')), false, 'a refused spec wrote a cache');
     } finally {
       ws.remove();
     }

@@ -31,3 +31,20 @@ test('a cache hit equals a fresh parse, values and locations alike', async () =>
   const changed = await parseYamlText('/p/pipeline.yaml', TEXT.replace('0.1', '0.2'));
   assert.equal((changed.value as { params: { train: { lr: number } } }).params.train.lr, 0.2);
 });
+
+test('an entry with the wrong shape or a value nested too deep is a miss, never trusted', async () => {
+  const dir = process.env.GPT2O_PARSE_CACHE!;
+  const text = 'params:\n  x: [1]\nstages: {}\n';
+  const fresh = await parseYamlText('/p/pipeline.yaml', text);
+  const deep = `${'['.repeat(5000)}1${']'.repeat(5000)}`;
+  const planted = [
+    '{"value": {"params": 1}, "lineStarts": "no", "offsets": []}',
+    '{"value": {"params": 1}, "lineStarts": [0], "offsets": [[1, 2]]}',
+    '{"lineStarts": [0], "offsets": []}',
+    `{"value": {"params": {"x": ${deep}}}, "lineStarts": [0], "offsets": []}`,
+  ];
+  for (const bad of planted) {
+    for (const name of readdirSync(dir)) writeFileSync(join(dir, name), bad);
+    assert.deepEqual((await parseYamlText('/p/pipeline.yaml', text)).value, fresh.value, bad.slice(0, 60));
+  }
+});

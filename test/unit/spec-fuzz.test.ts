@@ -290,7 +290,7 @@ const plausible = fc
       const earlier = i > 0 ? `s${p.picks[i]! % i}` : undefined;
       if (kind === 'cmd') {
         stages[`s${i}`] = {
-          cmd: `echo \${train.lr} '\${data.name}' "\${train.tag}" > o${i}.txt`,
+          cmd: `echo \${train.lr} 'x'\${data.name}'y' "\${train.tag}" > o${i}.txt`,
           deps:
             earlier && stages[earlier] && 'cmd' in (stages[earlier] as object)
               ? [`o${p.picks[i]! % i}.txt`]

@@ -10,11 +10,14 @@ export const DAG_HELP = `Usage: gpt2o-pipe dag [EXPERIMENT] [options]
 Prints the stage graph in dependency order: each stage with what it needs.
 
   --mermaid           print a Mermaid flowchart (paste into Markdown on GitHub)
+  --json              print {"experiment", "stages": [{"name", "kind", "uses", "needs"}]} in
+                      dependency order (uses: null for a cmd stage)
   --set KEY=VALUE     override a param (repeatable)
 `;
 
 const OPTIONS = {
   mermaid: { type: 'boolean' },
+  json: { type: 'boolean' },
   set: { type: 'string', multiple: true },
 } as const;
 
@@ -35,7 +38,7 @@ export async function dagCommand(args: string[], io: CliIo): Promise<number> {
     sets: values.set,
     cache: values.cache,
   });
-  io.stdout(values.mermaid ? mermaid(graph) : text(graph));
+  io.stdout(values.json ? json(graph) : values.mermaid ? mermaid(graph) : text(graph));
   return EXIT_OK;
 }
 
@@ -60,4 +63,17 @@ function mermaid(graph: Graph): string {
   for (const name of graph.order)
     for (const up of graph.upstream.get(name) ?? []) lines.push(`  ${id(up)} --> ${id(name)}`);
   return `${lines.join('\n')}\n`;
+}
+
+function json(graph: Graph): string {
+  const stages = graph.order.map((name) => {
+    const stage = graph.stages.get(name)!;
+    return {
+      name,
+      kind: stage.kind,
+      uses: stage.kind === 'uses' ? stage.uses : null,
+      needs: graph.upstream.get(name) ?? [],
+    };
+  });
+  return `${JSON.stringify({ experiment: graph.spec.experiment, stages })}\n`;
 }
