@@ -9,7 +9,7 @@ import { formatMarkdown, formatPlot, formatTable } from '../../compare/text.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
-import { cacheRoot } from '../workspace.ts';
+import { projectCache } from '../workspace.ts';
 
 export const COMPARE_HELP = `Usage: gpt2o-pipe compare [EXPERIMENT...] [options]
 
@@ -41,8 +41,8 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
     io.stdout(COMPARE_HELP);
     return EXIT_OK;
   }
-  const projectRoot = resolve(io.cwd);
-  const store = CacheStore.open(cacheRoot(io, projectRoot, values.cache));
+  const { cache, projectRoot } = projectCache(io, values.cache);
+  const store = CacheStore.open(cache, { create: false });
   const specFiles = positionals.map((p) => resolve(io.cwd, p));
   const { comparison, missing } = await collectComparison(store, { specFiles, projectRoot });
   if (missing.length > 0) {
