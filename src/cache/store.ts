@@ -403,7 +403,7 @@ function inspectCacheFolder(root: string): 'cache' | 'missing' | 'empty' {
   if (format !== undefined) {
     if (format === CACHE_FORMAT) return 'cache';
     throw new PipeError(
-      `cache ${root} has format "${format.slice(0, 60)}", this gpt2o-pipe uses "${CACHE_FORMAT}"`,
+      `cache ${root} has format ${/^[\x20-\x7e]{1,60}$/.test(format) ? `"${format}"` : '(unreadable text)'}, this gpt2o-pipe uses "${CACHE_FORMAT}"`,
       {
         code: 'E_CACHE_FORMAT',
         hint: 'use another --cache folder, or delete this one if it is an old gpt2o-pipe cache (it can be rebuilt)',
@@ -460,7 +460,9 @@ export function cacheAccessError(path: string, error: unknown): PipeError {
           ? 'has a file where a folder should be'
           : code === 'ENOSPC' || code === 'EDQUOT'
             ? 'is on a full disk'
-            : `cannot be used (${code ?? (error as Error).message})`;
+            : code === 'ENOENT'
+              ? 'is a link to a folder that does not exist'
+              : `cannot be used (${code ?? (error as Error).message})`;
   return new PipeError(`the cache ${path} ${why}`, {
     code: 'E_CACHE_UNUSABLE',
     hint: 'point --cache (or $GPT2O_CACHE) at a folder you can write, or fix its permissions',
