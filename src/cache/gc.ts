@@ -1,10 +1,14 @@
 // Garbage collection: keep what some experiment's latest run references (its run records, their
 // output trees, the objects in them, their logs); drop everything else, and stale temp files.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
+// Only names the store creates (layout.ts NAMES) are ever removed; anything else in the folder is
+// left alone. The caller holds the cache (maintenance.ts), so no run starts meanwhile.
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAlive } from './active-runs.ts';
-import { listRefs } from './refs.ts';
+import { PipeError } from '../errors.ts';
+import { activeRuns } from './active-runs.ts';
+import { NAMES } from './layout.ts';
+import { holderIsAlive, parseOwnerTag } from './liveness.ts';
+import { listRefFiles } from './refs.ts';
 import type { CacheStore } from './store.ts';
 
 export interface GcReport {
@@ -44,7 +48,19 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
   };
   const droppedExperiments: string[] = [];
 
-  for (const { path, ref } of listRefs(store)) {
+  // What refs keep is what survives: a ref that cannot be read would let gc delete the results of
+  // its experiment, so gc stops before removing anything.
+  const refs = listRefFiles(store);
+  const unreadable = refs.find((r) => 'problem' in r);
+  if (unreadable && 'problem' in unreadable) {
+    throw new PipeError(`gc: the ref ${unreadable.path} ${unreadable.problem}; gc removed nothing`, {
+      code: 'E_GC_BAD_REF',
+      hint: 'run `gpt2o-pipe verify --repair` (it moves unreadable refs to quarantine/), or delete that file; the next run of its experiment writes it again',
+    });
+  }
+  for (const entry of refs) {
+    if (!('ref' in entry)) continue;
+    const { path, ref } = entry;
     if (!existsSync(ref.specFile)) {
       droppedExperiments.push(ref.specFile);
       removed.refs++;
@@ -60,26 +76,22 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
       try {
         for (const file of store.readManifest(record.output.tree).files) keepObjects.add(file.digest);
       } catch {
-        // a missing manifest: nothing more to keep for it; `run` will recompute the stage
+        // a missing or invalid manifest: nothing more to keep for it; `run` will recompute the stage
       }
     }
   }
 
   let keptBytes = 0;
-  const sweep = (dir: string, keep: (name: string) => boolean, counter: keyof typeof removed) => {
-    for (const path of listFiles(dir)) {
-      const name = path.slice(path.lastIndexOf('/') + 1);
-      const size = sizeOf(path);
-      if (keep(name)) {
-        if (counter === 'objects') keptBytes += size;
-        continue;
-      }
-      removed[counter]++;
-      removed.bytes += size;
-      if (!options.dryRun) rmSync(path, { recursive: true, force: true });
-    }
+  const remove = (path: string, counter: keyof typeof removed, size = sizeOf(path)) => {
+    removed[counter]++;
+    removed.bytes += size;
+    if (!options.dryRun) rmSync(path, { recursive: true, force: true });
   };
-  sweep(layout.dir('objects'), (name) => keepObjects.has(name), 'objects');
+  for (const path of fannedOut(layout.dir('objects'), NAMES.object)) {
+    const name = basename(path);
+    if (keepObjects.has(name)) keptBytes += sizeOf(path);
+    else remove(path, 'objects');
+  }
   // The stat cache remembers when each object was last verified: forget the removed ones.
   if (!options.dryRun) {
     const objects = `${layout.dir('objects')}/`;
@@ -88,46 +100,47 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
       (path) => path.startsWith(objects) && !keepObjects.has(path.slice(path.lastIndexOf('/') + 1)),
     );
   }
-  sweep(layout.dir('actions'), (name) => keepKeys.has(name.replace(/\.json$/, '')), 'records');
-  sweep(layout.dir('logs'), (name) => keepKeys.has(name.replace(/\.log$/, '')), 'logs');
-  for (const name of safeReaddir(layout.dir('trees'))) {
-    if (keepTrees.has(name)) continue;
-    removed.trees++;
-    if (!options.dryRun) rmSync(join(layout.dir('trees'), name), { recursive: true, force: true });
-  }
-  // Temp entries are named "<pid>-…"; those of dead processes are leftovers of killed runs.
-  for (const name of safeReaddir(layout.tmp)) {
-    const pid = Number(name.split(/[-.]/)[0]);
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
-    removed.tmp++;
-    if (!options.dryRun) rmSync(join(layout.tmp, name), { recursive: true, force: true });
+  for (const path of fannedOut(layout.dir('actions'), NAMES.record))
+    if (!keepKeys.has(basename(path).replace(/\.json$/, ''))) remove(path, 'records');
+  for (const name of namesIn(layout.dir('logs'), NAMES.log))
+    if (!keepKeys.has(name.replace(/\.log$/, ''))) remove(join(layout.dir('logs'), name), 'logs');
+  for (const name of namesIn(layout.dir('trees'), NAMES.tree))
+    if (!keepTrees.has(name)) remove(join(layout.dir('trees'), name), 'trees', 0);
+  // Temp entries are named "<pid>@<host>~…"; those of dead processes are leftovers of killed runs.
+  for (const name of namesIn(layout.tmp, NAMES.tmp)) {
+    const path = join(layout.tmp, name);
+    const holder = parseOwnerTag(name);
+    const touched = statSync(path, { throwIfNoEntry: false })?.mtimeMs;
+    if (!holder || touched === undefined || holderIsAlive(holder, touched)) continue;
+    remove(path, 'tmp');
   }
   // Resume folders of interrupted stages are kept (rerunning continues from them) unless empty or
   // their key has since been committed; `rm -r cache/resume` drops them all.
-  for (const name of safeReaddir(layout.dir('resume'))) {
+  for (const name of namesIn(layout.dir('resume'), NAMES.resume)) {
     const path = join(layout.dir('resume'), name);
     if (safeReaddir(path).length > 0 && !store.readRecord(name)) continue;
-    removed.resume++;
-    if (!options.dryRun) rmSync(path, { recursive: true, force: true });
+    remove(path, 'resume', 0);
   }
-  // Locks of dead processes on this host (a kill between a commit and the lock's release leaves
-  // one; the next run of that key takes it over, but a key that is never run again keeps it).
-  for (const name of safeReaddir(layout.dir('locks'))) {
-    if (!name.endsWith('.lock')) continue;
+  // Locks of dead processes (a kill between a commit and the lock's release leaves one; the next
+  // run of that key takes it over, but a key that is never run again keeps it).
+  for (const name of namesIn(layout.dir('locks'), NAMES.lock)) {
     const path = join(layout.dir('locks'), name);
-    let owner: { pid?: number; host?: string } | undefined;
+    let owner: { pid?: unknown; host?: unknown } | undefined;
     try {
       owner = JSON.parse(readFileSync(join(path, 'owner.json'), 'utf8'));
     } catch {
       owner = undefined;
     }
-    const dead = owner
-      ? owner.host === hostname() && typeof owner.pid === 'number' && !isAlive(owner.pid)
-      : Date.now() - statSync(path).mtimeMs > 60_000;
-    if (!dead) continue;
-    removed.locks++;
-    if (!options.dryRun) rmSync(path, { recursive: true, force: true });
+    const touched = statSync(owner ? join(path, 'owner.json') : path, { throwIfNoEntry: false })?.mtimeMs;
+    if (touched === undefined) continue;
+    const dead =
+      owner && typeof owner.pid === 'number' && typeof owner.host === 'string'
+        ? !holderIsAlive({ pid: owner.pid, host: owner.host }, touched)
+        : Date.now() - touched > 60_000;
+    if (dead) remove(path, 'locks', 0);
   }
+  // Markers of runs that were killed.
+  for (const run of activeRuns(store)) if (!run.alive && !options.dryRun) rmSync(run.path, { force: true });
   return {
     keptRecords: keepKeys.size,
     keptObjects: keepObjects.size,
@@ -137,16 +150,23 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
   };
 }
 
-/** Files one level below the two-character fan-out folders (objects/ab/…, actions/ab/…) or directly inside. */
-function listFiles(dir: string): string[] {
+/** Entries named `pattern` one level below the two-character fan-out folders (objects/ab/…). */
+function fannedOut(dir: string, pattern: RegExp): string[] {
   const out: string[] = [];
-  for (const name of safeReaddir(dir)) {
-    const path = join(dir, name);
-    if (name.length === 2 && statSync(path).isDirectory())
-      for (const inner of safeReaddir(path)) out.push(join(path, inner));
-    else out.push(path);
+  for (const fan of namesIn(dir, NAMES.fanout)) {
+    const path = join(dir, fan);
+    for (const inner of namesIn(path, pattern)) if (inner.startsWith(fan)) out.push(join(path, inner));
   }
   return out;
+}
+
+/**
+ * The names in `dir` that match `pattern` (the ones the store creates there). A `dir` that is a
+ * symlink is not the store's (it made none): nothing in it is listed, so nothing is removed there.
+ */
+function namesIn(dir: string, pattern: RegExp): string[] {
+  if (!lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) return [];
+  return safeReaddir(dir).filter((name) => pattern.test(name));
 }
 
 function safeReaddir(dir: string): string[] {
@@ -155,6 +175,10 @@ function safeReaddir(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 function sizeOf(path: string): number {

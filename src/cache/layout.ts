@@ -11,33 +11,62 @@
 //     resume/<key>/           what an interrupted stage kept to continue from (train's checkpoints);
 //                             removed once that key's result is committed
 //     quarantine/<digest>-<time>  corrupt objects moved aside by `verify --repair`, kept for inspection
+//     locks/active/<pid>@<host>   one per live `run` (see active-runs.ts)
+//     locks/maintenance.lock/     held by `gc` and `verify --repair` (see maintenance.ts)
+//
+// Names below are the only ones the store creates. gc and verify --repair remove only entries whose
+// names match them (NAMES): whatever else a user put in the folder is never touched.
 import { join } from 'node:path';
 
 /** Bump when the layout or the key recipe changes: it salts every key, disowning older entries. */
 export const CACHE_FORMAT = 'gpt2o-cache-v1';
 
+/** A content digest or stage key (XXH128, hex). */
+export const DIGEST = /^[0-9a-f]{32}$/;
+
+/** The names the store creates, per folder; anything else is not ours and is left alone. */
+export const NAMES = {
+  fanout: /^[0-9a-f]{2}$/,
+  object: DIGEST,
+  record: /^[0-9a-f]{32}\.json$/,
+  tree: DIGEST,
+  log: /^(?:[0-9a-f]{32}|slurm-[^/]+-\d+)\.log$/,
+  ref: /^[0-9a-f]{20}\.json$/,
+  lock: /^[0-9a-f]{32}\.lock$/,
+  resume: DIGEST,
+  /** tmp/ entries: "<pid>@<host>~…" (see liveness.ts), or "<pid>-…" from before hosts were added. */
+  tmp: /^\d+(?:@[A-Za-z0-9._-]+~|-)./,
+} as const;
+
 export class CacheLayout {
   constructor(readonly root: string) {}
 
   object(digest: string): string {
+    checkDigest(digest);
     return join(this.root, 'objects', digest.slice(0, 2), digest);
   }
   record(key: string): string {
+    checkDigest(key);
     return join(this.root, 'actions', key.slice(0, 2), `${key}.json`);
   }
   tree(digest: string): string {
+    checkDigest(digest);
     return join(this.root, 'trees', digest);
   }
   log(key: string): string {
+    checkDigest(key);
     return join(this.root, 'logs', `${key}.log`);
   }
   ref(id: string): string {
+    if (!/^[0-9a-f]{20}$/.test(id)) throw new Error(`not a ref id: ${JSON.stringify(id)}`);
     return join(this.root, 'refs', `${id}.json`);
   }
   lock(key: string): string {
+    checkDigest(key);
     return join(this.root, 'locks', `${key}.lock`);
   }
   resume(key: string): string {
+    checkDigest(key);
     return join(this.root, 'resume', key);
   }
   quarantine(name: string, time: Date): string {
@@ -54,4 +83,13 @@ export class CacheLayout {
   ): string {
     return join(this.root, name);
   }
+}
+
+/**
+ * Every path built from a digest or key goes through here: a name read from a damaged or hostile
+ * cache is validated before use (validate.ts), and this guard makes a missed check an internal
+ * error instead of a path outside the cache.
+ */
+function checkDigest(name: string): void {
+  if (!DIGEST.test(name)) throw new Error(`not a digest or stage key: ${JSON.stringify(name)}`);
 }

@@ -1,10 +1,12 @@
 // One process computes a stage key at a time. The lock is a folder (mkdir is atomic, also on NFS)
 // holding owner.json; a lock whose owner process is gone is taken over. Breaking a stale lock is
-// itself guarded by a second mkdir, so two waiters cannot both break it and both win.
+// itself guarded by a second mkdir, so two waiters cannot both break it and both win. Whether an
+// owner is gone is liveness.ts's rule: by pid on this host, by the age of owner.json (which the
+// holder touches every minute) on another.
 
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { HOST, holderIsAlive, startHeartbeat } from './liveness.ts';
 
 interface Owner {
   pid: number;
@@ -21,7 +23,6 @@ export interface LockWaitInfo {
   owner?: Owner;
 }
 
-const HOST = hostname();
 /** A breaker that died mid-break leaves its guard behind; after this long another waiter may retry. */
 const BREAK_GUARD_STALE_MS = 10_000;
 
@@ -42,8 +43,10 @@ export async function tryLock(path: string): Promise<LockHandle | undefined> {
   }
   const owner: Owner = { pid: process.pid, host: HOST, token, since: new Date().toISOString() };
   await writeFile(join(path, 'owner.json'), JSON.stringify(owner));
+  const stopHeartbeat = startHeartbeat(join(path, 'owner.json'));
   return {
     async release() {
+      stopHeartbeat();
       await rm(path, { recursive: true, force: true });
     },
   };
@@ -77,27 +80,29 @@ export async function readOwner(path: string): Promise<Owner | undefined> {
   }
 }
 
-/** True when the process behind `owner` is gone (only decidable on the same host). */
-function ownerIsDead(owner: Owner): boolean {
-  if (owner.host !== HOST) return false;
-  try {
-    process.kill(owner.pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+/**
+ * Whether the lock at `path` is held by a live process. A lock whose owner.json is not written yet
+ * (or never will be: its creator died between the two steps) counts as held for a short while.
+ */
+export async function lockIsHeld(path: string): Promise<boolean> {
+  const owner = await readOwner(path);
+  if (!owner) {
+    const age = await stat(path).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => undefined,
+    );
+    return age !== undefined && age < BREAK_GUARD_STALE_MS;
   }
+  const touched = await stat(join(path, 'owner.json')).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
+  return holderIsAlive(owner, touched);
 }
 
 async function breakIfStale(path: string): Promise<boolean> {
   const owner = await readOwner(path);
-  if (!owner) {
-    // Created but owner.json not yet written, or the creator died right between the two steps.
-    const age = await stat(path).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
-    if (age < BREAK_GUARD_STALE_MS) return false;
-  } else if (!ownerIsDead(owner)) return false;
+  if (await lockIsHeld(path)) return false;
 
   const guard = `${path}.breaking`;
   try {

@@ -2,7 +2,8 @@
 // `gc` keeps what any ref points to. Refs are named by the experiment file's absolute path.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
+import { DIGEST, NAMES } from './layout.ts';
 import type { CacheStore } from './store.ts';
 
 export interface StageRef {
@@ -22,16 +23,54 @@ export function refId(specFile: string): string {
   return createHash('sha1').update(specFile).digest('hex').slice(0, 20);
 }
 
+/** An experiment's ref, or undefined when it has none or it is unusable (`verify` reports those). */
 export function readRef(store: CacheStore, specFile: string): ExperimentRef | undefined {
-  return readRefFile(store.layout.ref(refId(specFile)));
+  const found = readRefFile(store.layout.ref(refId(specFile)));
+  return 'ref' in found ? found.ref : undefined;
 }
 
-function readRefFile(path: string): ExperimentRef | undefined {
+/** A ref file, validated: its ref, or why it cannot be used (a missing file is `{}`). */
+export function readRefFile(
+  path: string,
+): { ref: ExperimentRef } | { problem: string } | Record<never, never> {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as ExperimentRef;
-  } catch {
-    return undefined;
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? {} : { problem: `cannot be read (${code ?? (error as Error).message})` };
   }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { problem: 'is not valid JSON' };
+  }
+  const problem = refProblem(value);
+  return problem ? { problem } : { ref: value as ExperimentRef };
+}
+
+/** Why a parsed ref cannot be used, or undefined: fields of the right types, stage keys and trees are digests. */
+export function refProblem(value: unknown): string | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return 'is not a JSON object';
+  const ref = value as Record<string, unknown>;
+  for (const field of ['specFile', 'experiment', 'projectRoot', 'updatedAt'])
+    if (typeof ref[field] !== 'string') return `lacks the text field "${field}"`;
+  if (!isAbsolute(ref.specFile as string) || (ref.specFile as string).includes('\0'))
+    return 'has a "specFile" that is not an absolute path';
+  const stages = ref.stages;
+  if (!stages || typeof stages !== 'object' || Array.isArray(stages)) return 'lacks the "stages" object';
+  for (const [name, stage] of Object.entries(stages)) {
+    const s = stage as Partial<StageRef> | null;
+    if (
+      typeof s?.key !== 'string' ||
+      !DIGEST.test(s.key) ||
+      typeof s.tree !== 'string' ||
+      !DIGEST.test(s.tree)
+    )
+      return `has stage "${name}" without a valid key and tree digest`;
+  }
+  return undefined;
 }
 
 /** Records the stages of this run on top of the experiment's previous ref (a partial run keeps the rest). */
@@ -64,18 +103,44 @@ export function updateRef(
   renameSync(tmp, path);
 }
 
+/** The usable refs (unusable ones are skipped: see listRefFiles). */
 export function listRefs(store: CacheStore): { path: string; ref: ExperimentRef }[] {
+  return listRefFiles(store).flatMap((r) => ('ref' in r ? [r] : []));
+}
+
+/** Every ref file (named as the store names them), with its ref or why it is unusable. */
+export type RefFile = { path: string; ref: ExperimentRef } | { path: string; problem: string };
+
+export function listRefFiles(store: CacheStore): RefFile[] {
   const dir = store.layout.dir('refs');
   let names: string[];
   try {
-    names = readdirSync(dir);
+    names = readdirSync(dir).sort();
   } catch {
     return [];
   }
   return names
-    .filter((n) => n.endsWith('.json'))
-    .flatMap((n) => {
-      const ref = readRefFile(join(dir, n));
-      return ref ? [{ path: join(dir, n), ref }] : [];
+    .filter((n) => NAMES.ref.test(n))
+    .flatMap((n): RefFile[] => {
+      const path = join(dir, n);
+      const found = readRefFile(path);
+      return 'ref' in found
+        ? [{ path, ref: found.ref }]
+        : 'problem' in found
+          ? [{ path, problem: found.problem }]
+          : [];
     });
+}
+
+/** Rewrites a ref without `stages` (verify --repair: they name results that are gone). */
+export function dropRefStages(store: CacheStore, path: string, stages: readonly string[]): void {
+  const found = readRefFile(path);
+  if (!('ref' in found)) return;
+  const kept = Object.fromEntries(
+    Object.entries(found.ref.stages).filter(([name]) => !stages.includes(name)),
+  );
+  const tmp = store.tmpName('ref');
+  mkdirSync(dirname(tmp), { recursive: true });
+  writeFileSync(tmp, `${JSON.stringify({ ...found.ref, stages: kept }, null, 2)}\n`);
+  renameSync(tmp, path);
 }

@@ -6,6 +6,7 @@
 import { readFileSync, renameSync, rmSync, type Stats, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashFile } from './hash.ts';
+import { OWNER_TAG } from './liveness.ts';
 
 type Entry = [size: number, mtimeMs: number, ctimeMs: number, ino: number, digest: string];
 const RACY_MS = 2000;
@@ -67,7 +68,7 @@ export class StatCache {
 
   /** An accelerator: a failed write (a full disk) is dropped, not an error. */
   private write(tmpDir: string, entries: Record<string, Entry>): void {
-    const tmp = join(tmpDir, `${process.pid}-stat-cache-${Date.now()}.json`);
+    const tmp = join(tmpDir, `${OWNER_TAG}~stat-cache-${Date.now()}.json`);
     try {
       writeFileSync(tmp, JSON.stringify(entries));
       renameSync(tmp, this.file);

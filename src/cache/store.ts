@@ -2,8 +2,11 @@
 // tmp/ first and is renamed into place, so a reader never sees a half-written entry.
 import { randomBytes } from 'node:crypto';
 import {
+  accessSync,
+  constants,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   type Stats,
@@ -26,9 +29,11 @@ import { dirname, join } from 'node:path';
 import { PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes, hashFile } from './hash.ts';
-import { CACHE_FORMAT, CacheLayout } from './layout.ts';
+import { CACHE_FORMAT, CacheLayout, DIGEST } from './layout.ts';
+import { OWNER_TAG } from './liveness.ts';
 import type { RunRecord } from './record.ts';
 import { StatCache } from './stat-cache.ts';
+import { parseManifest, recordProblem } from './validate.ts';
 
 /** A file of an output tree. */
 export interface TreeEntry {
@@ -58,10 +63,13 @@ export interface Damage {
   path: string;
   /** The file of the output tree it holds; absent for the tree manifest itself. */
   file?: string;
+  /** Set when the run record itself is damaged (then `digest` is the key). */
+  record?: true;
   reason: string;
 }
 
 export function describeDamage(damage: Damage): string {
+  if (damage.record) return `cached run record ${damage.path} ${damage.reason}`;
   const what = damage.file === undefined ? 'the output tree manifest' : `"${damage.file}"`;
   return `cached object ${damage.path} (${what}) ${damage.reason}`;
 }
@@ -77,42 +85,39 @@ export class CacheStore {
     this.statCache = new StatCache(this.layout.statCache);
   }
 
-  /** Opens (creating if needed) a cache folder and checks its format. */
-  static open(root: string): CacheStore {
+  /**
+   * Opens a cache folder. Only a folder that is already a cache (its FORMAT marker names ours), or
+   * an empty or missing one, is used: anything else (a project, a home folder, /) is refused before
+   * anything is written to it, so gc and verify --repair never work in a folder that is not theirs.
+   * With `create: false` (commands that only read) a missing folder is left missing.
+   */
+  static open(root: string, options: { create?: boolean } = {}): CacheStore {
     const store = new CacheStore(root);
-    const marker = join(root, 'FORMAT');
-    let format: string | undefined;
-    try {
-      format = readFileSync(marker, 'utf8').trim();
-    } catch {
-      mkdirSync(store.layout.tmp, { recursive: true });
-      // Tells backup tools (tar --exclude-caches, borg, restic) that this folder can be rebuilt.
-      writeFileSync(
-        join(root, 'CACHEDIR.TAG'),
-        'Signature: 8a477f597d28d172789f06886806bc55\n# gpt2o-pipe cache\n',
-      );
-      const tmp = join(store.layout.tmp, `${process.pid}-FORMAT`);
-      writeFileSync(tmp, `${CACHE_FORMAT}\n`);
-      renameSync(tmp, marker);
-      format = CACHE_FORMAT;
-    }
-    if (format !== CACHE_FORMAT) {
-      throw new PipeError(`cache ${root} has format "${format}", this gpt2o-pipe uses "${CACHE_FORMAT}"`, {
-        code: 'E_CACHE_FORMAT',
-        hint: 'use another --cache folder, or delete this one (it can be rebuilt)',
-      });
-    }
+    const state = inspectCacheFolder(root);
+    if (state === 'cache') return store;
+    if (state === 'missing' && options.create === false) return store;
+    initCacheFolder(store);
     return store;
   }
 
-  /** A fresh private folder under tmp/ for staging; named "<pid>-…" so gc can tell leftovers of dead runs. */
+  /** Throws a PipeError naming the cache when this process cannot write to it (a read-only mount). */
+  assertWritable(): void {
+    try {
+      accessSync(this.root, constants.W_OK);
+      if (existsSync(this.layout.tmp)) accessSync(this.layout.tmp, constants.W_OK);
+    } catch (error) {
+      throw cacheAccessError(this.root, error);
+    }
+  }
+
+  /** A fresh private folder under tmp/ for staging; named "<pid>@<host>~…" so gc can tell leftovers of dead runs. */
   async makeTmpDir(prefix: string): Promise<string> {
     await mkdir(this.layout.tmp, { recursive: true });
-    return mkdtemp(join(this.layout.tmp, `${process.pid}-${prefix}-`));
+    return mkdtemp(join(this.layout.tmp, `${OWNER_TAG}~${prefix}-`));
   }
 
   tmpName(base: string): string {
-    return join(this.layout.tmp, `${process.pid}-${base}-${randomBytes(4).toString('hex')}`);
+    return join(this.layout.tmp, `${OWNER_TAG}~${base}-${randomBytes(4).toString('hex')}`);
   }
 
   // ---- objects
@@ -172,11 +177,14 @@ export class CacheStore {
     return this.putBytes(canonicalJson(manifest));
   }
 
-  /** A tree's manifest; memoized, since a run reads each one when checking and again when linking. */
+  /**
+   * A tree's manifest, validated (validate.ts: no path leaves the tree); memoized, since a run reads
+   * each one when checking and again when linking. Throws when it is missing or not a valid manifest.
+   */
   readManifest(digest: string): TreeManifest {
     let manifest = this.manifests.get(digest);
     if (!manifest) {
-      manifest = JSON.parse(this.readObject(digest).toString('utf8')) as TreeManifest;
+      manifest = parseManifest(this.readObject(digest).toString('utf8'));
       this.manifests.set(digest, manifest);
     }
     return manifest;
@@ -228,7 +236,10 @@ export class CacheStore {
    * through `onDamage` and counts as a miss (the stage reruns and rewrites the object).
    */
   async serve(key: string, onDamage?: (damage: Damage) => void): Promise<RunRecord | undefined> {
-    const record = this.readRecord(key);
+    const found = this.lookupRecord(key);
+    if (found.problem !== undefined)
+      onDamage?.({ digest: key, path: this.layout.record(key), record: true, reason: found.problem });
+    const record = found.record;
     if (!record) return undefined;
     const damage = await this.checkTree(record.output.tree);
     if (damage) {
@@ -253,8 +264,12 @@ export class CacheStore {
     let manifest: TreeManifest;
     try {
       manifest = this.readManifest(tree);
-    } catch {
-      return { digest: tree, path: manifestPath, reason: 'is not a readable manifest' };
+    } catch (error) {
+      return {
+        digest: tree,
+        path: manifestPath,
+        reason: `is not a valid manifest (${(error as Error).message})`,
+      };
     }
     const pending: { file: TreeEntry; path: string; stat: Stats }[] = [];
     for (const file of manifest.files) {
@@ -298,20 +313,29 @@ export class CacheStore {
 
   // ---- run records
 
-  /** A run record, or undefined when absent or unreadable (a damaged record counts as a miss). */
+  /** A run record, or undefined when absent or unusable (a damaged record counts as a miss). */
   readRecord(key: string): RunRecord | undefined {
+    return this.lookupRecord(key).record;
+  }
+
+  /** A run record, or why the one stored under `key` cannot be used (nothing when there is none). */
+  lookupRecord(key: string): { record?: RunRecord; problem?: string } {
+    if (!DIGEST.test(key)) return { problem: `"${key}" is not a stage key` };
     let text: string;
     try {
       text = readFileSync(this.layout.record(key), 'utf8');
-    } catch {
-      return undefined;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return code === 'ENOENT' || code === 'ENOTDIR' ? {} : { problem: `cannot be read (${code})` };
     }
+    let record: unknown;
     try {
-      const record = JSON.parse(text) as RunRecord;
-      return record.key === key ? record : undefined;
+      record = JSON.parse(text);
     } catch {
-      return undefined;
+      return { problem: 'is not valid JSON' };
     }
+    const problem = recordProblem(record, key);
+    return problem ? { problem } : { record: record as RunRecord };
   }
 
   /** Publishes a run record; this rename is the commit point of a stage run. */
@@ -350,4 +374,98 @@ async function writeOrClean(path: string, data: string | Uint8Array, mode?: numb
 
 function corruptReason(actual: string | undefined): string {
   return actual === undefined ? 'cannot be read' : `is corrupt (its content hashes to ${actual})`;
+}
+
+// ---- opening a cache folder
+
+/** What is at a cache path: a cache of ours, nothing yet, or an empty folder (a fresh cache). */
+function inspectCacheFolder(root: string): 'cache' | 'missing' | 'empty' {
+  let stat: Stats;
+  try {
+    stat = statSync(root);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'missing';
+    throw cacheAccessError(root, error);
+  }
+  if (!stat.isDirectory())
+    throw new PipeError(`the cache path ${root} is a file, not a folder`, {
+      code: 'E_CACHE_NOT_A_CACHE',
+      hint: 'point --cache (or $GPT2O_CACHE) at a folder: an existing gpt2o-pipe cache, or an empty or new one',
+    });
+  let format: string | undefined;
+  try {
+    format = readFileSync(join(root, 'FORMAT'), 'utf8').trim();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw cacheAccessError(join(root, 'FORMAT'), error);
+  }
+  if (format !== undefined) {
+    if (format === CACHE_FORMAT) return 'cache';
+    throw new PipeError(
+      `cache ${root} has format ${/^[\x20-\x7e]{1,60}$/.test(format) ? `"${format}"` : '(unreadable text)'}, this gpt2o-pipe uses "${CACHE_FORMAT}"`,
+      {
+        code: 'E_CACHE_FORMAT',
+        hint: 'use another --cache folder, or delete this one if it is an old gpt2o-pipe cache (it can be rebuilt)',
+      },
+    );
+  }
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch (error) {
+    throw cacheAccessError(root, error);
+  }
+  // A FORMAT.tmp-… file is what a process killed while creating this cache left behind.
+  const foreign = names.filter((n) => !/^FORMAT\.tmp-\d+$/.test(n));
+  if (foreign.length === 0) return 'empty';
+  const shown = foreign.slice(0, 3).map((n) => JSON.stringify(n));
+  throw new PipeError(
+    `${root} is not a gpt2o-pipe cache: it has no FORMAT marker and is not empty (it holds ${shown.join(', ')}${foreign.length > 3 ? `, and ${foreign.length - 3} more` : ''})`,
+    {
+      code: 'E_CACHE_NOT_A_CACHE',
+      hint: 'point --cache (or $GPT2O_CACHE) at an existing gpt2o-pipe cache, or at an empty or new folder; nothing was written to this one',
+    },
+  );
+}
+
+/** Makes an empty or missing folder a cache: FORMAT first (atomically), so its presence means "ours". */
+function initCacheFolder(store: CacheStore): void {
+  const { root } = store;
+  try {
+    mkdirSync(root, { recursive: true });
+    const tmp = join(root, `FORMAT.tmp-${process.pid}`);
+    writeFileSync(tmp, `${CACHE_FORMAT}\n`);
+    renameSync(tmp, join(root, 'FORMAT'));
+    // Tells backup tools (tar --exclude-caches, borg, restic) that this folder can be rebuilt.
+    writeFileSync(
+      join(root, 'CACHEDIR.TAG'),
+      'Signature: 8a477f597d28d172789f06886806bc55\n# gpt2o-pipe cache\n',
+    );
+    mkdirSync(store.layout.tmp, { recursive: true });
+  } catch (error) {
+    throw cacheAccessError(root, error);
+  }
+}
+
+/** A file-system error on the cache folder itself, as a message naming it (never an internal error). */
+export function cacheAccessError(path: string, error: unknown): PipeError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EROFS'
+      ? 'is on a read-only file system'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'is not writable (or readable) by you'
+        : code === 'ENOTDIR'
+          ? 'has a file where a folder should be'
+          : code === 'ENOSPC' || code === 'EDQUOT'
+            ? 'is on a full disk'
+            : code === 'ENOENT'
+              ? 'is a link to a folder that does not exist'
+              : `cannot be used (${code ?? (error as Error).message})`;
+  return new PipeError(`the cache ${path} ${why}`, {
+    code: 'E_CACHE_UNUSABLE',
+    hint: 'point --cache (or $GPT2O_CACHE) at a folder you can write, or fix its permissions',
+    cause: error,
+  });
 }

@@ -13,9 +13,12 @@ import {
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import { hashFile } from './hash.ts';
+import { DIGEST } from './layout.ts';
+import { dropRefStages, listRefFiles, refId } from './refs.ts';
 import type { CacheStore, TreeManifest } from './store.ts';
+import { parseManifest, recordProblem } from './validate.ts';
 
-export type ProblemKind = 'object' | 'record' | 'tree';
+export type ProblemKind = 'object' | 'record' | 'tree' | 'ref';
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -34,7 +37,7 @@ export interface VerifyReport {
   trees: number;
   bytes: number;
   problems: VerifyProblem[];
-  repaired: { quarantined: number; records: number; trees: number };
+  repaired: { quarantined: number; records: number; trees: number; refs: number };
 }
 
 export interface VerifyProgress {
@@ -53,24 +56,6 @@ type ObjectState =
   | { state: 'ok'; stat: Stats }
   | { state: 'corrupt'; stat: Stats; reason: string }
   | { state: 'missing' };
-
-const DIGEST = /^[0-9a-f]{32}$/;
-
-/** Fields a run record must have, with the type each must be (see record.ts). */
-const RECORD_FIELDS: [string, 'string' | 'number' | 'object' | 'array'][] = [
-  ['key', 'string'],
-  ['description', 'object'],
-  ['stage', 'string'],
-  ['experiment', 'string'],
-  ['params', 'object'],
-  ['inputStages', 'object'],
-  ['output', 'object'],
-  ['metrics', 'object'],
-  ['warnings', 'array'],
-  ['startedAt', 'string'],
-  ['seconds', 'number'],
-  ['logTail', 'string'],
-];
 
 export async function verifyCache(store: CacheStore, options: VerifyOptions): Promise<VerifyReport> {
   const { layout } = store;
@@ -195,7 +180,14 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
       };
       const key = name.replace(/\.json$/, '');
       if (!(name.endsWith('.json') && DIGEST.test(key) && entry.name === key.slice(0, 2))) {
-        bad(null, 'is not a run record (expected actions/ab/<key>.json)');
+        // Not a name the store makes: moved aside by --repair, never deleted.
+        problems.push({
+          kind: 'record',
+          path,
+          digest: null,
+          reason: 'is not a run record (expected actions/ab/<key>.json)',
+        });
+        quarantine.set(path, name);
         continue;
       }
       let record: Record<string, unknown>;
@@ -209,7 +201,7 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
         bad(null, `is not valid JSON (${(error as Error).message})`);
         continue;
       }
-      const fieldProblem = recordFieldProblem(record, key);
+      const fieldProblem = recordProblem(record, key);
       if (fieldProblem) {
         bad(null, fieldProblem);
         continue;
@@ -252,7 +244,14 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
     };
     trees++;
     if (!entry.isDirectory() || !DIGEST.test(tree)) {
-      bad(dir, 'is not a materialized tree (expected trees/<digest>/)');
+      // Not a name the store makes: moved aside by --repair, never deleted.
+      problems.push({
+        kind: 'tree',
+        path: dir,
+        digest: null,
+        reason: 'is not a materialized tree (expected trees/<digest>/)',
+      });
+      quarantine.set(dir, tree);
       continue;
     }
     const manifest = await manifestOf(tree);
@@ -272,8 +271,10 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
       continue;
     }
     const wanted = new Set<string>();
+    // Manifest paths are validated (relative, normalised), so each walk up ends at "."; the
+    // `parent !== d` test stops it even so.
     for (const rel of [...manifest.dirs, ...manifest.files.map((f) => posix.dirname(f.path))])
-      for (let d = rel; d !== '.' && d !== ''; d = posix.dirname(d)) wanted.add(d);
+      for (let d = rel; d !== '.' && d !== '' && posix.dirname(d) !== d; d = posix.dirname(d)) wanted.add(d);
     for (const file of manifest.files) {
       const path = join(dir, file.path);
       const stat = found.files.get(file.path);
@@ -311,6 +312,44 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
       if (rel !== '' && !found.dirs.has(rel)) bad(join(dir, rel), `folder "${rel}" is missing`);
   }
 
+  // ---- refs: readable, and every stage they name has a usable run record (gc keeps by refs)
+  const badRefs = new Map<string, { drop?: string[] }>();
+  for (const entry of listRefFiles(store)) {
+    if ('problem' in entry) {
+      problems.push({ kind: 'ref', path: entry.path, digest: null, reason: entry.problem });
+      badRefs.set(entry.path, {});
+      continue;
+    }
+    const { path, ref } = entry;
+    if (path !== layout.ref(refId(ref.specFile))) {
+      problems.push({
+        kind: 'ref',
+        path,
+        digest: null,
+        reason: `is named for another experiment file than ${ref.specFile}`,
+      });
+      badRefs.set(path, {});
+      continue;
+    }
+    const drop: string[] = [];
+    for (const [stage, { key }] of Object.entries(ref.stages)) {
+      // A damaged record is reported above; --repair removes it and so drops it from the ref too.
+      if (badRecords.has(layout.record(key))) {
+        drop.push(stage);
+        continue;
+      }
+      if (store.lookupRecord(key).record !== undefined) continue;
+      problems.push({
+        kind: 'ref',
+        path,
+        digest: key,
+        reason: `stage "${stage}" of experiment "${ref.experiment}" names run record ${key}, which is not in the cache`,
+      });
+      drop.push(stage);
+    }
+    if (drop.length > 0) badRefs.set(path, { drop });
+  }
+
   const report: VerifyReport = {
     ok: problems.length === 0,
     objects: done,
@@ -318,7 +357,7 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
     trees,
     bytes: hashedBytes,
     problems,
-    repaired: { quarantined: 0, records: 0, trees: 0 },
+    repaired: { quarantined: 0, records: 0, trees: 0, refs: 0 },
   };
   if (options.repair) {
     const now = new Date();
@@ -339,53 +378,19 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
       rmSync(path, { recursive: true, force: true });
       report.repaired.trees++;
     }
+    // An unreadable ref is moved aside; one naming missing results forgets those stages (the next
+    // run of its experiment records them again).
+    for (const [path, { drop }] of badRefs) {
+      if (drop) dropRefStages(store, path, drop);
+      else {
+        mkdirSync(layout.dir('quarantine'), { recursive: true });
+        renameSync(path, layout.quarantine(path.slice(path.lastIndexOf('/') + 1), now));
+      }
+      report.repaired.refs++;
+    }
   }
   store.statCache.save(layout.tmp);
   return report;
-}
-
-function recordFieldProblem(record: unknown, key: string): string | undefined {
-  if (!record || typeof record !== 'object' || Array.isArray(record)) return 'is not a JSON object';
-  const r = record as Record<string, unknown>;
-  if (r.format !== 1) return `has format ${JSON.stringify(r.format)}, expected 1`;
-  for (const [field, type] of RECORD_FIELDS) {
-    const value = r[field];
-    const ok =
-      type === 'array'
-        ? Array.isArray(value)
-        : type === 'object'
-          ? value !== null && typeof value === 'object' && !Array.isArray(value)
-          : typeof value === type;
-    if (!ok)
-      return value === undefined
-        ? `lacks the field "${field}"`
-        : `has a field "${field}" that is not ${type === 'array' ? 'an' : 'a'} ${type}`;
-  }
-  if (r.key !== key) return `is for key ${String(r.key)}, but is named ${key}`;
-  const output = r.output as Record<string, unknown>;
-  if (typeof output.tree !== 'string' || !DIGEST.test(output.tree))
-    return 'lacks a valid "output.tree" digest';
-  if (typeof output.files !== 'number' || typeof output.bytes !== 'number')
-    return 'lacks "output.files" or "output.bytes"';
-  return undefined;
-}
-
-function parseManifest(text: string): TreeManifest {
-  const manifest = JSON.parse(text) as TreeManifest;
-  const valid =
-    manifest?.format === 1 &&
-    Array.isArray(manifest.dirs) &&
-    manifest.dirs.every((d) => typeof d === 'string') &&
-    Array.isArray(manifest.files) &&
-    manifest.files.every(
-      (f) =>
-        typeof f?.path === 'string' &&
-        typeof f.digest === 'string' &&
-        DIGEST.test(f.digest) &&
-        typeof f.size === 'number',
-    );
-  if (!valid) throw new Error('unexpected shape');
-  return manifest;
 }
 
 /** The files (with their lstat), folders and other entries under a tree folder, by relative POSIX path. */

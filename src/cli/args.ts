@@ -1,6 +1,6 @@
 // Argument parsing with node:util parseArgs (no dependency, no start-up cost); usage errors exit 2.
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PipeError } from '../errors.ts';
 
@@ -28,10 +28,22 @@ export function parseCommandArgs<O extends Options>(command: string, args: strin
   }
 }
 
-/** `experiments/demo.yaml` when it exists, else `pipeline.yaml` (relative to the working folder). */
+/**
+ * `experiments/demo.yaml` when it exists, else `pipeline.yaml`, of the project the working folder
+ * is in (the nearest folder upwards with a pipeline.yaml; the working folder when there is none).
+ */
 export function defaultExperiment(cwd: string): string {
-  const demo = resolve(cwd, 'experiments/demo.yaml');
-  return existsSync(demo) ? demo : resolve(cwd, 'pipeline.yaml');
+  const root = findProjectRoot(cwd) ?? cwd;
+  const demo = resolve(root, 'experiments/demo.yaml');
+  return existsSync(demo) ? demo : resolve(root, 'pipeline.yaml');
+}
+
+/** The nearest folder at or above `cwd` that holds a pipeline.yaml, or undefined. */
+export function findProjectRoot(cwd: string): string | undefined {
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'pipeline.yaml'))) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 /** A positional that names a spec file rather than a stage. */

@@ -1,8 +1,10 @@
 // From a spec file to what commands work on: the resolved spec, its graph and its cache.
 import { resolve } from 'node:path';
 import { CacheStore } from '../cache/store.ts';
+import { PipeError } from '../errors.ts';
 import { buildGraph, type Graph } from '../graph/build.ts';
 import { resolveSpec } from '../spec/resolve.ts';
+import { findProjectRoot } from './args.ts';
 import type { CliIo } from './io.ts';
 
 /** Cache folder: --cache, else $GPT2O_CACHE, else cache/ beside the root pipeline.yaml. */
@@ -10,6 +12,23 @@ export function cacheRoot(io: CliIo, projectRoot: string, flag: string | undefin
   if (flag) return resolve(io.cwd, flag);
   if (io.env.GPT2O_CACHE) return resolve(io.cwd, io.env.GPT2O_CACHE);
   return resolve(projectRoot, 'cache');
+}
+
+/**
+ * The cache of commands that take no spec (gc, verify, compare): --cache, else $GPT2O_CACHE, else
+ * cache/ of the project this folder is in (never a new cache/ in a subfolder). Also returns that
+ * project's root (the working folder when none is found and the cache was named).
+ */
+export function projectCache(io: CliIo, flag: string | undefined): { cache: string; projectRoot: string } {
+  const projectRoot = findProjectRoot(io.cwd);
+  if (projectRoot === undefined && !flag && !io.env.GPT2O_CACHE) {
+    throw new PipeError(`no pipeline.yaml in ${resolve(io.cwd)} or any folder above it, so no cache to use`, {
+      code: 'E_NO_PROJECT',
+      hint: 'run this inside a project, or name the cache with --cache DIR',
+    });
+  }
+  const root = projectRoot ?? resolve(io.cwd);
+  return { cache: cacheRoot(io, root, flag), projectRoot: root };
 }
 
 export interface Workspace {
@@ -23,10 +42,15 @@ export interface Workspace {
 export async function openWorkspace(
   io: CliIo,
   specFile: string,
-  options: { sets?: string[]; cache?: string },
+  /** `write`: the command writes to the cache (checked now); `create`: make it when missing (default: write). */
+  options: { sets?: string[]; cache?: string; write?: boolean; create?: boolean },
 ): Promise<Workspace> {
   const spec = await resolveSpec(resolve(io.cwd, specFile), { sets: options.sets, registry: io.registry });
   const graph = buildGraph(spec);
-  const store = CacheStore.open(cacheRoot(io, spec.projectRoot, options.cache));
+  // Commands that only read (status, logs, dag) create no cache, and work on a read-only one.
+  const store = CacheStore.open(cacheRoot(io, spec.projectRoot, options.cache), {
+    create: options.create ?? options.write,
+  });
+  if (options.write) store.assertWritable();
   return { graph, store, runsDir: resolve(spec.projectRoot, 'runs'), sets: options.sets ?? [] };
 }

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { describe, test } from 'node:test';
+import { HOST } from '../../src/cache/liveness.ts';
 import { cli, execCli, makeWorkspace, runJson } from '../helpers/workspace.ts';
 
 const PIPELINE = `params:
@@ -73,13 +73,13 @@ describe('gc', () => {
     try {
       await runJson(ws.dir);
       mkdirSync(ws.path('cache/locks/active'), { recursive: true });
-      writeFileSync(ws.path(`cache/locks/active/${sleeper.pid}`), '');
+      writeFileSync(ws.path(`cache/locks/active/${sleeper.pid}@${HOST}`), '');
       const r = await cli(ws.dir, ['gc']);
       assert.equal(r.code, 2);
       assert.match(
         r.stderr,
         new RegExp(
-          `E_GC_BUSY\\n {2}the cache is in use by a running \`gpt2o-pipe run\` \\(pid ${sleeper.pid}\\)`,
+          `E_GC_BUSY\\n {2}the cache is in use by a running \`gpt2o-pipe run\` \\(pid ${sleeper.pid} on ${HOST}\\)`,
         ),
       );
     } finally {
@@ -101,17 +101,19 @@ test('gc removes locks left by dead processes and keeps a live one', async () =>
       mkdirSync(ws.path(`cache/locks/${name}.lock`), { recursive: true });
       writeFileSync(
         ws.path(`cache/locks/${name}.lock/owner.json`),
-        JSON.stringify({ pid, host: hostname(), token: 't', since: new Date().toISOString() }),
+        JSON.stringify({ pid, host: HOST, token: 't', since: new Date().toISOString() }),
       );
     };
-    lock('dead', gone);
-    lock('alive', process.pid);
+    const dead = 'de'.repeat(16);
+    const alive = 'a1'.repeat(16);
+    lock(dead, gone);
+    lock(alive, process.pid);
     const r = await cli(ws.dir, ['gc', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).removed.locks, 1);
     assert.deepEqual(
       readdirSync(ws.path('cache/locks')).filter((n) => n.endsWith('.lock')),
-      ['alive.lock'],
+      [`${alive}.lock`],
     );
   } finally {
     ws.remove();

@@ -18,6 +18,7 @@ import fsp from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
+import { HOST } from '../../src/cache/liveness.ts';
 import { cli, countLines, execCli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
 interface VerifyJson {
@@ -27,7 +28,7 @@ interface VerifyJson {
   trees: number;
   bytes: number;
   problems: { kind: string; path: string; digest: string | null; reason: string }[];
-  repaired: { quarantined: number; records: number; trees: number };
+  repaired: { quarantined: number; records: number; trees: number; refs: number };
 }
 
 async function verify(ws: Workspace, ...args: string[]): Promise<{ code: number; json: VerifyJson }> {
@@ -106,7 +107,7 @@ describe('verify and integrity on read', () => {
         json.bytes,
         objects.reduce((n, f) => n + statSync(f).size, 0),
       );
-      assert.deepEqual(json.repaired, { quarantined: 0, records: 0, trees: 0 });
+      assert.deepEqual(json.repaired, { quarantined: 0, records: 0, trees: 0, refs: 0 });
       const human = await cli(ws.dir, ['verify']);
       assert.equal(human.code, 0);
       assert.match(human.stdout, /6 objects .*3 run records, 3 trees .*: ok/);
@@ -166,7 +167,7 @@ describe('verify and integrity on read', () => {
 
       const repaired = await verify(ws, '--repair');
       assert.equal(repaired.code, 1, 'problems were found (and repaired)');
-      assert.deepEqual(repaired.json.repaired, { quarantined: 0, records: 1, trees: 0 });
+      assert.deepEqual(repaired.json.repaired, { quarantined: 0, records: 1, trees: 0, refs: 1 });
       assert.equal(existsSync(record), false);
 
       const rerun = await runJson(ws.dir);
@@ -191,7 +192,7 @@ describe('verify and integrity on read', () => {
       writeFileSync(object, 'ALPHA\n'); // same size, other bytes
       const repaired = await verify(ws, '--repair');
       assert.equal(repaired.code, 1);
-      assert.deepEqual(repaired.json.repaired, { quarantined: 1, records: 1, trees: 1 });
+      assert.deepEqual(repaired.json.repaired, { quarantined: 1, records: 1, trees: 1, refs: 1 });
       assert.deepEqual(
         repaired.json.problems.map((p) => p.kind),
         ['object', 'record', 'tree'],
@@ -226,7 +227,7 @@ describe('verify and integrity on read', () => {
       assert.match(json.problems[0]!.reason, /not valid JSON/);
 
       const repaired = await verify(ws, '--repair');
-      assert.deepEqual(repaired.json.repaired, { quarantined: 0, records: 1, trees: 0 });
+      assert.deepEqual(repaired.json.repaired, { quarantined: 0, records: 1, trees: 0, refs: 1 });
       assert.equal(existsSync(record), false);
       assert.equal((await verify(ws)).code, 0);
       const rerun = await runJson(ws.dir);
@@ -241,7 +242,7 @@ describe('verify and integrity on read', () => {
     const sleeper = spawn('sleep', ['30']);
     try {
       mkdirSync(ws.path('cache/locks/active'), { recursive: true });
-      writeFileSync(ws.path(`cache/locks/active/${sleeper.pid}`), '');
+      writeFileSync(ws.path(`cache/locks/active/${sleeper.pid}@${HOST}`), '');
       const r = await cli(ws.dir, ['verify', '--repair']);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /E_VERIFY_BUSY/);

@@ -10,7 +10,7 @@ import { formatMarkdown, formatPlot, formatTable } from '../../compare/text.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
-import { cacheRoot } from '../workspace.ts';
+import { projectCache } from '../workspace.ts';
 
 export const COMPARE_HELP = `Usage: gpt2o-pipe compare [EXPERIMENT...] [options]
 
@@ -45,16 +45,15 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
   const htmlFile = values.html === undefined ? undefined : resolve(io.cwd, values.html);
   // Checked before anything is read: a refused target is a usage error, whatever the cache holds.
   if (htmlFile) checkReportTarget(htmlFile, io.cwd);
-  const projectRoot = resolve(io.cwd);
-  const root = cacheRoot(io, projectRoot, values.cache);
+  const { cache, projectRoot } = projectCache(io, values.cache);
   // compare only reads: a cache that is not there holds no run, and is not created by looking.
-  if (!existsSync(root)) {
-    throw new PipeError(`no cache at ${relative(io.cwd, root) || '.'}, so no finished run to compare`, {
+  if (!existsSync(cache)) {
+    throw new PipeError(`no cache at ${relative(io.cwd, cache) || '.'}, so no finished run to compare`, {
       code: 'E_COMPARE_NO_RUN',
       hint: 'run an experiment first (gpt2o-pipe run), or pass --cache when the cache is elsewhere',
     });
   }
-  const store = CacheStore.open(root);
+  const store = CacheStore.open(cache, { create: false });
   const specFiles = positionals.map((p) => resolve(io.cwd, p));
   const { comparison, missing } = await collectComparison(store, { specFiles, projectRoot });
   if (missing.length > 0) {

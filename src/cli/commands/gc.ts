@@ -1,22 +1,24 @@
 // `gpt2o-pipe gc [--dry-run]`: drop cache entries no experiment's latest run references.
-import { resolve } from 'node:path';
-import { liveRuns } from '../../cache/active-runs.ts';
+import { existsSync } from 'node:fs';
 import { collectGarbage } from '../../cache/gc.ts';
+import { withMaintenance } from '../../cache/maintenance.ts';
 import { CacheStore } from '../../cache/store.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
-import { cacheRoot } from '../workspace.ts';
+import { projectCache } from '../workspace.ts';
 
 export const GC_HELP = `Usage: gpt2o-pipe gc [options]
 
 Removes cached results that no experiment's latest run references (objects, run records,
 output trees, logs), refs of experiment files that no longer exist, and temp files left by
-killed runs. Refuses to run while a \`run\` is using the cache.
+killed runs. Refuses to run while a \`run\` is using the cache; a \`run\` started while gc
+works waits for it. Removes only entries the cache itself names (never other files).
 
   --dry-run           report what would be removed; remove nothing
   --json              print the report as JSON
-  --cache DIR         cache folder (default: $GPT2O_CACHE, else ./cache)
+  --cache DIR         cache folder (default: $GPT2O_CACHE, else cache/ beside the project's
+                      pipeline.yaml, found from the working folder upwards)
 `;
 
 const OPTIONS = {
@@ -25,21 +27,25 @@ const OPTIONS = {
 } as const;
 
 export async function gcCommand(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseCommandArgs('gc', args, OPTIONS);
+  const { values, positionals } = parseCommandArgs('gc', args, OPTIONS);
   if (values.help) {
     io.stdout(GC_HELP);
     return EXIT_OK;
   }
-  const store = CacheStore.open(cacheRoot(io, resolve(io.cwd), values.cache));
-  const busy = liveRuns(store);
-  if (busy.length > 0) {
-    throw new PipeError(`the cache is in use by a running \`gpt2o-pipe run\` (pid ${busy.join(', ')})`, {
-      code: 'E_GC_BUSY',
-      hint: 'run gc again when it has finished',
+  if (positionals.length > 0) {
+    throw new PipeError(`gc takes no arguments, got "${positionals[0]}"`, {
+      code: 'E_USAGE',
+      hint: 'see `gpt2o-pipe gc --help` (the cache is chosen with --cache DIR)',
     });
   }
   const dryRun = values['dry-run'] === true;
-  const report = collectGarbage(store, { dryRun });
+  const store = CacheStore.open(projectCache(io, values.cache).cache, { create: false });
+  // No cache yet: nothing to collect (and no cache/ is made for it).
+  const report = !existsSync(store.root)
+    ? collectGarbage(store, { dryRun: true })
+    : await withMaintenance(store, { name: 'gc', busyCode: 'E_GC_BUSY' }, async () =>
+        collectGarbage(store, { dryRun }),
+      );
   if (values.json) {
     io.stdout(`${JSON.stringify({ dryRun, ...report })}\n`);
     return EXIT_OK;

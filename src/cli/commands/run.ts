@@ -1,7 +1,7 @@
 // `gpt2o-pipe run [EXPERIMENT] [STAGE…]`: resolve, plan, run, record, report.
 import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
-import { markActiveRun } from '../../cache/active-runs.ts';
+import { enterRun } from '../../cache/maintenance.ts';
 import { updateRef } from '../../cache/refs.ts';
 import type { CacheStore } from '../../cache/store.ts';
 import { EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
@@ -61,7 +61,12 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     first !== undefined && looksLikeSpecFile(first, io.cwd) ? first : defaultExperiment(io.cwd);
   const targets = first !== undefined && specFile === first ? positionals.slice(1) : positionals;
 
-  const workspace = await openWorkspace(io, specFile, { sets: values.set, cache: values.cache });
+  const workspace = await openWorkspace(io, specFile, {
+    sets: values.set,
+    cache: values.cache,
+    create: true,
+    write: values['dry-run'] !== true,
+  });
   const { graph } = workspace;
   for (const name of [...targets, ...(values.force ?? [])]) {
     if (!graph.stages.has(name)) {
@@ -121,13 +126,21 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
     `gpt2o-pipe run: experiment "${spec.experiment}" (${relative(io.cwd, spec.specFile)}), ${selected.length} stage${selected.length === 1 ? '' : 's'}, cache ${relative(io.cwd, store.root) || '.'}\n`,
   );
 
+  const unmark = request.dryRun
+    ? () => undefined
+    : await enterRun(store, {
+        signal: request.signal,
+        onWait: (holder) =>
+          io.stderr(
+            `waiting: gc or verify --repair (${holder}) is working on the cache; this run starts when it is done\n`,
+          ),
+      });
   const reporter: Reporter =
     io.isTTY && !json
       ? new (await import('../../report/listr.ts')).ListrReporter()
       : new PlainReporter((line) => say(`${line}\n`));
   reporter.start(selected);
   const started = Date.now();
-  const unmark = request.dryRun ? () => undefined : markActiveRun(store);
   let outcomes!: Map<string, StageOutcome>;
   try {
     outcomes = await runStages({

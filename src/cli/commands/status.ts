@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { EXIT_OK } from '../../errors.ts';
 import { type StageStatusReport, stageStatuses } from '../../run/status.ts';
-import { parseCommandArgs } from '../args.ts';
+import { findProjectRoot, parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
 import { openWorkspace } from '../workspace.ts';
 
@@ -74,8 +74,10 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
   return EXIT_OK;
 }
 
+/** Every experiment of the project the working folder is in (found upwards, as `run` does). */
 function defaultExperiments(cwd: string): string[] {
-  const dir = resolve(cwd, 'experiments');
+  const root = findProjectRoot(cwd) ?? cwd;
+  const dir = resolve(root, 'experiments');
   if (existsSync(dir)) {
     const files = readdirSync(dir)
       .filter((n) => /\.ya?ml$/.test(n))
@@ -83,5 +85,5 @@ function defaultExperiments(cwd: string): string[] {
       .map((n) => resolve(dir, n));
     if (files.length > 0) return files;
   }
-  return [resolve(cwd, 'pipeline.yaml')];
+  return [resolve(root, 'pipeline.yaml')];
 }

@@ -1,12 +1,12 @@
 // `gpt2o-pipe verify [--repair]`: rehash the whole cache and check its records and trees.
-import { relative, resolve } from 'node:path';
-import { liveRuns } from '../../cache/active-runs.ts';
+import { relative } from 'node:path';
+import { withMaintenance } from '../../cache/maintenance.ts';
 import { CacheStore } from '../../cache/store.ts';
 import { type VerifyProgress, verifyCache } from '../../cache/verify.ts';
 import { EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
-import { cacheRoot } from '../workspace.ts';
+import { projectCache } from '../workspace.ts';
 
 export const VERIFY_HELP = `Usage: gpt2o-pipe verify [options]
 
@@ -15,12 +15,14 @@ run record is readable and complete and that every object of its output tree exi
 is intact, and that every materialized tree matches its manifest. Prints each problem
 with its path, digest and reason. Exits 0 when the cache is clean, 1 when problems were found.
 
-  --repair            move corrupt objects to cache/quarantine/ (kept for inspection), delete
-                      broken trees and the run records that need a corrupt or missing object
-                      (the next run recomputes those stages); refused while a run is active
+  --repair            move corrupt objects, unreadable refs and entries the cache does not name
+                      to cache/quarantine/ (kept for inspection), delete broken trees and the
+                      run records that need a corrupt or missing object, and drop stages from
+                      refs whose results are gone (the next run recomputes those stages);
+                      refused while a run is active
   --json              print {"ok", "objects", "records", "trees", "bytes", "problems":
                       [{"kind", "path", "digest", "reason"}], "repaired": {"quarantined",
-                      "records", "trees"}}
+                      "records", "trees", "refs"}}
   --cache DIR         cache folder (default: $GPT2O_CACHE, else ./cache)
 `;
 
@@ -45,17 +47,9 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
       hint: 'see `gpt2o-pipe verify --help`',
     });
   }
-  const store = CacheStore.open(cacheRoot(io, resolve(io.cwd), values.cache));
+  // verify only reads (a missing cache is an empty one); --repair holds the cache like gc does.
+  const store = CacheStore.open(projectCache(io, values.cache).cache, { create: false });
   const repair = values.repair === true;
-  if (repair) {
-    const busy = liveRuns(store);
-    if (busy.length > 0) {
-      throw new PipeError(`the cache is in use by a running \`gpt2o-pipe run\` (pid ${busy.join(', ')})`, {
-        code: 'E_VERIFY_BUSY',
-        hint: 'run verify --repair again when it has finished (verify without --repair only reads)',
-      });
-    }
-  }
 
   const started = Date.now();
   const showProgress = process.stderr.isTTY === true && io.env.CI === undefined;
@@ -72,7 +66,11 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
         );
       }
     : undefined;
-  const report = await verifyCache(store, { repair, onProgress });
+  const report = repair
+    ? await withMaintenance(store, { name: 'verify --repair', busyCode: 'E_VERIFY_BUSY' }, () =>
+        verifyCache(store, { repair, onProgress }),
+      )
+    : await verifyCache(store, { repair, onProgress });
   if (progressed) io.stderr('\r\x1b[K');
 
   if (values.json) {
@@ -92,7 +90,7 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
     const r = report.repaired;
     io.stdout(
       `repaired: ${r.quarantined} object${r.quarantined === 1 ? '' : 's'} moved to ${show(store.layout.dir('quarantine'))}, ` +
-        `${r.records} run record${r.records === 1 ? '' : 's'} and ${r.trees} tree${r.trees === 1 ? '' : 's'} removed; ` +
+        `${r.records} run record${r.records === 1 ? '' : 's'} and ${r.trees} tree${r.trees === 1 ? '' : 's'} removed, ${r.refs} ref${r.refs === 1 ? '' : 's'} repaired; ` +
         'the next run recomputes what they held\n',
     );
   } else if (!report.ok) {

@@ -73,7 +73,11 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
     let specFiles: string[] = [entry];
     try {
       specFiles = (await readSpecChain(entry)).map((f) => f.path);
-      const workspace = await openWorkspace(io, entry, { sets: values.set, cache: values.cache });
+      const workspace = await openWorkspace(io, entry, {
+        sets: values.set,
+        cache: values.cache,
+        write: true,
+      });
       files.ignore([workspace.store.root, workspace.runsDir]);
       await files.set([...inputPaths(workspace.graph, specFiles), ...(stagesDir ? [stagesDir] : [])]);
       // An aborted signal from the start would not reach the scheduler's listeners: skip instead.
