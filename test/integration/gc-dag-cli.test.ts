@@ -149,13 +149,13 @@ describe('dag and the binary', () => {
     }
   });
 
-  test('compare in a folder without a cache says so and creates no cache', async () => {
-    const ws = makeWorkspace({});
+  test('compare in a project without a cache says so and creates no cache', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
     try {
       const r = await cli(ws.dir, ['compare']);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /error E_COMPARE_NO_RUN\n {2}no cache at cache, so no finished run to compare/);
-      assert.deepEqual(readdirSync(ws.dir), [], 'looking created nothing');
+      assert.deepEqual(readdirSync(ws.dir), ['pipeline.yaml'], 'looking created nothing');
     } finally {
       ws.remove();
     }
