@@ -8,14 +8,12 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { StageError } from '../../../src/stage-api/index.ts';
+import type { Device } from '../backend.ts';
 import type { GptConfig } from '../config.ts';
 import { parameterShapes } from '../gpt.ts';
 import { type GradientEngine, type GradientResult, Interrupted, type Sequence } from '../gradients.ts';
 import type { NamedTensor } from '../safetensors.ts';
 import { buildGptGraph, gradName } from './gpt-graph.ts';
-
-export const DEVICES = ['cpu', 'cuda'] as const;
-export type Device = (typeof DEVICES)[number];
 
 export interface OrtEngineOptions {
   device: Device;
@@ -51,7 +49,7 @@ export class OrtGradients implements GradientEngine {
   }
 
   static async start(config: GptConfig, options: OrtEngineOptions): Promise<OrtGradients> {
-    const ort = (await import('onnxruntime-node')).default as unknown as Ort;
+    const ort = await import('onnxruntime-node');
     if (options.device === 'cuda') assertCudaProvider();
     const fromEnv = Number(process.env.GPT2O_THREADS);
     const threads =
