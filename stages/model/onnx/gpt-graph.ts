@@ -171,9 +171,12 @@ class GptGraph {
     // softmax backward: ds = p ⊙ (dp − Σ dp⊙p), then the 1/√hs scale
     const rowSum = g.op('ReduceSum', [g.op('Mul', [dp, p]), g.ints([-1])], { keepdims: 1 });
     const centered = this.o.mutation === 'softmax-sum' ? dp : g.op('Sub', [dp, rowSum]);
-    const ds = g.op('Mul', [g.op('Mul', [p, centered]), g.scalar(1 / Math.sqrt(hs))]);
-    const dq = g.op('MatMul', [ds, s.k]); // [B, nh, T, hs]
-    const dk = g.op('MatMul', [swap(ds), s.q]);
+    // NOTE: the scale is applied to dq and dk [B, nh, T, hs] rather than ds [B, nh, T, T]: T/hs
+    // times fewer multiplications.
+    const ds = g.op('Mul', [p, centered]);
+    const scale = g.scalar(1 / Math.sqrt(hs));
+    const dq = g.op('Mul', [g.op('MatMul', [ds, s.k]), scale]); // [B, nh, T, hs]
+    const dk = g.op('Mul', [g.op('MatMul', [swap(ds), s.q]), scale]);
     const rows = (t: string) =>
       g.op('Reshape', [g.op('Transpose', [t], { perm: [0, 2, 1, 3] }), g.ints([-1, C])]);
     const dqkv = g.op('Concat', [rows(dq), rows(dk), rows(dv)], { axis: 1 }); // [N, 3C]
