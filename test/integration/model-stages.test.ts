@@ -320,7 +320,10 @@ describe('train on onnxruntime', () => {
     // The checkpoint loads and runs in the tfjs engine (its agreement with onnxruntime is
     // test/unit/onnx-train.test.ts's); the val split's codes differ from train's, so no drop asked.
     assert.equal(evaluated.backend, 'wasm');
-    assert.ok(Number.isFinite(evaluated.val_loss) && evaluated.val_loss < 10, `val loss ${evaluated.val_loss}`);
+    assert.ok(
+      Number.isFinite(evaluated.val_loss) && evaluated.val_loss < 10,
+      `val loss ${evaluated.val_loss}`,
+    );
   });
 
   test('device with a tfjs backend is a spec error at its line', async () => {
