@@ -2,14 +2,15 @@
 // steps of the real trainer's parts (gradient engine in process or on worker threads, clipping,
 // AdamW) for one config on one backend, or sampling with and without the KV cache, or the matrix
 // products of one sequence alone (a bound on training speed), and prints one JSON line.
-//   node --import tsx bench/train-worker.ts train BACKEND A|B STEPS WORKERS
+//   node --import tsx bench/train-worker.ts train BACKEND A|B STEPS WORKERS   (BACKEND may be onnxruntime)
 //   node --import tsx bench/train-worker.ts sample BACKEND NEW_TOKENS
 //   node --import tsx bench/train-worker.ts products BACKEND A|B WORKERS
 import { AdamW, clipByGlobalNorm } from '../stages/model/adamw.ts';
 import { type BackendChoice, loadBackend, type Tf } from '../stages/model/backend.ts';
 import { generate } from '../stages/model/generate.ts';
 import { Gpt, initialWeights } from '../stages/model/gpt.ts';
-import { InProcessGradients, WorkerGradients } from '../stages/model/gradients.ts';
+import { type GradientEngine, InProcessGradients, WorkerGradients } from '../stages/model/gradients.ts';
+import { OrtGradients } from '../stages/model/onnx/ort-engine.ts';
 
 /** The issue's configs: A (4 layers, 4 heads, 256 wide, context 512, micro-batch 4) and B. */
 export const CONFIGS = {
@@ -19,18 +20,25 @@ export const CONFIGS = {
 
 async function main(): Promise<void> {
   const [mode, backendName, ...rest] = process.argv.slice(2);
-  const backend = await loadBackend(backendName as BackendChoice);
-  const { tf } = backend;
   if (mode === 'train') {
     const c = CONFIGS[rest[0] as 'A' | 'B'];
     const steps = Number(rest[1] ?? 3);
     const workers = Number(rest[2] ?? 1);
     const weights = initialWeights(c, 1337);
     const optimizer = new AdamW(weights, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
-    const engine =
-      workers > 1
-        ? await WorkerGradients.start(workers, backend.name, c, weights)
-        : new InProcessGradients(backend, c, weights);
+    let engine: GradientEngine;
+    let backend: { name: string; detail: string };
+    if (backendName === 'onnxruntime') {
+      engine = await OrtGradients.start(c, { device: 'cpu', microBatch: c.microBatch });
+      backend = { name: 'onnxruntime', detail: 'cpu' };
+    } else {
+      const tfjs = await loadBackend(backendName as BackendChoice);
+      backend = tfjs;
+      engine =
+        workers > 1
+          ? await WorkerGradients.start(workers, tfjs.name, c, weights)
+          : new InProcessGradients(tfjs, c, weights);
+    }
     const B = c.microBatch;
     const T = c.blockSize;
     // One micro-batch per step, as its B sequences (the trainer's unit of work).
@@ -38,21 +46,33 @@ async function main(): Promise<void> {
       ids: Int32Array.from({ length: T }, (_, i) => ((b * T + i) * 7919) % 4098),
       targets: Int32Array.from({ length: T }, (_, i) => ((b * T + i + 1) * 7919) % 4098),
     }));
+    let hostMs = 0;
     const step = async () => {
       const { grads } = await engine.gradients(weights, sequences, 1 / B);
+      const t = performance.now();
       clipByGlobalNorm(grads, 1);
       optimizer.apply(grads, 6e-4);
+      hostMs += performance.now() - t;
     };
     await step(); // warm-up (kernel set-up, first allocations)
+    hostMs = 0;
+    if (engine instanceof OrtGradients) Object.assign(engine.times, { feeds: 0, run: 0, accumulate: 0 });
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await step();
     const ms = (performance.now() - t0) / steps;
     await engine.dispose();
+    // Where an onnxruntime step goes: the graph run, building its feeds, and clipping + AdamW on the host.
+    const split =
+      engine instanceof OrtGradients
+        ? `; per step: graph run ${(engine.times.run / steps).toFixed(0)} ms, feeds ${(engine.times.feeds / steps).toFixed(1)} ms, clip + AdamW ${(hostMs / steps).toFixed(0)} ms`
+        : '';
     process.stdout.write(
-      `${JSON.stringify({ backend: backend.name, detail: `${backend.detail}; ${engine.description}`, stepMs: ms, tokensPerSec: (B * T * 1000) / ms })}\n`,
+      `${JSON.stringify({ backend: backend.name, detail: `${backend.detail}; ${engine.description}${split}`, stepMs: ms, tokensPerSec: (B * T * 1000) / ms })}\n`,
     );
     return;
   }
+  const backend = await loadBackend(backendName as BackendChoice);
+  const { tf } = backend;
   if (mode === 'products') {
     const c = CONFIGS[rest[0] as 'A' | 'B'];
     const ms = productsMs(tf, c);

@@ -13,6 +13,8 @@ import { setUpTorchPeer, type TorchPeer, torchTrain } from './torch-peer.ts';
 const WORKER = fileURLToPath(new URL('./train-worker.ts', import.meta.url));
 /** The wasm backend must reach this share of PyTorch's CPU speed on config A. */
 export const WASM_VS_TORCH_TARGET = 0.5;
+/** onnxruntime must match PyTorch's CPU speed on config A (issue 14; the next target is 1.5). */
+export const ORT_VS_TORCH_TARGET = 1.0;
 
 export interface TrainRow {
   config: 'A' | 'B';
@@ -74,6 +76,8 @@ export function benchTrain(options: { small: boolean }, log: (line: string) => v
       { name: 'wasm', workers: 1 },
       // What `train` uses by default: one gradient worker per core.
       ...(cores > 1 ? [{ name: 'wasm', workers: cores }] : []),
+      // The step as ONNX graphs on ONNX Runtime's CPU provider (train.backend: onnxruntime).
+      { name: 'onnxruntime', workers: 1 },
       // The plain JS backend runs at about 1 GFLOP/s: config A would take minutes per step.
       { name: 'cpu', workers: 1, skip: config === 'A' ? 'too slow for config A (≈1 GFLOP/s)' : undefined },
     ];
@@ -143,7 +147,19 @@ export function trainChecks(r: TrainResult): Check[] {
   const wasmA = r.rows
     .filter((row) => row.config === 'A' && row.runtime === 'wasm' && row.vsTorch !== null)
     .sort((a, b) => b.vsTorch! - a.vsTorch!)[0];
+  const ortA = r.rows.find((row) => row.config === 'A' && row.runtime === 'onnxruntime');
   return [
+    grade(
+      {
+        id: 'train.onnxruntime_vs_pytorch_config_a',
+        label: 'onnxruntime training vs PyTorch CPU, A',
+        op: '>=',
+        target: ORT_VS_TORCH_TARGET,
+        unit: 'x',
+      },
+      ortA?.vsTorch ?? null,
+      'PyTorch not installed',
+    ),
     grade(
       {
         id: 'train.wasm_vs_pytorch_config_a',

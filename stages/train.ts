@@ -1,10 +1,13 @@
-// `train`: build-nanogpt's GPT-2 trained on the shards with TensorFlow.js (backend: `backend`).
+// `train`: build-nanogpt's GPT-2 trained on the shards with TensorFlow.js or ONNX Runtime
+// (`backend`; `device` picks ONNX Runtime's execution provider).
 // Output: the final checkpoint in Hugging Face GPT-2 form (model.safetensors + config.json, loads
 // with transformers without conversion), the AdamW state beside it, metrics.jsonl (a line per step
 // and per val check) and summary.json. An interrupted run continues from its last checkpoint.
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
-import { BACKENDS } from './model/backend.ts';
+import { DEVICES, type Device, TRAIN_BACKENDS, type TrainBackendChoice } from './model/backend.ts';
+import type { GptConfig } from './model/config.ts';
+import type { TrainIo } from './model/trainer.ts';
 
 const positiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 const rate = v.pipe(v.number(), v.minValue(0));
@@ -40,8 +43,17 @@ export default defineStage({
       eval_interval: v.optional(positiveInt, 25),
       eval_steps: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 20),
       checkpoint_interval: v.optional(positiveInt, 100),
-      backend: v.optional(v.picklist(BACKENDS), 'auto'),
+      backend: v.optional(v.picklist(TRAIN_BACKENDS), 'auto'),
+      // onnxruntime only; absent means cpu. No default, so the keys of runs that never set it stay.
+      device: v.optional(v.picklist(DEVICES)),
     }),
+    v.forward(
+      v.check(
+        (p) => p.device === undefined || p.backend === 'onnxruntime',
+        'device applies to backend onnxruntime only (the tfjs backends pick their device by name)',
+      ),
+      ['device'],
+    ),
     v.forward(
       v.check(
         (p) => p.n_embd % p.n_head === 0,
@@ -64,11 +76,9 @@ export default defineStage({
   inputs: ['shards'],
   async run(ctx) {
     const { readShardsMeta } = await import('./model/shards-meta.ts');
-    const { loadBackend } = await import('./model/backend.ts');
     const { padVocab } = await import('./model/config.ts');
     const { shardFiles } = await import('./model/loader.ts');
     const { train } = await import('./model/trainer.ts');
-    const { startEngine } = await import('./model/gradients.ts');
     const p = ctx.params;
     const shards = ctx.input('shards');
     const meta = readShardsMeta(shards);
@@ -81,7 +91,6 @@ export default defineStage({
         },
       );
     const maxSteps = p.max_steps ?? Math.max(1, Math.floor(meta.train.tokens / p.total_batch));
-    const backend = await loadBackend(p.backend);
     const config = {
       vocabSize,
       blockSize: p.context_length,
@@ -107,8 +116,7 @@ export default defineStage({
         checkpointInterval: p.checkpoint_interval,
       },
       {
-        backend,
-        engine: (weights) => startEngine(backend, config, weights),
+        ...(await startBackend(p.backend, p.device ?? 'cpu', config, p.micro_batch)),
         train: { files: shardFiles(shards, 'train'), tokens: meta.train.tokens },
         val: { files: shardFiles(shards, 'val'), tokens: meta.val.tokens },
         resumeDir: ctx.resumeDir,
@@ -126,3 +134,24 @@ export default defineStage({
     );
   },
 });
+
+/** The backend's description and a way to start its gradient engine with the initial weights. */
+async function startBackend(
+  name: TrainBackendChoice,
+  device: Device,
+  config: GptConfig,
+  microBatch: number,
+): Promise<Pick<TrainIo, 'backend' | 'engine'>> {
+  if (name === 'onnxruntime') {
+    const { OrtGradients } = await import('./model/onnx/ort-engine.ts');
+    const ort = await import('onnxruntime-node');
+    return {
+      backend: { name, detail: `onnxruntime-node ${ort.env.versions.common}, ${device}` },
+      engine: () => OrtGradients.start(config, { device, microBatch }),
+    };
+  }
+  const { loadBackend } = await import('./model/backend.ts');
+  const { startEngine } = await import('./model/gradients.ts');
+  const backend = await loadBackend(name);
+  return { backend, engine: (weights) => startEngine(backend, config, weights) };
+}

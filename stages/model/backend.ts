@@ -9,6 +9,12 @@ import { StageError } from '../../src/stage-api/index.ts';
 export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 export type Tf = typeof import('@tensorflow/tfjs');
+/** What `train` runs on: the tfjs backends, or onnxruntime (the step as ONNX graphs, stages/model/onnx/). */
+export const TRAIN_BACKENDS = [...BACKENDS, 'onnxruntime'] as const;
+export type TrainBackendChoice = (typeof TRAIN_BACKENDS)[number];
+/** ONNX Runtime's execution providers for `train.device` (onnxruntime-node's names). */
+export const DEVICES = ['cpu', 'cuda'] as const;
+export type Device = (typeof DEVICES)[number];
 
 export interface LoadedBackend {
   tf: Tf;

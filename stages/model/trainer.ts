@@ -5,7 +5,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StageProgress } from '../../src/stage-api/index.ts';
 import { AdamW, clipByGlobalNorm, learningRate } from './adamw.ts';
-import type { LoadedBackend } from './backend.ts';
 import {
   type Checkpoint,
   latestCheckpoint,
@@ -39,8 +38,14 @@ export interface TrainSettings {
   checkpointInterval: number;
 }
 
+/** What runs the passes, for logs, metrics and the checkpoint's state (a tfjs backend, or onnxruntime). */
+export interface BackendInfo {
+  name: string;
+  detail: string;
+}
+
 export interface TrainIo {
-  backend: LoadedBackend;
+  backend: BackendInfo;
   /** Starts the gradient engine (in process or worker threads) with the initial weights. */
   engine(weights: ReadonlyMap<string, NamedTensor>): Promise<GradientEngine>;
   train: { files: string[]; tokens: number };

@@ -1,0 +1,191 @@
+// The gradient engine on ONNX Runtime (`train.backend: onnxruntime`): the step graph of
+// gpt-graph.ts in one InferenceSession per sequence length, fed a micro-batch of sequences per run.
+// It serves the trainer through the same GradientEngine contract as the tfjs replicas, so the
+// master weights, clipping, AdamW, schedule, data order and checkpoints stay the trainer's.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { StageError } from '../../../src/stage-api/index.ts';
+import type { Device } from '../backend.ts';
+import type { GptConfig } from '../config.ts';
+import { parameterShapes } from '../gpt.ts';
+import { type GradientEngine, type GradientResult, Interrupted, type Sequence } from '../gradients.ts';
+import type { NamedTensor } from '../safetensors.ts';
+import { buildGptGraph, gradName } from './gpt-graph.ts';
+
+export interface OrtEngineOptions {
+  device: Device;
+  /** Sequences per graph run (the trainer's micro_batch). */
+  microBatch: number;
+  /** ORT's intra-op threads: GPT2O_THREADS, else one per core. */
+  threads?: number;
+}
+
+type Ort = typeof import('onnxruntime-node');
+
+/** Where a step's time went, summed over runs since the last reset (milliseconds). */
+export interface StepTimes {
+  feeds: number;
+  run: number;
+  accumulate: number;
+}
+
+export class OrtGradients implements GradientEngine {
+  readonly description: string;
+  readonly times: StepTimes = { feeds: 0, run: 0, accumulate: 0 };
+  private readonly train = new Map<number, Promise<InferenceSession>>();
+  private readonly eval = new Map<number, Promise<InferenceSession>>();
+  private readonly shapes: [string, number[]][];
+
+  private constructor(
+    private readonly ort: Ort,
+    private readonly config: GptConfig,
+    private readonly options: OrtEngineOptions & { threads: number },
+  ) {
+    this.shapes = parameterShapes(config);
+    this.description = `onnxruntime ${ort.env.versions.common} ${options.device}, ${options.threads} thread${options.threads === 1 ? '' : 's'}, ${options.microBatch} sequence${options.microBatch === 1 ? '' : 's'} per run`;
+  }
+
+  static async start(config: GptConfig, options: OrtEngineOptions): Promise<OrtGradients> {
+    const ort = await import('onnxruntime-node');
+    if (options.device === 'cuda') assertCudaProvider();
+    const fromEnv = Number(process.env.GPT2O_THREADS);
+    const threads =
+      options.threads ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism());
+    const engine = new OrtGradients(ort, config, { ...options, threads });
+    // Build the training graph now, so a CUDA provider that cannot start fails before step 0.
+    await engine.session(engine.train, config.blockSize, true);
+    return engine;
+  }
+
+  /** One session per (graph kind, sequence length), built on first use. */
+  private session(
+    cache: Map<number, Promise<InferenceSession>>,
+    T: number,
+    backward: boolean,
+  ): Promise<InferenceSession> {
+    let session = cache.get(T);
+    if (!session) {
+      const bytes = buildGptGraph(this.config, { T, backward });
+      session = this.ort.InferenceSession.create(bytes, {
+        executionProviders: [this.options.device],
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: this.options.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+      }).catch((error: Error) => {
+        throw new StageError(
+          `onnxruntime could not start the ${this.options.device} session: ${error.message.split('\n')[0]}`,
+          {
+            hint:
+              this.options.device === 'cuda'
+                ? CUDA_HINT
+                : 'set train.backend to wasm, and report this as a bug',
+          },
+        );
+      });
+      cache.set(T, session);
+    }
+    return session;
+  }
+
+  private feeds(sequences: Sequence[], weights: ReadonlyMap<string, NamedTensor>): Record<string, Tensor> {
+    const { ort } = this;
+    const B = sequences.length;
+    const T = sequences[0]!.ids.length;
+    const ids = new BigInt64Array(B * T);
+    const targets = new BigInt64Array(B * T);
+    sequences.forEach((s, b) => {
+      for (let t = 0; t < T; t++) {
+        ids[b * T + t] = BigInt(s.ids[t]!);
+        targets[b * T + t] = BigInt(s.targets[t]!);
+      }
+    });
+    const feeds: Record<string, Tensor> = {
+      ids: new ort.Tensor('int64', ids, [B, T]),
+      targets: new ort.Tensor('int64', targets, [B, T]),
+    };
+    for (const [name, shape] of this.shapes)
+      feeds[name] = new ort.Tensor('float32', weights.get(name)!.data, shape);
+    return feeds;
+  }
+
+  async gradients(
+    weights: ReadonlyMap<string, NamedTensor>,
+    sequences: Sequence[],
+    scale: number,
+    signal?: AbortSignal,
+  ): Promise<GradientResult> {
+    let loss = 0;
+    let sums: Float32Array[] | undefined;
+    for (const chunk of chunks(sequences, this.options.microBatch)) {
+      if (signal?.aborted) throw new Interrupted();
+      const T = chunk[0]!.ids.length;
+      const session = await this.session(this.train, T, true);
+      let t0 = performance.now();
+      const feeds = this.feeds(chunk, weights);
+      // Per-token gradients scaled so the chunk adds Σ_sequences scale × ∂(mean loss of the sequence).
+      feeds.grad_scale = new this.ort.Tensor('float32', Float32Array.of(scale / T), []);
+      this.times.feeds += performance.now() - t0;
+      t0 = performance.now();
+      const out = await session.run(feeds);
+      this.times.run += performance.now() - t0;
+      t0 = performance.now();
+      loss += scale * chunk.length * (out.loss!.data as Float32Array)[0]!;
+      const grads = this.shapes.map(([name]) => out[gradName(name)]!.data as Float32Array);
+      if (!sums) sums = grads;
+      else
+        grads.forEach((g, k) => {
+          const sum = sums![k]!;
+          for (let i = 0; i < g.length; i++) sum[i]! += g[i]!;
+        });
+      this.times.accumulate += performance.now() - t0;
+    }
+    sums ??= this.shapes.map(([, shape]) => new Float32Array(shape.reduce((a, b) => a * b, 1)));
+    return { loss, grads: new Map(this.shapes.map(([name], k) => [name, sums![k]!])), tensors: 0 };
+  }
+
+  async loss(weights: ReadonlyMap<string, NamedTensor>, sequences: Sequence[]): Promise<number> {
+    let total = 0;
+    for (const chunk of chunks(sequences, this.options.microBatch)) {
+      const session = await this.session(this.eval, chunk[0]!.ids.length, false);
+      const out = await session.run(this.feeds(chunk, weights));
+      total += chunk.length * (out.loss!.data as Float32Array)[0]!;
+    }
+    return total / sequences.length;
+  }
+
+  async dispose(): Promise<void> {
+    for (const cache of [this.train, this.eval]) {
+      for (const session of cache.values()) await (await session.catch(() => undefined))?.release();
+      cache.clear();
+    }
+  }
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+const CUDA_HINT =
+  'install the CUDA execution provider with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` ' +
+  '(it needs CUDA 12 and cuDNN 9 on the machine), or set train.device to cpu';
+
+/** The CUDA provider is a separate download (skipped by our .npmrc): say how to get it. */
+function assertCudaProvider(): void {
+  const binding = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const bin = join(dirname(binding), '..', 'bin', 'napi-v6', `${process.platform}`, process.arch);
+  const library =
+    process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  if (!existsSync(join(bin, library)))
+    throw new StageError(
+      `train.device is cuda, but onnxruntime-node's CUDA execution provider is not installed (no ${join(bin, library)})`,
+      {
+        hint: CUDA_HINT,
+      },
+    );
+}
