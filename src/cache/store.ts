@@ -5,6 +5,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   type Stats,
   statSync,
@@ -18,17 +19,19 @@ import {
   mkdtemp,
   rename,
   rm,
+  symlink,
   unlink,
   utimes,
   writeFile,
 } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes, hashFile } from './hash.ts';
 import { CACHE_FORMAT, CacheLayout } from './layout.ts';
 import type { RunRecord } from './record.ts';
 import { StatCache } from './stat-cache.ts';
+import { linkProblem, type TreeLink } from './tree-links.ts';
 
 /** A file of an output tree. */
 export interface TreeEntry {
@@ -38,11 +41,15 @@ export interface TreeEntry {
   exec?: true;
 }
 
-/** An output tree: the files a stage produced, by relative POSIX path, plus empty folders. */
+/**
+ * An output tree: the files a stage produced, by relative POSIX path, plus empty folders and the
+ * symbolic links that stay inside it (absent when there are none, so such trees keep their digest).
+ */
 export interface TreeManifest {
   format: 1;
   files: TreeEntry[];
   dirs: string[];
+  links?: TreeLink[];
 }
 
 /**
@@ -161,6 +168,23 @@ export class CacheStore {
     return actual === digest;
   }
 
+  /**
+   * Moves a damaged object to quarantine/ (as `verify --repair` does), so it is never served again:
+   * every result that uses it becomes a miss and is recomputed. Returns where it went.
+   */
+  quarantineObject(digest: string): string | undefined {
+    const target = this.layout.quarantine(digest, new Date());
+    mkdirSync(dirname(target), { recursive: true });
+    try {
+      renameSync(this.layout.object(digest), target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    this.manifests.delete(digest);
+    return target;
+  }
+
   readObject(digest: string): Buffer {
     return readFileSync(this.layout.object(digest));
   }
@@ -203,12 +227,21 @@ export class CacheStore {
       try {
         await link(source, dest);
       } catch {
-        await copyFile(source, dest);
+        await copyFile(source, dest).catch(async (error) => {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(source)) throw error;
+          await rm(staging, { recursive: true, force: true });
+          throw new PipeError(`cached object ${source} ("${file.path}" of tree ${digest}) is missing`, {
+            code: 'E_CACHE_DAMAGED',
+            hint: 'it was quarantined or removed during this run; run again to recompute it',
+            exitCode: 1,
+          });
+        });
         // The copy carries the object's mtime, which is how treeLooksIntact recognizes it.
         const { atime, mtime } = statSync(source);
         await utimes(dest, atime, mtime);
       }
     }
+    await placeLinks(staging, manifest.links ?? [], digest);
     await this.ensureDir(dirname(dir));
     try {
       await rename(staging, dir);
@@ -284,6 +317,8 @@ export class CacheStore {
   }
 
   private treeLooksIntact(dir: string, manifest: TreeManifest): boolean {
+    for (const link of manifest.links ?? [])
+      if (readLinkOrUndefined(join(dir, link.path)) !== link.target) return false;
     for (const file of manifest.files) {
       const linked = statSync(join(dir, file.path), { throwIfNoEntry: false });
       if (linked?.size !== file.size) return false;
@@ -327,6 +362,49 @@ export class CacheStore {
     if (this.madeDirs.has(dir)) return;
     await mkdir(dir, { recursive: true });
     this.madeDirs.add(dir);
+  }
+}
+
+/**
+ * Creates a tree's links, then checks each where it now stands: a manifest from a shared cache is
+ * data, and a link leading out of the tree (to /etc, say) would let a stage write there.
+ */
+async function placeLinks(staging: string, links: readonly TreeLink[], tree: string): Promise<void> {
+  for (const link of links) {
+    const path = link.path;
+    if (
+      typeof path !== 'string' ||
+      posix.normalize(path) !== path ||
+      path.startsWith('..') ||
+      posix.isAbsolute(path)
+    )
+      throw new PipeError(`cached tree ${tree} has a link at an invalid path ${JSON.stringify(path)}`, {
+        code: 'E_CACHE_CORRUPT',
+        hint: 'the cache was changed by hand or by another tool; run gpt2o-pipe verify --repair',
+        exitCode: 1,
+      });
+    const dest = join(staging, path);
+    await mkdir(dirname(dest), { recursive: true });
+    await symlink(link.target, dest);
+  }
+  for (const link of links) {
+    const problem = linkProblem(staging, '', link.path, link.target);
+    if (problem) {
+      await rm(staging, { recursive: true, force: true });
+      throw new PipeError(`cached tree ${tree} has a link "${link.path}" that ${problem}`, {
+        code: 'E_CACHE_CORRUPT',
+        hint: 'the cache was changed by hand or by another tool; run gpt2o-pipe verify --repair',
+        exitCode: 1,
+      });
+    }
+  }
+}
+
+function readLinkOrUndefined(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
   }
 }
 
