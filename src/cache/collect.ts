@@ -42,6 +42,7 @@ export async function walkTree(
   const files: TreeEntry[] = [];
   const dirs: string[] = [];
   const links: TreeLink[] = [];
+  const ancestors = new Set<string>();
   const walk = async (rel: string, scope: string): Promise<void> => {
     const absolute = join(root, rel);
     const info =
@@ -57,9 +58,17 @@ export async function walkTree(
       if (problem) throw new TreeEntryError(rel, `is a symbolic link that ${problem}`);
       links.push({ path: rel, target });
     } else if (info.isDirectory()) {
+      if (options.links === 'follow') {
+        // A link back to a folder that contains it would be walked until the path is too long.
+        const real = await realpath(absolute);
+        if (ancestors.has(real))
+          throw new TreeEntryError(rel, 'is a symbolic link to a folder that contains it (a loop)');
+        ancestors.add(real);
+      }
       const names = await readNames(absolute, rel);
       if (names.length === 0) dirs.push(rel);
       for (const name of names) await walk(rel === '' ? name : posix.join(rel, name), scope);
+      if (options.links === 'follow') ancestors.delete(await realpath(absolute));
     } else if (info.isFile()) {
       const digest = await visit(absolute, info);
       const exec = (info.mode & 0o111) !== 0;

@@ -2,6 +2,7 @@
 // Upstream stages enter by their output tree digest (or that of the part a built-in stage reads),
 // not their key, so an upstream rerun that produces identical bytes leaves its dependents cached
 // (early cutoff).
+import { readlinkSync } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
@@ -111,7 +112,7 @@ async function digestDeps(stage: ResolvedStage, decls: readonly PathDecl[], grap
     try {
       deps[dep.path] = await digestProjectPath(store, depPath(graph, dep.path));
     } catch (cause) {
-      throw depError(stage, dep, cause);
+      throw depError(stage, graph, dep, cause);
     }
   }
   return deps;
@@ -121,12 +122,22 @@ async function digestDeps(stage: ResolvedStage, decls: readonly PathDecl[], grap
  * Why a dep cannot be digested: the dep itself is missing, or one entry inside a dep folder is
  * wrong (a broken link, a name that is not UTF-8, no permission), named with its path.
  */
-function depError(stage: ResolvedStage, dep: PathDecl, cause: unknown): PipeError {
+function depError(stage: ResolvedStage, graph: Graph, dep: PathDecl, cause: unknown): PipeError {
   const base = { loc: dep.loc, stage: stage.name, exitCode: EXIT_STAGE_FAILED, cause };
   if (cause instanceof TreeEntryError)
     return new PipeError(
       `dep "${dep.path}" of stage "${stage.name}": ${JSON.stringify(posix.join(dep.path, cause.path))} ${cause.problem}`,
       { ...base, code: 'E_DEP_READ', hint: 'fix or remove that entry of the dep folder' },
+    );
+  const target = readLinkOrUndefined(depPath(graph, dep.path));
+  if ((cause as NodeJS.ErrnoException).code === 'ENOENT' && target !== undefined)
+    return new PipeError(
+      `dep "${dep.path}" of stage "${stage.name}" is a broken symbolic link (to "${target}")`,
+      {
+        ...base,
+        code: 'E_DEP_MISSING',
+        hint: 'create what it points at, or fix the link',
+      },
     );
   if ((cause as NodeJS.ErrnoException).code === 'ENOENT')
     return new PipeError(`dep "${dep.path}" of stage "${stage.name}" does not exist`, {
@@ -142,6 +153,14 @@ function depError(stage: ResolvedStage, dep: PathDecl, cause: unknown): PipeErro
     code: 'E_DEP_READ',
     hint: String((cause as Error)?.message ?? cause),
   });
+}
+
+function readLinkOrUndefined(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The key of a description. */

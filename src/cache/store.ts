@@ -78,6 +78,12 @@ export class CacheStore {
   readonly statCache: StatCache;
   private readonly madeDirs = new Set<string>();
   private readonly manifests = new Map<string, TreeManifest>();
+  /**
+   * Objects this process wrote or hashed, by path → size:mtime:inode then. The stat cache skips
+   * files changed in the last moments (racy), so without this every object a stage just wrote
+   * would be rehashed when its consumer checks it. Not ctime: linking an object into a tree moves it.
+   */
+  private readonly seenIntact = new Map<string, string>();
 
   private constructor(readonly root: string) {
     this.layout = new CacheLayout(root);
@@ -140,6 +146,7 @@ export class CacheStore {
     await this.ensureDir(dirname(target));
     await chmod(path, exec ? 0o555 : 0o444);
     await rename(path, target);
+    this.seenIntact.set(target, signature(statSync(target)));
     return digest;
   }
 
@@ -298,11 +305,16 @@ export class CacheStore {
       if (stat.size !== file.size)
         return { ...base, reason: `has ${stat.size} bytes, expected ${file.size}` };
       if (stat.size > VERIFY_ON_READ_MAX) continue;
-      const known = this.statCache.known(path, stat);
+      const known =
+        this.seenIntact.get(path) === signature(stat) ? file.digest : this.statCache.known(path, stat);
       if (known === undefined) pending.push({ file, path, stat });
       else if (known !== file.digest) return { ...base, reason: corruptReason(known) };
     }
+    const hashed = new Set<string>();
     for (const { file, path, stat } of pending) {
+      // Many files of a tree may share one object (empty files): hash it once.
+      if (hashed.has(path)) continue;
+      hashed.add(path);
       let actual: string | undefined;
       try {
         actual = await hashFile(path, stat.size);
@@ -310,6 +322,7 @@ export class CacheStore {
         actual = undefined;
       }
       if (actual !== undefined) this.statCache.remember(path, stat, actual);
+      if (actual === file.digest) this.seenIntact.set(path, signature(stat));
       if (actual !== file.digest)
         return { digest: file.digest, path, file: file.path, reason: corruptReason(actual) };
     }
@@ -406,6 +419,10 @@ function readLinkOrUndefined(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+function signature(stat: Stats): string {
+  return `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
 }
 
 function readIfFile(path: string): Buffer | undefined {

@@ -18,10 +18,8 @@ export interface TreeLink {
  * a dangling link is kept only without `..` segments, so no later file can make it climb out.
  */
 export function linkProblem(base: string, scope: string, rel: string, target: string): string | undefined {
-  if (target === '' || target.includes('\0')) return 'has an empty or invalid target';
-  if (posix.isAbsolute(target)) return `points at an absolute path ("${target}")`;
-  const lexical = posix.normalize(posix.join(posix.dirname(rel), target));
-  if (!isInside(lexical, scope)) return `points outside the output ("${target}")`;
+  const lexical = lexicalLinkProblem(scope, rel, target);
+  if (lexical) return lexical;
   let real: string | undefined;
   try {
     // NOTE: the native realpath: Node's JS one applies `..` lexically after a link (wrong here).
@@ -36,6 +34,16 @@ export function linkProblem(base: string, scope: string, rel: string, target: st
   }
   const root = realpathSync.native(scope === '' ? base : join(base, scope));
   if (real !== root && !real.startsWith(`${root}/`)) return `leads outside the output ("${target}")`;
+  return undefined;
+}
+
+/** The part of linkProblem that needs no files: a relative target that stays inside by its text. */
+export function lexicalLinkProblem(scope: string, rel: string, target: string): string | undefined {
+  if (typeof target !== 'string' || target === '' || target.includes('\0'))
+    return 'has an empty or invalid target';
+  if (posix.isAbsolute(target)) return `points at an absolute path ("${target}")`;
+  const lexical = posix.normalize(posix.join(posix.dirname(rel), target));
+  if (!isInside(lexical, scope)) return `points outside the output ("${target}")`;
   return undefined;
 }
 

@@ -15,6 +15,7 @@ import {
 import { join, posix } from 'node:path';
 import { hashFile } from './hash.ts';
 import type { CacheStore, TreeManifest } from './store.ts';
+import { lexicalLinkProblem } from './tree-links.ts';
 
 export type ProblemKind = 'object' | 'record' | 'tree';
 
@@ -404,6 +405,10 @@ function parseManifest(text: string): TreeManifest {
       (Array.isArray(manifest.links) &&
         manifest.links.every((l) => typeof l?.path === 'string' && typeof l.target === 'string')));
   if (!valid) throw new Error('unexpected shape');
+  for (const link of manifest.links ?? []) {
+    const problem = lexicalLinkProblem('', link.path, link.target);
+    if (problem) throw new Error(`its link "${link.path}" ${problem}`);
+  }
   return manifest;
 }
 

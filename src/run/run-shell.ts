@@ -45,12 +45,18 @@ export async function runShell(run: ShellRun): Promise<void> {
 async function runProcess(run: ShellRun, args: string[], bytes: number): Promise<void> {
   const { stage, log, signal } = run;
   // Own process group (detached), so cancellation reaches everything the shell started.
-  const child = spawn('sh', args, {
-    cwd: run.cwd,
-    env: run.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn('sh', args, {
+      cwd: run.cwd,
+      env: run.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+  } catch (error) {
+    // E2BIG is thrown here, not emitted.
+    throw spawnError(run, error as NodeJS.ErrnoException, bytes);
+  }
   const streams = [child.stdout, child.stderr].filter((s): s is Readable => s !== null);
   for (const stream of streams) {
     const decoder = new StringDecoder('utf8');
@@ -62,6 +68,8 @@ async function runProcess(run: ShellRun, args: string[], bytes: number): Promise
   }
   const kill = () => killGroup(child.pid);
   signal.addEventListener('abort', kill, { once: true });
+  // Ctrl-C while the inputs were being linked: 'abort' has fired already and never fires again.
+  if (signal.aborted) kill();
   let exit: { code: number | null; signal: NodeJS.Signals | null };
   try {
     exit = await new Promise((resolve, reject) => {
@@ -145,7 +153,7 @@ function killGroup(pid: number | undefined): void {
 function spawnError(run: ShellRun, error: NodeJS.ErrnoException, bytes: number): Error {
   if (error.code === 'E2BIG') {
     return new PipeError(
-      `stage "${run.stage}": the command could not start: argument list too long (the command is ${bytes} bytes, with its environment)`,
+      `stage "${run.stage}": the command could not start: argument list too long (the command is ${bytes} bytes; it and its environment exceed the system's limit)`,
       {
         code: 'E_STAGE_COMMAND_TOO_LONG',
         stage: run.stage,

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { fixtureStages } from '../fixtures/stages/index.ts';
 import { killQuietly, waitFor } from '../helpers/process.ts';
 import { cli, makeWorkspace, runJson, spawnCli } from '../helpers/workspace.ts';
 
@@ -185,7 +186,7 @@ describe('links in outputs', () => {
 });
 
 describe('needs: on cmd stages', () => {
-  test('list, mapping with slot names, and a built-in upstream all run', async () => {
+  test('a cmd upstream by list and by mapping with slot names', async () => {
     const ws = makeWorkspace({
       'pipeline.yaml': `stages:
   prepare: { cmd: echo hi > a.txt, outs: [a.txt] }
@@ -213,6 +214,30 @@ describe('needs: on cmd stages', () => {
       ws.remove();
     }
   });
+
+  test('a built-in upstream appears as a folder named after its slot', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  tone: { uses: tone, with: { frequency: 440, samples: 3 } }
+  listed:
+    cmd: head -c 2 tone/tone.txt > l.txt
+    needs: [tone]
+    outs: [l.txt]
+  mapped:
+    cmd: head -c 2 sine/tone.txt > m.txt
+    needs: {sine: tone}
+    outs: [m.txt]
+`,
+    });
+    try {
+      const r = await runJson(ws.dir, [], fixtureStages);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(ws.read('runs/pipeline/listed/l.txt'), '0\n');
+      assert.equal(ws.read('runs/pipeline/mapped/m.txt'), '0\n');
+    } finally {
+      ws.remove();
+    }
+  });
 });
 
 describe('commands that misbehave', () => {
@@ -224,6 +249,24 @@ describe('commands that misbehave', () => {
       assert.equal(r.code, 0, r.stderr.slice(0, 2000));
       assert.equal(ws.read('runs/pipeline/s/n.txt').trim(), '140001');
     } finally {
+      ws.remove();
+    }
+  });
+
+  test('a command that cannot start (argument list too long) says so, with the stage and size', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': 'stages:\n  s:\n    cmd: echo hi > o\n    outs: [o]\n' });
+    // One environment string over 128 KiB makes every exec fail with E2BIG.
+    process.env.GPT2O_TEST_HUGE = 'x'.repeat(200_000);
+    try {
+      const r = await runJson(ws.dir);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /error E_STAGE_COMMAND_TOO_LONG \(stage "s"\)\n {2}stage "s": the command could not start: argument list too long \(the command is 11 bytes; it and its environment exceed the system.s limit\)/,
+      );
+      assert.doesNotMatch(r.stderr, /code undefined/);
+    } finally {
+      delete process.env.GPT2O_TEST_HUGE;
       ws.remove();
     }
   });
