@@ -9,8 +9,8 @@ import { hashBytes } from './hash.ts';
 import type { CacheStore, TreeEntry, TreeManifest } from './store.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
 
-/** Callback per regular file found under a root; returns the file's digest. */
-type FileVisitor = (absolute: string, stat: Stats) => Promise<string>;
+/** Callback per regular file found under a root; returns its digest (`borrowed`: reached through a link). */
+type FileVisitor = (absolute: string, stat: Stats, borrowed?: boolean) => Promise<string>;
 
 /** One entry of a walked tree that cannot be taken as it is; the caller says whose tree it is. */
 export class TreeEntryError extends Error {
@@ -47,13 +47,25 @@ export async function walkTree(
     const absolute = join(root, rel);
     const info =
       options.links === 'follow' ? await statEntry(absolute, rel) : await lstatEntry(absolute, rel);
-    if (info.isSymbolicLink()) {
+    if (info.isSymbolicLink() && rel === scope) {
+      // A declared out that is itself a link to a file (`ln -s data/x out.bin`) is stored as that
+      // file's content, copied. A link to a folder is refused: it could name /etc, or /.
       const target = await readlink(absolute);
-      if (rel === scope)
+      const pointed = await stat(absolute).catch(() => undefined);
+      if (!pointed?.isFile())
         throw new TreeEntryError(
           rel,
-          `is a symbolic link (to "${target}"), not a file or folder the command wrote`,
+          `is a symbolic link (to "${target}") to ${pointed?.isDirectory() ? 'a folder' : 'nothing readable'}; an out must be a file or folder the command wrote`,
         );
+      const digest = await visit(absolute, pointed, true);
+      const exec = (pointed.mode & 0o111) !== 0;
+      files.push(
+        exec
+          ? { path: rel, digest, size: pointed.size, exec: true }
+          : { path: rel, digest, size: pointed.size },
+      );
+    } else if (info.isSymbolicLink()) {
+      const target = await readlink(absolute);
       const problem = linkProblem(root, scope, rel, target);
       if (problem) throw new TreeEntryError(rel, `is a symbolic link that ${problem}`);
       links.push({ path: rel, target });
@@ -169,10 +181,11 @@ export async function storeOutputs(
     manifest = await walkTree(
       root,
       paths,
-      async (absolute, info) => {
-        // A file with other hard links may be the project's own data (`ln data/x out/x`): copy it,
-        // so the original is never moved or made read-only.
-        if (info.nlink > 1) {
+      async (absolute, info, borrowed) => {
+        // A file with other hard links may be the project's own data (`ln data/x out/x`), and one
+        // reached through a link is someone else's: copy it, so the original is never moved or
+        // made read-only.
+        if (borrowed || info.nlink > 1) {
           const copy = store.tmpName('copy');
           await copyFile(absolute, copy);
           return store.adoptFile(copy, info.size, (info.mode & 0o111) !== 0);
