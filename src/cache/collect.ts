@@ -1,84 +1,223 @@
 // Turns staged files into cache objects and a tree manifest, and digests project files (deps)
 // the same way, so "a dep folder" and "an output folder" hash by one rule.
-import { statSync } from 'node:fs';
-import { copyFile, lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { type Stats, statSync } from 'node:fs';
+import { copyFile, lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
+import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes } from './hash.ts';
 import type { CacheStore, TreeEntry, TreeManifest } from './store.ts';
+import { linkProblem, type TreeLink } from './tree-links.ts';
 
-/** Callback per regular file found under a root; returns the file's digest. */
-type FileVisitor = (absolute: string, size: number, exec: boolean) => Promise<string>;
+/** Callback per regular file found under a root; returns its digest (`borrowed`: reached through a link). */
+type FileVisitor = (absolute: string, stat: Stats, borrowed?: boolean) => Promise<string>;
+
+/** One entry of a walked tree that cannot be taken as it is; the caller says whose tree it is. */
+export class TreeEntryError extends Error {
+  constructor(
+    /** Relative path of the entry (bytes that are not UTF-8 shown as \ufffd). */
+    readonly path: string,
+    /** What is wrong, as the end of a sentence: `"x" ${problem}`. */
+    readonly problem: string,
+    cause?: unknown,
+  ) {
+    super(`${JSON.stringify(path)} ${problem}`, cause === undefined ? undefined : { cause });
+    this.name = 'TreeEntryError';
+  }
+}
 
 /**
- * Walks `paths` (relative to `root`; each a file or folder) and builds a manifest. Symlinks are
- * followed (their content counts); special files are refused.
+ * Walks `paths` (relative to `root`; each a file or folder) and builds a manifest. With
+ * `links: 'follow'` (project deps) a symlink counts as what it points at; with `'keep'` (outputs) a
+ * link is recorded as a link when it stays inside the path it was found under, and refused
+ * otherwise, so nothing outside an output is ever read into the cache. Special files and names that
+ * are not UTF-8 are refused.
  */
 export async function walkTree(
   root: string,
   paths: readonly string[],
   visit: FileVisitor,
+  options: { links: 'follow' | 'keep' },
 ): Promise<TreeManifest> {
   const files: TreeEntry[] = [];
   const dirs: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
+  const links: TreeLink[] = [];
+  const ancestors = new Set<string>();
+  const walk = async (rel: string, scope: string): Promise<void> => {
     const absolute = join(root, rel);
-    const info = await stat(absolute);
-    if (info.isDirectory()) {
-      const names = (await readdir(absolute)).sort();
+    const info =
+      options.links === 'follow' ? await statEntry(absolute, rel) : await lstatEntry(absolute, rel);
+    if (info.isSymbolicLink() && rel === scope) {
+      // A declared out that is itself a link to a file (`ln -s data/x out.bin`) is stored as that
+      // file's content, copied. A link to a folder is refused: it could name /etc, or /.
+      const target = await readlink(absolute);
+      const pointed = await stat(absolute).catch(() => undefined);
+      if (!pointed?.isFile())
+        throw new TreeEntryError(
+          rel,
+          `is a symbolic link (to "${target}") to ${pointed?.isDirectory() ? 'a folder' : 'nothing readable'}; an out must be a file or folder the command wrote`,
+        );
+      const digest = await visit(absolute, pointed, true);
+      const exec = (pointed.mode & 0o111) !== 0;
+      files.push(
+        exec
+          ? { path: rel, digest, size: pointed.size, exec: true }
+          : { path: rel, digest, size: pointed.size },
+      );
+    } else if (info.isSymbolicLink()) {
+      const target = await readlink(absolute);
+      const problem = linkProblem(root, scope, rel, target);
+      if (problem) throw new TreeEntryError(rel, `is a symbolic link that ${problem}`);
+      links.push({ path: rel, target });
+    } else if (info.isDirectory()) {
+      if (options.links === 'follow') {
+        // A link back to a folder that contains it would be walked until the path is too long.
+        const real = await realpath(absolute);
+        if (ancestors.has(real))
+          throw new TreeEntryError(rel, 'is a symbolic link to a folder that contains it (a loop)');
+        ancestors.add(real);
+      }
+      const names = await readNames(absolute, rel);
       if (names.length === 0) dirs.push(rel);
-      for (const name of names) await walk(rel === '' ? name : posix.join(rel, name));
+      for (const name of names) await walk(rel === '' ? name : posix.join(rel, name), scope);
+      if (options.links === 'follow') ancestors.delete(await realpath(absolute));
     } else if (info.isFile()) {
+      const digest = await visit(absolute, info);
       const exec = (info.mode & 0o111) !== 0;
-      const digest = await visit(absolute, info.size, exec);
       files.push(
         exec ? { path: rel, digest, size: info.size, exec: true } : { path: rel, digest, size: info.size },
       );
     } else {
-      throw new Error(`"${rel}" is neither a file nor a folder`);
+      throw new TreeEntryError(rel, `is ${specialKind(info)}, not a file or folder`);
     }
   };
-  for (const path of paths) await walk(path);
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (const path of paths) await walk(path, path);
+  const byPath = (a: { path: string }, b: { path: string }) =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  files.sort(byPath);
   dirs.sort();
-  return { format: 1, files, dirs };
+  // NOTE: `links` only when there are some, so trees without links keep their digests.
+  if (links.length === 0) return { format: 1, files, dirs };
+  return { format: 1, files, dirs, links: links.sort(byPath) };
 }
 
-/** Moves staged outputs into the store; returns the tree digest and totals. */
+async function statEntry(absolute: string, rel: string): Promise<Stats> {
+  try {
+    return await stat(absolute);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const link = await lstat(absolute).catch(() => undefined);
+    if (link?.isSymbolicLink()) {
+      const target = await readlink(absolute).catch(() => '?');
+      const why = code === 'ELOOP' ? 'a symbolic link loop' : 'a broken symbolic link';
+      throw new TreeEntryError(rel, `is ${why} (to "${target}")`, error);
+    }
+    throw new TreeEntryError(rel, describeErrno(error), error);
+  }
+}
+
+async function lstatEntry(absolute: string, rel: string): Promise<Stats> {
+  try {
+    return await lstat(absolute);
+  } catch (error) {
+    throw new TreeEntryError(rel, describeErrno(error), error);
+  }
+}
+
+/** A folder's entry names, sorted; a name that is not valid UTF-8 cannot be named in a manifest. */
+async function readNames(absolute: string, rel: string): Promise<string[]> {
+  let raw: Buffer[];
+  try {
+    raw = await readdir(absolute, { encoding: 'buffer' });
+  } catch (error) {
+    throw new TreeEntryError(rel, describeErrno(error), error);
+  }
+  const names = raw.map((bytes) => {
+    const name = bytes.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(bytes)) {
+      const shown = rel === '' ? name : posix.join(rel, name);
+      throw new TreeEntryError(shown, 'has a name that is not valid UTF-8 (rename it)');
+    }
+    return name;
+  });
+  return names.sort();
+}
+
+function describeErrno(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'disappeared while it was being read';
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot be read (permission denied)';
+  return `cannot be read (${(error as Error).message})`;
+}
+
+function specialKind(info: Stats): string {
+  if (info.isFIFO()) return 'a named pipe (FIFO)';
+  if (info.isSocket()) return 'a socket';
+  if (info.isBlockDevice() || info.isCharacterDevice()) return 'a device file';
+  return 'a special file';
+}
+
+/**
+ * Moves staged outputs into the store; returns the tree digest and totals. A problem with what the
+ * stage wrote (a link leading out, a FIFO, an out reached through a link) fails it as
+ * E_STAGE_OUTPUT naming the path; nothing is recorded.
+ */
 export async function storeOutputs(
   store: CacheStore,
   root: string,
   paths: readonly string[],
+  stage: string,
 ): Promise<{ tree: string; files: number; bytes: number }> {
   const rootReal = await realpath(root);
-  const manifest = await walkTree(root, paths, async (absolute, size, exec) => {
-    // Only a plain file the stage wrote itself may be moved into the store. Content reached through
-    // a symlink (or a symlinked folder), or a hard link to a file elsewhere, belongs to someone else
-    // (often the project's own data): copy it, so the original is never moved or made read-only.
-    const link = await lstat(absolute);
-    const real = await realpath(absolute);
-    if (
-      link.isSymbolicLink() ||
-      link.nlink > 1 ||
-      !real.startsWith(`${rootReal}/`) ||
-      real !== resolve(absolute)
-    ) {
-      const copy = store.tmpName('copy');
-      await copyFile(absolute, copy);
-      return store.adoptFile(copy, size, exec);
-    }
-    return store.adoptFile(absolute, size, exec);
-  });
+  for (const path of paths) {
+    // An out inside a folder that is a link (a dep folder linked in) would be someone else's file.
+    const parent = posix.dirname(path);
+    const parentReal = await realpath(join(root, parent)).catch(() => undefined);
+    if (path !== '' && parentReal !== resolve(rootReal, parent))
+      throw outputError(stage, new TreeEntryError(path, 'lies in a folder that is a link to another place'));
+  }
+  let manifest: TreeManifest;
+  try {
+    manifest = await walkTree(
+      root,
+      paths,
+      async (absolute, info, borrowed) => {
+        // A file with other hard links may be the project's own data (`ln data/x out/x`), and one
+        // reached through a link is someone else's: copy it, so the original is never moved or
+        // made read-only.
+        if (borrowed || info.nlink > 1) {
+          const copy = store.tmpName('copy');
+          await copyFile(absolute, copy);
+          return store.adoptFile(copy, info.size, (info.mode & 0o111) !== 0);
+        }
+        return store.adoptFile(absolute, info.size, (info.mode & 0o111) !== 0);
+      },
+      { links: 'keep' },
+    );
+  } catch (error) {
+    if (error instanceof TreeEntryError) throw outputError(stage, error);
+    throw error;
+  }
   const tree = await store.putManifest(manifest);
   return { tree, files: manifest.files.length, bytes: manifest.files.reduce((n, f) => n + f.size, 0) };
+}
+
+function outputError(stage: string, error: TreeEntryError): PipeError {
+  return new PipeError(`stage "${stage}": its output ${error.message}`, {
+    code: 'E_STAGE_OUTPUT',
+    stage,
+    hint: 'an output may hold files, folders and links that stay inside it; write copies (cp -L) instead of links to other places',
+    exitCode: EXIT_STAGE_FAILED,
+    cause: error,
+  });
 }
 
 /** Digest of a project path (file: its content digest; folder: the digest of its manifest). */
 export async function digestProjectPath(store: CacheStore, absolute: string): Promise<string> {
   const info = statSync(absolute);
   if (info.isFile()) return store.statCache.digest(absolute, info);
-  const manifest = await walkTree(absolute, [''], async (file) =>
-    store.statCache.digest(file, await stat(file)),
-  );
+  const manifest = await walkTree(absolute, [''], (file, stat) => store.statCache.digest(file, stat), {
+    links: 'follow',
+  });
   return hashBytes(canonicalJson(manifest));
 }

@@ -2,12 +2,13 @@
 // Upstream stages enter by their output tree digest (or that of the part a built-in stage reads),
 // not their key, so an upstream rerun that produces identical bytes leaves its dependents cached
 // (early cutoff).
-import { isAbsolute, join } from 'node:path';
+import { readlinkSync } from 'node:fs';
+import { isAbsolute, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
 import type { PathDecl, ResolvedStage } from '../spec/types.ts';
 import { canonicalJson } from './canonical.ts';
-import { digestProjectPath } from './collect.ts';
+import { digestProjectPath, TreeEntryError } from './collect.ts';
 import { hashBytes } from './hash.ts';
 import { CACHE_FORMAT } from './layout.ts';
 import type { KeyDescription } from './record.ts';
@@ -42,6 +43,8 @@ export async function slotTree(
     files: manifest.files.filter((f) => patterns.some((p) => matchesRead(f.path, p))),
     dirs: manifest.dirs.filter((d) => patterns.some((p) => matchesRead(d, p))),
   };
+  const links = manifest.links?.filter((l) => patterns.some((p) => matchesRead(l.path, p)));
+  if (links?.length) narrowed.links = links;
   return options.put ? store.putManifest(narrowed) : hashBytes(canonicalJson(narrowed));
 }
 
@@ -110,25 +113,55 @@ async function digestDeps(stage: ResolvedStage, decls: readonly PathDecl[], grap
     try {
       deps[dep.path] = await digestProjectPath(store, depPath(graph, dep.path));
     } catch (cause) {
-      const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-      throw new PipeError(
-        `dep "${dep.path}" of stage "${stage.name}" ${missing ? 'does not exist' : 'cannot be read'}`,
-        {
-          code: missing ? 'E_DEP_MISSING' : 'E_DEP_READ',
-          loc: dep.loc,
-          stage: stage.name,
-          hint: missing
-            ? stage.kind === 'cmd'
-              ? 'create it, fix the path in deps:, or let a stage produce it in its outs:'
-              : `built-in stage "${stage.uses}" reads it because of its with: values; check the path (relative paths are relative to the folder of pipeline.yaml)`
-            : String(cause),
-          exitCode: EXIT_STAGE_FAILED,
-          cause,
-        },
-      );
+      throw depError(stage, graph, dep, cause);
     }
   }
   return deps;
+}
+
+/**
+ * Why a dep cannot be digested: the dep itself is missing, or one entry inside a dep folder is
+ * wrong (a broken link, a name that is not UTF-8, no permission), named with its path.
+ */
+function depError(stage: ResolvedStage, graph: Graph, dep: PathDecl, cause: unknown): PipeError {
+  const base = { loc: dep.loc, stage: stage.name, exitCode: EXIT_STAGE_FAILED, cause };
+  if (cause instanceof TreeEntryError)
+    return new PipeError(
+      `dep "${dep.path}" of stage "${stage.name}": ${JSON.stringify(posix.join(dep.path, cause.path))} ${cause.problem}`,
+      { ...base, code: 'E_DEP_READ', hint: 'fix or remove that entry of the dep folder' },
+    );
+  const target = readLinkOrUndefined(depPath(graph, dep.path));
+  if ((cause as NodeJS.ErrnoException).code === 'ENOENT' && target !== undefined)
+    return new PipeError(
+      `dep "${dep.path}" of stage "${stage.name}" is a broken symbolic link (to "${target}")`,
+      {
+        ...base,
+        code: 'E_DEP_MISSING',
+        hint: 'create what it points at, or fix the link',
+      },
+    );
+  if ((cause as NodeJS.ErrnoException).code === 'ENOENT')
+    return new PipeError(`dep "${dep.path}" of stage "${stage.name}" does not exist`, {
+      ...base,
+      code: 'E_DEP_MISSING',
+      hint:
+        stage.kind === 'cmd'
+          ? 'create it, fix the path in deps:, or let a stage produce it in its outs:'
+          : `built-in stage "${stage.uses}" reads it because of its with: values; check the path (relative paths are relative to the folder of pipeline.yaml)`,
+    });
+  return new PipeError(`dep "${dep.path}" of stage "${stage.name}" cannot be read`, {
+    ...base,
+    code: 'E_DEP_READ',
+    hint: String((cause as Error)?.message ?? cause),
+  });
+}
+
+function readLinkOrUndefined(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The key of a description. */

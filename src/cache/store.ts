@@ -8,6 +8,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   type Stats,
   statSync,
@@ -21,11 +22,12 @@ import {
   mkdtemp,
   rename,
   rm,
+  symlink,
   unlink,
   utimes,
   writeFile,
 } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes, hashFile } from './hash.ts';
@@ -33,6 +35,7 @@ import { CACHE_FORMAT, CacheLayout, DIGEST } from './layout.ts';
 import { OWNER_TAG } from './liveness.ts';
 import type { RunRecord } from './record.ts';
 import { StatCache } from './stat-cache.ts';
+import { linkProblem, type TreeLink } from './tree-links.ts';
 import { parseManifest, recordProblem } from './validate.ts';
 
 /** A file of an output tree. */
@@ -43,11 +46,15 @@ export interface TreeEntry {
   exec?: true;
 }
 
-/** An output tree: the files a stage produced, by relative POSIX path, plus empty folders. */
+/**
+ * An output tree: the files a stage produced, by relative POSIX path, plus empty folders and the
+ * symbolic links that stay inside it (absent when there are none, so such trees keep their digest).
+ */
 export interface TreeManifest {
   format: 1;
   files: TreeEntry[];
   dirs: string[];
+  links?: TreeLink[];
 }
 
 /**
@@ -79,6 +86,12 @@ export class CacheStore {
   readonly statCache: StatCache;
   private readonly madeDirs = new Set<string>();
   private readonly manifests = new Map<string, TreeManifest>();
+  /**
+   * Objects this process wrote or hashed, by path → size:mtime:inode then. The stat cache skips
+   * files changed in the last moments (racy), so without this every object a stage just wrote
+   * would be rehashed when its consumer checks it. Not ctime: linking an object into a tree moves it.
+   */
+  private readonly seenIntact = new Map<string, string>();
 
   private constructor(readonly root: string) {
     this.layout = new CacheLayout(root);
@@ -138,6 +151,7 @@ export class CacheStore {
     await this.ensureDir(dirname(target));
     await chmod(path, exec ? 0o555 : 0o444);
     await rename(path, target);
+    this.seenIntact.set(target, signature(statSync(target)));
     return digest;
   }
 
@@ -164,6 +178,23 @@ export class CacheStore {
     const actual = await hashFile(path, size);
     this.statCache.remember(path, stat, actual);
     return actual === digest;
+  }
+
+  /**
+   * Moves a damaged object to quarantine/ (as `verify --repair` does), so it is never served again:
+   * every result that uses it becomes a miss and is recomputed. Returns where it went.
+   */
+  quarantineObject(digest: string): string | undefined {
+    const target = this.layout.quarantine(digest, new Date());
+    mkdirSync(dirname(target), { recursive: true });
+    try {
+      renameSync(this.layout.object(digest), target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    this.manifests.delete(digest);
+    return target;
   }
 
   readObject(digest: string): Buffer {
@@ -211,12 +242,21 @@ export class CacheStore {
       try {
         await link(source, dest);
       } catch {
-        await copyFile(source, dest);
+        await copyFile(source, dest).catch(async (error) => {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(source)) throw error;
+          await rm(staging, { recursive: true, force: true });
+          throw new PipeError(`cached object ${source} ("${file.path}" of tree ${digest}) is missing`, {
+            code: 'E_CACHE_DAMAGED',
+            hint: 'it was quarantined or removed during this run; run again to recompute it',
+            exitCode: 1,
+          });
+        });
         // The copy carries the object's mtime, which is how treeLooksIntact recognizes it.
         const { atime, mtime } = statSync(source);
         await utimes(dest, atime, mtime);
       }
     }
+    await placeLinks(staging, manifest.links ?? [], digest);
     await this.ensureDir(dirname(dir));
     try {
       await rename(staging, dir);
@@ -280,11 +320,16 @@ export class CacheStore {
       if (stat.size !== file.size)
         return { ...base, reason: `has ${stat.size} bytes, expected ${file.size}` };
       if (stat.size > VERIFY_ON_READ_MAX) continue;
-      const known = this.statCache.known(path, stat);
+      const known =
+        this.seenIntact.get(path) === signature(stat) ? file.digest : this.statCache.known(path, stat);
       if (known === undefined) pending.push({ file, path, stat });
       else if (known !== file.digest) return { ...base, reason: corruptReason(known) };
     }
+    const hashed = new Set<string>();
     for (const { file, path, stat } of pending) {
+      // Many files of a tree may share one object (empty files): hash it once.
+      if (hashed.has(path)) continue;
+      hashed.add(path);
       let actual: string | undefined;
       try {
         actual = await hashFile(path, stat.size);
@@ -292,6 +337,7 @@ export class CacheStore {
         actual = undefined;
       }
       if (actual !== undefined) this.statCache.remember(path, stat, actual);
+      if (actual === file.digest) this.seenIntact.set(path, signature(stat));
       if (actual !== file.digest)
         return { digest: file.digest, path, file: file.path, reason: corruptReason(actual) };
     }
@@ -299,6 +345,8 @@ export class CacheStore {
   }
 
   private treeLooksIntact(dir: string, manifest: TreeManifest): boolean {
+    for (const link of manifest.links ?? [])
+      if (readLinkOrUndefined(join(dir, link.path)) !== link.target) return false;
     for (const file of manifest.files) {
       const linked = statSync(join(dir, file.path), { throwIfNoEntry: false });
       if (linked?.size !== file.size) return false;
@@ -352,6 +400,53 @@ export class CacheStore {
     await mkdir(dir, { recursive: true });
     this.madeDirs.add(dir);
   }
+}
+
+/**
+ * Creates a tree's links, then checks each where it now stands: a manifest from a shared cache is
+ * data, and a link leading out of the tree (to /etc, say) would let a stage write there.
+ */
+async function placeLinks(staging: string, links: readonly TreeLink[], tree: string): Promise<void> {
+  for (const link of links) {
+    const path = link.path;
+    if (
+      typeof path !== 'string' ||
+      posix.normalize(path) !== path ||
+      path.startsWith('..') ||
+      posix.isAbsolute(path)
+    )
+      throw new PipeError(`cached tree ${tree} has a link at an invalid path ${JSON.stringify(path)}`, {
+        code: 'E_CACHE_CORRUPT',
+        hint: 'the cache was changed by hand or by another tool; run gpt2o-pipe verify --repair',
+        exitCode: 1,
+      });
+    const dest = join(staging, path);
+    await mkdir(dirname(dest), { recursive: true });
+    await symlink(link.target, dest);
+  }
+  for (const link of links) {
+    const problem = linkProblem(staging, '', link.path, link.target);
+    if (problem) {
+      await rm(staging, { recursive: true, force: true });
+      throw new PipeError(`cached tree ${tree} has a link "${link.path}" that ${problem}`, {
+        code: 'E_CACHE_CORRUPT',
+        hint: 'the cache was changed by hand or by another tool; run gpt2o-pipe verify --repair',
+        exitCode: 1,
+      });
+    }
+  }
+}
+
+function readLinkOrUndefined(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function signature(stat: Stats): string {
+  return `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
 }
 
 function readIfFile(path: string): Buffer | undefined {

@@ -5,6 +5,7 @@
 import { posix } from 'node:path';
 import { DIGEST } from './layout.ts';
 import type { TreeManifest } from './store.ts';
+import { lexicalLinkProblem } from './tree-links.ts';
 
 /**
  * Why `path` cannot be a path inside a tree, or undefined when it can: it must be relative,
@@ -58,6 +59,18 @@ function manifestProblem(value: unknown): string | undefined {
     if (problem) return `folder path ${JSON.stringify(d)} ${problem}`;
     if (files.has(d)) return `"${d}" is listed as a file and a folder`;
     dirs.add(d);
+  }
+  // Links (optional: absent when a tree has none) must stay inside the tree by their text; where
+  // they lead on disk is checked again when a tree is built (store.ts placeLinks).
+  if (m.links !== undefined && !Array.isArray(m.links)) return '"links" is not a list';
+  for (const l of m.links ?? []) {
+    if (!l || typeof l !== 'object') return 'a link entry is not an object';
+    const problem = treePathProblem(l.path);
+    if (problem) return `link path ${JSON.stringify(l.path)} ${problem}`;
+    const target = lexicalLinkProblem('', l.path, l.target);
+    if (target) return `link "${l.path}" ${target}`;
+    if (files.has(l.path) || dirs.has(l.path)) return `"${l.path}" is listed as a link and a file or folder`;
+    files.add(l.path);
   }
   // A file cannot also be a folder that holds another entry ("a" and "a/b").
   for (const path of [...files, ...dirs]) {

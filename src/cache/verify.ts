@@ -7,6 +7,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   type Stats,
@@ -259,7 +260,7 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
       bad(dir, manifest);
       continue;
     }
-    let found: { files: Map<string, Stats>; dirs: Set<string>; others: string[] };
+    let found: ReturnType<typeof walk>;
     try {
       found = walk(dir);
     } catch (error) {
@@ -273,7 +274,10 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
     const wanted = new Set<string>();
     // Manifest paths are validated (relative, normalised), so each walk up ends at "."; the
     // `parent !== d` test stops it even so.
-    for (const rel of [...manifest.dirs, ...manifest.files.map((f) => posix.dirname(f.path))])
+    for (const rel of [
+      ...manifest.dirs,
+      ...[...manifest.files, ...(manifest.links ?? [])].map((f) => posix.dirname(f.path)),
+    ])
       for (let d = rel; d !== '.' && d !== '' && posix.dirname(d) !== d; d = posix.dirname(d)) wanted.add(d);
     for (const file of manifest.files) {
       const path = join(dir, file.path);
@@ -304,6 +308,18 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
       if (actual !== file.digest)
         bad(path, `file "${file.path}" is corrupt: its content hashes to ${actual}, not ${file.digest}`);
     }
+    for (const link of manifest.links ?? []) {
+      const target = found.links.get(link.path);
+      found.links.delete(link.path);
+      if (target !== link.target)
+        bad(
+          join(dir, link.path),
+          target === undefined
+            ? `link "${link.path}" is missing`
+            : `link "${link.path}" points at "${target}", the manifest says "${link.target}"`,
+        );
+    }
+    for (const rel of found.links.keys()) bad(join(dir, rel), `extra link "${rel}" (not in the manifest)`);
     for (const rel of found.files.keys()) bad(join(dir, rel), `extra file "${rel}" (not in the manifest)`);
     for (const rel of found.others) bad(join(dir, rel), `"${rel}" is neither a file nor a folder`);
     for (const rel of found.dirs)
@@ -394,9 +410,15 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
 }
 
 /** The files (with their lstat), folders and other entries under a tree folder, by relative POSIX path. */
-function walk(root: string): { files: Map<string, Stats>; dirs: Set<string>; others: string[] } {
+function walk(root: string): {
+  files: Map<string, Stats>;
+  dirs: Set<string>;
+  links: Map<string, string>;
+  others: string[];
+} {
   const files = new Map<string, Stats>();
   const dirs = new Set<string>();
+  const links = new Map<string, string>();
   const others: string[] = [];
   const visit = (rel: string) => {
     for (const entry of readdirSync(rel === '' ? root : join(root, rel), { withFileTypes: true })) {
@@ -405,11 +427,12 @@ function walk(root: string): { files: Map<string, Stats>; dirs: Set<string>; oth
         dirs.add(child);
         visit(child);
       } else if (entry.isFile()) files.set(child, lstatSync(join(root, child)));
+      else if (entry.isSymbolicLink()) links.set(child, readlinkSync(join(root, child)));
       else others.push(child);
     }
   };
   visit('');
-  return { files, dirs, others };
+  return { files, dirs, links, others };
 }
 
 function entries(dir: string): Dirent[] {

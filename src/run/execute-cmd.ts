@@ -1,27 +1,75 @@
 // Runs one `cmd:` stage in a private scratch folder: deps and upstream outputs are linked in at
 // their relative paths, the command runs through sh, and only the declared outs are collected.
+// The inputs are stat'ed before and after, so a command that wrote through them fails (see
+// input-guard.ts).
 import { lstat, mkdir, readdir, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
+import { depPath } from '../cache/key.ts';
+import type { CacheStore } from '../cache/store.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
 import type { CmdStage } from '../spec/types.ts';
+import { printable } from '../util/printable.ts';
+import {
+  findInputChanges,
+  type GuardedInput,
+  type InputChange,
+  quarantineChanged,
+  snapshotInputs,
+} from './input-guard.ts';
+import { runShell } from './run-shell.ts';
 import type { StageLog } from './stage-log.ts';
+
+/** An upstream output bound to one of the stage's input slots, materialized. */
+export interface SlotInput {
+  slot: string;
+  /** The upstream stage's name. */
+  stage: string;
+  /** Its output tree digest and the folder holding it. */
+  tree: string;
+  dir: string;
+}
 
 export interface CmdRunInput {
   stage: CmdStage;
   graph: Graph;
+  store: CacheStore;
   scratch: string;
-  /** Upstream stage name → materialized output folder. */
-  upstreamDirs: ReadonlyMap<string, string>;
+  inputs: readonly SlotInput[];
   log: StageLog;
   signal: AbortSignal;
 }
 
 /** Runs the command; resolves with warnings, rejects with a PipeError naming the stage. */
 export async function runCmdStage(input: CmdRunInput): Promise<{ warnings: string[] }> {
-  const { stage, scratch } = input;
-  const linked = await linkInputs(input);
-  await runShell(input);
+  const { stage, scratch, graph, log, signal } = input;
+  const { linked, guarded } = await linkInputs(input);
+  const snapshot = await snapshotInputs(guarded);
+  let failure: unknown;
+  try {
+    log.line(`$ ${stage.cmd}`);
+    for (const [name, value] of Object.entries(stage.env)) log.line(`#   ${name}=${JSON.stringify(value)}`);
+    await runShell({
+      stage: stage.name,
+      loc: stage.loc,
+      cmd: stage.cmd,
+      cwd: scratch,
+      // Param values travel only here, never in the shell source (spec/cmd-env.ts).
+      env: { ...process.env, ...stage.env, GPT2O_STAGE: stage.name, GPT2O_EXPERIMENT: graph.spec.experiment },
+      log,
+      signal,
+      scriptPath: `${scratch}.sh`,
+    });
+  } catch (error) {
+    failure = error;
+  }
+  // Checked even when the command failed: what it wrote through is damaged either way.
+  const changes = await findInputChanges(snapshot);
+  if (changes.length > 0) {
+    const quarantined = await quarantineChanged(input.store, snapshot, changes);
+    throw inputChangedError(stage, changes, quarantined.length);
+  }
+  if (failure !== undefined) throw failure;
   await checkOuts(stage, scratch);
   const stray = await findStrayFiles(
     scratch,
@@ -30,88 +78,96 @@ export async function runCmdStage(input: CmdRunInput): Promise<{ warnings: strin
   );
   const warnings = stray.length
     ? [
-        `wrote files outside its declared outs (not kept): ${stray.slice(0, 5).join(', ')}${stray.length > 5 ? ` and ${stray.length - 5} more` : ''}`,
+        `wrote files outside its declared outs (not kept): ${stray.slice(0, 5).map(printable).join(', ')}${stray.length > 5 ? ` and ${stray.length - 5} more` : ''}`,
       ]
     : [];
   return { warnings };
 }
 
-async function linkInputs({ stage, graph, scratch, upstreamDirs }: CmdRunInput): Promise<Set<string>> {
+/**
+ * Links deps and upstream outputs into the scratch folder. An upstream bound by its own name
+ * (`needs: [a]`, or a dep that is its out) shows a cmd stage's outs at their paths and a built-in
+ * stage's output as a folder named after it; one bound to another slot name (`needs: {in: a}`)
+ * appears as a folder named after the slot.
+ */
+async function linkInputs({ stage, graph, store, scratch, inputs }: CmdRunInput) {
   const linked = new Set<string>();
-  const place = async (rel: string, target: string) => {
+  const guarded: GuardedInput[] = [];
+  const place = async (rel: string, target: string, tree?: GuardedInput['tree']) => {
     const at = join(scratch, rel);
     await mkdir(dirname(at), { recursive: true });
-    await symlink(target, at);
+    try {
+      await symlink(target, at);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      throw new PipeError(`stage "${stage.name}": two of its inputs or outs claim the path "${rel}"`, {
+        code: 'E_STAGE_INPUT_CLASH',
+        stage: stage.name,
+        loc: stage.loc,
+        hint: 'give the upstream a slot name (needs: {slot: stage}) or move one of the paths',
+        exitCode: EXIT_STAGE_FAILED,
+      });
+    }
     linked.add(rel);
+    guarded.push({ shown: rel, absolute: target, tree });
   };
   // Like Snakemake, create the folders declared outs go into, so `cmd > out/x.txt` just works.
   for (const out of stage.outs) await mkdir(dirname(join(scratch, out.path)), { recursive: true });
   const produced = new Set((graph.producedDeps.get(stage.name) ?? []).map((p) => p.dep));
   for (const dep of stage.deps) {
-    if (!produced.has(dep.path)) await place(dep.path, join(graph.spec.projectRoot, dep.path));
+    if (!produced.has(dep.path)) await place(dep.path, depPath(graph, dep.path));
   }
-  for (const [name, dir] of upstreamDirs) {
-    const upstream = graph.stages.get(name)!;
+  for (const { slot, stage: name, tree, dir } of inputs) {
+    const upstream = graph.stages.get(name);
+    if (!upstream)
+      throw new Error(`internal: slot "${slot}" of "${stage.name}" names unknown stage "${name}"`);
+    const manifest = store.readManifest(tree);
+    const filesUnder = (prefix: string) =>
+      new Map(
+        manifest.files.flatMap((f): [string, string][] => {
+          if (prefix === '' || f.path === prefix) return [[prefix === '' ? f.path : '', f.digest]];
+          return f.path.startsWith(`${prefix}/`) ? [[f.path.slice(prefix.length + 1), f.digest]] : [];
+        }),
+      );
+    const folder = slot === name ? '' : slot;
     if (upstream.kind === 'cmd') {
-      for (const out of upstream.outs) await place(out.path, join(dir, out.path));
+      for (const out of upstream.outs)
+        await place(posix.join(folder, out.path), join(dir, out.path), {
+          digest: tree,
+          dir,
+          files: filesUnder(out.path),
+        });
     } else {
-      // A built-in stage's output has no declared paths; it appears as a folder named after the stage.
-      await place(name, dir);
+      // A built-in stage's output has no declared paths; it appears as a folder.
+      await place(slot, dir, { digest: tree, dir, files: filesUnder('') });
     }
   }
-  return linked;
+  return { linked, guarded };
 }
 
-async function runShell({ stage, scratch, graph, log, signal }: CmdRunInput): Promise<void> {
-  const { execa } = await import('execa');
-  log.line(`$ ${stage.cmd}`);
-  for (const [name, value] of Object.entries(stage.env)) log.line(`#   ${name}=${JSON.stringify(value)}`);
-  const child = execa('sh', ['-c', stage.cmd], {
-    cwd: scratch,
-    // Param values travel only here, never in the shell source (spec/cmd-env.ts).
-    env: { ...stage.env, GPT2O_STAGE: stage.name, GPT2O_EXPERIMENT: graph.spec.experiment },
-    stdin: 'ignore',
-    all: true,
-    buffer: false,
-    reject: false,
-    // Own process group, so cancellation reaches everything the shell started.
-    detached: true,
-  });
-  child.all?.setEncoding('utf8');
-  child.all?.on('data', (chunk: string) => log.write(chunk));
-  const kill = () => killGroup(child.pid);
-  signal.addEventListener('abort', kill, { once: true });
-  const result = await child;
-  signal.removeEventListener('abort', kill);
-  if (signal.aborted) {
-    throw new PipeError(`stage "${stage.name}" was interrupted`, {
-      code: 'E_INTERRUPTED',
-      stage: stage.name,
-      exitCode: 130,
-    });
-  }
-  if (result.failed) {
-    const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-    throw new PipeError(`stage "${stage.name}": command ${how}`, {
-      code: 'E_STAGE_COMMAND',
+function inputChangedError(stage: CmdStage, changes: readonly InputChange[], quarantined: number): PipeError {
+  const first = changes[0]!;
+  const more =
+    changes.length > 1 ? ` (and ${changes.length - 1} more change${changes.length > 2 ? 's' : ''})` : '';
+  const list = changes
+    .slice(0, 5)
+    .map((c) => `${JSON.stringify(c.path)} ${c.what}`)
+    .join('; ');
+  return new PipeError(
+    `stage "${stage.name}" changed an input it was given: ${JSON.stringify(first.path)} ${first.what}${more}`,
+    {
+      code: 'E_STAGE_WROTE_INPUT',
       stage: stage.name,
       loc: stage.loc,
+      hint:
+        `a command must only read its deps and upstream outputs${changes.length > 1 ? ` (${list})` : ''}. ` +
+        (quarantined > 0
+          ? `${quarantined} damaged cache object${quarantined > 1 ? 's were' : ' was'} moved to cache/quarantine/ and will be recomputed; `
+          : '') +
+        'check your project files, and write results to new paths listed in outs:',
       exitCode: EXIT_STAGE_FAILED,
-    });
-  }
-}
-
-function killGroup(pid: number | undefined): void {
-  if (!pid) return;
-  const send = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // already gone
-    }
-  };
-  send('SIGTERM');
-  setTimeout(() => send('SIGKILL'), 3000).unref();
+    },
+  );
 }
 
 async function checkOuts(stage: CmdStage, scratch: string): Promise<void> {

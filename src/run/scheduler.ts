@@ -15,7 +15,7 @@ import type { Graph } from '../graph/build.ts';
 import type { ExecutorName, ResolvedStage } from '../spec/types.ts';
 import type { Emit, StageOutcome } from './events.ts';
 import { runBuiltinStage } from './execute-builtin.ts';
-import { runCmdStage } from './execute-cmd.ts';
+import { runCmdStage, type SlotInput } from './execute-cmd.ts';
 import { Semaphore } from './semaphore.ts';
 import { runOnSlurm, type SlurmContext, slurmJobInfo } from './slurm.ts';
 import { StageLog } from './stage-log.ts';
@@ -216,11 +216,8 @@ async function executeStage(
   emit({ type: 'stage-start', stage: stage.name, key });
   const slots = inputSlots(stage, graph);
   try {
-    const dirs = new Map<string, string>();
-    for (const [slot, upstream] of Object.entries(slots)) {
-      const tree = await slotTree(stage, slot, trees.get(upstream)!, store, { put: true });
-      dirs.set(slot, await store.materialize(tree));
-    }
+    const inputs = await materializeInputs(stage, slots, trees, store);
+    const dirs = new Map(inputs.map((i) => [i.slot, i.dir]));
     let metrics: Record<string, unknown> = {};
     let warnings: string[] = [];
     let output: { tree: string; files: number; bytes: number };
@@ -228,8 +225,9 @@ async function executeStage(
       ({ warnings } = await runCmdStage({
         stage,
         graph,
+        store,
         scratch: work,
-        upstreamDirs: dirs,
+        inputs,
         log,
         signal: options.signal,
       }));
@@ -237,6 +235,7 @@ async function executeStage(
         store,
         work,
         stage.outs.map((o) => o.path),
+        stage.name,
       );
     } else {
       const depPaths = new Map(stage.deps.map((d) => [d.path, depPath(graph, d.path)]));
@@ -252,7 +251,7 @@ async function executeStage(
         signal: options.signal,
         emit,
       }));
-      output = await storeOutputs(store, work, ['']);
+      output = await storeOutputs(store, work, [''], stage.name);
     }
     for (const message of warnings) {
       log.line(`warning: ${message}`);
@@ -301,7 +300,7 @@ async function executeStage(
     const failure =
       error instanceof PipeError
         ? await diskFullInstead(error, work, log.tail())
-        : wrapUnexpected(stage.name, error);
+        : (cacheWriteError(stage.name, error) as Error);
     return {
       name: stage.name,
       status: 'failed',
@@ -342,17 +341,61 @@ async function diskFullInstead(error: PipeError, scratch: string, logTail: strin
   });
 }
 
-function wrapUnexpected(stage: string, error: unknown): PipeError {
+/**
+ * An error that is not a PipeError: a file-system error from writing the cache (a full disk, a
+ * read-only or unwritable cache folder) becomes a PipeError naming it; anything else is a bug and
+ * stays itself, so it is reported as an internal error with its stack.
+ */
+function cacheWriteError(stage: string, error: unknown): unknown {
   const cause = error as NodeJS.ErrnoException;
-  const disk = cause?.code === 'ENOSPC' || cause?.code === 'EDQUOT';
-  return new PipeError(
-    `stage "${stage}": ${disk ? 'the cache disk is full' : 'could not store its outputs'}: ${cause?.message ?? cause}`,
-    {
-      code: disk ? 'E_CACHE_DISK_FULL' : 'E_CACHE_WRITE',
+  const code = cause?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new PipeError(`stage "${stage}": the cache disk is full: ${cause.message}`, {
+      code: 'E_CACHE_DISK_FULL',
       stage,
-      hint: disk ? DISK_FULL_HINT : undefined,
+      hint: DISK_FULL_HINT,
       exitCode: 1,
       cause: error,
-    },
-  );
+    });
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'EIO')
+    return new PipeError(`stage "${stage}": could not write to the cache: ${cause.message}`, {
+      code: 'E_CACHE_WRITE',
+      stage,
+      hint: 'check that the cache folder (--cache) is on a writable disk and belongs to you',
+      exitCode: 1,
+      cause: error,
+    });
+  return error;
+}
+
+/**
+ * The folder of each upstream output a stage reads, after checking that the output is still what
+ * its digest says: a command that wrote into an upstream output earlier in this run (as root, the
+ * objects' read-only mode does not stop it) must not feed that content to its siblings.
+ */
+async function materializeInputs(
+  stage: ResolvedStage,
+  slots: Record<string, string>,
+  trees: ReadonlyMap<string, string>,
+  store: CacheStore,
+): Promise<SlotInput[]> {
+  const inputs: SlotInput[] = [];
+  for (const [slot, upstream] of Object.entries(slots)) {
+    const tree = await slotTree(stage, slot, trees.get(upstream)!, store, { put: true });
+    const damage = await store.checkTree(tree);
+    if (damage) {
+      if (damage.file !== undefined && damage.reason !== 'is missing') store.quarantineObject(damage.digest);
+      throw new PipeError(
+        `stage "${stage.name}": the output of "${upstream}" changed in the cache during this run: ${describeDamage(damage)}`,
+        {
+          code: 'E_INPUT_DAMAGED',
+          stage: stage.name,
+          hint: 'a command wrote into an output it was given; run again to recompute it (the damaged object is in cache/quarantine/)',
+          exitCode: 1,
+        },
+      );
+    }
+    inputs.push({ slot, stage: upstream, tree, dir: await store.materialize(tree) });
+  }
+  return inputs;
 }

@@ -1,7 +1,9 @@
 // A stage's log: every line goes to cache/logs/<key>.log as it comes, and the last lines are kept
-// for the run record and for the error report of a failed stage.
+// for the run record and for the error report of a failed stage. The file gets the raw bytes; the
+// kept lines (shown on the terminal, stored in the record) are made printable first.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
+import { printable } from '../util/printable.ts';
 
 const TAIL_LINES = 40;
 
@@ -24,9 +26,9 @@ export class StageLog {
     });
   }
 
-  /** Raw output from a process; split into lines for the tail and the progress UI. */
-  write(chunk: string): void {
-    if (!this.failure) this.stream.write(chunk);
+  /** Output from a process (`raw`: its bytes, when `chunk` was decoded from them); split into lines. */
+  write(chunk: string, raw?: Buffer): void {
+    if (!this.failure) this.stream.write(raw ?? chunk);
     const parts = (this.partial + chunk).split(/\r?\n|\r/);
     this.partial = parts.pop() ?? '';
     for (const line of parts) this.push(line);
@@ -37,7 +39,7 @@ export class StageLog {
   }
 
   tail(): string {
-    return [...this.lines, ...(this.partial ? [this.partial] : [])].join('\n');
+    return [...this.lines, ...(this.partial ? [printable(this.partial)] : [])].join('\n');
   }
 
   async close(): Promise<void> {
@@ -48,7 +50,8 @@ export class StageLog {
     if (this.failure) throw this.failure;
   }
 
-  private push(line: string): void {
+  private push(raw: string): void {
+    const line = printable(raw);
     this.lines.push(line);
     if (this.lines.length > TAIL_LINES) this.lines.shift();
     this.onLine(line);

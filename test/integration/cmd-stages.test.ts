@@ -182,11 +182,11 @@ stages:
     }
   });
 
-  test('outs that link to project files are copied into the cache, never moved or locked', async () => {
+  test('outs hard-linked to project files are copied into the cache, never moved or locked', async () => {
     const ws = makeWorkspace({
       'pipeline.yaml': `stages:
   s:
-    cmd: mkdir -p out && ln -s ../data out/data && ln data/b.txt out/b-hard.txt && echo own > out/own.txt
+    cmd: mkdir -p out && cp data/a.txt out/a.txt && ln data/b.txt out/b-hard.txt && echo own > out/own.txt
     deps: [data]
     outs: [out]
 `,
@@ -202,7 +202,7 @@ stages:
       assert.equal(statSync(ws.path('data/b.txt')).mode & 0o200, 0o200);
       assert.equal(statSync(ws.path('data/b.txt')).nlink, 1);
       // The output holds copies.
-      assert.equal(ws.read('runs/pipeline/s/out/data/a.txt'), 'alpha\n');
+      assert.equal(ws.read('runs/pipeline/s/out/a.txt'), 'alpha\n');
       assert.equal(ws.read('runs/pipeline/s/out/b-hard.txt'), 'beta\n');
       assert.equal(ws.read('runs/pipeline/s/out/own.txt'), 'own\n');
     } finally {

@@ -212,7 +212,16 @@ async function recordRun(
     graph.order,
   );
   for (const outcome of done) {
-    await linkRunOutput(runsDir, spec.experiment, outcome.name, await store.materialize(outcome.tree!));
+    let dir: string;
+    try {
+      dir = await store.materialize(outcome.tree!);
+    } catch (error) {
+      // An object a later stage damaged (and that was quarantined) in this run: already reported,
+      // and the next run recomputes it; keep the previous runs/ link.
+      if (error instanceof PipeError && error.code === 'E_CACHE_DAMAGED') continue;
+      throw error;
+    }
+    await linkRunOutput(runsDir, spec.experiment, outcome.name, dir);
     if (outcome.logPath)
       await linkRunOutput(runsDir, spec.experiment, `${outcome.name}.log`, outcome.logPath);
   }
