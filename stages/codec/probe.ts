@@ -4,6 +4,7 @@
 // each level, and the largest code the decoder accepts gives the codebook size.
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { StageError } from '../../src/stage-api/index.ts';
+import type { RandomOp } from './random-ops.ts';
 
 export interface CodecFacts {
   sample_rate: number;
@@ -22,6 +23,8 @@ export interface CodecFacts {
   codebook_size: number;
   encoder: { input: string; outputs: string[] };
   decoder: { inputs: string[]; output: string };
+  /** The decoder's random ops (written by the codec stage; absent in codec.json of older runs). */
+  random_ops?: RandomOp[];
 }
 
 type Ort = typeof import('onnxruntime-node');
