@@ -24,6 +24,7 @@ export default defineStage({
     const { extname, join } = await import('node:path');
     const ort = await import('onnxruntime-node');
     const { encodeChapter } = await import('./codec/encode-chapter.ts');
+    const { batchOf, sessionMetadata, usableBatch } = await import('./codec/run-model.ts');
     const { writeChapterCodes } = await import('./tokens/codes-files.ts');
     const p = ctx.params;
     const facts = JSON.parse(await readFile(join(ctx.input('codec'), 'codec.json'), 'utf8')) as CodecFacts;
@@ -66,6 +67,14 @@ export default defineStage({
         },
       );
     }
+    // A model exported for a fixed batch takes exactly that many windows per call (read from the
+    // model itself: codec.json of older runs does not record it).
+    const modelBatch = batchOf(sessionMetadata(session, 'inputMetadata')[0]);
+    const batchSize = usableBatch(modelBatch, p.batch_size);
+    if (batchSize !== p.batch_size)
+      ctx.log(
+        `encoder.onnx was exported for a fixed batch of ${modelBatch}: ${batchSize} window(s) per call, not codec.batch_size ${p.batch_size}`,
+      );
     const windowSamples =
       Math.max(1, Math.round((p.chunk_seconds * facts.sample_rate) / facts.pad_multiple)) *
       facts.pad_multiple;
@@ -84,7 +93,8 @@ export default defineStage({
           facts,
           levelOutputs,
           windowSamples,
-          batchSize: p.batch_size,
+          batchSize,
+          fixedBatch: modelBatch !== 'dynamic',
           signal: ctx.signal,
           onProgress: (seconds: number) =>
             ctx.progress({

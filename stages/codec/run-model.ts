@@ -14,6 +14,19 @@ export function sessionMetadata(
   return (session as unknown as Record<string, Meta[]>)[which] ?? [];
 }
 
+export type Batch = number | 'dynamic';
+
+/** A tensor's batch dimension: a number when the model was exported for a fixed batch. */
+export function batchOf(m: Meta | undefined): Batch {
+  const first = m?.shape?.[0];
+  return typeof first === 'number' && first > 0 ? first : 'dynamic';
+}
+
+/** The windows per call a model with `batch` takes when `wanted` are asked for. */
+export function usableBatch(batch: Batch, wanted: number): number {
+  return batch === 'dynamic' ? wanted : batch;
+}
+
 export function describeMeta(m: Meta): string {
   return `${m.name} ${m.type ?? '?'} [${(m.shape ?? []).join(', ')}]`;
 }

@@ -25,6 +25,7 @@ const EXPECTED = {
   codebook_size: 4096,
   encoder: { input: 'input_values', outputs: ['codes_0', 'codes_1', 'codes_2'] },
   decoder: { inputs: ['codes_0', 'codes_1', 'codes_2'], output: 'audio_values' },
+  batch: { encoder: 'dynamic', decoder: 'dynamic' },
   random_ops: [{ node: 'noise', op: 'RandomNormalLike' }],
 };
 

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { toPcm16Sample } from '../../stages/audio/simd-kernel.ts';
 import { WavWriter } from '../../stages/audio/wav-writer.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
-import { encodeReference, testCodecWeights, writeTestCodec } from '../helpers/test-codec.ts';
+import { buildTestCodec, encodeReference, testCodecWeights, writeTestCodec } from '../helpers/test-codec.ts';
 import { makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
 
 function writeModels(ws: Workspace): void {
@@ -27,7 +27,7 @@ describe('tokenize', () => {
   before(() => {
     ws = makeWorkspace({
       'pipeline.yaml': `params:
-  codec: {pad_multiple: 0}
+  codec: {pad_multiple: 0, models: models}
 stages:
   audio:
     cmd: cp -r data/wav wav && cp data/manifest.json manifest.json
@@ -36,8 +36,8 @@ stages:
   codec:
     uses: codec
     with:
-      encoder: models/encoder.onnx
-      decoder: models/decoder.onnx
+      encoder: \${codec.models}/encoder.onnx
+      decoder: \${codec.models}/decoder.onnx
       pad_multiple: \${codec.pad_multiple}
   tokenize:
     uses: tokenize
@@ -124,6 +124,44 @@ stages:
       bad.stderr,
       /pad_multiple 3000 is not a multiple of the codec's coarse frame \(2048 samples\)/,
     );
+  });
+
+  test('a codec exported for batch 1 is recorded by codec and run one window per call, to the same codes', async () => {
+    const dynamic = ['book_01_x', 'book_02_x'].map((n) =>
+      ws.read(`runs/pipeline/tokenize/codes/${n}/level2.npy`),
+    );
+    const fixed = buildTestCodec({ batch: 1 });
+    mkdirSync(ws.path('models-b1'), { recursive: true });
+    writeFileSync(ws.path('models-b1/encoder.onnx'), fixed.encoder);
+    writeFileSync(ws.path('models-b1/decoder.onnx'), fixed.decoder);
+    const r = await runJson(ws.dir, ['--set', 'codec.models=models-b1']);
+    assert.deepEqual([r.status.codec, r.status.tokenize], ['ran', 'ran'], r.stderr);
+    assert.deepEqual(JSON.parse(ws.read('runs/pipeline/codec/codec.json')).batch, { encoder: 1, decoder: 1 });
+    const key = r.json.stages.find((st) => st.name === 'tokenize')!.key;
+    assert.match(
+      ws.read(`cache/logs/${key}.log`),
+      /encoder\.onnx was exported for a fixed batch of 1: 1 window\(s\) per call, not codec\.batch_size 2/,
+    );
+    assert.deepEqual(
+      ['book_01_x', 'book_02_x'].map((n) => ws.read(`runs/pipeline/tokenize/codes/${n}/level2.npy`)),
+      dynamic,
+    );
+  });
+
+  test('an encoder that rejects the windows fails naming the model, the tensor and what it declares', async () => {
+    // Exported for one length (the codec stage's 32768-sample probe): tokenize's 3 s windows do not fit.
+    const oneLength = buildTestCodec({ samples: 32768 });
+    mkdirSync(ws.path('models-len'), { recursive: true });
+    writeFileSync(ws.path('models-len/encoder.onnx'), oneLength.encoder);
+    writeFileSync(ws.path('models-len/decoder.onnx'), oneLength.decoder);
+    const r = await runJson(ws.dir, ['--set', 'codec.models=models-len']);
+    assert.deepEqual([r.status.codec, r.status.tokenize], ['ran', 'failed'], r.stderr);
+    assert.match(
+      r.stderr,
+      /encoder\.onnx rejected input_values float32 \[2, 1, 71680\]: .*input_values.* \(the model declares input_values float32 \[batch, 1, 32768\]\)/,
+    );
+    assert.match(r.stderr, /the SNAC ONNX contract/);
+    assert.doesNotMatch(r.stderr, /bug in the built-in stage|internal error/);
   });
 });
 
