@@ -5,6 +5,7 @@
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
 import type { CodecFacts } from './codec/probe.ts';
+import { DEVICES } from './lib/device.ts';
 
 export default defineStage({
   name: 'tokenize',
@@ -15,8 +16,8 @@ export default defineStage({
     batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
     // 0: onnxruntime's default (all cores).
     threads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
-    // An execution provider of the installed onnxruntime-node (cpu; cuda where it has it).
-    provider: v.optional(v.string(), 'cpu'),
+    // Where the encoder runs: cpu, or cuda (onnxruntime-node's CUDA provider; README: real SNAC).
+    provider: v.optional(v.picklist(DEVICES), 'cpu'),
   }),
   inputs: ['audio', 'codec'],
   async run(ctx) {
@@ -26,6 +27,7 @@ export default defineStage({
     const { encodeChapter } = await import('./codec/encode-chapter.ts');
     const { batchOf, sessionMetadata, usableBatch } = await import('./codec/run-model.ts');
     const { writeChapterCodes } = await import('./tokens/codes-files.ts');
+    const { checkDevice, deviceError, onnxProviders } = await import('./lib/device.ts');
     const p = ctx.params;
     const facts = JSON.parse(await readFile(join(ctx.input('codec'), 'codec.json'), 'utf8')) as CodecFacts;
     const audio = JSON.parse(await readFile(join(ctx.input('audio'), 'manifest.json'), 'utf8')) as {
@@ -51,21 +53,16 @@ export default defineStage({
       );
     }
     const levelOutputs = levels.map((l) => l.output);
+    checkDevice(p.provider, 'codec.provider');
     let session: import('onnxruntime-node').InferenceSession;
     try {
       session = await ort.InferenceSession.create(join(ctx.input('codec'), 'encoder.onnx'), {
-        executionProviders: [p.provider],
+        executionProviders: onnxProviders(p.provider),
         logSeverityLevel: 3,
         ...(p.threads > 0 ? { intraOpNumThreads: p.threads } : {}),
       });
     } catch (cause) {
-      throw new StageError(
-        `cannot start the encoder with provider "${p.provider}": ${(cause as Error).message}`,
-        {
-          hint: 'codec.provider: cpu works everywhere; cuda needs an onnxruntime-node build with CUDA',
-          cause,
-        },
-      );
+      throw deviceError(p.provider, 'codec.provider', 'encoder.onnx', cause);
     }
     // A model exported for a fixed batch takes exactly that many windows per call (read from the
     // model itself: codec.json of older runs does not record it).

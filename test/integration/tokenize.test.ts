@@ -2,14 +2,15 @@
 // boundaries (a chapter of 3 s + 1 sample), the codes contract shard reads, and
 // download → resample → codec → tokenize → shard end to end, where train.* never invalidates tokens.
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { toPcm16Sample } from '../../stages/audio/simd-kernel.ts';
 import { WavWriter } from '../../stages/audio/wav-writer.ts';
+import { cudaProviderLibrary } from '../../stages/lib/device.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { buildTestCodec, encodeReference, testCodecWeights, writeTestCodec } from '../helpers/test-codec.ts';
-import { makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
+import { cli, makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
 
 function writeModels(ws: Workspace): void {
   writeTestCodec(ws.path('models'));
@@ -27,7 +28,7 @@ describe('tokenize', () => {
   before(() => {
     ws = makeWorkspace({
       'pipeline.yaml': `params:
-  codec: {pad_multiple: 0, models: models}
+  codec: {pad_multiple: 0, models: models, provider: cpu}
 stages:
   audio:
     cmd: cp -r data/wav wav && cp data/manifest.json manifest.json
@@ -42,7 +43,7 @@ stages:
   tokenize:
     uses: tokenize
     needs: {audio: audio, codec: codec}
-    with: {chunk_seconds: 3, batch_size: 2}
+    with: {chunk_seconds: 3, batch_size: 2, provider: "\${codec.provider}"}
   shard:
     uses: shard
     needs: {codes: tokenize}
@@ -146,6 +147,21 @@ stages:
       ['book_01_x', 'book_02_x'].map((n) => ws.read(`runs/pipeline/tokenize/codes/${n}/level2.npy`)),
       dynamic,
     );
+  });
+
+  test('provider cuda without the CUDA provider installed fails with the command that installs it', async (t) => {
+    if (existsSync(cudaProviderLibrary())) return t.skip('onnxruntime-node has its CUDA provider here');
+    const r = await runJson(ws.dir, ['--set', 'codec.provider=cuda']);
+    assert.equal(r.status.tokenize, 'failed');
+    assert.match(
+      r.stderr,
+      /codec\.provider: cuda, but onnxruntime-node's CUDA execution provider is not installed/,
+    );
+    assert.match(r.stderr, /ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node/);
+    assert.doesNotMatch(r.stderr, /bug in the built-in stage|internal error/);
+    const other = await cli(ws.dir, ['run', '--set', 'codec.provider=rocm']);
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(other.stderr, /stages\.tokenize\.with\.provider: expected \("cpu" \| "cuda"\), got "rocm"/);
   });
 
   test('an encoder that rejects the windows fails naming the model, the tensor and what it declares', async () => {
