@@ -21,6 +21,8 @@ export default defineStage({
   }),
   inputs: ['audio', 'codec'],
   async run(ctx) {
+    // Speed is audio seconds per second of the whole stage (loading the encoder included).
+    const stageStarted = performance.now();
     const { readFile, writeFile } = await import('node:fs/promises');
     const { extname, join } = await import('node:path');
     const ort = await import('onnxruntime-node');
@@ -98,6 +100,7 @@ export default defineStage({
               done: Math.round(before + seconds),
               total: Math.round(total),
               unit: 's of audio',
+              message: `${realtime(before + seconds, performance.now() - stageStarted).toFixed(1)}× realtime`,
             }),
         });
         writeChapterCodes(ctx.outDir, dir, encoded.codes);
@@ -122,6 +125,7 @@ export default defineStage({
     };
     await writeFile(join(ctx.outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     const wallMs = performance.now() - started;
+    const stageSeconds = (performance.now() - stageStarted) / 1000;
     ctx.metric(
       'frames',
       chapters.reduce((s, c) => s + c.frames, 0),
@@ -129,8 +133,16 @@ export default defineStage({
     ctx.metric('audio_seconds', before);
     ctx.metric('inference_seconds', inferenceMs / 1000);
     ctx.metric('inference_share', wallMs > 0 ? inferenceMs / wallMs : 0);
+    ctx.metric('stage_seconds', stageSeconds);
+    ctx.metric('realtime_factor', realtime(before, stageSeconds * 1000));
     ctx.log(
-      `${chapters.length} chapters, ${before.toFixed(1)} s of audio; inference ${((100 * inferenceMs) / wallMs).toFixed(1)}% of the stage`,
+      `${chapters.length} chapters, ${before.toFixed(1)} s of audio in ${stageSeconds.toFixed(1)} s ` +
+        `(${realtime(before, stageSeconds * 1000).toFixed(1)}× realtime); inference ${((100 * inferenceMs) / wallMs).toFixed(1)}% of the stage`,
     );
   },
 });
+
+/** Seconds of audio per second of wall time (0 before any time has passed). */
+function realtime(audioSeconds: number, wallMs: number): number {
+  return wallMs > 0 ? audioSeconds / (wallMs / 1000) : 0;
+}

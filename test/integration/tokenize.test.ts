@@ -2,9 +2,10 @@
 // boundaries (a chapter of 3 s + 1 sample), the codes contract shard reads, and
 // download → resample → codec → tokenize → shard end to end, where train.* never invalidates tokens.
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { CacheLayout } from '../../src/cache/layout.ts';
 import { toPcm16Sample } from '../../stages/audio/simd-kernel.ts';
 import { WavWriter } from '../../stages/audio/wav-writer.ts';
 import { cudaProviderLibrary } from '../../stages/lib/device.ts';
@@ -104,6 +105,22 @@ stages:
       }
     }
     assert.match(r.stderr, /no train tokens: every chapter is in val/);
+    // Speed as × realtime: audio seconds (the manifest's) over the stage's own seconds.
+    const key = r.json.stages.find((st) => st.name === 'tokenize')!.key!;
+    const { metrics } = JSON.parse(readFileSync(new CacheLayout(ws.path('cache')).record(key), 'utf8'));
+    const audioSeconds = manifest.chapters.reduce((s: number, c: { seconds: number }) => s + c.seconds, 0);
+    assert.equal(metrics.audio_seconds, audioSeconds);
+    assert.ok(metrics.stage_seconds > 0 && metrics.stage_seconds >= metrics.inference_seconds);
+    const engineSeconds = r.json.stages.find((st) => st.name === 'tokenize')!.seconds;
+    assert.ok(
+      metrics.stage_seconds <= engineSeconds,
+      `${metrics.stage_seconds} s within the engine's ${engineSeconds} s`,
+    );
+    assert.ok(
+      Math.abs(metrics.realtime_factor - audioSeconds / metrics.stage_seconds) <
+        1e-9 * metrics.realtime_factor,
+    );
+    assert.match(r.stderr, /· tokenize +\d+\/6 s of audio \(\d+%\) [\d.]+× realtime/);
   });
 
   test('a larger pad multiple (whole attention windows) aligns windows to it and keeps the same codes', async () => {
