@@ -164,6 +164,17 @@ stages:
       ['book_01_x', 'book_02_x'].map((n) => ws.read(`runs/pipeline/tokenize/codes/${n}/level2.npy`)),
       dynamic,
     );
+    // Fixed at 3: each chapter's two windows go in one call, padded with a silent third.
+    const three = buildTestCodec({ batch: 3 });
+    mkdirSync(ws.path('models-b3'), { recursive: true });
+    writeFileSync(ws.path('models-b3/encoder.onnx'), three.encoder);
+    writeFileSync(ws.path('models-b3/decoder.onnx'), fixed.decoder);
+    const r3 = await runJson(ws.dir, ['--set', 'codec.models=models-b3']);
+    assert.deepEqual([r3.status.codec, r3.status.tokenize], ['ran', 'ran'], r3.stderr);
+    assert.deepEqual(
+      ['book_01_x', 'book_02_x'].map((n) => ws.read(`runs/pipeline/tokenize/codes/${n}/level2.npy`)),
+      dynamic,
+    );
   });
 
   test('provider cuda without the CUDA provider installed fails with the command that installs it', async (t) => {
