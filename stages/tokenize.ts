@@ -12,7 +12,8 @@ export default defineStage({
   version: 1,
   description: 'encode 24 kHz mono chapters into codec codes with onnxruntime-node',
   params: v.strictObject({
-    chunk_seconds: v.optional(v.pipe(v.number(), v.gtValue(0)), 3),
+    // 30: pipeline.yaml's default, chosen on SNAC 24 kHz (README: Running with the real SNAC).
+    chunk_seconds: v.optional(v.pipe(v.number(), v.gtValue(0)), 30),
     batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
     // 0: onnxruntime's default (all cores).
     threads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
