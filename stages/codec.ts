@@ -37,7 +37,8 @@ export default defineStage({
   async run(ctx) {
     const { fetchModel } = await import('./codec/fetch-model.ts');
     const { probeCodec } = await import('./codec/probe.ts');
-    const { writeFile } = await import('node:fs/promises');
+    const { readFile, writeFile } = await import('node:fs/promises');
+    const { listRandomOps } = await import('./codec/random-ops.ts');
     const { join } = await import('node:path');
     const ort = await import('onnxruntime-node');
     const paths = { encoder: join(ctx.outDir, 'encoder.onnx'), decoder: join(ctx.outDir, 'decoder.onnx') };
@@ -62,13 +63,21 @@ export default defineStage({
     const encoder = await open('encoder');
     const decoder = await open('decoder');
     try {
-      const facts = await probeCodec(ort, encoder, decoder, ctx.params.sample_rate, ctx.params.pad_multiple);
+      const facts = {
+        ...(await probeCodec(ort, encoder, decoder, ctx.params.sample_rate, ctx.params.pad_multiple)),
+        // Unseeded random ops make decoding differ run to run; sample seeds them (README: reproducibility).
+        random_ops: listRandomOps(await readFile(paths.decoder)),
+      };
       await writeFile(join(ctx.outDir, 'codec.json'), `${JSON.stringify(facts, null, 2)}\n`);
       for (const key of ['hop_length', 'levels', 'codebook_size', 'pad_multiple'] as const)
         ctx.metric(key, facts[key]);
       ctx.log(
         `codec: ${facts.levels} levels, hop ${facts.hop_length}, strides ${facts.strides.join(':')}, codebook ${facts.codebook_size}, ${facts.sample_rate} Hz`,
       );
+      if (facts.random_ops.length > 0)
+        ctx.log(
+          `decoder: ${facts.random_ops.length} random op(s) (${facts.random_ops.map((o) => o.op).join(', ')}); sample seeds them from sample.seed`,
+        );
     } finally {
       await encoder.release();
       await decoder.release();

@@ -8,8 +8,8 @@ import { BACKENDS } from './model/backend.ts';
 
 export default defineStage({
   name: 'sample',
-  // 2: attention per head from qkv (same math, other rounding).
-  version: 2,
+  // 2: attention per head from qkv (same math, other rounding). 3: the decoder's random ops seeded.
+  version: 3,
   description: 'generate token streams with the GPT and decode them to audio with the codec',
   params: v.strictObject({
     count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
@@ -42,6 +42,7 @@ export default defineStage({
     const { generate } = await import('./model/generate.ts');
     const { makeLayout } = await import('./tokens/layouts.ts');
     const { decodeCodes } = await import('./codec/decode-codes.ts');
+    const { seedRandomOps } = await import('./codec/random-ops.ts');
     const p = ctx.params;
     const shards = ctx.input('shards');
     const meta = readShardsMeta(shards);
@@ -90,6 +91,10 @@ export default defineStage({
 
     // Tokens → codes → audio.
     const facts = JSON.parse(readFileSync(join(ctx.input('codec'), 'codec.json'), 'utf8'));
+    // The decoder's random ops (SNAC's noise blocks) seeded from sample.seed: reruns give the same bytes.
+    const decoder = seedRandomOps(readFileSync(join(ctx.input('codec'), 'decoder.onnx')), p.seed);
+    if (decoder.seeded.length > 0)
+      ctx.log(`decoder: seeded ${decoder.seeded.length} random op(s) from sample.seed ${p.seed}`);
     mkdirSync(join(ctx.outDir, 'samples'));
     const samples = [];
     let validFrames = 0;
@@ -101,7 +106,7 @@ export default defineStage({
       const newFrames = layout.unflatten(generated);
       validFrames += newFrames.levels[0].length;
       droppedFrames += newFrames.dropped;
-      const audio = await decodeCodes(join(ctx.input('codec'), 'decoder.onnx'), facts, codes);
+      const audio = await decodeCodes(decoder.model, 'decoder.onnx', facts, codes);
       await writeWav(join(ctx.outDir, 'samples', `${name}.wav`), audio, facts.sample_rate);
       const info = {
         name,
@@ -126,6 +131,8 @@ export default defineStage({
       valid_frame_share: validShare,
       tokens_per_sec: Math.round(tokensPerSec * 10) / 10,
       backend: backend.name,
+      // The decoder's random ops and the seed each was given (empty: a deterministic decoder).
+      decoder_random_ops: decoder.seeded,
       samples,
     };
     writeFileSync(join(ctx.outDir, 'samples.json'), `${JSON.stringify(report, null, 2)}\n`);

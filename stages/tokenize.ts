@@ -5,26 +5,32 @@
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
 import type { CodecFacts } from './codec/probe.ts';
+import { DEVICES } from './lib/device.ts';
 
 export default defineStage({
   name: 'tokenize',
   version: 1,
   description: 'encode 24 kHz mono chapters into codec codes with onnxruntime-node',
   params: v.strictObject({
-    chunk_seconds: v.optional(v.pipe(v.number(), v.gtValue(0)), 3),
+    // 30: pipeline.yaml's default, chosen on SNAC 24 kHz (README: Running with the real SNAC).
+    chunk_seconds: v.optional(v.pipe(v.number(), v.gtValue(0)), 30),
     batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
     // 0: onnxruntime's default (all cores).
     threads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
-    // An execution provider of the installed onnxruntime-node (cpu; cuda where it has it).
-    provider: v.optional(v.string(), 'cpu'),
+    // Where the encoder runs: cpu, or cuda (onnxruntime-node's CUDA provider; README: real SNAC).
+    provider: v.optional(v.picklist(DEVICES), 'cpu'),
   }),
   inputs: ['audio', 'codec'],
   async run(ctx) {
+    // Speed is audio seconds per second of the whole stage (loading the encoder included).
+    const stageStarted = performance.now();
     const { writeFile } = await import('node:fs/promises');
     const { extname, join } = await import('node:path');
     const ort = await import('onnxruntime-node');
     const { encodeChapter } = await import('./codec/encode-chapter.ts');
+    const { batchOf, sessionMetadata, usableBatch } = await import('./codec/run-model.ts');
     const { writeChapterCodes } = await import('./tokens/codes-files.ts');
+    const { checkDevice, deviceError, onnxProviders } = await import('./lib/device.ts');
     const p = ctx.params;
     const { readInputJson, unsafePath } = await import('./lib/files.ts');
     const facts = (await readInputJson(ctx.input('codec'), 'codec.json', 'codec')) as CodecFacts;
@@ -65,22 +71,25 @@ export default defineStage({
       );
     }
     const levelOutputs = levels.map((l) => l.output);
+    checkDevice(p.provider, 'codec.provider');
     let session: import('onnxruntime-node').InferenceSession;
     try {
       session = await ort.InferenceSession.create(join(ctx.input('codec'), 'encoder.onnx'), {
-        executionProviders: [p.provider],
+        executionProviders: onnxProviders(p.provider),
         logSeverityLevel: 3,
         ...(p.threads > 0 ? { intraOpNumThreads: p.threads } : {}),
       });
     } catch (cause) {
-      throw new StageError(
-        `cannot start the encoder with provider "${p.provider}": ${(cause as Error).message}`,
-        {
-          hint: 'codec.provider: cpu works everywhere; cuda needs an onnxruntime-node build with CUDA',
-          cause,
-        },
-      );
+      throw deviceError(p.provider, 'codec.provider', 'encoder.onnx', cause);
     }
+    // A model exported for a fixed batch takes exactly that many windows per call (read from the
+    // model itself: codec.json of older runs does not record it).
+    const modelBatch = batchOf(sessionMetadata(session, 'inputMetadata')[0]);
+    const batchSize = usableBatch(modelBatch, p.batch_size);
+    if (batchSize !== p.batch_size)
+      ctx.log(
+        `encoder.onnx was exported for a fixed batch of ${modelBatch}: ${batchSize} window(s) per call, not codec.batch_size ${p.batch_size}`,
+      );
     const windowSamples =
       Math.max(1, Math.round((p.chunk_seconds * facts.sample_rate) / facts.pad_multiple)) *
       facts.pad_multiple;
@@ -99,13 +108,15 @@ export default defineStage({
           facts,
           levelOutputs,
           windowSamples,
-          batchSize: p.batch_size,
+          batchSize,
+          fixedBatch: modelBatch !== 'dynamic',
           signal: ctx.signal,
           onProgress: (seconds: number) =>
             ctx.progress({
               done: Math.round(before + seconds),
               total: Math.round(total),
               unit: 's of audio',
+              message: `${realtime(before + seconds, performance.now() - stageStarted).toFixed(1)}× realtime`,
             }),
         });
         writeChapterCodes(ctx.outDir, dir, encoded.codes);
@@ -130,6 +141,7 @@ export default defineStage({
     };
     await writeFile(join(ctx.outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     const wallMs = performance.now() - started;
+    const stageSeconds = (performance.now() - stageStarted) / 1000;
     ctx.metric(
       'frames',
       chapters.reduce((s, c) => s + c.frames, 0),
@@ -137,8 +149,16 @@ export default defineStage({
     ctx.metric('audio_seconds', before);
     ctx.metric('inference_seconds', inferenceMs / 1000);
     ctx.metric('inference_share', wallMs > 0 ? inferenceMs / wallMs : 0);
+    ctx.metric('stage_seconds', stageSeconds);
+    ctx.metric('realtime_factor', realtime(before, stageSeconds * 1000));
     ctx.log(
-      `${chapters.length} chapters, ${before.toFixed(1)} s of audio; inference ${((100 * inferenceMs) / wallMs).toFixed(1)}% of the stage`,
+      `${chapters.length} chapters, ${before.toFixed(1)} s of audio in ${stageSeconds.toFixed(1)} s ` +
+        `(${realtime(before, stageSeconds * 1000).toFixed(1)}× realtime); inference ${((100 * inferenceMs) / wallMs).toFixed(1)}% of the stage`,
     );
   },
 });
+
+/** Seconds of audio per second of wall time (0 before any time has passed). */
+function realtime(audioSeconds: number, wallMs: number): number {
+  return wallMs > 0 ? audioSeconds / (wallMs / 1000) : 0;
+}

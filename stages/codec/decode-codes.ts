@@ -1,21 +1,26 @@
 // Codes → audio through the codec's decoder (onnxruntime-node), the inverse of encode-chapter:
 // decoder input k takes the level whose stride matches encoder output k (coarse level 0 has the
-// largest stride). One call per sample; samples are short (seconds), so no chunking.
-import { StageError } from '../../src/stage-api/index.ts';
+// largest stride). One call per sample; samples are short (seconds), so no chunking. Each call
+// opens a session of its own: a seeded random op (random-ops.ts) then draws the same numbers
+// whatever was decoded before, so a sample's audio depends only on its codes and the seed.
+import type { Tensor } from 'onnxruntime-node';
 import type { LevelCodes } from '../tokens/codes.ts';
 import type { CodecFacts } from './probe.ts';
+import { runModel } from './run-model.ts';
 
+/** `decoder`: the model's bytes (seeded); `file`: its name for errors. */
 export async function decodeCodes(
-  decoderPath: string,
+  decoder: Uint8Array,
+  file: string,
   facts: CodecFacts,
   codes: LevelCodes,
 ): Promise<Float32Array> {
   const frames = codes.levels[0].length;
   if (frames === 0) return new Float32Array(0);
   const ort = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(decoderPath, { logSeverityLevel: 3 });
+  const session = await ort.InferenceSession.create(decoder, { logSeverityLevel: 3 });
   try {
-    const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
+    const feeds: Record<string, Tensor> = {};
     facts.decoder.inputs.forEach((name, k) => {
       const level = facts.strides.filter((s) => s > facts.strides[k]!).length as 0 | 1 | 2;
       const values = codes.levels[level];
@@ -25,14 +30,7 @@ export async function decodeCodes(
         [1, values.length],
       );
     });
-    let output: import('onnxruntime-node').Tensor;
-    try {
-      output = (await session.run(feeds))[facts.decoder.output] as import('onnxruntime-node').Tensor;
-    } catch (cause) {
-      throw new StageError(`codec decoder failed on ${frames} frames of codes: ${(cause as Error).message}`, {
-        cause,
-      });
-    }
+    const output = (await runModel(session, file, feeds))[facts.decoder.output] as Tensor;
     return Float32Array.from(output.data as Float32Array);
   } finally {
     await session.release();

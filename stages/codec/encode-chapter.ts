@@ -8,6 +8,7 @@ import { WavFormatError } from '../audio/wav-reader.ts';
 import { CHUNK_FRAMES, MonoWavStream } from '../audio/wav-stream.ts';
 import type { LevelCodes } from '../tokens/codes.ts';
 import type { CodecFacts } from './probe.ts';
+import { runModel } from './run-model.ts';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -20,6 +21,8 @@ export interface EncodeOptions {
   /** Samples per window, a multiple of facts.pad_multiple (so also of facts.frame_samples). */
   windowSamples: number;
   batchSize: number;
+  /** The model was exported for exactly `batchSize` windows: pad a short last batch with silence. */
+  fixedBatch: boolean;
   /** Told the seconds of audio done so far in this chapter. */
   onProgress: (seconds: number) => void;
   signal: AbortSignal;
@@ -55,9 +58,11 @@ export async function encodeChapter(path: string, o: EncodeOptions): Promise<Enc
   const run = async () => {
     o.signal.throwIfAborted();
     const windows = valid.length;
+    const rows = o.fixedBatch ? o.batchSize : windows;
+    if (rows > windows) batch.fill(0, windows * W, rows * W);
     const started = performance.now();
-    const out = await o.session.run({
-      [o.facts.encoder.input]: new o.ort.Tensor('float32', batch.subarray(0, windows * W), [windows, 1, W]),
+    const out = await runModel(o.session, 'encoder.onnx', {
+      [o.facts.encoder.input]: new o.ort.Tensor('float32', batch.subarray(0, rows * W), [rows, 1, W]),
     });
     inferenceMs += performance.now() - started;
     for (const [k, name] of o.levelOutputs.entries()) {

@@ -4,6 +4,8 @@
 // each level, and the largest code the decoder accepts gives the codebook size.
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { StageError } from '../../src/stage-api/index.ts';
+import type { RandomOp } from './random-ops.ts';
+import { type Batch, batchOf, runModel, sessionMetadata } from './run-model.ts';
 
 export interface CodecFacts {
   sample_rate: number;
@@ -22,16 +24,17 @@ export interface CodecFacts {
   codebook_size: number;
   encoder: { input: string; outputs: string[] };
   decoder: { inputs: string[]; output: string };
+  /** Each model's batch dimension: `dynamic`, or the fixed batch it was exported with. */
+  batch: { encoder: Batch; decoder: Batch };
+  /** The decoder's random ops (written by the codec stage; absent in codec.json of older runs). */
+  random_ops?: RandomOp[];
 }
 
 type Ort = typeof import('onnxruntime-node');
 type Meta = { name: string; isTensor: boolean; type?: string; shape?: (number | string)[] };
 
 const PROBE_SAMPLES = 32768;
-
-function metadata(session: InferenceSession, which: 'inputMetadata' | 'outputMetadata'): Meta[] {
-  return (session as unknown as Record<string, Meta[]>)[which] ?? [];
-}
+const metadata = sessionMetadata;
 
 function describe(m: Meta): string {
   return `${m.type ?? '?'} [${(m.shape ?? []).join(', ')}]`;
@@ -47,7 +50,7 @@ function contractError(model: string, what: string, expected: string, got: strin
 export function checkContract(
   encoder: InferenceSession,
   decoder: InferenceSession,
-): Pick<CodecFacts, 'encoder' | 'decoder'> {
+): Pick<CodecFacts, 'encoder' | 'decoder' | 'batch'> {
   const encIn = metadata(encoder, 'inputMetadata');
   const encOut = metadata(encoder, 'outputMetadata');
   const decIn = metadata(decoder, 'inputMetadata');
@@ -94,9 +97,20 @@ export function checkContract(
       decOut.map(describe).join(', ') || 'none',
     );
   }
+  const batch = { encoder: batchOf(audio), decoder: batchOf(decIn[0]) };
+  // sample decodes one sample per call; a decoder exported for a larger batch cannot take it.
+  if (batch.decoder !== 'dynamic' && batch.decoder !== 1) {
+    throw contractError(
+      'decoder',
+      `input "${decIn[0]!.name}"`,
+      'a batch of 1 or a dynamic batch (sample decodes one sample per call)',
+      describe(decIn[0]!),
+    );
+  }
   return {
     encoder: { input: audio.name, outputs: encOut.map((m) => m.name) },
     decoder: { inputs: decIn.map((m) => m.name), output: out.name },
+    batch,
   };
 }
 
@@ -109,21 +123,15 @@ export async function probeCodec(
   padMultiple = 0,
 ): Promise<CodecFacts> {
   const names = checkContract(encoder, decoder);
+  // As many copies of the probe as a fixed batch needs; the decoder gets the first row's codes.
+  const rows = names.batch.encoder === 'dynamic' ? 1 : names.batch.encoder;
   const probe = Float32Array.from(
-    { length: PROBE_SAMPLES },
-    (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / sampleRate),
+    { length: rows * PROBE_SAMPLES },
+    (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * (i % PROBE_SAMPLES)) / sampleRate),
   );
-  let encoded: InferenceSession.OnnxValueMapType;
-  try {
-    encoded = await encoder.run({
-      [names.encoder.input]: new ort.Tensor('float32', probe, [1, 1, PROBE_SAMPLES]),
-    });
-  } catch (cause) {
-    throw new StageError(
-      `encoder: running it on ${PROBE_SAMPLES} samples of audio failed: ${(cause as Error).message}`,
-      { cause },
-    );
-  }
+  const encoded = await runModel(encoder, 'encoder.onnx', {
+    [names.encoder.input]: new ort.Tensor('float32', probe, [rows, 1, PROBE_SAMPLES]),
+  });
   const frames = names.encoder.outputs.map((n) => (encoded[n] as Tensor).dims[1]!);
   const hops = frames.map((f, k) => {
     if (!(f > 0) || PROBE_SAMPLES % f !== 0) {
@@ -144,9 +152,13 @@ export async function probeCodec(
     );
   }
   const codes = Object.fromEntries(
-    names.decoder.inputs.map((n, k) => [n, encoded[names.encoder.outputs[k]!] as Tensor]),
+    names.decoder.inputs.map((n, k) => {
+      const row = frames[k]!;
+      const data = (encoded[names.encoder.outputs[k]!] as Tensor).data as BigInt64Array;
+      return [n, new ort.Tensor('int64', data.slice(0, row), [1, row])];
+    }),
   );
-  const decoded = (await decoder.run(codes))[names.decoder.output] as Tensor;
+  const decoded = (await runModel(decoder, 'decoder.onnx', codes))[names.decoder.output] as Tensor;
   if (decoded.dims[2] !== PROBE_SAMPLES) {
     throw new StageError(`decoder: ${PROBE_SAMPLES} samples of codes decode to ${decoded.dims[2]} samples`, {
       hint: 'the decoder must invert the encoder’s framing',

@@ -5,7 +5,9 @@
 // `dim` DCT basis vectors and picks the nearest point of a grid codebook (`steps` values per
 // dimension, steps^dim codes: 8^4 = 4096 as in SNAC); the decoder maps codes back to points and
 // projects them back and averages the levels, so it inverts the encoder only roughly: a quantized,
-// low-passed copy. It is a TEST CODEC, not SNAC: the same shapes and dtypes, none of SNAC's quality.
+// low-passed copy. Like SNAC's noise blocks, the decoder adds unseeded Gaussian noise (a
+// `RandomNormalLike`, std `noise`), so decoding is reproducible only once its random op is seeded.
+// It is a TEST CODEC, not SNAC: the same shapes and dtypes, none of SNAC's quality.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -13,6 +15,7 @@ import onnxProto from 'onnx-proto';
 const { onnx } = onnxProto;
 const FLOAT = 1;
 const INT64 = 7;
+const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 export const TEST_CODEC_SAMPLE_RATE = 24000;
 /** Samples per frame of level 0, 1, 2 (level k has 2^k frames per coarse frame). */
@@ -22,6 +25,12 @@ export interface TestCodecOptions {
   /** Grid values per dimension; the codebook holds steps^dim codes. */
   steps?: number;
   dim?: number;
+  /** Std of the decoder's unseeded output noise; 0: none. */
+  noise?: number;
+  /** A fixed batch dimension for every input and output (an export for batch 1); default dynamic. */
+  batch?: number;
+  /** A fixed samples dimension of the encoder's input (an export for one window length). */
+  samples?: number;
 }
 
 export interface TestCodecWeights {
@@ -82,13 +91,22 @@ function valueInfo(name: string, elemType: number, dims: (number | string)[]) {
   });
 }
 
-function node(opType: string, input: string[], output: string[], attrs: Record<string, number> = {}) {
+function node(
+  opType: string,
+  input: string[],
+  output: string[],
+  attrs: Record<string, number> = {},
+  floatAttrs: Record<string, number> = {},
+) {
   return onnx.NodeProto.create({
     opType,
     input,
     output,
     name: output[0],
-    attribute: Object.entries(attrs).map(([name, i]) => ({ name, type: ATTR_INT, i })),
+    attribute: [
+      ...Object.entries(attrs).map(([name, i]) => ({ name, type: ATTR_INT, i })),
+      ...Object.entries(floatAttrs).map(([name, f]) => ({ name, type: ATTR_FLOAT, f })),
+    ],
   });
 }
 
@@ -111,6 +129,7 @@ function model(graph: InstanceType<typeof onnx.GraphProto>, w: TestCodecWeights)
 export function buildTestCodec(options: TestCodecOptions = {}): { encoder: Uint8Array; decoder: Uint8Array } {
   const w = testCodecWeights(options);
   const { codebookSize: K, dim: D } = w;
+  const { noise = 1e-3, batch = 'batch', samples = 'samples' } = options;
   const encNodes = [];
   const encInits = [];
   const decNodes = [];
@@ -146,7 +165,7 @@ export function buildTestCodec(options: TestCodecOptions = {}): { encoder: Uint8
       node('Add', [`scaled_${k}`, `codebook_norms_${k}`], [`distances_${k}`]),
       node('ArgMin', [`distances_${k}`], [`codes_${k}`], { axis: 2, keepdims: 0 }),
     );
-    outputs.push(valueInfo(`codes_${k}`, INT64, ['batch', `frames_${k}`]));
+    outputs.push(valueInfo(`codes_${k}`, INT64, [batch, `frames_${k}`]));
     // codes [B,N] → points [B,N,D] → frames [B,N,frame] → [B,1,T]
     decInits.push(
       tensor(`codebook_${k}`, [K, D], w.codebooks[k]!),
@@ -164,14 +183,20 @@ export function buildTestCodec(options: TestCodecOptions = {}): { encoder: Uint8
   decNodes.push(
     node('Add', [parts[0]!, parts[1]!], ['audio_01']),
     node('Add', ['audio_01', parts[2]!], ['audio_sum']),
-    node('Mul', ['audio_sum', 'third'], ['audio_values']),
+    node('Mul', ['audio_sum', 'third'], [noise > 0 ? 'audio_clean' : 'audio_values']),
   );
+  if (noise > 0) {
+    decNodes.push(
+      node('RandomNormalLike', ['audio_clean'], ['noise'], { dtype: FLOAT }, { mean: 0, scale: noise }),
+      node('Add', ['audio_clean', 'noise'], ['audio_values']),
+    );
+  }
   const encoder = model(
     onnx.GraphProto.create({
       name: 'test_codec_encoder',
       node: encNodes,
       initializer: encInits,
-      input: [valueInfo('input_values', FLOAT, ['batch', 1, 'samples'])],
+      input: [valueInfo('input_values', FLOAT, [batch, 1, samples])],
       output: outputs,
     }),
     w,
@@ -181,8 +206,8 @@ export function buildTestCodec(options: TestCodecOptions = {}): { encoder: Uint8
       name: 'test_codec_decoder',
       node: decNodes,
       initializer: decInits,
-      input: TEST_CODEC_FRAME.map((_, k) => valueInfo(`codes_${k}`, INT64, ['batch', `frames_${k}`])),
-      output: [valueInfo('audio_values', FLOAT, ['batch', 1, 'samples'])],
+      input: TEST_CODEC_FRAME.map((_, k) => valueInfo(`codes_${k}`, INT64, [batch, `frames_${k}`])),
+      output: [valueInfo('audio_values', FLOAT, [batch, 1, 'samples'])],
     }),
     w,
   );

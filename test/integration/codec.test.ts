@@ -25,6 +25,8 @@ const EXPECTED = {
   codebook_size: 4096,
   encoder: { input: 'input_values', outputs: ['codes_0', 'codes_1', 'codes_2'] },
   decoder: { inputs: ['codes_0', 'codes_1', 'codes_2'], output: 'audio_values' },
+  batch: { encoder: 'dynamic', decoder: 'dynamic' },
+  random_ops: [{ node: 'noise', op: 'RandomNormalLike' }],
 };
 
 describe('codec stage', () => {
@@ -84,6 +86,25 @@ describe('codec stage', () => {
     assert.match(
       r.stderr,
       /encoder: its inputs should be one audio tensor, got 3 \(codes_0, codes_1, codes_2\)/,
+    );
+  });
+
+  test('models exported for a fixed batch: recorded for the encoder, refused for a decoder above 1', async () => {
+    const two = buildTestCodec({ batch: 2 });
+    writeFileSync(ws.path('models/encoder-b2.onnx'), two.encoder);
+    writeFileSync(ws.path('models/decoder-b2.onnx'), two.decoder);
+    ws.write('pipeline.yaml', pipeline('models/encoder-b2.onnx', 'models/decoder.onnx'));
+    const ok = await runJson(ws.dir);
+    assert.equal(ok.code, 0, ok.stderr);
+    const facts = JSON.parse(ws.read('runs/pipeline/codec/codec.json'));
+    assert.deepEqual(facts.batch, { encoder: 2, decoder: 'dynamic' });
+    assert.deepEqual([facts.hop_length, facts.codebook_size], [512, 4096]);
+    ws.write('pipeline.yaml', pipeline('models/encoder.onnx', 'models/decoder-b2.onnx'));
+    const bad = await runJson(ws.dir);
+    assert.equal(bad.code, 1);
+    assert.match(
+      bad.stderr,
+      /decoder: input "codes_0" should be a batch of 1 or a dynamic batch \(sample decodes one sample per call\), got int64 \[2, frames_0\]/,
     );
   });
 });

@@ -2,10 +2,10 @@
 // `gpt2o-pipe run` with no argument runs the offline demo (audio → tokens with the test codec → a
 // small GPT trained, evaluated and sampled back to audio), and a second run is all cached.
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { makeWorkspace, REPO, runJson } from '../helpers/workspace.ts';
+import { execCli, makeWorkspace, REPO, runJson } from '../helpers/workspace.ts';
 
 test('the default experiment runs offline from the shipped demo data, then is all cached', async () => {
   const ws = makeWorkspace({});
@@ -57,6 +57,20 @@ test('the default experiment runs offline from the shipped demo data, then is al
       Object.values(again.status).every((s) => s === 'cached'),
       JSON.stringify(again.status),
     );
+    // The demo codec's decoder adds noise with an unseeded RandomNormalLike (as SNAC's noise blocks
+    // do), which onnxruntime seeds from the clock once per process; sample seeds it from sample.seed,
+    // so a rerun in another process writes the same bytes.
+    const wavs = () =>
+      ['sample_00', 'sample_01'].map((n) => readFileSync(ws.path(`runs/demo/sample/samples/${n}.wav`)));
+    const before = wavs();
+    const forced = await execCli(ws.dir, ['run', '--force', 'sample', '--json']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(
+      JSON.parse(forced.stdout).stages.find((s: { name: string }) => s.name === 'sample').status,
+      'ran',
+    );
+    const after = wavs();
+    for (const k of [0, 1]) assert.ok(before[k]!.equals(after[k]!), `sample_0${k}.wav differs between runs`);
   } finally {
     ws.remove();
   }

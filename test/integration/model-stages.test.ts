@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import { seedRandomOps } from '../../stages/codec/random-ops.ts';
 import { makeLayout } from '../../stages/tokens/layouts.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
@@ -176,8 +177,15 @@ describe('train, evaluate, sample', () => {
     assert.equal(report.valid_frame_share, 1);
     const layout = makeLayout('gpt2o', 4096);
     const val = readNpyUint16(ws.path('runs/pipeline/shard/val_000000.npy'));
-    // The prompt's audio, decoded here straight through onnxruntime (the test codec is frame-local).
-    const decoder = await ort.InferenceSession.create(ws.path('models/decoder.onnx'));
+    // The prompt's audio, decoded here straight through onnxruntime (the test codec is frame-local)
+    // with the decoder's noise seeded as sample seeds it (sample.seed 1337, the default).
+    const seeded = seedRandomOps(readFileSync(ws.path('models/decoder.onnx')), 1337);
+    assert.deepEqual(report.decoder_random_ops, seeded.seeded);
+    assert.deepEqual(
+      seeded.seeded.map((op) => op.op),
+      ['RandomNormalLike'],
+    );
+    const decoder = await ort.InferenceSession.create(seeded.model);
     const promptCodes = layout.unflatten(val.subarray(0, 24));
     const feeds = Object.fromEntries(
       promptCodes.levels.map((level, k) => [

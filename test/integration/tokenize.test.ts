@@ -2,15 +2,17 @@
 // boundaries (a chapter of 3 s + 1 sample), the codes contract shard reads, and
 // download → resample → codec → tokenize → shard end to end, where train.* never invalidates tokens.
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { CacheLayout } from '../../src/cache/layout.ts';
 import { toPcm16Sample } from '../../stages/audio/simd-kernel.ts';
 import { WavWriter } from '../../stages/audio/wav-writer.ts';
+import { cudaProviderLibrary } from '../../stages/lib/device.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { wavHeaderBytes } from '../helpers/audio.ts';
-import { encodeReference, testCodecWeights, writeTestCodec } from '../helpers/test-codec.ts';
-import { makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
+import { buildTestCodec, encodeReference, testCodecWeights, writeTestCodec } from '../helpers/test-codec.ts';
+import { cli, makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
 
 function writeModels(ws: Workspace): void {
   writeTestCodec(ws.path('models'));
@@ -28,7 +30,7 @@ describe('tokenize', () => {
   before(() => {
     ws = makeWorkspace({
       'pipeline.yaml': `params:
-  codec: {pad_multiple: 0}
+  codec: {pad_multiple: 0, models: models, provider: cpu}
 stages:
   audio:
     cmd: cp -r data/wav wav && cp data/manifest.json manifest.json
@@ -37,13 +39,13 @@ stages:
   codec:
     uses: codec
     with:
-      encoder: models/encoder.onnx
-      decoder: models/decoder.onnx
+      encoder: \${codec.models}/encoder.onnx
+      decoder: \${codec.models}/decoder.onnx
       pad_multiple: \${codec.pad_multiple}
   tokenize:
     uses: tokenize
     needs: {audio: audio, codec: codec}
-    with: {chunk_seconds: 3, batch_size: 2}
+    with: {chunk_seconds: 3, batch_size: 2, provider: "\${codec.provider}"}
   shard:
     uses: shard
     needs: {codes: tokenize}
@@ -104,6 +106,22 @@ stages:
       }
     }
     assert.match(r.stderr, /no train tokens: every chapter is in val/);
+    // Speed as × realtime: audio seconds (the manifest's) over the stage's own seconds.
+    const key = r.json.stages.find((st) => st.name === 'tokenize')!.key!;
+    const { metrics } = JSON.parse(readFileSync(new CacheLayout(ws.path('cache')).record(key), 'utf8'));
+    const audioSeconds = manifest.chapters.reduce((s: number, c: { seconds: number }) => s + c.seconds, 0);
+    assert.equal(metrics.audio_seconds, audioSeconds);
+    assert.ok(metrics.stage_seconds > 0 && metrics.stage_seconds >= metrics.inference_seconds);
+    const engineSeconds = r.json.stages.find((st) => st.name === 'tokenize')!.seconds;
+    assert.ok(
+      metrics.stage_seconds <= engineSeconds,
+      `${metrics.stage_seconds} s within the engine's ${engineSeconds} s`,
+    );
+    assert.ok(
+      Math.abs(metrics.realtime_factor - audioSeconds / metrics.stage_seconds) <
+        1e-9 * metrics.realtime_factor,
+    );
+    assert.match(r.stderr, /· tokenize +\d+\/6 s of audio \(\d+%\) [\d.]+× realtime/);
   });
 
   test('a larger pad multiple (whole attention windows) aligns windows to it and keeps the same codes', async () => {
@@ -125,6 +143,70 @@ stages:
       bad.stderr,
       /pad_multiple 3000 is not a multiple of the codec's coarse frame \(2048 samples\)/,
     );
+  });
+
+  test('a codec exported for batch 1 is recorded by codec and run one window per call, to the same codes', async () => {
+    const dynamic = ['book_01_x', 'book_02_x'].map((n) =>
+      ws.read(`runs/pipeline/tokenize/codes/${n}/level2.npy`),
+    );
+    const fixed = buildTestCodec({ batch: 1 });
+    mkdirSync(ws.path('models-b1'), { recursive: true });
+    writeFileSync(ws.path('models-b1/encoder.onnx'), fixed.encoder);
+    writeFileSync(ws.path('models-b1/decoder.onnx'), fixed.decoder);
+    const r = await runJson(ws.dir, ['--set', 'codec.models=models-b1']);
+    assert.deepEqual([r.status.codec, r.status.tokenize], ['ran', 'ran'], r.stderr);
+    assert.deepEqual(JSON.parse(ws.read('runs/pipeline/codec/codec.json')).batch, { encoder: 1, decoder: 1 });
+    const key = r.json.stages.find((st) => st.name === 'tokenize')!.key;
+    assert.match(
+      ws.read(`cache/logs/${key}.log`),
+      /encoder\.onnx was exported for a fixed batch of 1: 1 window\(s\) per call, not codec\.batch_size 2/,
+    );
+    assert.deepEqual(
+      ['book_01_x', 'book_02_x'].map((n) => ws.read(`runs/pipeline/tokenize/codes/${n}/level2.npy`)),
+      dynamic,
+    );
+    // Fixed at 3: each chapter's two windows go in one call, padded with a silent third.
+    const three = buildTestCodec({ batch: 3 });
+    mkdirSync(ws.path('models-b3'), { recursive: true });
+    writeFileSync(ws.path('models-b3/encoder.onnx'), three.encoder);
+    writeFileSync(ws.path('models-b3/decoder.onnx'), fixed.decoder);
+    const r3 = await runJson(ws.dir, ['--set', 'codec.models=models-b3']);
+    assert.deepEqual([r3.status.codec, r3.status.tokenize], ['ran', 'ran'], r3.stderr);
+    assert.deepEqual(
+      ['book_01_x', 'book_02_x'].map((n) => ws.read(`runs/pipeline/tokenize/codes/${n}/level2.npy`)),
+      dynamic,
+    );
+  });
+
+  test('provider cuda without the CUDA provider installed fails with the command that installs it', async (t) => {
+    if (existsSync(cudaProviderLibrary())) return t.skip('onnxruntime-node has its CUDA provider here');
+    const r = await runJson(ws.dir, ['--set', 'codec.provider=cuda']);
+    assert.equal(r.status.tokenize, 'failed');
+    assert.match(
+      r.stderr,
+      /codec\.provider: cuda, but onnxruntime-node's CUDA execution provider is not installed/,
+    );
+    assert.match(r.stderr, /ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node/);
+    assert.doesNotMatch(r.stderr, /bug in the built-in stage|internal error/);
+    const other = await cli(ws.dir, ['run', '--set', 'codec.provider=rocm']);
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(other.stderr, /stages\.tokenize\.with\.provider: expected \("cpu" \| "cuda"\), got "rocm"/);
+  });
+
+  test('an encoder that rejects the windows fails naming the model, the tensor and what it declares', async () => {
+    // Exported for one length (the codec stage's 32768-sample probe): tokenize's 3 s windows do not fit.
+    const oneLength = buildTestCodec({ samples: 32768 });
+    mkdirSync(ws.path('models-len'), { recursive: true });
+    writeFileSync(ws.path('models-len/encoder.onnx'), oneLength.encoder);
+    writeFileSync(ws.path('models-len/decoder.onnx'), oneLength.decoder);
+    const r = await runJson(ws.dir, ['--set', 'codec.models=models-len']);
+    assert.deepEqual([r.status.codec, r.status.tokenize], ['ran', 'failed'], r.stderr);
+    assert.match(
+      r.stderr,
+      /encoder\.onnx rejected input_values float32 \[2, 1, 71680\]: .*input_values.* \(the model declares input_values float32 \[batch, 1, 32768\]\)/,
+    );
+    assert.match(r.stderr, /the SNAC ONNX contract/);
+    assert.doesNotMatch(r.stderr, /bug in the built-in stage|internal error/);
   });
 });
 
