@@ -4,7 +4,7 @@
 // ids legal at each place of a frame, so every sample unflattens into whole frames.
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
-import { BACKENDS } from './model/backend.ts';
+import { DEVICES, TRAIN_BACKENDS } from './model/backend.ts';
 
 export default defineStage({
   name: 'sample',
@@ -23,7 +23,10 @@ export default defineStage({
     seed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 1337),
     constrained: v.optional(v.boolean(), true),
     kv_cache: v.optional(v.boolean(), true),
-    backend: v.optional(v.picklist(BACKENDS), 'auto'),
+    // The pipeline passes train.backend; onnxruntime samples on its KV-cache graph.
+    backend: v.optional(v.picklist(TRAIN_BACKENDS), 'auto'),
+    // onnxruntime only; absent means cpu (no default, so existing keys stay).
+    device: v.optional(v.picklist(DEVICES)),
   }),
   inputs: ['model', 'shards', 'codec'],
   // As evaluate: the weights and the val split (the prompts); of the codec, its decoder.
@@ -35,8 +38,7 @@ export default defineStage({
   async run(ctx) {
     const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
-    const { loadBackend } = await import('./model/backend.ts');
-    const { loadModel } = await import('./model/load-model.ts');
+    const { openModel } = await import('./model/inference.ts');
     const { readShardsMeta } = await import('./model/shards-meta.ts');
     const { readValTokens } = await import('./model/val-stream.ts');
     const { generate } = await import('./model/generate.ts');
@@ -56,15 +58,18 @@ export default defineStage({
         `the val split holds ${Math.floor(prompt.length / perFrame)} frames; the prompt needs ${p.prompt_frames}`,
         { hint: 'lower sample.prompt_frames' },
       );
-    const backend = await loadBackend(p.backend);
-    const model = loadModel(backend, ctx.input('model'));
+    if (p.device !== undefined && p.backend !== 'onnxruntime')
+      throw new StageError('sample.device applies to backend onnxruntime only', {
+        hint: 'remove device, or set backend to onnxruntime',
+      });
+    const model = await openModel(ctx.input('model'), p.backend, p.device ?? 'cpu');
     if (model.config.vocabSize < meta.vocab_size)
       throw new StageError(
         `the model's vocabulary (${model.config.vocabSize}) is smaller than the shards' (${meta.vocab_size})`,
       );
     const maxNewTokens = p.max_new_frames * perFrame;
     const started = performance.now();
-    const sequences = await generate(model, prompt, {
+    const sequences = await generate(model.decoder(), prompt, {
       count: p.count,
       maxNewTokens,
       temperature: p.temperature,
@@ -85,7 +90,7 @@ export default defineStage({
       },
     });
     const seconds = (performance.now() - started) / 1000;
-    model.dispose();
+    await model.dispose();
     const tokensPerSec = (p.count * maxNewTokens) / seconds;
 
     // Tokens → codes → audio.
@@ -125,7 +130,7 @@ export default defineStage({
       kv_cache: p.kv_cache,
       valid_frame_share: validShare,
       tokens_per_sec: Math.round(tokensPerSec * 10) / 10,
-      backend: backend.name,
+      backend: model.backend,
       samples,
     };
     writeFileSync(join(ctx.outDir, 'samples.json'), `${JSON.stringify(report, null, 2)}\n`);

@@ -1,9 +1,49 @@
 // Autoregressive sampling: temperature, top-k, top-p (nucleus), seeded; with a KV cache (each new
 // token is one forward step of one position) or without (each step recomputes the whole window,
 // the reference the cache is tested against). `allowed` restricts each step's token ids to a
-// range (constrained decoding: only ids legal at the current place in a frame).
-import type { Gpt } from './gpt.ts';
+// range (constrained decoding: only ids legal at the current place in a frame). The model is
+// anything that gives last-position logits (a Decoder): the tfjs Gpt here, or ONNX Runtime's
+// KV-cache graph (onnx/ort-model.ts).
+import type { GptConfig } from './config.ts';
+import { Gpt, type KvCache } from './gpt.ts';
 import { Rng } from './rng.ts';
+
+/** What sampling needs of a model. */
+export interface Decoder {
+  readonly config: GptConfig;
+  /**
+   * Logits [B·V] of the last of T new positions in B rows of ids [B·T]. `cached`: the ids follow
+   * the positions already cached, and join them; otherwise they stand alone, from position 0.
+   */
+  lastLogits(ids: Int32Array, B: number, T: number, cached: boolean): Promise<Float32Array>;
+  /** Forgets the cached positions (a new window). */
+  resetCache(): void;
+}
+
+/** The tfjs model as a Decoder (its KvCache holds the cached positions). */
+export function gptDecoder(model: Gpt): Decoder {
+  const { tf } = model;
+  let cache: KvCache = model.newCache();
+  return {
+    config: model.config,
+    async lastLogits(ids, B, T, cached) {
+      const last = tf.tidy(() =>
+        // The last position of each row: [B, V]
+        tf.gather(
+          model.forward(ids, B, T, cached ? cache : undefined),
+          Array.from({ length: B }, (_, b) => b * T + T - 1),
+        ),
+      );
+      const rows = last.dataSync() as Float32Array;
+      last.dispose();
+      return rows;
+    },
+    resetCache() {
+      model.disposeCache(cache);
+      cache = model.newCache();
+    },
+  };
+}
 
 export interface SampleOptions {
   count: number;
@@ -23,11 +63,11 @@ export interface SampleOptions {
 
 /** `count` continuations of `prompt` (each returned with the prompt in front). */
 export async function generate(
-  model: Gpt,
+  source: Gpt | Decoder,
   prompt: ArrayLike<number>,
   o: SampleOptions,
 ): Promise<Int32Array[]> {
-  const { tf } = model;
+  const model = source instanceof Gpt ? gptDecoder(source) : source;
   const B = o.count;
   const block = model.config.blockSize;
   const rng = new Rng(o.seed);
@@ -37,7 +77,7 @@ export async function generate(
     return s;
   });
   let length = prompt.length;
-  const cache = o.kvCache ? model.newCache() : undefined;
+  const cache = o.kvCache;
   // Positions already in the cache; the window restarts (re-prefills) when it reaches the context.
   let windowStart = 0;
   let cached = 0;
@@ -47,7 +87,7 @@ export async function generate(
       if (length - windowStart >= block) {
         // The context is full: keep the newest 3/4 of it and start a fresh window.
         windowStart = length - Math.floor((3 * block) / 4);
-        if (cache) model.disposeCache(cache);
+        if (cache) model.resetCache();
         cached = 0;
       }
       // Without a cache the whole window is recomputed: the same window (and positions) the cache
@@ -56,16 +96,7 @@ export async function generate(
       const T = length - from;
       const ids = new Int32Array(B * T);
       for (const [b, s] of sequences.entries()) ids.set(s.subarray(from, length), b * T);
-      const last = tf.tidy(() => {
-        const logits = model.forward(ids, B, T, cache);
-        // The last position of each row: [B, V]
-        return tf.gather(
-          logits,
-          Array.from({ length: B }, (_, b) => b * T + T - 1),
-        );
-      });
-      const rows = last.dataSync() as Float32Array;
-      last.dispose();
+      const rows = await model.lastLogits(ids, B, T, cache);
       if (cache) cached += T;
       const V = model.config.vocabSize;
       sequences.forEach((s, b) => {
@@ -78,7 +109,7 @@ export async function generate(
       await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
-    if (cache) model.disposeCache(cache);
+    model.resetCache();
   }
   return sequences;
 }

@@ -289,6 +289,10 @@ const ONNX_PIPELINE = `stages:
     uses: evaluate
     needs: {model: train, shards: shard}
     with: {backend: wasm}
+  evaluate_ort:
+    uses: evaluate
+    needs: {model: train, shards: shard}
+    with: {backend: onnxruntime}
 `;
 
 describe('train on onnxruntime', () => {
@@ -298,7 +302,7 @@ describe('train on onnxruntime', () => {
   });
   after(() => ws.remove());
 
-  test('backend onnxruntime trains, and its checkpoint evaluates on tfjs', async () => {
+  test('backend onnxruntime trains, and its checkpoint evaluates on tfjs and on onnxruntime alike', async () => {
     const r = await runJson(ws.dir, [], fixtureStages);
     assert.equal(r.code, 0, r.stderr);
     const dir = ws.path('runs/pipeline/train');
@@ -324,6 +328,17 @@ describe('train on onnxruntime', () => {
       Number.isFinite(evaluated.val_loss) && evaluated.val_loss < 10,
       `val loss ${evaluated.val_loss}`,
     );
+    // The forward-only ONNX graph: the same loss, bucket by bucket, within 1e-5.
+    const onOrt = JSON.parse(readFileSync(ws.path('runs/pipeline/evaluate_ort/metrics.json'), 'utf8'));
+    assert.equal(onOrt.backend, 'onnxruntime');
+    assert.equal(onOrt.tokens, evaluated.tokens);
+    assert.ok(
+      Math.abs(onOrt.val_loss - evaluated.val_loss) < 1e-5,
+      `${onOrt.val_loss} vs ${evaluated.val_loss}`,
+    );
+    for (const [k, bucket] of onOrt.by_position.entries())
+      assert.ok(Math.abs(bucket.loss - evaluated.by_position[k].loss) < 1e-5, `position ${k}`);
+    assert.ok(onOrt.tokens_per_sec > 0);
   });
 
   test('device with a tfjs backend is a spec error at its line', async () => {
