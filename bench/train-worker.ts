@@ -3,14 +3,15 @@
 // AdamW) for one config on one backend, or sampling with and without the KV cache, or the matrix
 // products of one sequence alone (a bound on training speed), and prints one JSON line.
 //   node --import tsx bench/train-worker.ts train BACKEND A|B STEPS WORKERS   (BACKEND may be onnxruntime)
-//   node --import tsx bench/train-worker.ts sample BACKEND NEW_TOKENS
+//   node --import tsx bench/train-worker.ts sample BACKEND NEW_TOKENS   (BACKEND may be onnxruntime)
 //   node --import tsx bench/train-worker.ts products BACKEND A|B WORKERS
 import { AdamW, clipByGlobalNorm } from '../stages/model/adamw.ts';
 import { type BackendChoice, loadBackend, type Tf } from '../stages/model/backend.ts';
-import { generate } from '../stages/model/generate.ts';
+import { type Decoder, generate, gptDecoder } from '../stages/model/generate.ts';
 import { Gpt, initialWeights } from '../stages/model/gpt.ts';
 import { type GradientEngine, InProcessGradients, WorkerGradients } from '../stages/model/gradients.ts';
 import { OrtGradients } from '../stages/model/onnx/ort-engine.ts';
+import { OrtModel } from '../stages/model/onnx/ort-model.ts';
 
 /** The issue's configs: A (4 layers, 4 heads, 256 wide, context 512, micro-batch 4) and B. */
 export const CONFIGS = {
@@ -71,6 +72,10 @@ async function main(): Promise<void> {
     );
     return;
   }
+  if (mode === 'sample') {
+    await sample(backendName!, Number(rest[0] ?? 128));
+    return;
+  }
   const backend = await loadBackend(backendName as BackendChoice);
   const { tf } = backend;
   if (mode === 'products') {
@@ -82,21 +87,35 @@ async function main(): Promise<void> {
     );
     return;
   }
-  // Sampling: config B, one sequence, a 64-token prompt.
+  throw new Error(`unknown mode ${mode}`);
+}
+
+/** Sampling: config B, one sequence, a 64-token prompt, with and without the KV cache. */
+async function sample(backendName: string, newTokens: number): Promise<void> {
   const c = CONFIGS.B;
-  const model = new Gpt(tf, c, initialWeights(c, 1337));
-  const newTokens = Number(rest[0] ?? 128);
+  const weights = initialWeights(c, 1337);
+  let decoder: Decoder;
+  let detail: string;
+  if (backendName === 'onnxruntime') {
+    const model = await OrtModel.start(c, weights, { device: 'cpu' });
+    decoder = model.decoder();
+    detail = model.description;
+  } else {
+    const backend = await loadBackend(backendName as BackendChoice);
+    decoder = gptDecoder(new Gpt(backend.tf, c, weights));
+    detail = backend.detail;
+  }
   const prompt = Int32Array.from({ length: 64 }, (_, i) => (i * 31) % 4098);
   const rate = async (kvCache: boolean) => {
     const options = { count: 1, maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, seed: 1, kvCache };
-    await generate(model, prompt, { ...options, maxNewTokens: 4 }); // warm-up
+    await generate(decoder, prompt, { ...options, maxNewTokens: 4 }); // warm-up
     const t0 = performance.now();
-    await generate(model, prompt, options);
+    await generate(decoder, prompt, options);
     return (newTokens * 1000) / (performance.now() - t0);
   };
   const cached = await rate(true);
   const uncached = await rate(false);
-  process.stdout.write(`${JSON.stringify({ backend: backend.name, cached, uncached })}\n`);
+  process.stdout.write(`${JSON.stringify({ backend: backendName, detail, cached, uncached })}\n`);
 }
 
 type Config = (typeof CONFIGS)[keyof typeof CONFIGS];

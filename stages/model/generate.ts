@@ -121,22 +121,28 @@ export function pick(
   o: SampleOptions,
   rng: Rng,
 ): number {
-  const ids: number[] = [];
-  for (let id = range.min; id <= range.max; id++) ids.push(id);
-  if (o.temperature <= 0) return ids.reduce((best, id) => (logits[id]! > logits[best]! ? id : best), ids[0]!);
-  // Sort by logit, descending (ties by id, so the order is deterministic).
-  ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
-  let kept = o.topK > 0 ? ids.slice(0, o.topK) : ids;
+  if (o.temperature <= 0) {
+    let best = range.min;
+    for (let id = range.min + 1; id <= range.max; id++) if (logits[id]! > logits[best]!) best = id;
+    return best;
+  }
+  // By logit, descending (ties by id, so the order is deterministic).
+  const ids = byLogitDescending(logits, range);
+  let kept = o.topK > 0 ? ids.subarray(0, o.topK) : ids;
   const top = logits[kept[0]!]!;
-  let weights = kept.map((id) => Math.exp((logits[id]! - top) / o.temperature));
-  let total = weights.reduce((a, b) => a + b, 0);
+  let weights = new Float64Array(kept.length);
+  let total = 0;
+  for (let i = 0; i < kept.length; i++) {
+    weights[i] = Math.exp((logits[kept[i]!]! - top) / o.temperature);
+    total += weights[i]!;
+  }
   if (o.topP < 1) {
     // The smallest prefix whose probability reaches top_p.
     let mass = 0;
     let n = 0;
     while (n < kept.length && mass < o.topP * total) mass += weights[n++]!;
-    kept = kept.slice(0, n);
-    weights = weights.slice(0, n);
+    kept = kept.subarray(0, n);
+    weights = weights.subarray(0, n);
     total = mass;
   }
   let u = rng.next() * total;
@@ -145,4 +151,31 @@ export function pick(
     if (u < 0) return kept[i]!;
   }
   return kept[kept.length - 1]!;
+}
+
+const ID_SPAN = 2 ** 20;
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/**
+ * The ids of `range` ordered by logit, descending, ties by id ascending: the order of the
+ * comparator (a, b) => logits[b] − logits[a] || a − b, but a native sort of one float64 key per id
+ * (the logit's bits in descending order × 2²⁰ + the id's offset), several times faster than a
+ * comparator over a vocabulary of thousands on every sampled token.
+ */
+function byLogitDescending(logits: Float32Array, range: { min: number; max: number }): Int32Array {
+  const count = range.max - range.min + 1;
+  if (count > ID_SPAN) throw new RangeError(`a range of ${count} ids is more than the sampler sorts`);
+  const keys = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    f32[0] = logits[range.min + i]! || 0; // −0 sorts as +0, as in the comparator
+    const bits = u32[0]!;
+    // Float bits → an unsigned integer in ascending order of value, then reversed.
+    const ascending = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+    keys[i] = (0xffffffff - ascending) * ID_SPAN + i;
+  }
+  keys.sort();
+  const ids = new Int32Array(count);
+  for (let i = 0; i < count; i++) ids[i] = range.min + (keys[i]! % ID_SPAN);
+  return ids;
 }

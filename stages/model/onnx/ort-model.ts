@@ -51,6 +51,7 @@ export class OrtModel {
         buildGptGraph(this.config, { T, backward: false }),
         this.options.device,
         this.threads,
+        false,
       );
       this.lossSessions.set(T, session);
     }
@@ -71,6 +72,7 @@ export class OrtModel {
       buildKvGraph(this.config, this.weights),
       this.options.device,
       this.threads,
+      false,
     );
     return new OrtDecoder(this.ort, this.config, this.kvSession);
   }
