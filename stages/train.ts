@@ -5,6 +5,7 @@
 // and per val check) and summary.json. An interrupted run continues from its last checkpoint.
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
+import { parseModelSource } from './lib/model-source.ts';
 import { DEVICES, type Device, TRAIN_BACKENDS, type TrainBackendChoice } from './model/backend.ts';
 import type { GptConfig } from './model/config.ts';
 import type { TrainIo } from './model/trainer.ts';
@@ -46,6 +47,20 @@ export default defineStage({
       backend: v.optional(v.picklist(TRAIN_BACKENDS), 'auto'),
       // onnxruntime only; absent means cpu. No default, so the keys of runs that never set it stay.
       device: v.optional(v.picklist(DEVICES)),
+      // A GPT-2 checkpoint to start from (HF safetensors): a local file or folder, an http(s) URL
+      // or hf:OWNER/REPO/PATH[@REV]; or bind another train stage as needs: {init: <stage>}.
+      init_from: v.optional(
+        v.pipe(
+          v.string(),
+          v.rawCheck(({ dataset, addIssue }) => {
+            if (!dataset.typed) return;
+            const parsed = parseModelSource(dataset.value);
+            if ('error' in parsed) addIssue({ message: parsed.error });
+          }),
+        ),
+      ),
+      // The SHA-256 a remote init_from must have (its URL alone is in the key).
+      init_sha256: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'init_sha256 is 64 hex digits'))),
     }),
     v.forward(
       v.check(
@@ -74,6 +89,14 @@ export default defineStage({
     ),
   ),
   inputs: ['shards'],
+  // Of another train stage bound as needs: {init: …}, only its weights.
+  reads: { init: ['model.safetensors', 'config.json'] },
+  // A local init_from checkpoint is read from the project: its content is part of the key.
+  deps(p) {
+    if (p.init_from === undefined) return [];
+    const source = parseModelSource(p.init_from);
+    return 'kind' in source && source.kind === 'local' ? [source.path] : [];
+  },
   async run(ctx) {
     const { readShardsMeta } = await import('./model/shards-meta.ts');
     const { padVocab } = await import('./model/config.ts');
@@ -90,7 +113,6 @@ export default defineStage({
           hint: 'set model.vocab_size to null (derived) or at least the shards’ vocab_size',
         },
       );
-    const maxSteps = p.max_steps ?? Math.max(1, Math.floor(meta.train.tokens / p.total_batch));
     const config = {
       vocabSize,
       blockSize: p.context_length,
@@ -98,6 +120,11 @@ export default defineStage({
       nHead: p.n_head,
       nEmbd: p.n_embd,
     };
+    const { initCheckpointFile, readInitWeights } = await import('./model/init-from.ts');
+    const init = await initCheckpointFile(ctx, p.init_from, p.init_sha256, ctx.resumeDir);
+    const initialWeights = init && readInitWeights(config, init.file, init.from);
+    if (init) ctx.log(`starting from the weights of ${init.from}`);
+    const maxSteps = p.max_steps ?? Math.max(1, Math.floor(meta.train.tokens / p.total_batch));
     const summary = await train(
       {
         config,
@@ -117,6 +144,7 @@ export default defineStage({
       },
       {
         ...(await startBackend(p.backend, p.device ?? 'cpu', config, p.micro_batch)),
+        initialWeights,
         train: { files: shardFiles(shards, 'train'), tokens: meta.train.tokens },
         val: { files: shardFiles(shards, 'val'), tokens: meta.val.tokens },
         resumeDir: ctx.resumeDir,
