@@ -225,7 +225,7 @@ function formatTrain(r: TrainResult): string[] {
   ]);
   return [
     `6. GPT-2 training steps (forward, backward, clip, AdamW) in tokens/s; vs = / PyTorch CPU at its best (${referenceThreads(r)})`,
-    '   A: 4 layers, 4 heads, 256 wide, context 512, vocab 4104, micro-batch 4 · B: 2, 2, 128, 256, 4104, 8',
+    '   A: 4 layers, 4 heads, 256 wide, context 512, vocab 4104, micro-batch 4 · B: 2, 2, 128, 256, 4104, 8 · C: 12, 12, 768, 1024, 4160, 1',
     ...formatTable(['config and runtime', 'tok/s', 'vs pytorch'], rows).map((l) => `    ${l}`),
     ...(r.sampling.length
       ? r.sampling.map(

@@ -120,6 +120,8 @@ export default defineStage({
       nHead: p.n_head,
       nEmbd: p.n_embd,
     };
+    if (p.backend === 'onnxruntime' && (p.device ?? 'cpu') === 'cpu')
+      await assertStepFits(config, p.micro_batch, p.total_batch / p.context_length);
     const { initCheckpointFile, readInitWeights } = await import('./model/init-from.ts');
     const init = await initCheckpointFile(ctx, p.init_from, p.init_sha256, ctx.resumeDir);
     const initialWeights = init && readInitWeights(config, init.file, init.from);
@@ -162,6 +164,32 @@ export default defineStage({
     );
   },
 });
+
+/**
+ * Refuses, before anything starts, a micro-batch whose training step would not fit in memory,
+ * naming the largest one that does (ONNX Runtime on the CPU; the estimate is onnx/memory.ts's).
+ */
+async function assertStepFits(
+  config: GptConfig,
+  microBatch: number,
+  sequencesPerStep: number,
+): Promise<void> {
+  const { estimateStepBytes, fittingMicroBatch, gib, memoryBudget } = await import('./model/onnx/memory.ts');
+  const budget = memoryBudget();
+  const needed = estimateStepBytes(config, microBatch);
+  if (needed <= budget) return;
+  const fits = fittingMicroBatch(config, sequencesPerStep, budget);
+  const what = `${config.nLayer} layers, ${config.nEmbd} wide, context ${config.blockSize}`;
+  throw new StageError(
+    `micro_batch ${microBatch} needs about ${gib(needed)} GiB for one onnxruntime training step (${what}); ` +
+      `this machine has ${gib(budget)} GiB`,
+    {
+      hint: fits
+        ? `set train.micro_batch to ${fits} (about ${gib(estimateStepBytes(config, fits))} GiB); total_batch stays the same through gradient accumulation`
+        : `not even micro_batch 1 fits (about ${gib(estimateStepBytes(config, 1))} GiB): lower context_length or the model size`,
+    },
+  );
+}
 
 /** The backend's description and a way to start its gradient engine with the initial weights. */
 async function startBackend(
