@@ -7,8 +7,8 @@ import { DEVICES, TRAIN_BACKENDS } from './model/backend.ts';
 
 export default defineStage({
   name: 'evaluate',
-  // 2: attention per head from qkv (same math, other rounding).
-  version: 2,
+  // 2: attention per head from qkv (same math, other rounding). 3: auto runs onnxruntime.
+  version: 3,
   description: 'val loss, perplexity and loss per frame position / codebook level',
   params: v.pipe(
     v.strictObject({
@@ -50,7 +50,7 @@ export default defineStage({
       throw new StageError(`the val split has ${stream.length} tokens; evaluation needs at least 2`, {
         hint: 'give data.val_pattern a chapter with audio',
       });
-    const model = await openModel(ctx.input('model'), p.backend, p.device ?? 'cpu');
+    const model = await openModel(ctx.input('model'), p.backend, p.device);
     const T = model.config.blockSize;
     const started = performance.now();
     const { losses, windows } = await streamLosses(

@@ -8,8 +8,8 @@ import { DEVICES, TRAIN_BACKENDS } from './model/backend.ts';
 
 export default defineStage({
   name: 'sample',
-  // 2: attention per head from qkv (same math, other rounding).
-  version: 2,
+  // 2: attention per head from qkv (same math, other rounding). 3: auto runs onnxruntime.
+  version: 3,
   description: 'generate token streams with the GPT and decode them to audio with the codec',
   params: v.strictObject({
     count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
@@ -62,7 +62,7 @@ export default defineStage({
       throw new StageError('sample.device applies to backend onnxruntime only', {
         hint: 'remove device, or set backend to onnxruntime',
       });
-    const model = await openModel(ctx.input('model'), p.backend, p.device ?? 'cpu');
+    const model = await openModel(ctx.input('model'), p.backend, p.device);
     if (model.config.vocabSize < meta.vocab_size)
       throw new StageError(
         `the model's vocabulary (${model.config.vocabSize}) is smaller than the shards' (${meta.vocab_size})`,

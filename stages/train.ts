@@ -18,8 +18,9 @@ const auto = <S extends v.GenericSchema>(schema: S) => v.optional(v.nullable(sch
 export default defineStage({
   name: 'train',
   // 2: gradients per sequence, summed in order (worker threads). 3: attention per head from qkv.
-  version: 3,
-  description: 'train a GPT-2 on the token shards with TensorFlow.js; Hugging Face checkpoint out',
+  // 4: auto runs onnxruntime (was the best tfjs backend).
+  version: 4,
+  description: 'train a GPT-2 on the token shards with ONNX Runtime or TensorFlow.js; Hugging Face checkpoint out',
   params: v.pipe(
     v.strictObject({
       n_layer: v.optional(positiveInt, 12),
@@ -120,7 +121,9 @@ export default defineStage({
       nHead: p.n_head,
       nEmbd: p.n_embd,
     };
-    if (p.backend === 'onnxruntime' && (p.device ?? 'cpu') === 'cpu')
+    const { chooseEngine } = await import('./model/engine-choice.ts');
+    const engine = chooseEngine(p.backend, p.device);
+    if (engine.backend === 'onnxruntime' && engine.device === 'cpu')
       await assertStepFits(config, p.micro_batch, p.total_batch / p.context_length);
     const { initCheckpointFile, readInitWeights } = await import('./model/init-from.ts');
     const init = await initCheckpointFile(ctx, p.init_from, p.init_sha256, ctx.resumeDir);
@@ -145,7 +148,7 @@ export default defineStage({
         checkpointInterval: p.checkpoint_interval,
       },
       {
-        ...(await startBackend(p.backend, p.device ?? 'cpu', config, p.micro_batch)),
+        ...(await startBackend(engine.backend, engine.device, config, p.micro_batch)),
         initialWeights,
         train: { files: shardFiles(shards, 'train'), tokens: meta.train.tokens },
         val: { files: shardFiles(shards, 'val'), tokens: meta.val.tokens },
@@ -193,7 +196,7 @@ async function assertStepFits(
 
 /** The backend's description and a way to start its gradient engine with the initial weights. */
 async function startBackend(
-  name: TrainBackendChoice,
+  name: Exclude<TrainBackendChoice, 'auto'>,
   device: Device,
   config: GptConfig,
   microBatch: number,

@@ -1,5 +1,5 @@
 // A trained checkpoint opened for `evaluate` and `sample` on the backend the pipeline trained
-// with (`train.backend`): the tfjs Gpt, or ONNX Runtime (forward-only and KV-cache graphs). Both
+// with (`train.backend`; auto as engine-choice.ts): the tfjs Gpt, or ONNX Runtime (forward-only and KV-cache graphs). Both
 // stages see the same two things: per-target losses and a sampling Decoder.
 import type { Device, TrainBackendChoice } from './backend.ts';
 import type { GptConfig } from './config.ts';
@@ -18,16 +18,18 @@ export interface InferenceModel {
 
 export async function openModel(
   dir: string,
-  backend: TrainBackendChoice,
-  device: Device,
+  choice: TrainBackendChoice,
+  device: Device | undefined,
 ): Promise<InferenceModel> {
   const { readCheckpoint, loadModel } = await import('./load-model.ts');
-  if (backend === 'onnxruntime') {
+  const { chooseEngine } = await import('./engine-choice.ts');
+  const chosen = chooseEngine(choice, device);
+  if (chosen.backend === 'onnxruntime') {
     const { OrtModel } = await import('./onnx/ort-model.ts');
     const { config, weights } = readCheckpoint(dir);
-    const model = await OrtModel.start(config, weights, { device });
+    const model = await OrtModel.start(config, weights, { device: chosen.device });
     return {
-      backend,
+      backend: chosen.backend,
       detail: model.description,
       config,
       tokenLosses: (ids, targets, B, T) => model.tokenLosses(ids, targets, B, T),
@@ -38,7 +40,7 @@ export async function openModel(
   const { loadBackend } = await import('./backend.ts');
   const { gptTokenLosses } = await import('./eval-loss.ts');
   const { gptDecoder } = await import('./generate.ts');
-  const loaded = await loadBackend(backend);
+  const loaded = await loadBackend(chosen.backend);
   const model = loadModel(loaded, dir);
   return {
     backend: loaded.name,
