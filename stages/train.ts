@@ -20,7 +20,8 @@ export default defineStage({
   // 2: gradients per sequence, summed in order (worker threads). 3: attention per head from qkv.
   // 4: auto runs onnxruntime (was the best tfjs backend).
   version: 4,
-  description: 'train a GPT-2 on the token shards with ONNX Runtime or TensorFlow.js; Hugging Face checkpoint out',
+  description:
+    'train a GPT-2 on the token shards with ONNX Runtime or TensorFlow.js; Hugging Face checkpoint out',
   params: v.pipe(
     v.strictObject({
       n_layer: v.optional(positiveInt, 12),
