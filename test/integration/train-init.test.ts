@@ -2,8 +2,10 @@
 // (needs: {init: …}) continues with that checkpoint's loss (its step-0 val loss equals the val
 // loss of the source's final weights within 1e-5); a local file and an http:// URL (a 127.0.0.1
 // server) give the same start; a checkpoint of another shape is refused naming the tensor and both
-// shapes; both init sources at once is refused.
+// shapes; both init sources at once is refused; hf:OWNER/REPO/PATH@REV through HF_ENDPOINT with
+// init_sha256 gives the same start, and a wrong init_sha256 is refused with the actual hash.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { shardFiles, TokenLoader } from '../../stages/model/loader.ts';
@@ -48,6 +50,8 @@ const FINETUNE = `  finetune:
     needs: {shards: shard, init: source}
 ${trainWith('      max_steps: 3\n      max_lr: 0.001')}`;
 
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
 type Line = Record<string, number>;
 const metrics = (ws: Workspace, stage: string): Line[] =>
   readFileSync(ws.path(`runs/pipeline/${stage}/metrics.jsonl`), 'utf8')
@@ -59,14 +63,18 @@ const firstVal = (lines: Line[]) => lines.find((l) => 'val_loss' in l && l.step 
 describe('train.init_from', () => {
   let ws: Workspace;
   let server: TestServer;
+  /** The source's model.safetensors, as served. */
+  let body: Buffer;
   before(async () => {
     ws = makeWorkspace({ 'pipeline.yaml': pipeline(FINETUNE) });
     const r = await runJson(ws.dir, [], fixtureStages);
     assert.equal(r.code, 0, r.stderr);
     mkdirSync(ws.path('ckpt'));
     copyFileSync(ws.path('runs/pipeline/source/model.safetensors'), ws.path('ckpt/source.safetensors'));
+    body = readFileSync(ws.path('ckpt/source.safetensors'));
     server = await startServer({
-      '/source.safetensors': { body: readFileSync(ws.path('ckpt/source.safetensors')) },
+      '/source.safetensors': { body },
+      '/gpt2o/tiny/resolve/v1/source.safetensors': { body },
     });
   });
   after(async () => {
@@ -107,10 +115,19 @@ ${trainWith('      max_steps: 1\n      max_lr: 0.001\n      init_from: ckpt/sour
     uses: train
     needs: {shards: shard}
 ${trainWith(`      max_steps: 1\n      max_lr: 0.001\n      init_from: ${server.url('/source.safetensors')}`)}
+  from_hub:
+    uses: train
+    needs: {shards: shard}
+${trainWith(`      max_steps: 1\n      max_lr: 0.001\n      init_from: hf:gpt2o/tiny/source.safetensors@v1\n      init_sha256: ${sha256(body)}`)}
 `),
     );
-    const r = await runJson(ws.dir, [], fixtureStages);
+    // Built-in stages run in the CLI's process and read its environment.
+    process.env.HF_ENDPOINT = server.origin;
+    const r = await runJson(ws.dir, [], fixtureStages).finally(() => {
+      delete process.env.HF_ENDPOINT;
+    });
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(firstVal(metrics(ws, 'from_hub')), firstVal(metrics(ws, 'from_file')));
     assert.equal(server.hits('/source.safetensors').length >= 1, true);
     const fromFile = firstVal(metrics(ws, 'from_file'));
     const fromUrl = firstVal(metrics(ws, 'from_url'));
@@ -124,6 +141,22 @@ ${trainWith(`      max_steps: 1\n      max_lr: 0.001\n      init_from: ${server.
     assert.equal(again.status.from_file, 'ran');
     assert.equal(again.status.from_url, 'cached');
     assert.notEqual(firstVal(metrics(ws, 'from_file')), fromFile);
+  });
+
+  test('a remote checkpoint whose sha256 is not init_sha256 is refused', async () => {
+    const wrong = 'ab'.repeat(32);
+    ws.write(
+      'pipeline.yaml',
+      pipeline(`  pinned:
+    uses: train
+    needs: {shards: shard}
+${trainWith(`      max_steps: 1\n      max_lr: 0.001\n      init_from: ${server.url('/source.safetensors')}\n      init_sha256: ${wrong}`)}
+`),
+    );
+    const r = await cli(ws.dir, ['run', 'pinned'], { registry: fixtureStages });
+    assert.equal(r.code, 1, r.stderr);
+    const actual = sha256(body);
+    assert.ok(r.stderr.includes(`has sha256 ${actual}, but init_sha256 pins ${wrong}`), r.stderr);
   });
 
   test('a checkpoint of another shape is refused, naming the tensor and both shapes', async () => {
