@@ -55,7 +55,7 @@ export function createSession(
 
 const CUDA_HINT =
   'install the CUDA execution provider with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` ' +
-  '(it needs CUDA 12 and cuDNN 9 on the machine), or set train.device to cpu';
+  '(it needs CUDA 12 and cuDNN 9 on the machine), or set device to cpu';
 
 /** Whether onnxruntime-node's CUDA execution provider library is installed. */
 export function cudaProviderPath(): { path: string; present: boolean } {
@@ -72,7 +72,7 @@ function assertCudaProvider(): void {
   const { path, present } = cudaProviderPath();
   if (!present)
     throw new StageError(
-      `train.device is cuda, but onnxruntime-node's CUDA execution provider is not installed (no ${path})`,
+      `device is cuda, but onnxruntime-node's CUDA execution provider is not installed (no ${path})`,
       { hint: CUDA_HINT },
     );
 }
