@@ -223,14 +223,16 @@ function formatTrain(r: TrainResult): string[] {
     row.tokensPerSec === null ? (row.note ?? '-') : row.tokensPerSec.toFixed(0),
     row.vsTorch === null ? '' : `${row.vsTorch.toFixed(2)}x`,
   ]);
-  const s = r.sampling;
   return [
     `6. GPT-2 training steps (forward, backward, clip, AdamW) in tokens/s; vs = / PyTorch CPU at its best (${referenceThreads(r)})`,
-    '   A: 4 layers, 4 heads, 256 wide, context 512, vocab 4104, micro-batch 4 · B: 2, 2, 128, 256, 4104, 8',
+    '   A: 4 layers, 4 heads, 256 wide, context 512, vocab 4104, micro-batch 4 · B: 2, 2, 128, 256, 4104, 8 · C: 12, 12, 768, 1024, 4160, 1',
     ...formatTable(['config and runtime', 'tok/s', 'vs pytorch'], rows).map((l) => `    ${l}`),
-    s
-      ? `    sampling (config B, ${s.backend}): ${s.cachedTokensPerSec.toFixed(0)} tok/s with the KV cache, ${s.uncachedTokensPerSec.toFixed(0)} without (${(s.cachedTokensPerSec / s.uncachedTokensPerSec).toFixed(1)}x)`
-      : '    sampling: failed',
+    ...(r.sampling.length
+      ? r.sampling.map(
+          (s) =>
+            `    sampling (config B, ${s.backend}: ${s.detail}): ${s.cachedTokensPerSec.toFixed(0)} tok/s with the KV cache, ${s.uncachedTokensPerSec.toFixed(0)} without (${(s.cachedTokensPerSec / s.uncachedTokensPerSec).toFixed(1)}x)`,
+        )
+      : ['    sampling: failed']),
     '',
   ];
 }

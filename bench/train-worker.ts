@@ -2,28 +2,50 @@
 // steps of the real trainer's parts (gradient engine in process or on worker threads, clipping,
 // AdamW) for one config on one backend, or sampling with and without the KV cache, or the matrix
 // products of one sequence alone (a bound on training speed), and prints one JSON line.
-//   node --import tsx bench/train-worker.ts train BACKEND A|B STEPS WORKERS   (BACKEND may be onnxruntime)
-//   node --import tsx bench/train-worker.ts sample BACKEND NEW_TOKENS
+//   node --import tsx bench/train-worker.ts train BACKEND A|B|C|G STEPS WORKERS [MICRO_BATCH]
+//     (BACKEND may be onnxruntime; STEPS 0: the warm-up step alone, for its peak RSS)
+//   node --import tsx bench/train-worker.ts sample BACKEND NEW_TOKENS   (BACKEND may be onnxruntime)
 //   node --import tsx bench/train-worker.ts products BACKEND A|B WORKERS
+import { readFileSync } from 'node:fs';
 import { AdamW, clipByGlobalNorm } from '../stages/model/adamw.ts';
 import { type BackendChoice, loadBackend, type Tf } from '../stages/model/backend.ts';
-import { generate } from '../stages/model/generate.ts';
+import { type Decoder, generate, gptDecoder } from '../stages/model/generate.ts';
 import { Gpt, initialWeights } from '../stages/model/gpt.ts';
 import { type GradientEngine, InProcessGradients, WorkerGradients } from '../stages/model/gradients.ts';
 import { OrtGradients } from '../stages/model/onnx/ort-engine.ts';
+import { OrtModel } from '../stages/model/onnx/ort-model.ts';
 
-/** The issue's configs: A (4 layers, 4 heads, 256 wide, context 512, micro-batch 4) and B. */
+/**
+ * The issue's configs: A (4 layers, 4 heads, 256 wide, context 512, micro-batch 4), B, C (the
+ * GPT-2-small shape at context 1024), and G: the original run's model (pipeline.yaml's defaults),
+ * for peak memory.
+ */
 export const CONFIGS = {
   A: { vocabSize: 4104, blockSize: 512, nLayer: 4, nHead: 4, nEmbd: 256, microBatch: 4 },
   B: { vocabSize: 4104, blockSize: 256, nLayer: 2, nHead: 2, nEmbd: 128, microBatch: 8 },
+  C: { vocabSize: 4160, blockSize: 1024, nLayer: 12, nHead: 12, nEmbd: 768, microBatch: 1 },
+  G: { vocabSize: 16384, blockSize: 2048, nLayer: 12, nHead: 12, nEmbd: 768, microBatch: 8 },
 } as const;
+
+/** The process's peak resident memory in MiB (VmHWM), or null off Linux. */
+function peakRssMiB(): number | null {
+  try {
+    const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kib ? Number(kib) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
 
 async function main(): Promise<void> {
   const [mode, backendName, ...rest] = process.argv.slice(2);
   if (mode === 'train') {
-    const c = CONFIGS[rest[0] as 'A' | 'B'];
+    const c: { -readonly [K in keyof Config]: number } = rest[0]!.startsWith('{')
+      ? JSON.parse(rest[0]!) // any config, as JSON (memory measurements)
+      : { ...CONFIGS[rest[0] as keyof typeof CONFIGS] };
     const steps = Number(rest[1] ?? 3);
     const workers = Number(rest[2] ?? 1);
+    if (rest[3]) c.microBatch = Number(rest[3]);
     const weights = initialWeights(c, 1337);
     const optimizer = new AdamW(weights, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
     let engine: GradientEngine;
@@ -59,7 +81,7 @@ async function main(): Promise<void> {
     if (engine instanceof OrtGradients) Object.assign(engine.times, { feeds: 0, run: 0, accumulate: 0 });
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await step();
-    const ms = (performance.now() - t0) / steps;
+    const ms = steps ? (performance.now() - t0) / steps : Number.NaN;
     await engine.dispose();
     // Where an onnxruntime step goes: the graph run, building its feeds, and clipping + AdamW on the host.
     const split =
@@ -67,14 +89,18 @@ async function main(): Promise<void> {
         ? `; per step: graph run ${(engine.times.run / steps).toFixed(0)} ms, feeds ${(engine.times.feeds / steps).toFixed(1)} ms, clip + AdamW ${(hostMs / steps).toFixed(0)} ms`
         : '';
     process.stdout.write(
-      `${JSON.stringify({ backend: backend.name, detail: `${backend.detail}; ${engine.description}${split}`, stepMs: ms, tokensPerSec: (B * T * 1000) / ms })}\n`,
+      `${JSON.stringify({ backend: backend.name, detail: `${backend.detail}; ${engine.description}${split}`, stepMs: ms, tokensPerSec: (B * T * 1000) / ms, microBatch: B, peakRssMiB: peakRssMiB() })}\n`,
     );
+    return;
+  }
+  if (mode === 'sample') {
+    await sample(backendName!, Number(rest[0] ?? 128));
     return;
   }
   const backend = await loadBackend(backendName as BackendChoice);
   const { tf } = backend;
   if (mode === 'products') {
-    const c = CONFIGS[rest[0] as 'A' | 'B'];
+    const c = CONFIGS[rest[0] as keyof typeof CONFIGS];
     const ms = productsMs(tf, c);
     const workers = Number(rest[1] ?? 1);
     process.stdout.write(
@@ -82,21 +108,35 @@ async function main(): Promise<void> {
     );
     return;
   }
-  // Sampling: config B, one sequence, a 64-token prompt.
+  throw new Error(`unknown mode ${mode}`);
+}
+
+/** Sampling: config B, one sequence, a 64-token prompt, with and without the KV cache. */
+async function sample(backendName: string, newTokens: number): Promise<void> {
   const c = CONFIGS.B;
-  const model = new Gpt(tf, c, initialWeights(c, 1337));
-  const newTokens = Number(rest[0] ?? 128);
+  const weights = initialWeights(c, 1337);
+  let decoder: Decoder;
+  let detail: string;
+  if (backendName === 'onnxruntime') {
+    const model = await OrtModel.start(c, weights, { device: 'cpu' });
+    decoder = model.decoder();
+    detail = model.description;
+  } else {
+    const backend = await loadBackend(backendName as BackendChoice);
+    decoder = gptDecoder(new Gpt(backend.tf, c, weights));
+    detail = backend.detail;
+  }
   const prompt = Int32Array.from({ length: 64 }, (_, i) => (i * 31) % 4098);
   const rate = async (kvCache: boolean) => {
     const options = { count: 1, maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, seed: 1, kvCache };
-    await generate(model, prompt, { ...options, maxNewTokens: 4 }); // warm-up
+    await generate(decoder, prompt, { ...options, maxNewTokens: 4 }); // warm-up
     const t0 = performance.now();
-    await generate(model, prompt, options);
+    await generate(decoder, prompt, options);
     return (newTokens * 1000) / (performance.now() - t0);
   };
   const cached = await rate(true);
   const uncached = await rate(false);
-  process.stdout.write(`${JSON.stringify({ backend: backend.name, cached, uncached })}\n`);
+  process.stdout.write(`${JSON.stringify({ backend: backendName, detail, cached, uncached })}\n`);
 }
 
 type Config = (typeof CONFIGS)[keyof typeof CONFIGS];

@@ -203,6 +203,8 @@ def cmd_val_loss(a):
 BENCH = {  # n_layer, n_head, n_embd, context, vocab, micro-batch
     "A": dict(n_layer=4, n_head=4, n_embd=256, n_positions=512, vocab_size=4104, batch=4),
     "B": dict(n_layer=2, n_head=2, n_embd=128, n_positions=256, vocab_size=4104, batch=8),
+    # The GPT-2-small shape at context 1024 (issue 14).
+    "C": dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024, vocab_size=4160, batch=1),
 }
 
 

@@ -3,7 +3,7 @@
 // measured by running the models (hop length, levels and strides, codebook size).
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
-import { parseModelSource } from './codec/model-source.ts';
+import { parseModelSource } from './lib/model-source.ts';
 
 const modelRef = v.pipe(
   v.string(),
@@ -35,7 +35,7 @@ export default defineStage({
     });
   },
   async run(ctx) {
-    const { fetchModel } = await import('./codec/fetch-model.ts');
+    const { fetchModel } = await import('./lib/fetch-model.ts');
     const { probeCodec } = await import('./codec/probe.ts');
     const { readFile, writeFile } = await import('node:fs/promises');
     const { listRandomOps } = await import('./codec/random-ops.ts');

@@ -3,20 +3,32 @@
 // layout), written to metrics.json; `compare` reads it. Same protocol as scripts/torch_gpt2.py.
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
-import { BACKENDS } from './model/backend.ts';
+import { DEVICES, TRAIN_BACKENDS } from './model/backend.ts';
 
 export default defineStage({
   name: 'evaluate',
-  // 2: attention per head from qkv (same math, other rounding).
-  version: 2,
+  // 2: attention per head from qkv (same math, other rounding). 3: auto runs onnxruntime.
+  version: 3,
   description: 'val loss, perplexity and loss per frame position / codebook level',
-  params: v.strictObject({
-    // null: the whole val split.
-    max_tokens: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(2))), null),
-    // Windows per forward pass.
-    batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 4),
-    backend: v.optional(v.picklist(BACKENDS), 'auto'),
-  }),
+  params: v.pipe(
+    v.strictObject({
+      // null: the whole val split.
+      max_tokens: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(2))), null),
+      // Windows per forward pass.
+      batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 4),
+      // The pipeline passes train.backend: the model is evaluated on the engine it trained on.
+      backend: v.optional(v.picklist(TRAIN_BACKENDS), 'auto'),
+      // onnxruntime only; absent means cpu (no default, so existing keys stay).
+      device: v.optional(v.picklist(DEVICES)),
+    }),
+    v.forward(
+      v.check(
+        (p) => p.device === undefined || p.backend === 'onnxruntime',
+        'device applies to backend onnxruntime only (the tfjs backends pick their device by name)',
+      ),
+      ['device'],
+    ),
+  ),
   inputs: ['model', 'shards'],
   // The weights, not train's metrics (which hold timings): a retrain to the same weights keeps
   // this stage cached. Only the val split of the shards.
@@ -24,8 +36,7 @@ export default defineStage({
   async run(ctx) {
     const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
-    const { loadBackend } = await import('./model/backend.ts');
-    const { loadModel } = await import('./model/load-model.ts');
+    const { openModel } = await import('./model/inference.ts');
     const { readShardsMeta } = await import('./model/shards-meta.ts');
     const { readValTokens } = await import('./model/val-stream.ts');
     const { streamLosses, meanOf } = await import('./model/eval-loss.ts');
@@ -39,19 +50,18 @@ export default defineStage({
       throw new StageError(`the val split has ${stream.length} tokens; evaluation needs at least 2`, {
         hint: 'give data.val_pattern a chapter with audio',
       });
-    const backend = await loadBackend(p.backend);
-    const model = loadModel(backend, ctx.input('model'));
+    const model = await openModel(ctx.input('model'), p.backend, p.device);
     const T = model.config.blockSize;
     const started = performance.now();
     const { losses, windows } = await streamLosses(
-      model,
+      model.tokenLosses,
       stream,
       T,
       p.batch_size,
       ctx.signal,
       (done, total) => ctx.progress({ done, total, unit: 'windows' }),
     );
-    model.dispose();
+    await model.dispose();
     const seconds = (performance.now() - started) / 1000;
 
     // Place of each target in its frame: 0 is the frame marker, 1-7 the codes in frameOrder.
@@ -96,16 +106,19 @@ export default defineStage({
       })),
       by_level: byLevel,
       other_tokens: other.count,
-      backend: backend.name,
+      backend: model.backend,
       seconds: Math.round(seconds * 1000) / 1000,
+      tokens_per_sec: Math.round((losses.length / seconds) * 10) / 10,
     };
     writeFileSync(join(ctx.outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
     ctx.metric('val_loss', valLoss);
     ctx.metric('perplexity', metrics.perplexity);
     ctx.metric('val_tokens', losses.length);
+    ctx.metric('eval_tokens_per_sec', metrics.tokens_per_sec);
     ctx.log(
       `val loss ${valLoss.toFixed(4)} (perplexity ${metrics.perplexity.toFixed(2)}) over ${losses.length} tokens; ` +
-        `by level: ${[0, 1, 2].map((l) => byLevel[String(l)]!.loss.toFixed(3)).join(' / ')}`,
+        `by level: ${[0, 1, 2].map((l) => byLevel[String(l)]!.loss.toFixed(3)).join(' / ')}; ` +
+        `${metrics.tokens_per_sec} tok/s on ${model.detail}`,
     );
   },
 });

@@ -4,12 +4,13 @@
 // ids legal at each place of a frame, so every sample unflattens into whole frames.
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
-import { BACKENDS } from './model/backend.ts';
+import { DEVICES, TRAIN_BACKENDS } from './model/backend.ts';
 
 export default defineStage({
   name: 'sample',
-  // 2: attention per head from qkv (same math, other rounding). 3: the decoder's random ops seeded.
-  version: 3,
+  // 2: attention per head from qkv (same math, other rounding). 3: the decoder's random ops
+  // seeded. 4: auto runs onnxruntime, and plain temperature sampling draws over ids in id order.
+  version: 4,
   description: 'generate token streams with the GPT and decode them to audio with the codec',
   params: v.strictObject({
     count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
@@ -23,7 +24,10 @@ export default defineStage({
     seed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 1337),
     constrained: v.optional(v.boolean(), true),
     kv_cache: v.optional(v.boolean(), true),
-    backend: v.optional(v.picklist(BACKENDS), 'auto'),
+    // The pipeline passes train.backend; onnxruntime samples on its KV-cache graph.
+    backend: v.optional(v.picklist(TRAIN_BACKENDS), 'auto'),
+    // onnxruntime only; absent means cpu (no default, so existing keys stay).
+    device: v.optional(v.picklist(DEVICES)),
   }),
   inputs: ['model', 'shards', 'codec'],
   // As evaluate: the weights and the val split (the prompts); of the codec, its decoder.
@@ -35,8 +39,7 @@ export default defineStage({
   async run(ctx) {
     const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
-    const { loadBackend } = await import('./model/backend.ts');
-    const { loadModel } = await import('./model/load-model.ts');
+    const { openModel } = await import('./model/inference.ts');
     const { readShardsMeta } = await import('./model/shards-meta.ts');
     const { readValTokens } = await import('./model/val-stream.ts');
     const { generate } = await import('./model/generate.ts');
@@ -57,15 +60,18 @@ export default defineStage({
         `the val split holds ${Math.floor(prompt.length / perFrame)} frames; the prompt needs ${p.prompt_frames}`,
         { hint: 'lower sample.prompt_frames' },
       );
-    const backend = await loadBackend(p.backend);
-    const model = loadModel(backend, ctx.input('model'));
+    if (p.device !== undefined && p.backend !== 'onnxruntime')
+      throw new StageError('sample.device applies to backend onnxruntime only', {
+        hint: 'remove device, or set backend to onnxruntime',
+      });
+    const model = await openModel(ctx.input('model'), p.backend, p.device);
     if (model.config.vocabSize < meta.vocab_size)
       throw new StageError(
         `the model's vocabulary (${model.config.vocabSize}) is smaller than the shards' (${meta.vocab_size})`,
       );
     const maxNewTokens = p.max_new_frames * perFrame;
     const started = performance.now();
-    const sequences = await generate(model, prompt, {
+    const sequences = await generate(model.decoder(), prompt, {
       count: p.count,
       maxNewTokens,
       temperature: p.temperature,
@@ -86,7 +92,7 @@ export default defineStage({
       },
     });
     const seconds = (performance.now() - started) / 1000;
-    model.dispose();
+    await model.dispose();
     const tokensPerSec = (p.count * maxNewTokens) / seconds;
 
     // Tokens → codes → audio.
@@ -130,7 +136,7 @@ export default defineStage({
       kv_cache: p.kv_cache,
       valid_frame_share: validShare,
       tokens_per_sec: Math.round(tokensPerSec * 10) / 10,
-      backend: backend.name,
+      backend: model.backend,
       // The decoder's random ops and the seed each was given (empty: a deterministic decoder).
       decoder_random_ops: decoder.seeded,
       samples,

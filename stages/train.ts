@@ -5,6 +5,7 @@
 // and per val check) and summary.json. An interrupted run continues from its last checkpoint.
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
+import { parseModelSource } from './lib/model-source.ts';
 import { DEVICES, type Device, TRAIN_BACKENDS, type TrainBackendChoice } from './model/backend.ts';
 import type { GptConfig } from './model/config.ts';
 import type { TrainIo } from './model/trainer.ts';
@@ -17,8 +18,10 @@ const auto = <S extends v.GenericSchema>(schema: S) => v.optional(v.nullable(sch
 export default defineStage({
   name: 'train',
   // 2: gradients per sequence, summed in order (worker threads). 3: attention per head from qkv.
-  version: 3,
-  description: 'train a GPT-2 on the token shards with TensorFlow.js; Hugging Face checkpoint out',
+  // 4: auto runs onnxruntime (was the best tfjs backend).
+  version: 4,
+  description:
+    'train a GPT-2 on the token shards with ONNX Runtime or TensorFlow.js; Hugging Face checkpoint out',
   params: v.pipe(
     v.strictObject({
       n_layer: v.optional(positiveInt, 12),
@@ -46,6 +49,20 @@ export default defineStage({
       backend: v.optional(v.picklist(TRAIN_BACKENDS), 'auto'),
       // onnxruntime only; absent means cpu. No default, so the keys of runs that never set it stay.
       device: v.optional(v.picklist(DEVICES)),
+      // A GPT-2 checkpoint to start from (HF safetensors): a local file or folder, an http(s) URL
+      // or hf:OWNER/REPO/PATH[@REV]; or bind another train stage as needs: {init: <stage>}.
+      init_from: v.optional(
+        v.pipe(
+          v.string(),
+          v.rawCheck(({ dataset, addIssue }) => {
+            if (!dataset.typed) return;
+            const parsed = parseModelSource(dataset.value);
+            if ('error' in parsed) addIssue({ message: parsed.error });
+          }),
+        ),
+      ),
+      // The SHA-256 a remote init_from must have (its URL alone is in the key).
+      init_sha256: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'init_sha256 is 64 hex digits'))),
     }),
     v.forward(
       v.check(
@@ -74,6 +91,14 @@ export default defineStage({
     ),
   ),
   inputs: ['shards'],
+  // Of another train stage bound as needs: {init: …}, only its weights.
+  reads: { init: ['model.safetensors', 'config.json'] },
+  // A local init_from checkpoint is read from the project: its content is part of the key.
+  deps(p) {
+    if (p.init_from === undefined) return [];
+    const source = parseModelSource(p.init_from);
+    return 'kind' in source && source.kind === 'local' ? [source.path] : [];
+  },
   async run(ctx) {
     const { readShardsMeta } = await import('./model/shards-meta.ts');
     const { padVocab } = await import('./model/config.ts');
@@ -90,7 +115,6 @@ export default defineStage({
           hint: 'set model.vocab_size to null (derived) or at least the shards’ vocab_size',
         },
       );
-    const maxSteps = p.max_steps ?? Math.max(1, Math.floor(meta.train.tokens / p.total_batch));
     const config = {
       vocabSize,
       blockSize: p.context_length,
@@ -98,6 +122,15 @@ export default defineStage({
       nHead: p.n_head,
       nEmbd: p.n_embd,
     };
+    const { chooseEngine } = await import('./model/engine-choice.ts');
+    const engine = chooseEngine(p.backend, p.device);
+    if (engine.backend === 'onnxruntime' && engine.device === 'cpu')
+      await assertStepFits(config, p.micro_batch, p.total_batch / p.context_length);
+    const { initCheckpointFile, readInitWeights } = await import('./model/init-from.ts');
+    const init = await initCheckpointFile(ctx, p.init_from, p.init_sha256, ctx.resumeDir);
+    const initialWeights = init && readInitWeights(config, init.file, init.from);
+    if (init) ctx.log(`starting from the weights of ${init.from}`);
+    const maxSteps = p.max_steps ?? Math.max(1, Math.floor(meta.train.tokens / p.total_batch));
     const summary = await train(
       {
         config,
@@ -116,7 +149,8 @@ export default defineStage({
         checkpointInterval: p.checkpoint_interval,
       },
       {
-        ...(await startBackend(p.backend, p.device ?? 'cpu', config, p.micro_batch)),
+        ...(await startBackend(engine.backend, engine.device, config, p.micro_batch)),
+        initialWeights,
         train: { files: shardFiles(shards, 'train'), tokens: meta.train.tokens },
         val: { files: shardFiles(shards, 'val'), tokens: meta.val.tokens },
         resumeDir: ctx.resumeDir,
@@ -135,9 +169,35 @@ export default defineStage({
   },
 });
 
+/**
+ * Refuses, before anything starts, a micro-batch whose training step would not fit in memory,
+ * naming the largest one that does (ONNX Runtime on the CPU; the estimate is onnx/memory.ts's).
+ */
+async function assertStepFits(
+  config: GptConfig,
+  microBatch: number,
+  sequencesPerStep: number,
+): Promise<void> {
+  const { estimateStepBytes, fittingMicroBatch, gib, memoryBudget } = await import('./model/onnx/memory.ts');
+  const budget = memoryBudget();
+  const needed = estimateStepBytes(config, microBatch);
+  if (needed <= budget) return;
+  const fits = fittingMicroBatch(config, sequencesPerStep, budget);
+  const what = `${config.nLayer} layers, ${config.nEmbd} wide, context ${config.blockSize}`;
+  throw new StageError(
+    `micro_batch ${microBatch} needs about ${gib(needed)} GiB for one onnxruntime training step (${what}); ` +
+      `this machine has ${gib(budget)} GiB`,
+    {
+      hint: fits
+        ? `set train.micro_batch to ${fits} (about ${gib(estimateStepBytes(config, fits))} GiB); total_batch stays the same through gradient accumulation`
+        : `not even micro_batch 1 fits (about ${gib(estimateStepBytes(config, 1))} GiB): lower context_length or the model size`,
+    },
+  );
+}
+
 /** The backend's description and a way to start its gradient engine with the initial weights. */
 async function startBackend(
-  name: TrainBackendChoice,
+  name: Exclude<TrainBackendChoice, 'auto'>,
   device: Device,
   config: GptConfig,
   microBatch: number,

@@ -46,6 +46,8 @@ export interface BackendInfo {
 
 export interface TrainIo {
   backend: BackendInfo;
+  /** Weights to start from (train.init_from); absent: build-nanogpt's random init from the seed. */
+  initialWeights?: Map<string, NamedTensor>;
   /** Starts the gradient engine (in process or worker threads) with the initial weights. */
   engine(weights: ReadonlyMap<string, NamedTensor>): Promise<GradientEngine>;
   train: { files: string[]; tokens: number };
@@ -96,7 +98,7 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
     io.log(`resuming from step ${state.step} (${resumeFrom})`);
   } else {
     state = { step: 0, loader: trainLoader.state, elapsed: 0, metrics: [], backend: io.backend.name };
-    weights = initialWeights(s.config, s.seed);
+    weights = io.initialWeights ?? initialWeights(s.config, s.seed);
   }
   const optimizer = new AdamW(weights, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: s.weightDecay });
   if (resumeFrom) optimizer.load(readOptimizer(resumeFrom), state.step);

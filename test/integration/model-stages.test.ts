@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { seedRandomOps } from '../../stages/codec/random-ops.ts';
+import { estimateStepBytes } from '../../stages/model/onnx/memory.ts';
 import { makeLayout } from '../../stages/tokens/layouts.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
@@ -297,6 +298,10 @@ const ONNX_PIPELINE = `stages:
     uses: evaluate
     needs: {model: train, shards: shard}
     with: {backend: wasm}
+  evaluate_ort:
+    uses: evaluate
+    needs: {model: train, shards: shard}
+    with: {backend: onnxruntime}
 `;
 
 describe('train on onnxruntime', () => {
@@ -306,7 +311,7 @@ describe('train on onnxruntime', () => {
   });
   after(() => ws.remove());
 
-  test('backend onnxruntime trains, and its checkpoint evaluates on tfjs', async () => {
+  test('backend onnxruntime trains, and its checkpoint evaluates on tfjs and on onnxruntime alike', async () => {
     const r = await runJson(ws.dir, [], fixtureStages);
     assert.equal(r.code, 0, r.stderr);
     const dir = ws.path('runs/pipeline/train');
@@ -332,6 +337,36 @@ describe('train on onnxruntime', () => {
       Number.isFinite(evaluated.val_loss) && evaluated.val_loss < 10,
       `val loss ${evaluated.val_loss}`,
     );
+    // The forward-only ONNX graph: the same loss, bucket by bucket, within 1e-5.
+    const onOrt = JSON.parse(readFileSync(ws.path('runs/pipeline/evaluate_ort/metrics.json'), 'utf8'));
+    assert.equal(onOrt.backend, 'onnxruntime');
+    assert.equal(onOrt.tokens, evaluated.tokens);
+    assert.ok(
+      Math.abs(onOrt.val_loss - evaluated.val_loss) < 1e-5,
+      `${onOrt.val_loss} vs ${evaluated.val_loss}`,
+    );
+    for (const [k, bucket] of onOrt.by_position.entries())
+      assert.ok(Math.abs(bucket.loss - evaluated.by_position[k].loss) < 1e-5, `position ${k}`);
+    assert.ok(onOrt.tokens_per_sec > 0);
+  });
+
+  test('a micro-batch whose step would not fit in memory is refused before training, naming one that fits', async () => {
+    const config = { vocabSize: 4160, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 32 };
+    // A limit between the estimates of micro-batch 2 and 4 (4 sequences per step).
+    const limit = Math.round((estimateStepBytes(config, 2) + estimateStepBytes(config, 4)) / 2);
+    writeFileSync(ws.path('pipeline.yaml'), ONNX_PIPELINE.replace('micro_batch: 2', 'micro_batch: 4'));
+    // Built-in stages run in the CLI's process and read its environment.
+    process.env.GPT2O_MEMORY_LIMIT = String(limit);
+    const r = await cli(ws.dir, ['run', 'train'], { registry: fixtureStages }).finally(() => {
+      delete process.env.GPT2O_MEMORY_LIMIT;
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /micro_batch 4 needs about [\d.]+ GiB for one onnxruntime training step \(2 layers, 32 wide, context 32\); this machine has [\d.]+ GiB/,
+    );
+    assert.match(r.stderr, /set train\.micro_batch to 2 \(about [\d.]+ GiB\); total_batch stays the same/);
+    assert.doesNotMatch(r.stderr + r.stdout, /parameters; 30 steps/, 'refused before training started');
   });
 
   test('device with a tfjs backend is a spec error at its line', async () => {

@@ -1,5 +1,6 @@
 // Resume: a `train` killed with SIGKILL mid-run continues from its last checkpoint when the same
 // experiment is rerun, and ends with exactly the weights and final loss of an uninterrupted run.
+// On onnxruntime (what auto runs) and on wasm (the tfjs engine).
 // Runs the real binary (npm test builds it first) on shards a `cmd:` stage copies in.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { test } from 'node:test';
 import { writeNpy } from '../../stages/tokens/npy.ts';
 import { execCli, makeWorkspace, spawnCli, type Workspace } from '../helpers/workspace.ts';
 
-const PIPELINE = `stages:
+const pipeline = (backend: string) => `stages:
   shards:
     cmd: cp data/meta.json data/train_000000.npy data/val_000000.npy .
     deps: [data]
@@ -29,7 +30,7 @@ const PIPELINE = `stages:
       eval_interval: 50
       eval_steps: 1
       checkpoint_interval: 5
-      backend: wasm
+      backend: ${backend}
 `;
 
 /** A gpt2o-layout stream: frames of a separator and seven codes drawn from a small repeating set. */
@@ -54,8 +55,8 @@ function writeShards(ws: Workspace): void {
   writeFileSync(ws.path('data/meta.json'), JSON.stringify(meta));
 }
 
-function workspace(): Workspace {
-  const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE, 'data/.keep': '' });
+function workspace(backend: string): Workspace {
+  const ws = makeWorkspace({ 'pipeline.yaml': pipeline(backend), 'data/.keep': '' });
   writeShards(ws);
   return ws;
 }
@@ -73,75 +74,77 @@ function checkpointStep(ws: Workspace): number {
   return best;
 }
 
-test('train killed with SIGKILL resumes from its checkpoint and ends where an uninterrupted run ends', async () => {
-  const killed = workspace();
-  const clean = workspace();
-  try {
-    // Kill once a checkpoint at step ≥ 20 exists (of 150 steps).
-    const child = spawnCli(killed.dir, ['run']);
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    for (let i = 0; i < 3000 && checkpointStep(killed) < 20; i++) {
-      if (child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 20));
+// onnxruntime: what auto runs; wasm: the tfjs engine.
+for (const backend of ['onnxruntime', 'wasm'])
+  test(`train on ${backend} killed with SIGKILL resumes from its checkpoint and ends where an uninterrupted run ends`, async () => {
+    const killed = workspace(backend);
+    const clean = workspace(backend);
+    try {
+      // Kill once a checkpoint at step ≥ 20 exists (of 150 steps).
+      const child = spawnCli(killed.dir, ['run']);
+      let output = '';
+      child.stdout.on('data', (d) => (output += d));
+      child.stderr.on('data', (d) => (output += d));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      for (let i = 0; i < 3000 && checkpointStep(killed) < 20; i++) {
+        if (child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const killedAt = checkpointStep(killed);
+      child.kill('SIGKILL');
+      await exited;
+      assert.ok(killedAt >= 20 && killedAt < 150, `killed after checkpoint ${killedAt}\n${output}`);
+
+      const resumed = await execCli(killed.dir, ['run']);
+      assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+      const log = readFileSync(killed.path('runs/pipeline/train/summary.json'), 'utf8');
+      const summary = JSON.parse(log);
+      assert.ok(
+        summary.resumed_from >= killedAt,
+        `resumed from ${summary.resumed_from}, checkpoint was ${killedAt}`,
+      );
+      assert.ok(
+        !existsSync(killed.path('cache/resume')) || checkpointStep(killed) === -1,
+        'resume folder cleaned up',
+      );
+
+      const full = await execCli(clean.dir, ['run']);
+      assert.equal(full.code, 0, full.stdout + full.stderr);
+      const reference = JSON.parse(readFileSync(clean.path('runs/pipeline/train/summary.json'), 'utf8'));
+      assert.equal(reference.resumed_from, 0);
+      assert.equal(summary.final_loss, reference.final_loss);
+      assert.ok(reference.final_loss < 1, `the pattern is learnable: final loss ${reference.final_loss}`);
+      const a = readFileSync(killed.path('runs/pipeline/train/model.safetensors'));
+      const b = readFileSync(clean.path('runs/pipeline/train/model.safetensors'));
+      assert.ok(a.equals(b), 'final weights are bitwise identical');
+      // The metrics of the resumed run cover every step once.
+      const steps = readFileSync(killed.path('runs/pipeline/train/metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((l) => 'loss' in l)
+        .map((l) => l.step);
+      assert.deepEqual(steps, [...Array(150).keys()]);
+
+      // A kill between train's commit and the removal of its resume folder leaves checkpoints of a
+      // committed key (the chaos sweep hit it). `status` leaves them; the next run that is served
+      // the key removes them.
+      const status = await execCli(clean.dir, ['status', '--json']);
+      const trainKey = JSON.parse(status.stdout).experiments[0].stages.find(
+        (s: { name: string }) => s.name === 'train',
+      ).key as string;
+      const leftover = clean.path(`cache/resume/${trainKey}/step_000005`);
+      mkdirSync(leftover, { recursive: true });
+      writeFileSync(join(leftover, 'model.safetensors'), 'left by a killed run');
+      assert.equal((await execCli(clean.dir, ['status'])).code, 0);
+      assert.ok(existsSync(leftover), 'status changes nothing');
+      const again = await execCli(clean.dir, ['run', '--json']);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      const stages = JSON.parse(again.stdout).stages as { name: string; status: string }[];
+      assert.equal(stages.find((s) => s.name === 'train')?.status, 'cached');
+      assert.ok(!existsSync(clean.path(`cache/resume/${trainKey}`)), 'the leftover checkpoints are removed');
+    } finally {
+      killed.remove();
+      clean.remove();
     }
-    const killedAt = checkpointStep(killed);
-    child.kill('SIGKILL');
-    await exited;
-    assert.ok(killedAt >= 20 && killedAt < 150, `killed after checkpoint ${killedAt}\n${output}`);
-
-    const resumed = await execCli(killed.dir, ['run']);
-    assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
-    const log = readFileSync(killed.path('runs/pipeline/train/summary.json'), 'utf8');
-    const summary = JSON.parse(log);
-    assert.ok(
-      summary.resumed_from >= killedAt,
-      `resumed from ${summary.resumed_from}, checkpoint was ${killedAt}`,
-    );
-    assert.ok(
-      !existsSync(killed.path('cache/resume')) || checkpointStep(killed) === -1,
-      'resume folder cleaned up',
-    );
-
-    const full = await execCli(clean.dir, ['run']);
-    assert.equal(full.code, 0, full.stdout + full.stderr);
-    const reference = JSON.parse(readFileSync(clean.path('runs/pipeline/train/summary.json'), 'utf8'));
-    assert.equal(reference.resumed_from, 0);
-    assert.equal(summary.final_loss, reference.final_loss);
-    assert.ok(reference.final_loss < 1, `the pattern is learnable: final loss ${reference.final_loss}`);
-    const a = readFileSync(killed.path('runs/pipeline/train/model.safetensors'));
-    const b = readFileSync(clean.path('runs/pipeline/train/model.safetensors'));
-    assert.ok(a.equals(b), 'final weights are bitwise identical');
-    // The metrics of the resumed run cover every step once.
-    const steps = readFileSync(killed.path('runs/pipeline/train/metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
-      .filter((l) => 'loss' in l)
-      .map((l) => l.step);
-    assert.deepEqual(steps, [...Array(150).keys()]);
-
-    // A kill between train's commit and the removal of its resume folder leaves checkpoints of a
-    // committed key (the chaos sweep hit it). `status` leaves them; the next run that is served
-    // the key removes them.
-    const status = await execCli(clean.dir, ['status', '--json']);
-    const trainKey = JSON.parse(status.stdout).experiments[0].stages.find(
-      (s: { name: string }) => s.name === 'train',
-    ).key as string;
-    const leftover = clean.path(`cache/resume/${trainKey}/step_000005`);
-    mkdirSync(leftover, { recursive: true });
-    writeFileSync(join(leftover, 'model.safetensors'), 'left by a killed run');
-    assert.equal((await execCli(clean.dir, ['status'])).code, 0);
-    assert.ok(existsSync(leftover), 'status changes nothing');
-    const again = await execCli(clean.dir, ['run', '--json']);
-    assert.equal(again.code, 0, again.stdout + again.stderr);
-    const stages = JSON.parse(again.stdout).stages as { name: string; status: string }[];
-    assert.equal(stages.find((s) => s.name === 'train')?.status, 'cached');
-    assert.ok(!existsSync(clean.path(`cache/resume/${trainKey}`)), 'the leftover checkpoints are removed');
-  } finally {
-    killed.remove();
-    clean.remove();
-  }
-});
+  });

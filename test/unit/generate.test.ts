@@ -147,3 +147,63 @@ describe('pick', () => {
     assert.ok(Math.abs(p8[1]! - 0.64 / 0.88) < 0.03);
   });
 });
+
+test('pick: top-k / top-p order ids by logit, ties by id, as the comparator it replaced; plain sampling walks ids in order', () => {
+  const rng = new Rng(5);
+  const logits = Float32Array.from({ length: 300 }, () => Math.round((rng.next() - 0.5) * 20) / 4);
+  logits[7] = -0;
+  logits[8] = 0;
+  const options: SampleOptions = {
+    count: 1,
+    maxNewTokens: 1,
+    temperature: 0.7,
+    topK: 0,
+    topP: 1,
+    seed: 1,
+    kvCache: true,
+  };
+  // The former pick (a comparator sort, or no sort for plain sampling): the same draws must land
+  // on the same ids.
+  const reference = (range: { min: number; max: number }, o: SampleOptions, r: Rng) => {
+    const ids: number[] = [];
+    for (let id = range.min; id <= range.max; id++) ids.push(id);
+    if (o.topK > 0 || o.topP < 1) ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
+    let kept = o.topK > 0 ? ids.slice(0, o.topK) : ids;
+    const top = Math.max(...kept.map((id) => logits[id]!));
+    let weights = kept.map((id) => Math.exp((logits[id]! - top) / o.temperature));
+    let total = weights.reduce((a, b) => a + b, 0);
+    if (o.topP < 1) {
+      let mass = 0;
+      let n = 0;
+      while (n < kept.length && mass < o.topP * total) mass += weights[n++]!;
+      kept = kept.slice(0, n);
+      weights = weights.slice(0, n);
+      total = mass;
+    }
+    let u = r.next() * total;
+    for (let i = 0; i < kept.length; i++) {
+      u -= weights[i]!;
+      if (u < 0) return kept[i]!;
+    }
+    return kept[kept.length - 1]!;
+  };
+  for (const [range, topK, topP] of [
+    [{ min: 0, max: 299 }, 0, 1],
+    [{ min: 3, max: 40 }, 0, 1],
+    [{ min: 0, max: 299 }, 300, 1],
+    [{ min: 0, max: 299 }, 5, 1],
+    [{ min: 3, max: 240 }, 0, 0.9],
+  ] as const) {
+    const a = new Rng(3);
+    const b = new Rng(3);
+    for (let i = 0; i < 200; i++)
+      assert.equal(
+        pick(logits, range, { ...options, topK, topP }, a),
+        reference(range, { ...options, topK, topP }, b),
+      );
+  }
+  assert.equal(
+    pick(logits, { min: 0, max: 299 }, { ...options, temperature: 0 }, new Rng(1)),
+    logits.indexOf(Math.max(...logits)),
+  );
+});

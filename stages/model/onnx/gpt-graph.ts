@@ -6,7 +6,8 @@
 //
 // Inputs: ids, targets [B, T] int64; grad_scale (a scalar: the gradients are those of
 // grad_scale × Σ token losses); every parameter under its HF name. Outputs: loss (the mean over
-// the B·T tokens) and grad.<name> for every parameter.
+// the B·T tokens) and grad.<name> for every parameter; the forward-only variant (evaluation) has no
+// grad_scale input and outputs loss and token_losses [B, T] instead.
 import type { GptConfig } from '../config.ts';
 import { parameterShapes } from '../gpt.ts';
 import { Graph } from './graph.ts';
@@ -31,11 +32,41 @@ export interface GptGraphOptions {
 /** Names of the gradient outputs, by parameter. */
 export const gradName = (param: string) => `grad.${param}`;
 
-interface LayerNormSaved {
+export interface LayerNormSaved {
   y: string;
   xhat: string;
   rstd: string;
   g: string;
+}
+
+// ---- forward ops, shared with the KV-cache graph (kv-graph.ts)
+
+/** x [..., in] @ w [in, out] + b (HF Conv1D layout). */
+export function linear(g: Graph, x: string, prefix: string): string {
+  return g.op('Add', [g.op('MatMul', [x, `${prefix}.weight`]), `${prefix}.bias`]);
+}
+
+/** LayerNorm over the last axis, as tf.moments + rsqrt in ops.ts. */
+export function layerNorm(g: Graph, x: string, prefix: string): LayerNormSaved {
+  const mean = g.op('ReduceMean', [x], { axes: [-1], keepdims: 1 });
+  const xc = g.op('Sub', [x, mean]);
+  const variance = g.op('ReduceMean', [g.op('Mul', [xc, xc])], { axes: [-1], keepdims: 1 });
+  const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.scalar(LN_EPS)])])]);
+  const xhat = g.op('Mul', [xc, rstd]);
+  const y = g.op('Add', [g.op('Mul', [xhat, `${prefix}.weight`]), `${prefix}.bias`]);
+  return { y, xhat, rstd, g: `${prefix}.weight` };
+}
+
+/** t = tanh(k·(x + 0.044715x³)), GELU's inner tanh (kept for the backward). */
+export function geluTanh(g: Graph, x: string): string {
+  const x3 = g.op('Mul', [g.op('Mul', [x, x]), x]);
+  const inner = g.op('Add', [x, g.op('Mul', [x3, g.scalar(0.044715)])]);
+  return g.op('Tanh', [g.op('Mul', [inner, g.scalar(GELU_K)])]);
+}
+
+/** GELU (tanh form) from its inner tanh t: ½x(1 + t). */
+export function geluFrom(g: Graph, x: string, t: string): string {
+  return g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)]), g.op('Add', [t, g.scalar(1)])]);
 }
 
 /** The ModelProto bytes of the step graph. */
@@ -86,7 +117,11 @@ class GptGraph {
     const flatTargets = g.op('Reshape', [targets, g.ints([-1, 1])]); // [N, 1]
     const picked = g.op('GatherElements', [logp, flatTargets], { axis: 1 }); // [N, 1]
     g.output('loss', g.op('Neg', [g.op('ReduceMean', [picked], { axes: [0, 1], keepdims: 0 })]));
-    if (this.o.backward === false) return g.model('gpt2-loss');
+    if (this.o.backward === false) {
+      // Each target's loss, for evaluate's buckets by place in a frame: [B, T]
+      g.output('token_losses', g.op('Reshape', [g.op('Neg', [picked]), g.ints([-1, T])]));
+      return g.model('gpt2-loss');
+    }
 
     // ---- backward
     // dlogits = (softmax − onehot(targets)) · grad_scale
@@ -147,7 +182,7 @@ class GptGraph {
     const ln2 = this.layerNorm(x1, `${h}.ln_2`);
     const fc = this.linear(ln2.y, `${h}.mlp.c_fc`); // [N, 4C]
     const t = this.geluTanh(fc);
-    const act = g.op('Mul', [g.op('Mul', [fc, g.scalar(0.5)]), g.op('Add', [t, g.scalar(1)])]);
+    const act = geluFrom(g, fc, t);
     const out = g.op('Add', [x1, this.linear(act, `${h}.mlp.c_proj`)]);
     return { ln1, q, k, v, p, scores, y, ln2, fc, t, act, out };
   }
@@ -186,9 +221,8 @@ class GptGraph {
 
   // ---- ops and their gradients
 
-  /** x [N, in] @ w [in, out] + b (HF Conv1D layout). */
   private linear(x: string, prefix: string): string {
-    return this.g.op('Add', [this.g.op('MatMul', [x, `${prefix}.weight`]), `${prefix}.bias`]);
+    return linear(this.g, x, prefix);
   }
 
   /** Records dw = xᵀ @ dy and db = Σ dy; returns dx = dy @ wᵀ. */
@@ -199,16 +233,8 @@ class GptGraph {
     return g.op('Gemm', [dy, `${prefix}.weight`], { transB: 1 });
   }
 
-  /** LayerNorm over the last axis, as tf.moments + rsqrt in ops.ts. */
   private layerNorm(x: string, prefix: string): LayerNormSaved {
-    const { g } = this;
-    const mean = g.op('ReduceMean', [x], { axes: [-1], keepdims: 1 });
-    const xc = g.op('Sub', [x, mean]);
-    const variance = g.op('ReduceMean', [g.op('Mul', [xc, xc])], { axes: [-1], keepdims: 1 });
-    const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.scalar(LN_EPS)])])]);
-    const xhat = g.op('Mul', [xc, rstd]);
-    const y = g.op('Add', [g.op('Mul', [xhat, `${prefix}.weight`]), `${prefix}.bias`]);
-    return { y, xhat, rstd, g: `${prefix}.weight` };
+    return layerNorm(this.g, x, prefix);
   }
 
   /** dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ; records dγ and dβ. */
@@ -226,12 +252,8 @@ class GptGraph {
     return g.op('Mul', [s.rstd, g.op('Sub', [centered, g.op('Mul', [s.xhat, meanDX])])]);
   }
 
-  /** t = tanh(k·(x + 0.044715x³)), GELU's inner tanh (kept for the backward). */
   private geluTanh(x: string): string {
-    const { g } = this;
-    const x3 = g.op('Mul', [g.op('Mul', [x, x]), x]);
-    const inner = g.op('Add', [x, g.op('Mul', [x3, g.scalar(0.044715)])]);
-    return g.op('Tanh', [g.op('Mul', [inner, g.scalar(GELU_K)])]);
+    return geluTanh(this.g, x);
   }
 
   /** dx = dy · (½(1+t) + ½x(1−t²)·k(1+3·0.044715x²)). */

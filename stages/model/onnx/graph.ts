@@ -50,7 +50,16 @@ export class Graph {
     type: ElemType = this.float,
     hint = 'const',
   ): string {
-    const name = this.name(hint);
+    return this.initializer(this.name(hint), values, dims, type);
+  }
+
+  /** An initializer under an exact name (e.g. a weight baked into an inference graph). */
+  initializer(
+    name: string,
+    values: ArrayLike<number>,
+    dims: readonly number[],
+    type: ElemType = this.float,
+  ): string {
     const data =
       type === 'float32'
         ? Float32Array.from(values)

@@ -2,18 +2,14 @@
 // gpt-graph.ts in one InferenceSession per sequence length, fed a micro-batch of sequences per run.
 // It serves the trainer through the same GradientEngine contract as the tfjs replicas, so the
 // master weights, clipping, AdamW, schedule, data order and checkpoints stay the trainer's.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { StageError } from '../../../src/stage-api/index.ts';
 import type { Device } from '../backend.ts';
 import type { GptConfig } from '../config.ts';
 import { parameterShapes } from '../gpt.ts';
 import { type GradientEngine, type GradientResult, Interrupted, type Sequence } from '../gradients.ts';
 import type { NamedTensor } from '../safetensors.ts';
 import { buildGptGraph, gradName } from './gpt-graph.ts';
+import { createSession, loadOrt, type Ort, ortThreads } from './ort-session.ts';
 
 export interface OrtEngineOptions {
   device: Device;
@@ -22,8 +18,6 @@ export interface OrtEngineOptions {
   /** ORT's intra-op threads: GPT2O_THREADS, else one per core. */
   threads?: number;
 }
-
-type Ort = typeof import('onnxruntime-node');
 
 /** Where a step's time went, summed over runs since the last reset (milliseconds). */
 export interface StepTimes {
@@ -49,11 +43,8 @@ export class OrtGradients implements GradientEngine {
   }
 
   static async start(config: GptConfig, options: OrtEngineOptions): Promise<OrtGradients> {
-    const ort = await import('onnxruntime-node');
-    if (options.device === 'cuda') assertCudaProvider();
-    const fromEnv = Number(process.env.GPT2O_THREADS);
-    const threads =
-      options.threads ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism());
+    const ort = await loadOrt(options.device);
+    const threads = ortThreads(options.threads);
     const engine = new OrtGradients(ort, config, { ...options, threads });
     // Build the training graph now, so a CUDA provider that cannot start fails before step 0.
     await engine.session(engine.train, config.blockSize, true);
@@ -69,23 +60,7 @@ export class OrtGradients implements GradientEngine {
     let session = cache.get(T);
     if (!session) {
       const bytes = buildGptGraph(this.config, { T, backward });
-      session = this.ort.InferenceSession.create(bytes, {
-        executionProviders: [this.options.device],
-        graphOptimizationLevel: 'all',
-        intraOpNumThreads: this.options.threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-      }).catch((error: Error) => {
-        throw new StageError(
-          `onnxruntime could not start the ${this.options.device} session: ${error.message.split('\n')[0]}`,
-          {
-            hint:
-              this.options.device === 'cuda'
-                ? CUDA_HINT
-                : 'set train.backend to wasm, and report this as a bug',
-          },
-        );
-      });
+      session = createSession(this.ort, bytes, this.options.device, this.options.threads);
       cache.set(T, session);
     }
     return session;
@@ -169,23 +144,4 @@ function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
-}
-
-const CUDA_HINT =
-  'install the CUDA execution provider with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` ' +
-  '(it needs CUDA 12 and cuDNN 9 on the machine), or set train.device to cpu';
-
-/** The CUDA provider is a separate download (skipped by our .npmrc): say how to get it. */
-function assertCudaProvider(): void {
-  const binding = createRequire(import.meta.url).resolve('onnxruntime-node');
-  const bin = join(dirname(binding), '..', 'bin', 'napi-v6', `${process.platform}`, process.arch);
-  const library =
-    process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-  if (!existsSync(join(bin, library)))
-    throw new StageError(
-      `train.device is cuda, but onnxruntime-node's CUDA execution provider is not installed (no ${join(bin, library)})`,
-      {
-        hint: CUDA_HINT,
-      },
-    );
 }

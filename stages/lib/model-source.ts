@@ -1,6 +1,6 @@
 // Where a model file comes from: an http(s) URL, `hf:OWNER/REPO/PATH[@REV]` (a file of a model
 // repository on the Hugging Face Hub) or a local path (declared as a dep, so its content is in the
-// key). Pure and small: the codec stage's schema imports it eagerly.
+// key). Pure and small: the schemas of codec (its models) and train (init_from) import it eagerly.
 
 import { fileURLToPath } from 'node:url';
 

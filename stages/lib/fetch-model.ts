@@ -2,10 +2,10 @@
 // HTTP client (resume, retries, progress), Hub URLs get HF_ENDPOINT and HF_TOKEN.
 import { copyFile } from 'node:fs/promises';
 import type { StageContext } from '../../src/stage-api/index.ts';
-import { hubEndpoint, hubHeaders } from '../lib/hf.ts';
-import { fetchToFile } from '../lib/http.ts';
-import { byteProgress } from '../lib/progress.ts';
+import { hubEndpoint, hubHeaders } from './hf.ts';
+import { fetchToFile } from './http.ts';
 import type { ModelSource } from './model-source.ts';
+import { byteProgress } from './progress.ts';
 
 /** Puts the model at `dest`: downloaded, or copied from the declared local dep. */
 export async function fetchModel(

@@ -1,0 +1,78 @@
+// Starting ONNX Runtime sessions for the GPT graphs, one rule for train, evaluate and sample: the
+// execution provider (`device`), the thread count (GPT2O_THREADS, else one per core), and the
+// errors a person can act on (no CUDA provider installed, a session that cannot start).
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { InferenceSession } from 'onnxruntime-node';
+import { StageError } from '../../../src/stage-api/index.ts';
+import type { Device } from '../backend.ts';
+
+export type Ort = typeof import('onnxruntime-node');
+
+/** ORT's intra-op threads: `threads`, else GPT2O_THREADS, else one per core. */
+export function ortThreads(threads?: number): number {
+  const fromEnv = Number(process.env.GPT2O_THREADS);
+  return threads ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism());
+}
+
+/** onnxruntime-node, after checking that the provider `device` needs is installed. */
+export async function loadOrt(device: Device): Promise<Ort> {
+  const ort = await import('onnxruntime-node');
+  if (device === 'cuda') assertCudaProvider();
+  return ort;
+}
+
+/**
+ * A session of `bytes` (a ModelProto) on `device`; a failure to start is a StageError. `spin`:
+ * idle intra-op threads spin (ORT's default), as for training steps.
+ */
+export function createSession(
+  ort: Ort,
+  bytes: Uint8Array,
+  device: Device,
+  threads: number,
+  spin = true,
+): Promise<InferenceSession> {
+  return ort.InferenceSession.create(bytes, {
+    executionProviders: [device],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    // Spinning threads wait for work at full speed: right for a training step's large products,
+    // but for small graphs run back to back (one sampled position) on a busy machine they take
+    // the cores the next run needs (config B sampling: ~190-450 tok/s spinning, ~930 not).
+    ...(spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
+  }).catch((error: Error) => {
+    throw new StageError(
+      `onnxruntime could not start the ${device} session: ${error.message.split('\n')[0]}`,
+      { hint: device === 'cuda' ? CUDA_HINT : 'set train.backend to wasm, and report this as a bug' },
+    );
+  });
+}
+
+const CUDA_HINT =
+  'install the CUDA execution provider with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` ' +
+  '(it needs CUDA 12 and cuDNN 9 on the machine), or set device to cpu';
+
+/** Whether onnxruntime-node's CUDA execution provider library is installed. */
+export function cudaProviderPath(): { path: string; present: boolean } {
+  const binding = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const bin = join(dirname(binding), '..', 'bin', 'napi-v6', `${process.platform}`, process.arch);
+  const library =
+    process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  const path = join(bin, library);
+  return { path, present: existsSync(path) };
+}
+
+/** The CUDA provider is a separate download (skipped by our .npmrc): say how to get it. */
+function assertCudaProvider(): void {
+  const { path, present } = cudaProviderPath();
+  if (!present)
+    throw new StageError(
+      `device is cuda, but onnxruntime-node's CUDA execution provider is not installed (no ${path})`,
+      { hint: CUDA_HINT },
+    );
+}
