@@ -3,6 +3,7 @@
 // layout), written to metrics.json; `compare` reads it. Same protocol as scripts/torch_gpt2.py.
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
+import { unsetWhenNull } from './lib/unset.ts';
 import { DEVICES, TRAIN_BACKENDS } from './model/backend.ts';
 
 export default defineStage({
@@ -19,12 +20,12 @@ export default defineStage({
       // The pipeline passes train.backend: the model is evaluated on the engine it trained on.
       backend: v.optional(v.picklist(TRAIN_BACKENDS), 'auto'),
       // onnxruntime only; absent means cpu (no default, so existing keys stay).
-      device: v.optional(v.picklist(DEVICES)),
+      device: unsetWhenNull(v.picklist(DEVICES)),
     }),
     v.forward(
       v.check(
-        (p) => p.device === undefined || p.backend === 'onnxruntime',
-        'device applies to backend onnxruntime only (the tfjs backends pick their device by name)',
+        (p) => p.device === undefined || p.backend === 'onnxruntime' || p.backend === 'auto',
+        'device applies to backends onnxruntime and auto (the tfjs backends pick their device by name)',
       ),
       ['device'],
     ),

@@ -4,6 +4,7 @@
 // ids legal at each place of a frame, so every sample unflattens into whole frames.
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
+import { unsetWhenNull } from './lib/unset.ts';
 import { DEVICES, TRAIN_BACKENDS } from './model/backend.ts';
 
 export default defineStage({
@@ -27,7 +28,7 @@ export default defineStage({
     // The pipeline passes train.backend; onnxruntime samples on its KV-cache graph.
     backend: v.optional(v.picklist(TRAIN_BACKENDS), 'auto'),
     // onnxruntime only; absent means cpu (no default, so existing keys stay).
-    device: v.optional(v.picklist(DEVICES)),
+    device: unsetWhenNull(v.picklist(DEVICES)),
   }),
   inputs: ['model', 'shards', 'codec'],
   // As evaluate: the weights and the val split (the prompts); of the codec, its decoder.
@@ -60,8 +61,8 @@ export default defineStage({
         `the val split holds ${Math.floor(prompt.length / perFrame)} frames; the prompt needs ${p.prompt_frames}`,
         { hint: 'lower sample.prompt_frames' },
       );
-    if (p.device !== undefined && p.backend !== 'onnxruntime')
-      throw new StageError('sample.device applies to backend onnxruntime only', {
+    if (p.device !== undefined && p.backend !== 'onnxruntime' && p.backend !== 'auto')
+      throw new StageError('sample.device applies to backends onnxruntime and auto', {
         hint: 'remove device, or set backend to onnxruntime',
       });
     const model = await openModel(ctx.input('model'), p.backend, p.device);

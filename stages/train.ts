@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
 import { parseModelSource } from './lib/model-source.ts';
+import { unsetWhenNull } from './lib/unset.ts';
 import { DEVICES, type Device, TRAIN_BACKENDS, type TrainBackendChoice } from './model/backend.ts';
 import type { GptConfig } from './model/config.ts';
 import type { TrainIo } from './model/trainer.ts';
@@ -48,10 +49,10 @@ export default defineStage({
       checkpoint_interval: v.optional(positiveInt, 100),
       backend: v.optional(v.picklist(TRAIN_BACKENDS), 'auto'),
       // onnxruntime only; absent means cpu. No default, so the keys of runs that never set it stay.
-      device: v.optional(v.picklist(DEVICES)),
+      device: unsetWhenNull(v.picklist(DEVICES)),
       // A GPT-2 checkpoint to start from (HF safetensors): a local file or folder, an http(s) URL
       // or hf:OWNER/REPO/PATH[@REV]; or bind another train stage as needs: {init: <stage>}.
-      init_from: v.optional(
+      init_from: unsetWhenNull(
         v.pipe(
           v.string(),
           v.rawCheck(({ dataset, addIssue }) => {
@@ -62,12 +63,14 @@ export default defineStage({
         ),
       ),
       // The SHA-256 a remote init_from must have (its URL alone is in the key).
-      init_sha256: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'init_sha256 is 64 hex digits'))),
+      init_sha256: unsetWhenNull(
+        v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'init_sha256 is 64 hex digits')),
+      ),
     }),
     v.forward(
       v.check(
-        (p) => p.device === undefined || p.backend === 'onnxruntime',
-        'device applies to backend onnxruntime only (the tfjs backends pick their device by name)',
+        (p) => p.device === undefined || p.backend === 'onnxruntime' || p.backend === 'auto',
+        'device applies to backends onnxruntime and auto (the tfjs backends pick their device by name)',
       ),
       ['device'],
     ),

@@ -373,7 +373,7 @@ describe('train on onnxruntime', () => {
     writeFileSync(ws.path('pipeline.yaml'), ONNX_PIPELINE.replace('backend: onnxruntime', 'backend: wasm'));
     const r = await cli(ws.dir, ['run'], { registry: fixtureStages });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /device applies to backend onnxruntime only/);
+    assert.match(r.stderr, /device applies to backends onnxruntime and auto/);
     assert.match(r.stderr, /pipeline\.yaml:24:15 error E_SPEC_SCHEMA \(stage "train"\)/);
   });
 });
