@@ -28,7 +28,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import { PipeError } from '../errors.ts';
+import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes, hashFile } from './hash.ts';
 import { CACHE_FORMAT, CacheLayout, DIGEST } from './layout.ts';
@@ -248,7 +248,7 @@ export class CacheStore {
           throw new PipeError(`cached object ${source} ("${file.path}" of tree ${digest}) is missing`, {
             code: 'E_CACHE_DAMAGED',
             hint: 'it was quarantined or removed during this run; run again to recompute it',
-            exitCode: 1,
+            exitCode: EXIT_STAGE_FAILED,
           });
         });
         // The copy carries the object's mtime, which is how treeLooksIntact recognizes it.
@@ -418,7 +418,7 @@ async function placeLinks(staging: string, links: readonly TreeLink[], tree: str
       throw new PipeError(`cached tree ${tree} has a link at an invalid path ${JSON.stringify(path)}`, {
         code: 'E_CACHE_CORRUPT',
         hint: 'the cache was changed by hand or by another tool; run gpt2o-pipe verify --repair',
-        exitCode: 1,
+        exitCode: EXIT_STAGE_FAILED,
       });
     const dest = join(staging, path);
     await mkdir(dirname(dest), { recursive: true });
@@ -431,7 +431,7 @@ async function placeLinks(staging: string, links: readonly TreeLink[], tree: str
       throw new PipeError(`cached tree ${tree} has a link "${link.path}" that ${problem}`, {
         code: 'E_CACHE_CORRUPT',
         hint: 'the cache was changed by hand or by another tool; run gpt2o-pipe verify --repair',
-        exitCode: 1,
+        exitCode: EXIT_STAGE_FAILED,
       });
     }
   }

@@ -2,7 +2,7 @@
 // read-only input folders and a fresh output folder; it never sees the cache.
 import { mkdir } from 'node:fs/promises';
 import { depPath } from '../cache/key.ts';
-import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
+import { EXIT_INTERRUPTED, EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { normalizeDep } from '../spec/stages.ts';
 import type { UsesStage } from '../spec/types.ts';
 import { type StageContext, StageError } from '../stage-api/index.ts';
@@ -44,24 +44,24 @@ export async function executeBuiltin(input: StageRun<UsesStage>): Promise<StageR
       throw new PipeError(`stage "${stage.name}" was interrupted`, {
         code: 'E_INTERRUPTED',
         stage: stage.name,
-        exitCode: 130,
+        exitCode: EXIT_INTERRUPTED,
       });
     }
-    const known = error instanceof StageError;
-    log.line(known ? `error: ${error.message}` : String((error as Error)?.stack ?? error));
-    throw new PipeError(
-      `stage "${stage.name}" (uses ${stage.uses}) failed: ${(error as Error)?.message ?? error}`,
-      {
-        code: known ? 'E_STAGE_FAILED' : 'E_STAGE_CRASHED',
-        stage: stage.name,
-        loc: stage.loc,
-        hint: known
-          ? error.hint
-          : `this looks like a bug in the built-in stage "${stage.uses}"; the log has the stack: ${log.path}`,
-        exitCode: EXIT_STAGE_FAILED,
-        cause: error,
-      },
-    );
+    if (!(error instanceof StageError)) {
+      // Not a failure the stage reported: a bug in it (built-in stages are part of gpt2o-pipe). It
+      // stays itself, so the run prints it as an internal error with its stack, never under a code.
+      log.line(String((error as Error)?.stack ?? error));
+      throw error;
+    }
+    log.line(`error: ${error.message}`);
+    throw new PipeError(`stage "${stage.name}" (uses ${stage.uses}) failed: ${error.message}`, {
+      code: 'E_STAGE_FAILED',
+      stage: stage.name,
+      loc: stage.loc,
+      hint: error.hint,
+      exitCode: EXIT_STAGE_FAILED,
+      cause: error,
+    });
   }
   // A built-in stage's whole output folder is its output.
   return { outs: [''], metrics, warnings: [] };

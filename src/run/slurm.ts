@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SlurmJobInfo } from '../cache/record.ts';
 import { type CacheStore, type Damage, describeDamage } from '../cache/store.ts';
-import { PipeError } from '../errors.ts';
+import { EXIT_INTERRUPTED, EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { ResolvedStage, StageResources } from '../spec/types.ts';
 import type { Emit, StageOutcome } from './events.ts';
 
@@ -112,7 +112,7 @@ function cliEntry(): string {
   throw new PipeError('cannot find bin/gpt2o-pipe.js for the Slurm job', {
     code: 'E_SLURM_SUBMIT',
     hint: 'set GPT2O_BIN to the gpt2o-pipe entry point',
-    exitCode: 1,
+    exitCode: EXIT_STAGE_FAILED,
   });
 }
 
@@ -208,7 +208,7 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
             {
               code: 'E_SLURM_NO_RESULT',
               stage: stage.name,
-              exitCode: 1,
+              exitCode: EXIT_STAGE_FAILED,
               hint: `the job must see the same project files and cache (${store.root}) as this machine; its log: ${logPath}`,
             },
           ),
@@ -231,7 +231,7 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
       new PipeError(`stage "${stage.name}": Slurm job ${jobId} ${state.state}${exit}${where}`, {
         code: 'E_SLURM_JOB',
         stage: stage.name,
-        exitCode: 1,
+        exitCode: EXIT_STAGE_FAILED,
         hint:
           state.state === 'OUT_OF_MEMORY'
             ? 'raise resources.mem of the stage'
@@ -248,7 +248,7 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
         : new PipeError(`stage "${stage.name}": Slurm: ${(error as Error).message}`, {
             code: 'E_SLURM',
             stage: stage.name,
-            exitCode: 1,
+            exitCode: EXIT_STAGE_FAILED,
             cause: error,
           }),
     );
@@ -282,7 +282,8 @@ async function claimSubmission(
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    if (signal.aborted) throw new PipeError('interrupted', { code: 'E_INTERRUPTED', exitCode: 130 });
+    if (signal.aborted)
+      throw new PipeError('interrupted', { code: 'E_INTERRUPTED', exitCode: EXIT_INTERRUPTED });
     const job = await readFile(join(marker, 'job.json'), 'utf8')
       .then((text) => JSON.parse(text) as { jobId: string; logPath: string })
       .catch(() => undefined);
@@ -323,7 +324,7 @@ function interrupted(stage: string): PipeError {
   return new PipeError(`stage "${stage}" was interrupted (its Slurm job was cancelled)`, {
     code: 'E_INTERRUPTED',
     stage,
-    exitCode: 130,
+    exitCode: EXIT_INTERRUPTED,
   });
 }
 
@@ -347,7 +348,7 @@ async function submit(args: string[], stage: string): Promise<string> {
     throw new PipeError(`stage "${stage}": sbatch failed: ${result.stderr.trim() || `exit ${result.code}`}`, {
       code: 'E_SLURM_SUBMIT',
       stage,
-      exitCode: 1,
+      exitCode: EXIT_STAGE_FAILED,
       hint:
         result.code === 127
           ? 'sbatch is not on PATH: run on a Slurm login node, or use --executor local'

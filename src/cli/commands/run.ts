@@ -4,7 +4,7 @@ import { relative } from 'node:path';
 import { enterRun } from '../../cache/maintenance.ts';
 import { updateRef } from '../../cache/refs.ts';
 import type { CacheStore } from '../../cache/store.ts';
-import { EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
+import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
 import { type Graph, selectStages } from '../../graph/build.ts';
 import { formatError } from '../../report/format-error.ts';
 import { formatSeconds } from '../../report/outcome-text.ts';
@@ -115,7 +115,7 @@ export interface RunRequest {
   stageExec?: boolean;
 }
 
-/** Plans, runs, records and reports; returns the exit code (0, 1, or 130 when a stage was stopped). */
+/** Plans, runs, records and reports; returns the exit code (errors.ts: 0, 1, 70 on a bug, 130 when stopped). */
 export async function runWorkspace(io: CliIo, workspace: Workspace, request: RunRequest): Promise<number> {
   const { graph, store, runsDir } = workspace;
   const selected = selectStages(graph, request.targets);
@@ -190,7 +190,9 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
     };
     io.stdout(`${JSON.stringify(payload)}\n`);
   }
-  if (failed.some(interrupted)) return 130;
+  if (failed.some(interrupted)) return EXIT_INTERRUPTED;
+  // A stage that failed on a bug (ours or a built-in stage's) exits like any other internal error.
+  if (failed.some((o) => !(o.error instanceof PipeError))) return EXIT_INTERNAL;
   return failed.length > 0 ? EXIT_STAGE_FAILED : EXIT_OK;
 }
 
@@ -238,6 +240,7 @@ function summaryLine(list: StageOutcome[]): string {
 
 function failureReport(outcome: StageOutcome, list: StageOutcome[], io: CliIo, specFile: string): string {
   const lines = [formatError(outcome.error)];
+  if (!(outcome.error instanceof PipeError)) lines.push(`  (in stage "${outcome.name}")`);
   if (outcome.logTail) {
     lines.push(`  last lines of the log (${relative(io.cwd, outcome.logPath ?? '')}):`);
     lines.push(
