@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PipeError } from '../errors.ts';
 import { activeRuns } from './active-runs.ts';
 import { NAMES } from './layout.ts';
-import { holderIsAlive, parseOwnerTag } from './liveness.ts';
+import { holderIsAlive, parseOwnerTag, unownedIsAlive } from './liveness.ts';
 import { listRefFiles } from './refs.ts';
 import type { CacheStore } from './store.ts';
 
@@ -136,7 +136,7 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
     const dead =
       owner && typeof owner.pid === 'number' && typeof owner.host === 'string'
         ? !holderIsAlive({ pid: owner.pid, host: owner.host }, touched)
-        : Date.now() - touched > 60_000;
+        : !unownedIsAlive(Date.now() - touched);
     if (dead) remove(path, 'locks', 0);
   }
   // Markers of runs that were killed.

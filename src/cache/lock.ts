@@ -6,7 +6,7 @@
 
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HOST, holderIsAlive, startHeartbeat } from './liveness.ts';
+import { ageMsAsync, HOST, holderIsAlive, startHeartbeat, unownedIsAlive } from './liveness.ts';
 
 interface Owner {
   pid: number;
@@ -87,11 +87,8 @@ export async function readOwner(path: string): Promise<Owner | undefined> {
 export async function lockIsHeld(path: string): Promise<boolean> {
   const owner = await readOwner(path);
   if (!owner) {
-    const age = await stat(path).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => undefined,
-    );
-    return age !== undefined && age < BREAK_GUARD_STALE_MS;
+    const age = await ageMsAsync(path);
+    return age !== undefined && unownedIsAlive(age);
   }
   const touched = await stat(join(path, 'owner.json')).then(
     (s) => s.mtimeMs,
@@ -108,10 +105,7 @@ async function breakIfStale(path: string): Promise<boolean> {
   try {
     await mkdir(guard);
   } catch {
-    const age = await stat(guard).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
+    const age = (await ageMsAsync(guard)) ?? 0;
     if (age > BREAK_GUARD_STALE_MS) await rm(guard, { recursive: true, force: true });
     return false;
   }

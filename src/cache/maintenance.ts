@@ -17,7 +17,7 @@ import { lockIsHeld, readOwner, tryLock } from './lock.ts';
 import { type CacheStore, cacheAccessError } from './store.ts';
 
 function maintenanceLock(store: CacheStore): string {
-  return `${store.layout.dir('locks')}/maintenance.lock`;
+  return store.layout.maintenanceLock;
 }
 
 /**

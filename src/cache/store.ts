@@ -490,10 +490,10 @@ function inspectCacheFolder(root: string): 'cache' | 'missing' | 'empty' {
     });
   let format: string | undefined;
   try {
-    format = readFileSync(join(root, 'FORMAT'), 'utf8').trim();
+    format = readFileSync(new CacheLayout(root).format, 'utf8').trim();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw cacheAccessError(join(root, 'FORMAT'), error);
+    if (code !== 'ENOENT') throw cacheAccessError(new CacheLayout(root).format, error);
   }
   if (format !== undefined) {
     if (format === CACHE_FORMAT) return 'cache';
@@ -529,12 +529,12 @@ function initCacheFolder(store: CacheStore): void {
   const { root } = store;
   try {
     mkdirSync(root, { recursive: true });
-    const tmp = join(root, `FORMAT.tmp-${process.pid}`);
+    const tmp = store.layout.formatTmp(process.pid);
     writeFileSync(tmp, `${CACHE_FORMAT}\n`);
-    renameSync(tmp, join(root, 'FORMAT'));
+    renameSync(tmp, store.layout.format);
     // Tells backup tools (tar --exclude-caches, borg, restic) that this folder can be rebuilt.
     writeFileSync(
-      join(root, 'CACHEDIR.TAG'),
+      store.layout.cachedirTag,
       'Signature: 8a477f597d28d172789f06886806bc55\n# gpt2o-pipe cache\n',
     );
     mkdirSync(store.layout.tmp, { recursive: true });

@@ -11,6 +11,7 @@ import { type CacheStore, describeDamage } from '../cache/store.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
 import type { ResolvedStage } from '../spec/types.ts';
+import { formatBytes } from '../util/format.ts';
 import type { Emit, StageOutcome } from './events.ts';
 import { executeBuiltin } from './execute-builtin.ts';
 import { executeCmd } from './execute-cmd.ts';
@@ -92,29 +93,15 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
     }
     await log.close();
     const seconds = (Date.now() - started) / 1000;
-    const record: RunRecord = {
-      format: 1,
-      key,
-      description: input.description,
-      stage: stage.name,
-      experiment: graph.spec.experiment,
-      params: stage.params,
-      template: stage.template,
-      inputStages: slots,
+    const record = runRecord(input, {
+      slots,
       output,
       metrics,
       warnings,
-      startedAt: new Date(started).toISOString(),
+      started,
       seconds,
       logTail: log.tail(),
-      tools: {
-        gpt2oPipe: TOOL_VERSION,
-        node: process.version,
-        platform: `${process.platform}-${process.arch}`,
-      },
-      host: hostname(),
-      ...slurmJobInfo(process.env),
-    };
+    });
     await cacheWrite(stage.name, store.writeRecord(record));
     // The result is in the cache; what the stage kept to resume from is no longer needed.
     await rm(resumeDir, { recursive: true, force: true });
@@ -145,6 +132,40 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
   }
 }
 
+/** The record of a finished run: what the key produced, how, where and when. */
+function runRecord(
+  input: ExecuteInput,
+  run: Pick<RunRecord, 'output' | 'metrics' | 'warnings' | 'seconds' | 'logTail'> & {
+    slots: Record<string, string>;
+    started: number;
+  },
+): RunRecord {
+  const { stage } = input;
+  return {
+    format: 1,
+    key: input.key,
+    description: input.description,
+    stage: stage.name,
+    experiment: input.graph.spec.experiment,
+    params: stage.params,
+    template: stage.template,
+    inputStages: run.slots,
+    output: run.output,
+    metrics: run.metrics,
+    warnings: run.warnings,
+    startedAt: new Date(run.started).toISOString(),
+    seconds: run.seconds,
+    logTail: run.logTail,
+    tools: {
+      gpt2oPipe: TOOL_VERSION,
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    },
+    host: hostname(),
+    ...slurmJobInfo(process.env),
+  };
+}
+
 const DISK_FULL_HINT =
   'free space (gpt2o-pipe gc drops unreferenced results) or point --cache at a larger disk';
 /** Below this much free space, a command that failed with ENOSPC is taken to have filled the cache disk. */
@@ -161,7 +182,7 @@ async function diskFullInstead(error: PipeError, scratch: string, logTail: strin
     () => undefined,
   );
   if (free === undefined || free >= NEARLY_FULL_BYTES) return error;
-  return new PipeError(`${error.message}: the cache disk is full (${Math.round(free / 1024)} KiB free)`, {
+  return new PipeError(`${error.message}: the cache disk is full (${formatBytes(free)} free)`, {
     code: 'E_CACHE_DISK_FULL',
     stage: error.stage,
     loc: error.loc,

@@ -27,6 +27,8 @@ export interface Step {
   record?: RunRecord;
   /** fail: why the stage could not be keyed (a PipeError; anything else is a bug). */
   error?: Error;
+  /** run: it runs although its key may be cached (`--force`): nothing may serve it instead. */
+  forced?: boolean;
   /** Problems found in a cached result of this key, which is therefore a miss. */
   damage: string[];
 }
@@ -79,7 +81,7 @@ export async function planStage(
     return { ...base, action: 'fail', reason: (error as Error).message, error: error as Error };
   }
   const step = { ...base, key: keyed.key, description: keyed.description };
-  if (options.force.has(stage.name)) return { ...step, action: 'run', reason: 'forced' };
+  if (options.force.has(stage.name)) return { ...step, action: 'run', reason: 'forced', forced: true };
   const record = await lookups.serve(keyed.key, (message) => step.damage.push(message));
   if (record) return { ...step, action: 'serve', reason: '', record };
   return { ...step, action: 'run', reason: 'not in the cache' };

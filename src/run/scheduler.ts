@@ -134,7 +134,7 @@ async function settleStep(
     if (stopSignal.aborted)
       return { name, status: 'skipped', seconds: 0, key, reason: 'the run was stopped' };
     const stage = options.graph.stages.get(name)!;
-    const forced = step.reason === 'forced';
+    const forced = step.forced === true;
     if (step.executor === 'slurm') {
       // The job takes the stage's lock and commits; the head only submits, follows and serves.
       if (!options.slurm) throw new Error('a stage runs on Slurm but the run has no Slurm context');
@@ -148,42 +148,47 @@ async function settleStep(
         emit: options.emit,
       });
     }
-    const lock = await acquireLock(options.store.layout.lock(key), {
-      signal: options.signal,
-      onWait: ({ owner }) =>
-        options.emit({
-          type: 'stage-wait',
-          stage: name,
-          key,
-          holder: owner ? `pid ${owner.pid} on ${owner.host}` : 'another process',
-        }),
-    });
-    try {
-      // Another process may have computed this key while we waited for the lock.
-      if (!forced) {
-        const hit = await options.store.serve(key);
-        if (hit) {
-          await rm(options.store.layout.resume(key), { recursive: true, force: true });
-          return { name, status: 'cached', key, seconds: 0, tree: hit.output.tree };
-        }
-      }
-      return await executeStage({
-        stage,
-        key,
-        description: step.description!,
-        trees: new Map(upstream.map((u) => [u.name, u.tree!])),
-        graph: options.graph,
-        store: options.store,
-        signal: options.signal,
-        emit: options.emit,
-      });
-    } finally {
-      await lock.release();
-    }
+    return await runLocally(step as Step & { key: string }, upstream, options);
   } catch (error) {
     return { name, status: 'failed', seconds: 0, key, error: error as Error };
   } finally {
     semaphore.release();
+  }
+}
+
+/** Runs a step here, under its key's lock; a key another process committed meanwhile is served. */
+async function runLocally(step: Step & { key: string }, upstream: StageOutcome[], options: RunOptions) {
+  const { stage: name, key } = step;
+  const lock = await acquireLock(options.store.layout.lock(key), {
+    signal: options.signal,
+    onWait: ({ owner }) =>
+      options.emit({
+        type: 'stage-wait',
+        stage: name,
+        key,
+        holder: owner ? `pid ${owner.pid} on ${owner.host}` : 'another process',
+      }),
+  });
+  try {
+    if (!step.forced) {
+      const hit = await options.store.serve(key);
+      if (hit) {
+        await rm(options.store.layout.resume(key), { recursive: true, force: true });
+        return { name, status: 'cached', key, seconds: 0, tree: hit.output.tree } satisfies StageOutcome;
+      }
+    }
+    return await executeStage({
+      stage: options.graph.stages.get(name)!,
+      key,
+      description: step.description!,
+      trees: new Map(upstream.map((u) => [u.name, u.tree!])),
+      graph: options.graph,
+      store: options.store,
+      signal: options.signal,
+      emit: options.emit,
+    });
+  } finally {
+    await lock.release();
   }
 }
 

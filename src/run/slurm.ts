@@ -5,9 +5,10 @@
 // already cached), so the stage's lock, atomic commit and record are the ordinary ones.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ageMsAsync, unownedIsAlive } from '../cache/liveness.ts';
 import type { SlurmJobInfo } from '../cache/record.ts';
 import { type CacheStore, type Damage, describeDamage } from '../cache/store.ts';
 import { EXIT_INTERRUPTED, EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
@@ -146,7 +147,7 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
     work = await store.makeTmpDir(`slurm-${stage.name}`);
     const logsDir = store.layout.dir('logs');
     await mkdir(logsDir, { recursive: true });
-    const logPattern = join(logsDir, `slurm-${stage.name}-%j.log`);
+    const logPattern = store.layout.slurmLog(stage.name, '%j');
     const script = join(work, 'job.sh');
     const command = jobCommand(stage.name, store, req.ctx, req.forced);
     await writeFile(
@@ -273,7 +274,7 @@ async function claimSubmission(
   job?: { jobId: string; logPath: string };
   cached?: { output: { tree: string } };
 }> {
-  const marker = join(store.layout.dir('locks'), `${key}.slurm`);
+  const marker = store.layout.slurmClaim(key);
   await mkdir(dirname(marker), { recursive: true });
   for (;;) {
     try {
@@ -292,11 +293,8 @@ async function claimSubmission(
       if (!state || !TERMINAL(state.state)) return { job };
     } else {
       // Being submitted right now, or its run died between mkdir and writing job.json.
-      const age = await stat(marker).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age < 60_000) {
+      const age = (await ageMsAsync(marker)) ?? 0;
+      if (unownedIsAlive(age)) {
         await new Promise((resolve) => setTimeout(resolve, 500));
         continue;
       }

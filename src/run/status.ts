@@ -64,7 +64,7 @@ function explainStep(
     for (const u of graph.upstream.get(name) ?? [])
       if (states.get(u) !== 'up-to-date')
         reasons.push(`upstream ${u} is ${states.get(u) === 'never-run' ? 'not built yet' : 'stale'}`);
-  if (step.action === 'run' && step.reason === 'forced') reasons.push('forced');
+  if (step.forced) reasons.push('forced');
   if (previousKey === undefined) return withKey({ name, state: 'never-run', reasons, warnings: [] }, key);
   const prevRecord = store.readRecord(previousKey);
   if (prevRecord) reasons.push(...diffAgainst(graph.stages.get(name)!, prevRecord, step.description));
