@@ -8,7 +8,6 @@
 //   - a holder on another host is alive while its marker is fresh: holders touch their marker every
 //     HEARTBEAT_MS, and one not touched for FOREIGN_STALE_MS is taken for dead (a crashed node).
 //     Clearing it sooner is `rm -r` of the marker, which the messages that wait on one name.
-import { statSync } from 'node:fs';
 import { stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
@@ -31,12 +30,6 @@ export const FOREIGN_STALE_MS = 30 * 60_000;
 export const UNOWNED_GRACE_MS = 60_000;
 
 /** Milliseconds since `path` was last modified (its heartbeat), or undefined when it is gone. */
-export function ageMs(path: string, now = Date.now()): number | undefined {
-  const touched = statSync(path, { throwIfNoEntry: false })?.mtimeMs;
-  return touched === undefined ? undefined : now - touched;
-}
-
-/** ageMs without blocking the event loop (for paths polled while stages run). */
 export async function ageMsAsync(path: string): Promise<number | undefined> {
   return stat(path).then(
     (s) => Date.now() - s.mtimeMs,
