@@ -16,7 +16,7 @@
 //     quarantine/<digest>-<time>  corrupt objects moved aside by `verify --repair`, kept for inspection
 //     locks/active/<pid>@<host>   one per live `run` (see active-runs.ts)
 //     locks/maintenance.lock/     held by `gc` and `verify --repair` (see maintenance.ts)
-//     locks/<key>.slurm/          a stage key claimed by a Slurm submission (see slurm.ts)
+//     locks/<key>.slurm/          a stage key claimed by a Slurm submission (see run/slurm/claim.ts)
 //
 // Names below are the only ones the store creates. gc and verify --repair remove only entries whose
 // names match them (NAMES): whatever else a user put in the folder is never touched.

@@ -15,7 +15,7 @@ import { formatBytes } from '../util/format.ts';
 import type { Emit, StageOutcome } from './events.ts';
 import { executeBuiltin } from './execute-builtin.ts';
 import { executeCmd } from './execute-cmd.ts';
-import { slurmJobInfo } from './slurm.ts';
+import { slurmJobInfo } from './slurm/index.ts';
 import { StageLog } from './stage-log.ts';
 import { TOOL_VERSION } from './version.ts';
 

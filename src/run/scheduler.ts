@@ -13,7 +13,7 @@ import { executeStage } from './execute-stage.ts';
 import { type PlanLookups, type PlanOptions, plan, planStage, type Step, type Upstream } from './plan.ts';
 import { executorOf, storeLookups } from './plan-lookups.ts';
 import { Semaphore } from './semaphore.ts';
-import { runOnSlurm, type SlurmContext } from './slurm.ts';
+import { runOnSlurm, type SlurmContext } from './slurm/index.ts';
 
 export interface RunOptions {
   graph: Graph;
