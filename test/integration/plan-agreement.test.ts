@@ -198,6 +198,22 @@ describe('run --dry-run and status agree stage by stage', () => {
     }
   });
 
+  test('a forced stage that does not exist is a usage error for both, with a suggestion', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE(), 'in.txt': 'hello\n' });
+    try {
+      for (const command of [['run', '--dry-run'], ['status']]) {
+        const r = await cli(ws.dir, [...command, '--force', 'aa'], { registry: fixtureStages });
+        assert.equal(r.code, 2, command.join(' '));
+        assert.match(
+          r.stderr,
+          /error E_USAGE_UNKNOWN_STAGE\n {2}no stage named "aa" in pipeline\.yaml\n {2}hint: did you mean "a"\?/,
+        );
+      }
+    } finally {
+      ws.remove();
+    }
+  });
+
   test('status names why: the forced stage says "forced", the corrupt one names the object', async () => {
     const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE(), 'in.txt': 'hello\n' });
     try {

@@ -13,11 +13,10 @@ import type { StageOutcome } from '../../run/events.ts';
 import { linkRunOutput } from '../../run/runs-tree.ts';
 import { runStages } from '../../run/scheduler.ts';
 import type { ExecutorName } from '../../spec/types.ts';
-import { suggestionHint } from '../../util/did-you-mean.ts';
 import { formatSeconds } from '../../util/format.ts';
 import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs } from '../args.ts';
 import type { CliIo } from '../io.ts';
-import { openWorkspace, type Workspace } from '../workspace.ts';
+import { checkStageNames, openWorkspace, type Workspace } from '../workspace.ts';
 
 export const RUN_HELP = `Usage: gpt2o-pipe run [EXPERIMENT] [STAGE...] [options]
 
@@ -68,14 +67,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     write: values['dry-run'] !== true,
   });
   const { graph } = workspace;
-  for (const name of [...targets, ...(values.force ?? [])]) {
-    if (!graph.stages.has(name)) {
-      throw new PipeError(`no stage named "${name}" in ${relative(io.cwd, graph.spec.rootFile)}`, {
-        code: 'E_USAGE_UNKNOWN_STAGE',
-        hint: suggestionHint(name, graph.order, 'stages'),
-      });
-    }
-  }
+  checkStageNames(io, graph, [...targets, ...(values.force ?? [])]);
   const executor = values.executor;
   if (executor !== undefined && executor !== 'local' && executor !== 'slurm') {
     throw new PipeError(`--executor must be "local" or "slurm", got "${executor}"`, {

@@ -5,7 +5,7 @@ import { EXIT_OK } from '../../errors.ts';
 import { type StageStatusReport, stageStatuses } from '../../run/status.ts';
 import { findProjectRoot, parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
-import { openWorkspace } from '../workspace.ts';
+import { checkStageNames, openWorkspace } from '../workspace.ts';
 
 export const STATUS_HELP = `Usage: gpt2o-pipe status [EXPERIMENT...] [options]
 
@@ -38,6 +38,7 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
   const experiments: { experiment: string; file: string; stages: StageStatusReport[] }[] = [];
   for (const file of files) {
     const { graph, store } = await openWorkspace(io, file, { sets: values.set, cache: values.cache });
+    checkStageNames(io, graph, values.force ?? []);
     experiments.push({
       experiment: graph.spec.experiment,
       file: graph.spec.specFile,
