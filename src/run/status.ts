@@ -43,6 +43,9 @@ export async function stageStatuses(
     states.set(step.stage, report.state);
     reports.push(report);
   }
+  // What was hashed to key the stages is remembered, as `run` does: a dep that was only touched
+  // (same bytes) is not hashed again by the next status. A failed write is dropped (an accelerator).
+  store.statCache.save(store.layout.tmp);
   return reports;
 }
 

@@ -4,7 +4,7 @@
 // thing, then asks both commands. The expected dry-run outcome is written out per row, so a row
 // also pins what the plan decides.
 import assert from 'node:assert/strict';
-import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fixtureStages } from '../fixtures/stages/index.ts';
@@ -193,6 +193,26 @@ describe('run --dry-run and status agree stage by stage', () => {
         assert.equal(dry.get(name)!.status, 'cached');
         assert.equal(dry.get(name)!.key, s.key);
       }
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('status remembers what it hashed: a touched dep is hashed once, not by every status', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': PIPELINE(), 'in.txt': 'hello\n' });
+    try {
+      // The stat cache skips files changed (mtime or ctime) in the last 2 s: let them settle.
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 2_500));
+      await settle();
+      await cli(ws.dir, ['run'], { registry: fixtureStages });
+      // Same bytes, a new mtime.
+      const then = new Date(Date.now() - 60_000);
+      utimesSync(ws.path('in.txt'), then, then);
+      await settle();
+      const entry = () => JSON.parse(ws.read('cache/stat-cache.json'))[ws.path('in.txt')] as number[];
+      assert.notEqual(entry()[1], statSync(ws.path('in.txt')).mtimeMs);
+      assert.equal((await status(ws, [])).get('a')!.state, 'up-to-date');
+      assert.equal(entry()[1], statSync(ws.path('in.txt')).mtimeMs);
     } finally {
       ws.remove();
     }
