@@ -2,12 +2,13 @@
 // output trees, the objects in them, their logs); drop everything else, and stale temp files.
 // Only names the store creates (layout.ts NAMES) are ever removed; anything else in the folder is
 // left alone. The caller holds the cache (maintenance.ts), so no run starts meanwhile.
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PipeError } from '../errors.ts';
 import { activeRuns } from './active-runs.ts';
 import { NAMES } from './layout.ts';
-import { holderIsAlive, parseOwnerTag, unownedIsAlive } from './liveness.ts';
+import { holderIsAlive, parseOwnerTag } from './liveness.ts';
+import { lockIsHeldSync } from './lock.ts';
 import { listRefFiles } from './refs.ts';
 import type { CacheStore } from './store.ts';
 
@@ -122,7 +123,8 @@ export function planGarbage(store: CacheStore): GcPlan {
   // run of that key takes it over, but a key that is never run again keeps it).
   for (const name of namesIn(layout.dir('locks'), NAMES.lock)) {
     const path = join(layout.dir('locks'), name);
-    if (lockIsDead(path)) remove(path, 'locks', 0);
+    // Gone meanwhile (released): nothing to remove.
+    if (existsSync(path) && !lockIsHeldSync(path)) remove(path, 'locks', 0);
   }
   return plan;
 }
@@ -161,21 +163,6 @@ function keepWhatRefsName(store: CacheStore, plan: GcPlan): void {
       }
     }
   }
-}
-
-/** A stage lock whose holder is gone (liveness.ts's rule, as lock.ts applies it). */
-function lockIsDead(path: string): boolean {
-  let owner: { pid?: unknown; host?: unknown } | undefined;
-  try {
-    owner = JSON.parse(readFileSync(join(path, 'owner.json'), 'utf8'));
-  } catch {
-    owner = undefined;
-  }
-  const touched = statSync(owner ? join(path, 'owner.json') : path, { throwIfNoEntry: false })?.mtimeMs;
-  if (touched === undefined) return false;
-  return owner && typeof owner.pid === 'number' && typeof owner.host === 'string'
-    ? !holderIsAlive({ pid: owner.pid, host: owner.host }, touched)
-    : !unownedIsAlive(Date.now() - touched);
 }
 
 /** Entries named `pattern` one level below the two-character fan-out folders (objects/ab/…). */
