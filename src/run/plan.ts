@@ -62,29 +62,47 @@ export async function planStage(
   lookups: PlanLookups,
   options: PlanOptions,
 ): Promise<Step> {
-  const base = { stage: stage.name, executor: options.executorOf(stage), damage: [] as string[] };
+  const name = stage.name;
+  const executor = options.executorOf(stage);
   const blocked = upstream.find((u) => u.state === 'failed' || u.state === 'skipped');
-  if (blocked)
-    return {
-      ...base,
-      action: 'skip',
-      reason: `upstream "${blocked.name}" ${blocked.state === 'failed' ? 'failed' : 'was skipped'}`,
-    };
+  if (blocked) {
+    const reason = `upstream "${blocked.name}" ${blocked.state === 'failed' ? 'failed' : 'was skipped'}`;
+    return { stage: name, executor, damage: [], action: 'skip', reason };
+  }
   const pending = upstream.find((u) => u.state === 'pending');
-  if (pending) return { ...base, action: 'would-run', reason: `upstream "${pending.name}" would run` };
+  if (pending)
+    return {
+      stage: name,
+      executor,
+      damage: [],
+      action: 'would-run',
+      reason: `upstream "${pending.name}" would run`,
+    };
 
   const trees = new Map(upstream.map((u) => [u.name, (u as { tree: string }).tree]));
   let keyed: { description: KeyDescription; key: string };
   try {
     keyed = await lookups.describe(stage, trees);
   } catch (error) {
-    return { ...base, action: 'fail', reason: (error as Error).message, error: error as Error };
+    const reason = (error as Error).message;
+    return { stage: name, executor, damage: [], action: 'fail', reason, error: error as Error };
   }
-  const step = { ...base, key: keyed.key, description: keyed.description };
-  if (options.force.has(stage.name)) return { ...step, action: 'run', reason: 'forced', forced: true };
-  const record = await lookups.serve(keyed.key, (message) => step.damage.push(message));
-  if (record) return { ...step, action: 'serve', reason: '', record };
-  return { ...step, action: 'run', reason: 'not in the cache' };
+  const { key, description } = keyed;
+  if (options.force.has(name))
+    return {
+      stage: name,
+      executor,
+      damage: [],
+      key,
+      description,
+      action: 'run',
+      reason: 'forced',
+      forced: true,
+    };
+  const damage: string[] = [];
+  const record = await lookups.serve(key, (message) => damage.push(message));
+  if (record) return { stage: name, executor, damage, key, description, action: 'serve', reason: '', record };
+  return { stage: name, executor, damage, key, description, action: 'run', reason: 'not in the cache' };
 }
 
 /**
