@@ -8,10 +8,17 @@ export interface Loc {
   col: number;
 }
 
-/** Exit codes are a public contract: 0 ok, 1 a stage failed, 2 spec or usage error. */
+/**
+ * Exit codes are a public contract, and this is their one owner: 0 ok, 1 a stage failed, 2 spec or
+ * usage error, 70 internal error (a bug; EX_SOFTWARE from sysexits.h), 130 interrupted (128 +
+ * SIGINT, what a shell shows after Ctrl-C), 141 stdout closed (128 + SIGPIPE, as `git log | head`).
+ */
 export const EXIT_OK = 0;
 export const EXIT_STAGE_FAILED = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_INTERNAL = 70;
+export const EXIT_INTERRUPTED = 130;
+export const EXIT_BROKEN_PIPE = 141;
 
 export interface PipeErrorInit {
   /** Stable machine-readable code, e.g. E_SPEC_UNKNOWN_PARAM. */

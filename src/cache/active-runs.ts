@@ -7,7 +7,7 @@ import { HOST, type Holder, holderIsAlive, OWNER_TAG, parseOwnerTag, startHeartb
 import type { CacheStore } from './store.ts';
 
 function activeDir(store: CacheStore): string {
-  return join(store.layout.dir('locks'), 'active');
+  return store.layout.activeRuns;
 }
 
 /** The marker of this process: locks/active/<pid>@<host>. */

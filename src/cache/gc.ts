@@ -2,12 +2,13 @@
 // output trees, the objects in them, their logs); drop everything else, and stale temp files.
 // Only names the store creates (layout.ts NAMES) are ever removed; anything else in the folder is
 // left alone. The caller holds the cache (maintenance.ts), so no run starts meanwhile.
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PipeError } from '../errors.ts';
 import { activeRuns } from './active-runs.ts';
 import { NAMES } from './layout.ts';
 import { holderIsAlive, parseOwnerTag } from './liveness.ts';
+import { lockIsHeldSync } from './lock.ts';
 import { listRefFiles } from './refs.ts';
 import type { CacheStore } from './store.ts';
 
@@ -30,11 +31,19 @@ export interface GcReport {
   droppedExperiments: string[];
 }
 
+type Counter = Exclude<keyof GcReport['removed'], 'bytes'>;
+
+/** What gc would do, found by reading only: what the refs keep, and each entry to remove. */
+export interface GcPlan {
+  keep: { keys: Set<string>; trees: Set<string>; objects: Set<string>; bytes: number };
+  removals: { path: string; counter: Counter; bytes: number }[];
+  /** Refs whose experiment file no longer exists. */
+  droppedRefs: { path: string; specFile: string }[];
+}
+
 export function collectGarbage(store: CacheStore, options: { dryRun: boolean }): GcReport {
-  const { layout } = store;
-  const keepKeys = new Set<string>();
-  const keepTrees = new Set<string>();
-  const keepObjects = new Set<string>();
+  const plan = planGarbage(store);
+  if (!options.dryRun) applyGarbage(store, plan);
   const removed = {
     objects: 0,
     records: 0,
@@ -46,66 +55,55 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
     locks: 0,
     bytes: 0,
   };
-  const droppedExperiments: string[] = [];
-
-  // What refs keep is what survives: a ref that cannot be read would let gc delete the results of
-  // its experiment, so gc stops before removing anything.
-  const refs = listRefFiles(store);
-  const unreadable = refs.find((r) => 'problem' in r);
-  if (unreadable && 'problem' in unreadable) {
-    throw new PipeError(`gc: the ref ${unreadable.path} ${unreadable.problem}; gc removed nothing`, {
-      code: 'E_GC_BAD_REF',
-      hint: 'run `gpt2o-pipe verify --repair` (it moves unreadable refs to quarantine/), or delete that file; the next run of its experiment writes it again',
-    });
+  for (const r of plan.removals) {
+    removed[r.counter]++;
+    removed.bytes += r.bytes;
   }
-  for (const entry of refs) {
-    if (!('ref' in entry)) continue;
-    const { path, ref } = entry;
-    if (!existsSync(ref.specFile)) {
-      droppedExperiments.push(ref.specFile);
-      removed.refs++;
-      if (!options.dryRun) rmSync(path, { force: true });
-      continue;
-    }
-    for (const { key } of Object.values(ref.stages)) {
-      const record = store.readRecord(key);
-      if (!record) continue;
-      keepKeys.add(key);
-      keepTrees.add(record.output.tree);
-      keepObjects.add(record.output.tree);
-      try {
-        for (const file of store.readManifest(record.output.tree).files) keepObjects.add(file.digest);
-      } catch {
-        // a missing or invalid manifest: nothing more to keep for it; `run` will recompute the stage
-      }
-    }
-  }
-
-  let keptBytes = 0;
-  const remove = (path: string, counter: keyof typeof removed, size = sizeOf(path)) => {
-    removed[counter]++;
-    removed.bytes += size;
-    if (!options.dryRun) rmSync(path, { recursive: true, force: true });
+  return {
+    keptRecords: plan.keep.keys.size,
+    keptObjects: plan.keep.objects.size,
+    keptBytes: plan.keep.bytes,
+    removed,
+    droppedExperiments: plan.droppedRefs.map((r) => r.specFile),
   };
+}
+
+/** Removes what the plan lists; the stat cache forgets removed objects; markers of killed runs go. */
+export function applyGarbage(store: CacheStore, plan: GcPlan): void {
+  const { layout } = store;
+  for (const { path } of plan.removals) rmSync(path, { recursive: true, force: true });
+  // The stat cache remembers when each object was last verified: forget the removed ones.
+  const objects = `${layout.dir('objects')}/`;
+  store.statCache.prune(
+    layout.tmp,
+    (path) => path.startsWith(objects) && !plan.keep.objects.has(path.slice(path.lastIndexOf('/') + 1)),
+  );
+  for (const run of activeRuns(store)) if (!run.alive) rmSync(run.path, { force: true });
+}
+
+/** Reads the refs and the cache folders; removes nothing. */
+export function planGarbage(store: CacheStore): GcPlan {
+  const plan: GcPlan = {
+    keep: { keys: new Set(), trees: new Set(), objects: new Set(), bytes: 0 },
+    removals: [],
+    droppedRefs: [],
+  };
+  keepWhatRefsName(store, plan);
+  const { layout } = store;
+  const { keep } = plan;
+  const remove = (path: string, counter: Counter, bytes = sizeOf(path)) =>
+    plan.removals.push({ path, counter, bytes });
+  for (const { path } of plan.droppedRefs) plan.removals.push({ path, counter: 'refs', bytes: 0 });
   for (const path of fannedOut(layout.dir('objects'), NAMES.object)) {
-    const name = basename(path);
-    if (keepObjects.has(name)) keptBytes += sizeOf(path);
+    if (keep.objects.has(basename(path))) keep.bytes += sizeOf(path);
     else remove(path, 'objects');
   }
-  // The stat cache remembers when each object was last verified: forget the removed ones.
-  if (!options.dryRun) {
-    const objects = `${layout.dir('objects')}/`;
-    store.statCache.prune(
-      layout.tmp,
-      (path) => path.startsWith(objects) && !keepObjects.has(path.slice(path.lastIndexOf('/') + 1)),
-    );
-  }
   for (const path of fannedOut(layout.dir('actions'), NAMES.record))
-    if (!keepKeys.has(basename(path).replace(/\.json$/, ''))) remove(path, 'records');
+    if (!keep.keys.has(basename(path).replace(/\.json$/, ''))) remove(path, 'records');
   for (const name of namesIn(layout.dir('logs'), NAMES.log))
-    if (!keepKeys.has(name.replace(/\.log$/, ''))) remove(join(layout.dir('logs'), name), 'logs');
+    if (!keep.keys.has(name.replace(/\.log$/, ''))) remove(join(layout.dir('logs'), name), 'logs');
   for (const name of namesIn(layout.dir('trees'), NAMES.tree))
-    if (!keepTrees.has(name)) remove(join(layout.dir('trees'), name), 'trees', 0);
+    if (!keep.trees.has(name)) remove(join(layout.dir('trees'), name), 'trees', 0);
   // Temp entries are named "<pid>@<host>~…"; those of dead processes are leftovers of killed runs.
   for (const name of namesIn(layout.tmp, NAMES.tmp)) {
     const path = join(layout.tmp, name);
@@ -115,39 +113,56 @@ export function collectGarbage(store: CacheStore, options: { dryRun: boolean }):
     remove(path, 'tmp');
   }
   // Resume folders of interrupted stages are kept (rerunning continues from them) unless empty or
-  // their key has since been committed; `rm -r cache/resume` drops them all.
+  // their key is committed and kept; `rm -r cache/resume` drops them all.
   for (const name of namesIn(layout.dir('resume'), NAMES.resume)) {
     const path = join(layout.dir('resume'), name);
-    if (safeReaddir(path).length > 0 && !store.readRecord(name)) continue;
+    if (safeReaddir(path).length > 0 && !keep.keys.has(name)) continue;
     remove(path, 'resume', 0);
   }
   // Locks of dead processes (a kill between a commit and the lock's release leaves one; the next
   // run of that key takes it over, but a key that is never run again keeps it).
   for (const name of namesIn(layout.dir('locks'), NAMES.lock)) {
     const path = join(layout.dir('locks'), name);
-    let owner: { pid?: unknown; host?: unknown } | undefined;
-    try {
-      owner = JSON.parse(readFileSync(join(path, 'owner.json'), 'utf8'));
-    } catch {
-      owner = undefined;
-    }
-    const touched = statSync(owner ? join(path, 'owner.json') : path, { throwIfNoEntry: false })?.mtimeMs;
-    if (touched === undefined) continue;
-    const dead =
-      owner && typeof owner.pid === 'number' && typeof owner.host === 'string'
-        ? !holderIsAlive({ pid: owner.pid, host: owner.host }, touched)
-        : Date.now() - touched > 60_000;
-    if (dead) remove(path, 'locks', 0);
+    // Gone meanwhile (released): nothing to remove.
+    if (existsSync(path) && !lockIsHeldSync(path)) remove(path, 'locks', 0);
   }
-  // Markers of runs that were killed.
-  for (const run of activeRuns(store)) if (!run.alive && !options.dryRun) rmSync(run.path, { force: true });
-  return {
-    keptRecords: keepKeys.size,
-    keptObjects: keepObjects.size,
-    keptBytes,
-    removed,
-    droppedExperiments,
-  };
+  return plan;
+}
+
+/**
+ * What survives is what refs keep: their records, output trees and objects. A ref that cannot be
+ * read would let gc delete the results of its experiment, so gc stops before removing anything.
+ */
+function keepWhatRefsName(store: CacheStore, plan: GcPlan): void {
+  const refs = listRefFiles(store);
+  const unreadable = refs.find((r) => 'problem' in r);
+  if (unreadable && 'problem' in unreadable) {
+    throw new PipeError(`gc: the ref ${unreadable.path} ${unreadable.problem}; gc removed nothing`, {
+      code: 'E_GC_BAD_REF',
+      hint: 'run `gpt2o-pipe verify --repair` (it moves unreadable refs to quarantine/), or delete that file; the next run of its experiment writes it again',
+    });
+  }
+  const { keep } = plan;
+  for (const entry of refs) {
+    if (!('ref' in entry)) continue;
+    const { path, ref } = entry;
+    if (!existsSync(ref.specFile)) {
+      plan.droppedRefs.push({ path, specFile: ref.specFile });
+      continue;
+    }
+    for (const { key } of Object.values(ref.stages)) {
+      const record = store.readRecord(key);
+      if (!record) continue;
+      keep.keys.add(key);
+      keep.trees.add(record.output.tree);
+      keep.objects.add(record.output.tree);
+      try {
+        for (const file of store.readManifest(record.output.tree).files) keep.objects.add(file.digest);
+      } catch {
+        // a missing or invalid manifest: nothing more to keep for it; `run` will recompute the stage
+      }
+    }
+  }
 }
 
 /** Entries named `pattern` one level below the two-character fan-out folders (objects/ab/…). */

@@ -1,10 +1,13 @@
 // Where things live inside a cache folder. One place, so the cache protocol can be read in one file.
 //
 //   cache/
+//     FORMAT                  the cache format (CACHE_FORMAT); its presence means "this folder is ours"
+//     CACHEDIR.TAG            tells backup tools (tar --exclude-caches, borg, restic) to skip the folder
 //     objects/ab/<digest>     file contents by XXH128 digest, read-only (tree manifests are objects too)
 //     actions/ab/<key>.json   run records: stage key → inputs, output tree digest, metrics, log tail
 //     trees/<digest>/         an output tree laid out as files (hard links into objects/), for reading
 //     logs/<key>.log          full stage logs
+//     logs/slurm-<stage>-<job>.log  what a Slurm job printed (sbatch --output)
 //     refs/<id>.json          each experiment's latest run (stage → key): what gc keeps, what status diffs
 //     locks/<key>.lock/       held while a stage key is being computed
 //     tmp/                    staging: everything is written here first, then renamed into place
@@ -13,6 +16,7 @@
 //     quarantine/<digest>-<time>  corrupt objects moved aside by `verify --repair`, kept for inspection
 //     locks/active/<pid>@<host>   one per live `run` (see active-runs.ts)
 //     locks/maintenance.lock/     held by `gc` and `verify --repair` (see maintenance.ts)
+//     locks/<key>.slurm/          a stage key claimed by a Slurm submission (see run/slurm/claim.ts)
 //
 // Names below are the only ones the store creates. gc and verify --repair remove only entries whose
 // names match them (NAMES): whatever else a user put in the folder is never touched.
@@ -77,6 +81,32 @@ export class CacheLayout {
   }
   get statCache(): string {
     return join(this.root, 'stat-cache.json');
+  }
+  get format(): string {
+    return join(this.root, 'FORMAT');
+  }
+  /** Where FORMAT is written before it is renamed into place. */
+  formatTmp(pid: number): string {
+    return join(this.root, `FORMAT.tmp-${pid}`);
+  }
+  get cachedirTag(): string {
+    return join(this.root, 'CACHEDIR.TAG');
+  }
+  /** One marker per live `run`, named by its owner tag (active-runs.ts). */
+  get activeRuns(): string {
+    return join(this.root, 'locks', 'active');
+  }
+  get maintenanceLock(): string {
+    return join(this.root, 'locks', 'maintenance.lock');
+  }
+  /** The claim a Slurm submission holds on a stage key while its job is queued or running. */
+  slurmClaim(key: string): string {
+    checkDigest(key);
+    return join(this.root, 'locks', `${key}.slurm`);
+  }
+  /** What a stage's Slurm job prints: `jobId` is "%j" for sbatch --output, the job id once known. */
+  slurmLog(stage: string, jobId: string): string {
+    return join(this.root, 'logs', `slurm-${stage}-${jobId}.log`);
   }
   dir(
     name: 'objects' | 'actions' | 'trees' | 'logs' | 'refs' | 'locks' | 'tmp' | 'resume' | 'quarantine',

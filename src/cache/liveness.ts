@@ -8,7 +8,7 @@
 //   - a holder on another host is alive while its marker is fresh: holders touch their marker every
 //     HEARTBEAT_MS, and one not touched for FOREIGN_STALE_MS is taken for dead (a crashed node).
 //     Clearing it sooner is `rm -r` of the marker, which the messages that wait on one name.
-import { utimes } from 'node:fs/promises';
+import { stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 /** This host, as it appears in marker names (anything but [A-Za-z0-9._-] becomes "_"). */
@@ -22,6 +22,25 @@ export const HEARTBEAT_MS = 60_000;
 
 /** A marker of another host (or of unknown host) not refreshed for this long is taken for dead. */
 export const FOREIGN_STALE_MS = 30 * 60_000;
+
+/**
+ * A marker that names no owner yet (its creator is between making it and writing who it is: a lock
+ * before owner.json, a Slurm claim before job.json, sbatch included) counts as alive this long.
+ */
+export const UNOWNED_GRACE_MS = 60_000;
+
+/** Milliseconds since `path` was last modified (its heartbeat), or undefined when it is gone. */
+export async function ageMsAsync(path: string): Promise<number | undefined> {
+  return stat(path).then(
+    (s) => Date.now() - s.mtimeMs,
+    () => undefined,
+  );
+}
+
+/** Whether a marker with no recorded owner, last touched `age` ms ago, still counts as alive. */
+export function unownedIsAlive(age: number): boolean {
+  return age < UNOWNED_GRACE_MS;
+}
 
 export interface Holder {
   pid: number;

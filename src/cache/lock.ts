@@ -4,9 +4,10 @@
 // owner is gone is liveness.ts's rule: by pid on this host, by the age of owner.json (which the
 // holder touches every minute) on another.
 
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HOST, holderIsAlive, startHeartbeat } from './liveness.ts';
+import { ageMsAsync, HOST, holderIsAlive, startHeartbeat, unownedIsAlive } from './liveness.ts';
 
 interface Owner {
   pid: number;
@@ -73,8 +74,14 @@ export async function acquireLock(
 }
 
 export async function readOwner(path: string): Promise<Owner | undefined> {
+  return parseOwner(await readFile(join(path, 'owner.json'), 'utf8').catch(() => undefined));
+}
+
+/** An owner.json's content as an owner; undefined when missing or not one (then only age tells). */
+function parseOwner(text: string | undefined): Owner | undefined {
   try {
-    return JSON.parse(await readFile(join(path, 'owner.json'), 'utf8')) as Owner;
+    const owner = JSON.parse(text ?? '');
+    return typeof owner?.pid === 'number' && typeof owner?.host === 'string' ? (owner as Owner) : undefined;
   } catch {
     return undefined;
   }
@@ -86,18 +93,37 @@ export async function readOwner(path: string): Promise<Owner | undefined> {
  */
 export async function lockIsHeld(path: string): Promise<boolean> {
   const owner = await readOwner(path);
-  if (!owner) {
-    const age = await stat(path).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => undefined,
-    );
-    return age !== undefined && age < BREAK_GUARD_STALE_MS;
+  const touched = owner
+    ? await stat(join(path, 'owner.json')).then(
+        (s) => s.mtimeMs,
+        () => 0,
+      )
+    : await stat(path).then(
+        (s) => s.mtimeMs,
+        () => undefined,
+      );
+  return isHeld(owner, touched);
+}
+
+/** lockIsHeld for a caller that walks many locks synchronously (gc, under the maintenance lock). */
+export function lockIsHeldSync(path: string): boolean {
+  let text: string | undefined;
+  try {
+    text = readFileSync(join(path, 'owner.json'), 'utf8');
+  } catch {
+    text = undefined;
   }
-  const touched = await stat(join(path, 'owner.json')).then(
-    (s) => s.mtimeMs,
-    () => 0,
-  );
-  return holderIsAlive(owner, touched);
+  const owner = parseOwner(text);
+  const touched = owner
+    ? (statSync(join(path, 'owner.json'), { throwIfNoEntry: false })?.mtimeMs ?? 0)
+    : statSync(path, { throwIfNoEntry: false })?.mtimeMs;
+  return isHeld(owner, touched);
+}
+
+/** The rule both readers apply: an owner is alive as liveness.ts says; no owner yet, while young. */
+function isHeld(owner: Owner | undefined, touchedMs: number | undefined): boolean {
+  if (touchedMs === undefined) return false;
+  return owner ? holderIsAlive(owner, touchedMs) : unownedIsAlive(Date.now() - touchedMs);
 }
 
 async function breakIfStale(path: string): Promise<boolean> {
@@ -108,10 +134,7 @@ async function breakIfStale(path: string): Promise<boolean> {
   try {
     await mkdir(guard);
   } catch {
-    const age = await stat(guard).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
+    const age = (await ageMsAsync(guard)) ?? 0;
     if (age > BREAK_GUARD_STALE_MS) await rm(guard, { recursive: true, force: true });
     return false;
   }

@@ -11,13 +11,13 @@
 // never works while a run that has passed step 2 is alive. (Both may see each other: the gc
 // refuses and the run waits until the lock is gone, then goes on.) Liveness of a mark left by a
 // killed process is liveness.ts's rule; a dead one blocks nobody.
-import { PipeError } from '../errors.ts';
+import { EXIT_INTERRUPTED, PipeError } from '../errors.ts';
 import { describeRuns, liveRuns, writeActiveMarker } from './active-runs.ts';
 import { lockIsHeld, readOwner, tryLock } from './lock.ts';
 import { type CacheStore, cacheAccessError } from './store.ts';
 
 function maintenanceLock(store: CacheStore): string {
-  return `${store.layout.dir('locks')}/maintenance.lock`;
+  return store.layout.maintenanceLock;
 }
 
 /**
@@ -90,7 +90,7 @@ export async function enterRun(
     if (options.signal?.aborted)
       throw new PipeError('interrupted while waiting for gc to finish', {
         code: 'E_INTERRUPTED',
-        exitCode: 130,
+        exitCode: EXIT_INTERRUPTED,
       });
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 1.5, 1000);

@@ -28,7 +28,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import { PipeError } from '../errors.ts';
+import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes, hashFile } from './hash.ts';
 import { CACHE_FORMAT, CacheLayout, DIGEST } from './layout.ts';
@@ -248,7 +248,7 @@ export class CacheStore {
           throw new PipeError(`cached object ${source} ("${file.path}" of tree ${digest}) is missing`, {
             code: 'E_CACHE_DAMAGED',
             hint: 'it was quarantined or removed during this run; run again to recompute it',
-            exitCode: 1,
+            exitCode: EXIT_STAGE_FAILED,
           });
         });
         // The copy carries the object's mtime, which is how treeLooksIntact recognizes it.
@@ -418,7 +418,7 @@ async function placeLinks(staging: string, links: readonly TreeLink[], tree: str
       throw new PipeError(`cached tree ${tree} has a link at an invalid path ${JSON.stringify(path)}`, {
         code: 'E_CACHE_CORRUPT',
         hint: 'the cache was changed by hand or by another tool; run gpt2o-pipe verify --repair',
-        exitCode: 1,
+        exitCode: EXIT_STAGE_FAILED,
       });
     const dest = join(staging, path);
     await mkdir(dirname(dest), { recursive: true });
@@ -431,7 +431,7 @@ async function placeLinks(staging: string, links: readonly TreeLink[], tree: str
       throw new PipeError(`cached tree ${tree} has a link "${link.path}" that ${problem}`, {
         code: 'E_CACHE_CORRUPT',
         hint: 'the cache was changed by hand or by another tool; run gpt2o-pipe verify --repair',
-        exitCode: 1,
+        exitCode: EXIT_STAGE_FAILED,
       });
     }
   }
@@ -490,10 +490,10 @@ function inspectCacheFolder(root: string): 'cache' | 'missing' | 'empty' {
     });
   let format: string | undefined;
   try {
-    format = readFileSync(join(root, 'FORMAT'), 'utf8').trim();
+    format = readFileSync(new CacheLayout(root).format, 'utf8').trim();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw cacheAccessError(join(root, 'FORMAT'), error);
+    if (code !== 'ENOENT') throw cacheAccessError(new CacheLayout(root).format, error);
   }
   if (format !== undefined) {
     if (format === CACHE_FORMAT) return 'cache';
@@ -529,12 +529,12 @@ function initCacheFolder(store: CacheStore): void {
   const { root } = store;
   try {
     mkdirSync(root, { recursive: true });
-    const tmp = join(root, `FORMAT.tmp-${process.pid}`);
+    const tmp = store.layout.formatTmp(process.pid);
     writeFileSync(tmp, `${CACHE_FORMAT}\n`);
-    renameSync(tmp, join(root, 'FORMAT'));
+    renameSync(tmp, store.layout.format);
     // Tells backup tools (tar --exclude-caches, borg, restic) that this folder can be rebuilt.
     writeFileSync(
-      join(root, 'CACHEDIR.TAG'),
+      store.layout.cachedirTag,
       'Signature: 8a477f597d28d172789f06886806bc55\n# gpt2o-pipe cache\n',
     );
     mkdirSync(store.layout.tmp, { recursive: true });

@@ -1,6 +1,7 @@
 // The process wrapper around runMain: real stdio, Ctrl-C handling, the built-in stage registry.
 import { builtinStages } from '../../stages/index.ts';
-import { EXIT_BROKEN_PIPE, watchOutputClosed } from './closed-output.ts';
+import { EXIT_BROKEN_PIPE, EXIT_INTERRUPTED } from '../errors.ts';
+import { watchOutputClosed } from './closed-output.ts';
 import { runMain } from './main.ts';
 
 const controller = new AbortController();
@@ -8,7 +9,7 @@ let interrupts = 0;
 process.on('SIGINT', () => {
   interrupts++;
   // First Ctrl-C: stop stages cleanly (nothing half-done is cached). Second: leave now.
-  if (interrupts > 1) process.exit(130);
+  if (interrupts > 1) process.exit(EXIT_INTERRUPTED);
   process.stderr.write('\ninterrupted: stopping running stages (Ctrl-C again to quit at once)\n');
   controller.abort();
 });

@@ -4,11 +4,11 @@
 // Ctrl-C (stage process groups killed, locks released, nothing half-done cached), nothing more is
 // written to the closed stream, and the exit code is 141.
 import type { Writable } from 'node:stream';
+import { EXIT_BROKEN_PIPE } from '../errors.ts';
 
-// NOTE: 141 = 128 + SIGPIPE (13), what a shell reports for a process killed by SIGPIPE (`git log |
-// head -1`), so `set -o pipefail` scripts see the usual "reader went away" status, distinct from
-// 130 (the user pressed Ctrl-C) and from 1/2 (a stage or the spec failed).
-export const EXIT_BROKEN_PIPE = 141;
+// NOTE: 141 (EXIT_BROKEN_PIPE in errors.ts) = 128 + SIGPIPE (13), what a shell reports for a process
+// killed by SIGPIPE (`git log | head -1`), so `set -o pipefail` scripts see the usual "reader went
+// away" status, distinct from 130 (the user pressed Ctrl-C) and from 1/2 (a stage or the spec failed).
 
 export interface GuardedOutput {
   stdout: (text: string) => void;

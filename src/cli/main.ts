@@ -1,6 +1,6 @@
 // The CLI entry: `runMain(rawArgs, io)` dispatches to lazily imported subcommands and turns errors
 // into messages and exit codes (0 ok, 1 stage failed, 2 spec/usage error). Tests call it in-process.
-import { EXIT_OK, EXIT_USAGE, PipeError } from '../errors.ts';
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, PipeError } from '../errors.ts';
 import { errorJson, formatError } from '../report/format-error.ts';
 import { TOOL_VERSION } from '../run/version.ts';
 import { setDisplayRoot } from '../spec/yaml-file.ts';
@@ -73,7 +73,7 @@ export async function runMain(rawArgs: string[], io: CliIo): Promise<number> {
     io.stderr(`${formatError(error)}\n`);
     // A script asked for JSON: it gets JSON for a spec or usage error too, not an empty stdout.
     if (wantsJson(args)) io.stdout(`${errorJson(error)}\n`);
-    return error instanceof PipeError ? error.exitCode : 70;
+    return error instanceof PipeError ? error.exitCode : EXIT_INTERNAL;
   }
 }
 

@@ -1,9 +1,10 @@
 // From a spec file to what commands work on: the resolved spec, its graph and its cache.
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { CacheStore } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import { buildGraph, type Graph } from '../graph/build.ts';
 import { resolveSpec } from '../spec/resolve.ts';
+import { suggestionHint } from '../util/did-you-mean.ts';
 import { findProjectRoot } from './args.ts';
 import type { CliIo } from './io.ts';
 
@@ -53,4 +54,16 @@ export async function openWorkspace(
   });
   if (options.write) store.assertWritable();
   return { graph, store, runsDir: resolve(spec.projectRoot, 'runs'), sets: options.sets ?? [] };
+}
+
+/** Every name must be a stage of the graph (targets, --force): a typo is a usage error, not a no-op. */
+export function checkStageNames(io: CliIo, graph: Graph, names: readonly string[]): void {
+  for (const name of names) {
+    if (!graph.stages.has(name)) {
+      throw new PipeError(`no stage named "${name}" in ${relative(io.cwd, graph.spec.rootFile)}`, {
+        code: 'E_USAGE_UNKNOWN_STAGE',
+        hint: suggestionHint(name, graph.order, 'stages'),
+      });
+    }
+  }
 }

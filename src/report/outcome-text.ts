@@ -1,5 +1,7 @@
 // One line per finished stage, shared by the plain and listr2 reporters.
+
 import type { StageOutcome } from '../run/events.ts';
+import { formatSeconds } from '../util/format.ts';
 
 const SYMBOL: Record<StageOutcome['status'], string> = {
   ran: '✔',
@@ -21,10 +23,4 @@ export function describeOutcome(outcome: StageOutcome, width = 0, withSymbol = t
           ? `failed${outcome.seconds ? ` after ${formatSeconds(outcome.seconds)}` : ''}`
           : `${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`;
   return withSymbol ? `${SYMBOL[outcome.status]} ${name}  ${detail}` : `${name}  ${detail}`;
-}
-
-export function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
-  const m = Math.floor(seconds / 60);
-  return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, '0')}s`;
 }

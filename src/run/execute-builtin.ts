@@ -1,44 +1,34 @@
 // Runs one built-in (`uses:`) stage through the stage API: the stage gets its validated params,
 // read-only input folders and a fresh output folder; it never sees the cache.
-import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
+import { mkdir } from 'node:fs/promises';
+import { depPath } from '../cache/key.ts';
+import { EXIT_INTERRUPTED, EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { normalizeDep } from '../spec/stages.ts';
 import type { UsesStage } from '../spec/types.ts';
 import { type StageContext, StageError } from '../stage-api/index.ts';
-import type { Emit } from './events.ts';
-import type { StageLog } from './stage-log.ts';
-
-export interface BuiltinRunInput {
-  stage: UsesStage;
-  /** Declared dep path → absolute path. */
-  depPaths: ReadonlyMap<string, string>;
-  outDir: string;
-  /** Kept across interrupted runs of this key (see StageContext.resumeDir). */
-  resumeDir: string;
-  /** Slot → materialized upstream output folder. */
-  inputDirs: ReadonlyMap<string, string>;
-  log: StageLog;
-  signal: AbortSignal;
-  emit: Emit;
-}
+import type { StageResult, StageRun } from './execute-stage.ts';
 
 /** Runs the stage; resolves with its metrics, rejects with a PipeError naming the stage. */
-export async function runBuiltinStage(input: BuiltinRunInput): Promise<{ metrics: Record<string, unknown> }> {
-  const { stage, log, emit } = input;
+export async function executeBuiltin(input: StageRun<UsesStage>): Promise<StageResult> {
+  const { stage, graph, log, emit } = input;
   const metrics: Record<string, unknown> = {};
+  const inputDirs = new Map(input.inputs.map((i) => [i.slot, i.dir]));
+  const depPaths = new Map(stage.deps.map((d) => [d.path, depPath(graph, d.path)]));
+  await mkdir(input.resumeDir, { recursive: true });
   const context: StageContext = {
     params: stage.with,
-    inputs: [...input.inputDirs.keys()],
+    inputs: [...inputDirs.keys()],
     input(slot) {
-      const dir = input.inputDirs.get(slot);
+      const dir = inputDirs.get(slot);
       if (!dir) throw new StageError(`stage asked for input "${slot}", which is not bound in needs:`);
       return dir;
     },
     dep(path) {
-      const absolute = input.depPaths.get(normalizeDep(path));
+      const absolute = depPaths.get(normalizeDep(path));
       if (!absolute) throw new StageError(`stage asked for "${path}", which its deps() did not declare`);
       return absolute;
     },
-    outDir: input.outDir,
+    outDir: input.scratch,
     resumeDir: input.resumeDir,
     log: (message) => log.line(message),
     progress: (progress) => emit({ type: 'stage-progress', stage: stage.name, progress }),
@@ -54,24 +44,25 @@ export async function runBuiltinStage(input: BuiltinRunInput): Promise<{ metrics
       throw new PipeError(`stage "${stage.name}" was interrupted`, {
         code: 'E_INTERRUPTED',
         stage: stage.name,
-        exitCode: 130,
+        exitCode: EXIT_INTERRUPTED,
       });
     }
-    const known = error instanceof StageError;
-    log.line(known ? `error: ${error.message}` : String((error as Error)?.stack ?? error));
-    throw new PipeError(
-      `stage "${stage.name}" (uses ${stage.uses}) failed: ${(error as Error)?.message ?? error}`,
-      {
-        code: known ? 'E_STAGE_FAILED' : 'E_STAGE_CRASHED',
-        stage: stage.name,
-        loc: stage.loc,
-        hint: known
-          ? error.hint
-          : `this looks like a bug in the built-in stage "${stage.uses}"; the log has the stack: ${log.path}`,
-        exitCode: EXIT_STAGE_FAILED,
-        cause: error,
-      },
-    );
+    if (!(error instanceof StageError)) {
+      // Not a failure the stage reported: a bug in it (built-in stages are part of gpt2o-pipe). It
+      // stays itself, so the run prints it as an internal error with its stack, never under a code.
+      log.line(String((error as Error)?.stack ?? error));
+      throw error;
+    }
+    log.line(`error: ${error.message}`);
+    throw new PipeError(`stage "${stage.name}" (uses ${stage.uses}) failed: ${error.message}`, {
+      code: 'E_STAGE_FAILED',
+      stage: stage.name,
+      loc: stage.loc,
+      hint: error.hint,
+      exitCode: EXIT_STAGE_FAILED,
+      cause: error,
+    });
   }
-  return { metrics };
+  // A built-in stage's whole output folder is its output.
+  return { outs: [''], metrics, warnings: [] };
 }

@@ -5,11 +5,10 @@
 import { lstat, mkdir, readdir, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { depPath } from '../cache/key.ts';
-import type { CacheStore } from '../cache/store.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
-import type { Graph } from '../graph/build.ts';
 import type { CmdStage } from '../spec/types.ts';
 import { printable } from '../util/printable.ts';
+import type { StageResult, StageRun } from './execute-stage.ts';
 import {
   findInputChanges,
   type GuardedInput,
@@ -18,30 +17,9 @@ import {
   snapshotInputs,
 } from './input-guard.ts';
 import { runShell } from './run-shell.ts';
-import type { StageLog } from './stage-log.ts';
 
-/** An upstream output bound to one of the stage's input slots, materialized. */
-export interface SlotInput {
-  slot: string;
-  /** The upstream stage's name. */
-  stage: string;
-  /** Its output tree digest and the folder holding it. */
-  tree: string;
-  dir: string;
-}
-
-export interface CmdRunInput {
-  stage: CmdStage;
-  graph: Graph;
-  store: CacheStore;
-  scratch: string;
-  inputs: readonly SlotInput[];
-  log: StageLog;
-  signal: AbortSignal;
-}
-
-/** Runs the command; resolves with warnings, rejects with a PipeError naming the stage. */
-export async function runCmdStage(input: CmdRunInput): Promise<{ warnings: string[] }> {
+/** Runs the command; resolves with its outs and warnings, rejects with a PipeError naming the stage. */
+export async function executeCmd(input: StageRun<CmdStage>): Promise<StageResult> {
   const { stage, scratch, graph, log, signal } = input;
   const { linked, guarded } = await linkInputs(input);
   const snapshot = await snapshotInputs(guarded);
@@ -81,7 +59,7 @@ export async function runCmdStage(input: CmdRunInput): Promise<{ warnings: strin
         `wrote files outside its declared outs (not kept): ${stray.slice(0, 5).map(printable).join(', ')}${stray.length > 5 ? ` and ${stray.length - 5} more` : ''}`,
       ]
     : [];
-  return { warnings };
+  return { outs: stage.outs.map((o) => o.path), metrics: {}, warnings };
 }
 
 /**
@@ -90,7 +68,7 @@ export async function runCmdStage(input: CmdRunInput): Promise<{ warnings: strin
  * stage's output as a folder named after it; one bound to another slot name (`needs: {in: a}`)
  * appears as a folder named after the slot.
  */
-async function linkInputs({ stage, graph, store, scratch, inputs }: CmdRunInput) {
+async function linkInputs({ stage, graph, store, scratch, inputs }: StageRun<CmdStage>) {
   const linked = new Set<string>();
   const guarded: GuardedInput[] = [];
   const place = async (rel: string, target: string, tree?: GuardedInput['tree']) => {

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { EXIT_STAGE_FAILED, type Loc, PipeError } from '../errors.ts';
+import { EXIT_INTERRUPTED, EXIT_STAGE_FAILED, type Loc, PipeError } from '../errors.ts';
 import type { StageLog } from './stage-log.ts';
 
 export interface ShellRun {
@@ -91,7 +91,7 @@ async function runProcess(run: ShellRun, args: string[], bytes: number): Promise
     throw new PipeError(`stage "${stage}" was interrupted`, {
       code: 'E_INTERRUPTED',
       stage,
-      exitCode: 130,
+      exitCode: EXIT_INTERRUPTED,
     });
   }
   if (exit.code !== 0) {

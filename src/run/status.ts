@@ -2,13 +2,14 @@
 // experiment's previous run record (param old -> new, dep changed, upstream output changed, …).
 
 import { canonicalJson } from '../cache/canonical.ts';
-import { describeStage, keyOf } from '../cache/key.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
 import { readRef } from '../cache/refs.ts';
-import { type CacheStore, describeDamage } from '../cache/store.ts';
+import type { CacheStore } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
-import type { ResolvedStage } from '../spec/types.ts';
+import type { ExecutorName, ResolvedStage } from '../spec/types.ts';
+import { plan, type Step } from './plan.ts';
+import { executorOf, storeLookups } from './plan-lookups.ts';
 
 export type StageState = 'up-to-date' | 'stale' | 'never-run';
 
@@ -21,57 +22,64 @@ export interface StageStatusReport {
   warnings: string[];
 }
 
-/** Computes every stage's state without running anything (deps are hashed through the stat cache). */
-export async function stageStatuses(graph: Graph, store: CacheStore): Promise<StageStatusReport[]> {
+/**
+ * Every stage's state without running anything (deps are hashed through the stat cache): the same
+ * plan `run --dry-run` reports, explained against the experiment's previous run record.
+ */
+export async function stageStatuses(
+  graph: Graph,
+  store: CacheStore,
+  options: { force?: ReadonlySet<string>; defaultExecutor?: ExecutorName } = {},
+): Promise<StageStatusReport[]> {
   const previous = readRef(store, graph.spec.specFile)?.stages ?? {};
-  const trees = new Map<string, string>();
+  const steps = await plan(graph.stages, graph.upstream, graph.order, storeLookups(graph, store), {
+    force: options.force ?? new Set(),
+    executorOf: (stage) => executorOf(stage, options),
+  });
   const states = new Map<string, StageState>();
   const reports: StageStatusReport[] = [];
-
-  for (const name of graph.order) {
-    const stage = graph.stages.get(name)!;
-    const ups = graph.upstream.get(name) ?? [];
-    const prevRef = previous[name];
-    const prevRecord = prevRef ? store.readRecord(prevRef.key) : undefined;
-    const notReady = ups.filter((u) => states.get(u) !== 'up-to-date');
-
-    let description: KeyDescription | undefined;
-    let key: string | undefined;
-    const reasons: string[] = [];
-    try {
-      if (notReady.length === 0) {
-        description = await describeStage(stage, graph, trees, store);
-        key = await keyOf(description);
-        const record = await store.serve(key, (damage) => reasons.push(describeDamage(damage)));
-        if (record) {
-          trees.set(name, record.output.tree);
-          states.set(name, 'up-to-date');
-          reports.push({ name, state: 'up-to-date', reasons: [], key, warnings: record.warnings ?? [] });
-          continue;
-        }
-      } else {
-        for (const u of notReady)
-          reasons.push(`upstream ${u} is ${states.get(u) === 'never-run' ? 'not built yet' : 'stale'}`);
-      }
-    } catch (error) {
-      if (!(error instanceof PipeError)) throw error;
-      reasons.push(error.message);
-    }
-
-    let state: StageState;
-    if (!prevRef) state = 'never-run';
-    else {
-      state = 'stale';
-      if (prevRecord) reasons.push(...diffAgainst(stage, prevRecord, description));
-      else reasons.push('the previous result is no longer in the cache (removed by gc?)');
-      if (key && prevRef.key === key && reasons.length === 0)
-        reasons.push('the cached result is missing or damaged');
-      if (reasons.length === 0) reasons.push('inputs changed');
-    }
-    states.set(name, state);
-    reports.push(key ? { name, state, reasons, key, warnings: [] } : { name, state, reasons, warnings: [] });
+  for (const step of steps) {
+    const report = explainStep(step, graph, store, previous[step.stage]?.key, states);
+    states.set(step.stage, report.state);
+    reports.push(report);
   }
+  // What was hashed to key the stages is remembered, as `run` does: a dep that was only touched
+  // (same bytes) is not hashed again by the next status. A failed write is dropped (an accelerator).
+  store.statCache.save(store.layout.tmp);
   return reports;
+}
+
+/** A step in status words: served is up to date; anything else is stale or never run, with why. */
+function explainStep(
+  step: Step,
+  graph: Graph,
+  store: CacheStore,
+  previousKey: string | undefined,
+  states: ReadonlyMap<string, StageState>,
+): StageStatusReport {
+  const { stage: name, key } = step;
+  if (step.action === 'serve')
+    return { name, state: 'up-to-date', reasons: [], key, warnings: step.record!.warnings ?? [] };
+  if (step.error && !(step.error instanceof PipeError)) throw step.error;
+  const reasons = [...step.damage];
+  if (step.error) reasons.push(step.error.message);
+  if (step.action === 'skip' || step.action === 'would-run')
+    for (const u of graph.upstream.get(name) ?? [])
+      if (states.get(u) !== 'up-to-date')
+        reasons.push(`upstream ${u} is ${states.get(u) === 'never-run' ? 'not built yet' : 'stale'}`);
+  if (step.forced) reasons.push('forced');
+  if (previousKey === undefined) return withKey({ name, state: 'never-run', reasons, warnings: [] }, key);
+  const prevRecord = store.readRecord(previousKey);
+  if (prevRecord) reasons.push(...diffAgainst(graph.stages.get(name)!, prevRecord, step.description));
+  else reasons.push('the previous result is no longer in the cache (removed by gc?)');
+  if (key && previousKey === key && reasons.length === 0)
+    reasons.push('the cached result is missing or damaged');
+  if (reasons.length === 0) reasons.push('inputs changed');
+  return withKey({ name, state: 'stale', reasons, warnings: [] }, key);
+}
+
+function withKey(report: StageStatusReport, key: string | undefined): StageStatusReport {
+  return key ? { ...report, key } : report;
 }
 
 /** Human reasons for a difference between the previous record and the stage as it is now. */

@@ -7,6 +7,10 @@ import { sequenceGradients, sequenceLoss, type WorkerReply, type WorkerRequest }
 import type { NamedTensor } from './safetensors.ts';
 
 let model: Gpt | undefined;
+// Test only (test/unit/model-train.test.ts): GPT2O_TEST_WORKER_EXIT_AT=N makes the worker end with
+// process.exit(3) at its Nth gradients request, as a crash would: no 'error' event, only 'exit'.
+const exitAt = Number(process.env.GPT2O_TEST_WORKER_EXIT_AT) || 0;
+let gradientRequests = 0;
 const port = parentPort!;
 const reply = (message: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
@@ -22,6 +26,7 @@ port.on('message', async (request: WorkerRequest) => {
       const names = [...model!.params.keys()];
       model!.setWeights(new Map(names.map((name, k) => [name, { data: request.weights[k]! }])));
     } else if (request.type === 'gradients') {
+      if (++gradientRequests === exitAt) process.exit(3);
       const part = sequenceGradients(model!, request, request.scale);
       reply(
         { type: 'gradients', index: request.index, ...part },

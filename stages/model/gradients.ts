@@ -4,7 +4,8 @@
 // done here, always in sequence order — is bit-for-bit the same whatever the number of workers.
 // Weights live in the trainer's host arrays and are loaded into each replica before a step.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { listen, startWorker } from '../lib/workers.ts';
 import type { BackendChoice, LoadedBackend } from './backend.ts';
 import type { GptConfig } from './config.ts';
 import { Gpt, parameterShapes } from './gpt.ts';
@@ -182,15 +183,6 @@ export async function startEngine(
   return new InProcessGradients(backend, config, weights);
 }
 
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./grad-worker.js', import.meta.url));
-  // Under tsx (tests), the .ts worker needs tsx's loader, which workers do not inherit.
-  const url = JSON.stringify(new URL('./grad-worker.ts', import.meta.url).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${url}); })`, {
-    eval: true,
-  });
-}
-
 /** Replicas on worker threads; sequences go to whichever worker is free, sums stay in order. */
 export class WorkerGradients implements GradientEngine {
   private constructor(
@@ -210,7 +202,7 @@ export class WorkerGradients implements GradientEngine {
     config: GptConfig,
     weights: ReadonlyMap<string, NamedTensor>,
   ): Promise<WorkerGradients> {
-    const workers = Array.from({ length: count }, startWorker);
+    const workers = Array.from({ length: count }, () => startWorker(import.meta.url, 'grad-worker'));
     const init: WorkerRequest = {
       type: 'init',
       backend,
@@ -221,7 +213,7 @@ export class WorkerGradients implements GradientEngine {
       await Promise.all(
         workers.map(async (w) => {
           w.postMessage(init);
-          await nextReply(w);
+          await nextReply(w, `${workers.indexOf(w) + 1} of ${count} (starting)`);
         }),
       );
       return new WorkerGradients(workers, config, `${count} worker thread${count === 1 ? '' : 's'}`);
@@ -307,7 +299,7 @@ export class WorkerGradients implements GradientEngine {
           w.postMessage(request(next++, s.ids, s.targets));
         }
       };
-      for (const w of this.workers) {
+      this.workers.forEach((w, k) => {
         const onMessage = (reply: WorkerReply) => {
           if (failed) return;
           if (reply.type === 'error') {
@@ -319,18 +311,14 @@ export class WorkerGradients implements GradientEngine {
           if (++done === sequences.length) finish();
           else feed(w);
         };
-        const onError = (error: Error) => {
+        // An 'error' event or an exit without one (process.exit, a native crash) fails the step.
+        const onFailure = (error: Error) => {
           if (failed) return;
           failed = true;
           finish(error);
         };
-        w.on('message', onMessage);
-        w.on('error', onError);
-        cleanups.push(() => {
-          w.off('message', onMessage);
-          w.off('error', onError);
-        });
-      }
+        cleanups.push(listen(w, `${k + 1} of ${this.workers.length} (gradients)`, onMessage, onFailure));
+      });
       if (sequences.length === 0) finish();
       else for (const w of this.workers) feed(w);
     });
@@ -341,22 +329,17 @@ export class WorkerGradients implements GradientEngine {
   }
 }
 
-function nextReply(w: Worker): Promise<WorkerReply> {
+function nextReply(w: Worker, what: string): Promise<WorkerReply> {
   return new Promise((resolve, reject) => {
-    const onMessage = (reply: WorkerReply) => {
-      cleanup();
-      if (reply.type === 'error') reject(Object.assign(new Error(reply.message), { stack: reply.stack }));
-      else resolve(reply);
-    };
-    const onError = (error: Error) => {
-      cleanup();
-      reject(error);
-    };
-    const cleanup = () => {
-      w.off('message', onMessage);
-      w.off('error', onError);
-    };
-    w.on('message', onMessage);
-    w.on('error', onError);
+    const stop = listen<WorkerReply>(
+      w,
+      what,
+      (reply) => {
+        stop();
+        if (reply.type === 'error') reject(Object.assign(new Error(reply.message), { stack: reply.stack }));
+        else resolve(reply);
+      },
+      reject,
+    );
   });
 }

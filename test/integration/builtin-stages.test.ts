@@ -144,3 +144,33 @@ describe('built-in stages', () => {
       assert.ok(Number.isInteger((await fixtureStages.load(name)).version));
   });
 });
+
+describe('a bug inside a built-in stage', () => {
+  // The fixture stage `crash` reads a property of undefined: a bug, not a failure the stage
+  // reported with StageError. No code of ours is mocked; the real executor runs it.
+  test('prints as an internal error with its stack, never under a known code, and caches nothing', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml':
+        'stages:\n  boom: { uses: crash, with: {} }\n  after: { cmd: echo x > x.txt, needs: [boom], outs: [x.txt] }\n',
+    });
+    try {
+      const r = await runJson(ws.dir, [], fixtureStages);
+      assert.equal(r.code, 70, r.stderr);
+      assert.deepEqual(r.status, { boom: 'failed', after: 'skipped' });
+      assert.match(
+        r.stderr,
+        /internal error \(a bug in gpt2o-pipe, please report it with this output\):\nTypeError: Cannot read properties of undefined \(reading 'kind'\)\n\s+at .*crash\.ts/,
+      );
+      assert.match(r.stderr, /\(in stage "boom"\)/);
+      assert.doesNotMatch(r.stderr, /error E_[A-Z_]+/);
+      const log = readdirSync(ws.path('cache/logs')).map((f) =>
+        readFileSync(ws.path(`cache/logs/${f}`), 'utf8'),
+      );
+      assert.match(log.join(''), /about to crash\nTypeError: Cannot read properties of undefined/);
+      const again = await runJson(ws.dir, ['--dry-run'], fixtureStages);
+      assert.equal(again.status.boom, 'would-run');
+    } finally {
+      ws.remove();
+    }
+  });
+});

@@ -240,6 +240,61 @@ describe('needs: on cmd stages', () => {
   });
 });
 
+describe('needs: on built-in stages, and produced deps', () => {
+  // Every way to name an upstream, for both kinds of consumer: a built-in stage reads a cmd
+  // upstream by slot (mapping) or by its own name (list), and a cmd stage reads a cmd upstream's
+  // out named in deps: (the upstream is implied). The mapping form once crashed for cmd stages.
+  for (const [form, needs, upstream] of [
+    ['mapping', '{audio: gen}', 'gen'],
+    ['list', '[audio]', 'audio'],
+  ] as const) {
+    test(`a built-in stage reads a cmd upstream by ${form}`, async () => {
+      const ws = makeWorkspace({
+        'pipeline.yaml': `stages:
+  ${upstream}: { cmd: "printf '1\\n-1\\n1\\n-1\\n' > tone.txt", outs: [tone.txt] }
+  estimate:
+    uses: zero-crossings
+    needs: ${needs}
+    with: { sample_rate: 8 }
+  report:
+    cmd: cat tone.txt estimate/estimate.json > all.txt
+    needs: [${upstream}, estimate]
+    outs: [all.txt]
+`,
+      });
+      try {
+        const r = await runJson(ws.dir, [], fixtureStages);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(r.status, { [upstream]: 'ran', estimate: 'ran', report: 'ran' });
+        assert.equal(ws.read('runs/pipeline/report/all.txt'), '1\n-1\n1\n-1\n{"hz":3}');
+        const again = await runJson(ws.dir, [], fixtureStages);
+        assert.deepEqual(again.status, { [upstream]: 'cached', estimate: 'cached', report: 'cached' });
+      } finally {
+        ws.remove();
+      }
+    });
+  }
+
+  test('a cmd stage reads an upstream out through deps: alone (the upstream is implied)', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  prepare: { cmd: echo hi > a.txt, outs: [a.txt] }
+  use: { cmd: cat a.txt a.txt > b.txt, deps: [a.txt], outs: [b.txt] }
+  tone: { uses: tone, with: { frequency: 440, samples: 3 } }
+  estimate: { uses: zero-crossings, needs: {audio: tone}, with: { sample_rate: 8 } }
+`,
+    });
+    try {
+      const r = await runJson(ws.dir, [], fixtureStages);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(ws.read('runs/pipeline/use/b.txt'), 'hi\nhi\n');
+      assert.match(ws.read('runs/pipeline/estimate/estimate.json'), /^\{"hz":/);
+    } finally {
+      ws.remove();
+    }
+  });
+});
+
 describe('commands that misbehave', () => {
   test('a command longer than 128 KiB runs', async () => {
     const long = `echo ${'x'.repeat(140_000)} | wc -c > n.txt`;

@@ -2,7 +2,7 @@
 // result, concurrent runs compute a shared stage once, and locks of dead processes are taken over.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isAlive, killQuietly, waitFor } from '../helpers/process.ts';
@@ -228,6 +228,40 @@ stages:
         readdirSync(ws.path('cache/locks')).filter((n) => n.endsWith('.lock')),
         [],
       );
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('a lock whose owner.json names no owner is judged by its age alone, by run and gc alike', {
+    timeout: 60_000,
+  }, async () => {
+    // lock.ts and gc.ts apply one rule (lockIsHeld): an owner.json without pid and host is no owner,
+    // so an old lock folder with one is stale. (run used to take `{}` for a live holder on another
+    // host and wait up to 30 minutes; gc took it for stale.)
+    const ws = makeWorkspace({
+      'pipeline.yaml': 'stages:\n  s:\n    cmd: echo done > s.txt\n    outs: [s.txt]\n',
+    });
+    try {
+      const dry = await execCli(ws.dir, ['run', '--dry-run', '--json']);
+      const key = JSON.parse(dry.stdout).stages[0].key as string;
+      const lock = ws.path(`cache/locks/${key}.lock`);
+      const leave = () => {
+        mkdirSync(lock, { recursive: true });
+        writeFileSync(join(lock, 'owner.json'), '{}');
+        const old = new Date(Date.now() - 5 * 60_000);
+        utimesSync(join(lock, 'owner.json'), old, old);
+        utimesSync(lock, old, old);
+      };
+      leave();
+      const gc = JSON.parse((await execCli(ws.dir, ['gc', '--json'])).stdout);
+      assert.equal(gc.removed.locks, 1);
+      assert.equal(existsSync(lock), false);
+      leave();
+      const r = await execCli(ws.dir, ['run', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).stages[0].status, 'ran');
+      assert.equal(existsSync(lock), false);
     } finally {
       ws.remove();
     }

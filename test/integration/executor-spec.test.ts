@@ -1,10 +1,12 @@
 // `executor:` and `resources:` in specs and `run --executor`: validated like the rest of the spec,
 // never part of the cache key, and mapped to sbatch arguments. (The cluster itself: test/slurm/cluster.)
 import assert from 'node:assert/strict';
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { sbatchArgs } from '../../src/run/slurm.ts';
+import { sbatchArgs } from '../../src/run/slurm/job.ts';
 import type { CmdStage } from '../../src/spec/types.ts';
-import { cli, makeWorkspace, runJson } from '../helpers/workspace.ts';
+import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
 async function inWorkspace<T>(files: Record<string, string>, body: (dir: string) => Promise<T>): Promise<T> {
   const ws = makeWorkspace(files);
@@ -117,5 +119,75 @@ describe('executor and resources in specs', () => {
       '--partition=gpu',
       '--account=ml',
     ]);
+  });
+});
+
+// A stand-in for a cluster: `sbatch` runs the job script at once (as the job would run on a node,
+// with SLURM_JOB_ID set) into the --output file and prints the job id; `scontrol` says the job
+// COMPLETED. Real processes throughout: the head submits, follows the log, then serves the result
+// the job committed, as on a real cluster (test/slurm/cluster/).
+function fakeSlurm(ws: Workspace): string {
+  const bin = ws.path('fake-slurm');
+  ws.write(
+    'fake-slurm/sbatch',
+    `#!/bin/sh
+out=""; for a in "$@"; do case "$a" in --output=*) out="\${a#--output=}";; esac; script="$a"; done
+echo "$@" > ${bin}/sbatch-args
+out=$(echo "$out" | sed 's/%j/4242/')
+SLURM_JOB_ID=4242 SLURMD_NODENAME=node7 sh "$script" > "$out" 2>&1
+echo 4242
+`,
+  );
+  ws.write(
+    'fake-slurm/scontrol',
+    '#!/bin/sh\necho "JobId=$4 JobState=COMPLETED ExitCode=0:0 NodeList=node7"\n',
+  );
+  chmodSync(join(bin, 'sbatch'), 0o755);
+  chmodSync(join(bin, 'scontrol'), 0o755);
+  return bin;
+}
+
+describe('the slurm executor, against stand-in sbatch and scontrol', () => {
+  test('a stage is submitted, its job log streamed, and the result the job committed is served', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  prep: { cmd: echo local > p.txt, outs: [p.txt] }
+  big:
+    cmd: cat p.txt > b.txt && echo on-the-node >> b.txt
+    needs: [prep]
+    outs: [b.txt]
+    executor: slurm
+    resources: { cpus: 2, mem: 1G }
+`,
+    });
+    const path = process.env.PATH;
+    process.env.PATH = `${fakeSlurm(ws)}:${path}`;
+    try {
+      const r = await runJson(ws.dir);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.status, { prep: 'ran', big: 'ran' });
+      assert.equal(ws.read('runs/pipeline/big/b.txt'), 'local\non-the-node\n');
+      assert.match(
+        ws.read('fake-slurm/sbatch-args'),
+        /^--parsable --job-name=gpt2o-big --output=\S+\/logs\/slurm-big-%j\.log --cpus-per-task=2 --mem=1G \S+\/job\.sh\n$/,
+      );
+      // The job's own output is in the Slurm log the layout names; its record says where it ran.
+      assert.match(ws.read('cache/logs/slurm-big-4242.log'), /big/);
+      const key = r.json.stages.find((s) => s.name === 'big')!.key!;
+      const record = JSON.parse(
+        readFileSync(ws.path(`cache/actions/${key.slice(0, 2)}/${key}.json`), 'utf8'),
+      );
+      assert.equal(record.slurm.jobId, '4242');
+      assert.equal(record.slurm.node, 'node7');
+      // The claim is released and nothing is left in tmp/.
+      assert.deepEqual(
+        readdirSync(ws.path('cache/locks')).filter((n) => n.endsWith('.slurm')),
+        [],
+      );
+      assert.deepEqual((await runJson(ws.dir)).status, { prep: 'cached', big: 'cached' });
+    } finally {
+      process.env.PATH = path;
+      ws.remove();
+    }
   });
 });

@@ -89,6 +89,27 @@ describe('gc', () => {
   });
 });
 
+test('gc --dry-run reports exactly what gc then removes (a resume folder of a dropped key is kept by both)', async () => {
+  // gc decides first (planGarbage, reads only) and removes after: the dry run is that same plan.
+  const ws = makeWorkspace({ 'pipeline.yaml': 'stages:\n  s: { cmd: echo 1 > o.txt, outs: [o.txt] }\n' });
+  try {
+    const first = await runJson(ws.dir);
+    const oldKey = first.json.stages[0]!.key!;
+    ws.write('pipeline.yaml', 'stages:\n  s: { cmd: echo 2 > o.txt, outs: [o.txt] }\n');
+    await runJson(ws.dir);
+    // Checkpoints an interrupted rerun of the old key kept: not empty, so gc leaves them.
+    ws.write(`cache/resume/${oldKey}/step-3.ckpt`, 'weights');
+    const dry = JSON.parse((await cli(ws.dir, ['gc', '--dry-run', '--json'])).stdout);
+    const real = JSON.parse((await cli(ws.dir, ['gc', '--json'])).stdout);
+    assert.deepEqual({ ...dry, dryRun: false }, real);
+    assert.equal(real.removed.records, 1);
+    assert.equal(real.removed.resume, 0);
+    assert.equal(ws.read(`cache/resume/${oldKey}/step-3.ckpt`), 'weights');
+  } finally {
+    ws.remove();
+  }
+});
+
 test('gc removes locks left by dead processes and keeps a live one', async () => {
   const ws = makeWorkspace({
     'pipeline.yaml': 'stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n',

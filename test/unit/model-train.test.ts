@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { StageError } from '../../src/stage-api/index.ts';
 import { loadBackend } from '../../stages/model/backend.ts';
 import { readCheckpointState } from '../../stages/model/checkpoint.ts';
 import {
@@ -149,6 +150,32 @@ test('worker threads give bit-for-bit the result of the in-process engine', asyn
       readFileSync(join(threaded.outDir, 'model.safetensors')),
     ),
   );
+});
+
+// A worker that ends without an 'error' event (process.exit, a native crash) must fail the step with
+// its exit code, not leave the pool waiting for its answer forever. The worker exits through its
+// test hook (GPT2O_TEST_WORKER_EXIT_AT, read by the worker thread at start); a hang fails on the timeout.
+test('a gradient worker that exits mid-training fails the run with its exit code, and does not hang', {
+  timeout: 60_000,
+}, async () => {
+  process.env.GPT2O_TEST_WORKER_EXIT_AT = '3';
+  try {
+    await assert.rejects(
+      train(settings, io({ workers: 2 })),
+      (error: Error & { exitCode?: number; hint?: string }) => {
+        assert.ok(error instanceof StageError, String(error.stack));
+        assert.match(
+          error.message,
+          /^the worker thread \d of 2 \(gradients\) exited with code 3 before it answered$/,
+        );
+        assert.equal(error.exitCode, 3);
+        assert.match(error.hint ?? '', /GPT2O_WORKERS=1/);
+        return true;
+      },
+    );
+  } finally {
+    delete process.env.GPT2O_TEST_WORKER_EXIT_AT;
+  }
 });
 
 // Interrupts: after step 2 (which starts with a val check), and in the middle of step 3 (after its

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatBytes, formatProgress } from '../../src/report/progress-text.ts';
+import { formatProgress } from '../../src/report/progress-text.ts';
+import { formatBytes } from '../../src/util/format.ts';
 
 test('progress reads as sizes for bytes and as numbers otherwise', () => {
   assert.equal(formatBytes(512), '512 B');

@@ -4,20 +4,19 @@ import { relative } from 'node:path';
 import { enterRun } from '../../cache/maintenance.ts';
 import { updateRef } from '../../cache/refs.ts';
 import type { CacheStore } from '../../cache/store.ts';
-import { EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
+import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
 import { type Graph, selectStages } from '../../graph/build.ts';
 import { formatError } from '../../report/format-error.ts';
-import { formatSeconds } from '../../report/outcome-text.ts';
 import { PlainReporter } from '../../report/plain.ts';
 import type { Reporter } from '../../report/reporter.ts';
 import type { StageOutcome } from '../../run/events.ts';
 import { linkRunOutput } from '../../run/runs-tree.ts';
 import { runStages } from '../../run/scheduler.ts';
 import type { ExecutorName } from '../../spec/types.ts';
-import { suggestionHint } from '../../util/did-you-mean.ts';
+import { formatSeconds } from '../../util/format.ts';
 import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs } from '../args.ts';
 import type { CliIo } from '../io.ts';
-import { openWorkspace, type Workspace } from '../workspace.ts';
+import { checkStageNames, openWorkspace, type Workspace } from '../workspace.ts';
 
 export const RUN_HELP = `Usage: gpt2o-pipe run [EXPERIMENT] [STAGE...] [options]
 
@@ -68,14 +67,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     write: values['dry-run'] !== true,
   });
   const { graph } = workspace;
-  for (const name of [...targets, ...(values.force ?? [])]) {
-    if (!graph.stages.has(name)) {
-      throw new PipeError(`no stage named "${name}" in ${relative(io.cwd, graph.spec.rootFile)}`, {
-        code: 'E_USAGE_UNKNOWN_STAGE',
-        hint: suggestionHint(name, graph.order, 'stages'),
-      });
-    }
-  }
+  checkStageNames(io, graph, [...targets, ...(values.force ?? [])]);
   const executor = values.executor;
   if (executor !== undefined && executor !== 'local' && executor !== 'slurm') {
     throw new PipeError(`--executor must be "local" or "slurm", got "${executor}"`, {
@@ -115,7 +107,7 @@ export interface RunRequest {
   stageExec?: boolean;
 }
 
-/** Plans, runs, records and reports; returns the exit code (0, 1, or 130 when a stage was stopped). */
+/** Plans, runs, records and reports; returns the exit code (errors.ts: 0, 1, 70 on a bug, 130 when stopped). */
 export async function runWorkspace(io: CliIo, workspace: Workspace, request: RunRequest): Promise<number> {
   const { graph, store, runsDir } = workspace;
   const selected = selectStages(graph, request.targets);
@@ -190,7 +182,9 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
     };
     io.stdout(`${JSON.stringify(payload)}\n`);
   }
-  if (failed.some(interrupted)) return 130;
+  if (failed.some(interrupted)) return EXIT_INTERRUPTED;
+  // A stage that failed on a bug (ours or a built-in stage's) exits like any other internal error.
+  if (failed.some((o) => !(o.error instanceof PipeError))) return EXIT_INTERNAL;
   return failed.length > 0 ? EXIT_STAGE_FAILED : EXIT_OK;
 }
 
@@ -238,6 +232,7 @@ function summaryLine(list: StageOutcome[]): string {
 
 function failureReport(outcome: StageOutcome, list: StageOutcome[], io: CliIo, specFile: string): string {
   const lines = [formatError(outcome.error)];
+  if (!(outcome.error instanceof PipeError)) lines.push(`  (in stage "${outcome.name}")`);
   if (outcome.logTail) {
     lines.push(`  last lines of the log (${relative(io.cwd, outcome.logPath ?? '')}):`);
     lines.push(

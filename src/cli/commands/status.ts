@@ -5,7 +5,7 @@ import { EXIT_OK } from '../../errors.ts';
 import { type StageStatusReport, stageStatuses } from '../../run/status.ts';
 import { findProjectRoot, parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
-import { openWorkspace } from '../workspace.ts';
+import { checkStageNames, openWorkspace } from '../workspace.ts';
 
 export const STATUS_HELP = `Usage: gpt2o-pipe status [EXPERIMENT...] [options]
 
@@ -16,6 +16,7 @@ upstream outputs, changed commands or stage versions) or has never been run.
   EXPERIMENT          experiment or pipeline files (default: every experiments/*.yaml,
                       or pipeline.yaml when there is no experiments/ folder)
   --set KEY=VALUE     override a param (repeatable), as with run
+  --force STAGE       show STAGE as \`run --force STAGE\` would see it: stale, "forced" (repeatable)
   --json              print {"experiments": [{"experiment", "stages": [{"name", "state", "reasons",
                       "key", "warnings"}]}]}
   --cache DIR         cache folder
@@ -23,6 +24,7 @@ upstream outputs, changed commands or stage versions) or has never been run.
 
 const OPTIONS = {
   set: { type: 'string', multiple: true },
+  force: { type: 'string', multiple: true },
   json: { type: 'boolean' },
 } as const;
 
@@ -36,10 +38,14 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
   const experiments: { experiment: string; file: string; stages: StageStatusReport[] }[] = [];
   for (const file of files) {
     const { graph, store } = await openWorkspace(io, file, { sets: values.set, cache: values.cache });
+    checkStageNames(io, graph, values.force ?? []);
     experiments.push({
       experiment: graph.spec.experiment,
       file: graph.spec.specFile,
-      stages: await stageStatuses(graph, store),
+      stages: await stageStatuses(graph, store, {
+        force: new Set(values.force ?? []),
+        defaultExecutor: graph.spec.executor,
+      }),
     });
   }
   if (values.json) {

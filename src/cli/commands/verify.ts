@@ -2,7 +2,7 @@
 import { relative } from 'node:path';
 import { withMaintenance } from '../../cache/maintenance.ts';
 import { CacheStore } from '../../cache/store.ts';
-import { type VerifyProgress, verifyCache } from '../../cache/verify.ts';
+import { type VerifyProgress, verifyCache } from '../../cache/verify/index.ts';
 import { EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';

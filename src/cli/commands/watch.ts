@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { relative, resolve } from 'node:path';
 import type { FSWatcher } from 'chokidar';
-import { EXIT_OK, PipeError } from '../../errors.ts';
+import { EXIT_INTERRUPTED, EXIT_OK, PipeError } from '../../errors.ts';
 import { formatError } from '../../report/format-error.ts';
 import { readSpecChain } from '../../spec/chain.ts';
 import { displayPath } from '../../spec/yaml-file.ts';
@@ -37,9 +37,6 @@ const OPTIONS = {
   jobs: { type: 'string', short: 'j' },
   debounce: { type: 'string' },
 } as const;
-
-/** Ctrl-C is the way out of watch; like `run` after Ctrl-C, it exits with 130. */
-const EXIT_INTERRUPTED = 130;
 
 export async function watchCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs('watch', args, OPTIONS);

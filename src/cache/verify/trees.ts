@@ -1,0 +1,143 @@
+// Materialized trees: exactly the manifest's files, links and folders, each file the object's content.
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { join, posix } from 'node:path';
+import { hashFile } from '../hash.ts';
+import { DIGEST } from '../layout.ts';
+import type { CacheStore, TreeManifest } from '../store.ts';
+import type { Findings } from './findings.ts';
+import { type ObjectStates, sortedEntries } from './objects.ts';
+
+/** Checks every folder under trees/; returns how many were checked. */
+export async function checkTrees(
+  store: CacheStore,
+  objects: ObjectStates,
+  findings: Findings,
+): Promise<number> {
+  const root = store.layout.dir('trees');
+  let trees = 0;
+  for (const entry of sortedEntries(root)) {
+    const dir = join(root, entry.name);
+    const tree = entry.name;
+    if (!entry.isDirectory() || !DIGEST.test(tree)) {
+      findings.foreign('tree', dir, tree, 'is not a materialized tree (expected trees/<digest>/)');
+      trees++;
+      continue;
+    }
+    const bad = (path: string, reason: string) => findings.tree(dir, path, tree, reason);
+    const manifest = await objects.manifestOf(tree);
+    if (typeof manifest === 'string') {
+      bad(dir, manifest);
+      trees++;
+      continue;
+    }
+    let found: Walked;
+    try {
+      found = walk(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed or rebuilt meanwhile
+      bad(dir, `cannot be read (${(error as Error).message})`);
+      trees++;
+      continue;
+    }
+    trees++;
+    await checkFiles(dir, manifest, found, objects, bad);
+    checkLinksAndFolders(dir, manifest, found, bad);
+  }
+  return trees;
+}
+
+type Bad = (path: string, reason: string) => void;
+
+/** Each manifest file is there with its size and the object's content (a hard link to it, or equal bytes). */
+async function checkFiles(
+  dir: string,
+  manifest: TreeManifest,
+  found: Walked,
+  objects: ObjectStates,
+  bad: Bad,
+) {
+  for (const file of manifest.files) {
+    const path = join(dir, file.path);
+    const stat = found.files.get(file.path);
+    found.files.delete(file.path);
+    if (!stat) {
+      bad(path, `file "${file.path}" is missing`);
+      continue;
+    }
+    if (stat.size !== file.size) {
+      bad(path, `file "${file.path}" has ${stat.size} bytes, the manifest says ${file.size}`);
+      continue;
+    }
+    const object = await objects.stateOf(file.digest);
+    if (object.state !== 'missing' && object.stat.ino === stat.ino && object.stat.dev === stat.dev) {
+      if (object.state === 'corrupt')
+        bad(path, `file "${file.path}" is a link to corrupt object ${file.digest}`);
+      continue;
+    }
+    // A copy (no hard links here) or a link to an object since replaced: check its content itself.
+    let actual: string;
+    try {
+      actual = await hashFile(path, stat.size);
+    } catch (error) {
+      bad(path, `file "${file.path}" cannot be read (${(error as Error).message})`);
+      continue;
+    }
+    if (actual !== file.digest)
+      bad(path, `file "${file.path}" is corrupt: its content hashes to ${actual}, not ${file.digest}`);
+  }
+}
+
+/** Links as the manifest says, folders it implies, and nothing else (what checkFiles did not claim). */
+function checkLinksAndFolders(dir: string, manifest: TreeManifest, found: Walked, bad: Bad): void {
+  const wanted = new Set<string>();
+  // Manifest paths are validated (relative, normalised), so each walk up ends at "."; the
+  // `parent !== d` test stops it even so.
+  for (const rel of [
+    ...manifest.dirs,
+    ...[...manifest.files, ...(manifest.links ?? [])].map((f) => posix.dirname(f.path)),
+  ])
+    for (let d = rel; d !== '.' && d !== '' && posix.dirname(d) !== d; d = posix.dirname(d)) wanted.add(d);
+  for (const link of manifest.links ?? []) {
+    const target = found.links.get(link.path);
+    found.links.delete(link.path);
+    if (target !== link.target)
+      bad(
+        join(dir, link.path),
+        target === undefined
+          ? `link "${link.path}" is missing`
+          : `link "${link.path}" points at "${target}", the manifest says "${link.target}"`,
+      );
+  }
+  for (const rel of found.links.keys()) bad(join(dir, rel), `extra link "${rel}" (not in the manifest)`);
+  for (const rel of found.files.keys()) bad(join(dir, rel), `extra file "${rel}" (not in the manifest)`);
+  for (const rel of found.others) bad(join(dir, rel), `"${rel}" is neither a file nor a folder`);
+  for (const rel of found.dirs)
+    if (!wanted.has(rel)) bad(join(dir, rel), `extra folder "${rel}" (not in the manifest)`);
+  for (const rel of manifest.dirs)
+    if (rel !== '' && !found.dirs.has(rel)) bad(join(dir, rel), `folder "${rel}" is missing`);
+}
+
+interface Walked {
+  files: Map<string, Stats>;
+  dirs: Set<string>;
+  links: Map<string, string>;
+  others: string[];
+}
+
+/** The files (with their lstat), folders and other entries under a tree folder, by relative POSIX path. */
+function walk(root: string): Walked {
+  const found: Walked = { files: new Map(), dirs: new Set(), links: new Map(), others: [] };
+  const visit = (rel: string) => {
+    for (const entry of readdirSync(rel === '' ? root : join(root, rel), { withFileTypes: true })) {
+      const child = rel === '' ? entry.name : posix.join(rel, entry.name);
+      if (entry.isDirectory()) {
+        found.dirs.add(child);
+        visit(child);
+      } else if (entry.isFile()) found.files.set(child, lstatSync(join(root, child)));
+      else if (entry.isSymbolicLink()) found.links.set(child, readlinkSync(join(root, child)));
+      else found.others.push(child);
+    }
+  };
+  visit('');
+  return found;
+}

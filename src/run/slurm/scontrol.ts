@@ -1,0 +1,71 @@
+// Talking to Slurm: sbatch to submit, `scontrol show job` to ask how a job is doing, scancel.
+import { execFile } from 'node:child_process';
+import { EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
+
+const FAILED_STATES = new Set([
+  'FAILED',
+  'TIMEOUT',
+  'OUT_OF_MEMORY',
+  'CANCELLED',
+  'NODE_FAIL',
+  'PREEMPTED',
+  'BOOT_FAIL',
+  'DEADLINE',
+  'REVOKED',
+  'SPECIAL_EXIT',
+]);
+
+export interface JobState {
+  state: string;
+  exitCode?: string;
+  node?: string;
+  reason?: string;
+}
+
+export function exec(
+  file: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(file, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 127) : 0;
+      done({
+        code,
+        stdout: String(stdout),
+        stderr: String(stderr || (error && !stdout ? error.message : '')),
+      });
+    });
+  });
+}
+
+export async function submit(args: string[], stage: string): Promise<string> {
+  const result = await exec('sbatch', args);
+  const id = result.stdout.trim().split(';')[0] ?? '';
+  if (result.code !== 0 || !/^\d+(_\d+)?$/.test(id)) {
+    throw new PipeError(`stage "${stage}": sbatch failed: ${result.stderr.trim() || `exit ${result.code}`}`, {
+      code: 'E_SLURM_SUBMIT',
+      stage,
+      exitCode: EXIT_STAGE_FAILED,
+      hint:
+        result.code === 127
+          ? 'sbatch is not on PATH: run on a Slurm login node, or use --executor local'
+          : "check the stage's resources: (partition, mem, time) and `sinfo`",
+    });
+  }
+  return id;
+}
+
+/** `scontrol show job -o ID` as a state; GONE when Slurm no longer knows the job. */
+export async function jobState(jobId: string): Promise<JobState | undefined> {
+  const result = await exec('scontrol', ['show', 'job', '-o', jobId]);
+  if (result.code !== 0) {
+    if (/invalid job id/i.test(result.stderr)) return { state: 'GONE' };
+    return undefined; // the controller may be busy or restarting: ask again
+  }
+  const field = (name: string) => new RegExp(`(?:^|\\s)${name}=(\\S*)`).exec(result.stdout)?.[1];
+  const state = field('JobState');
+  if (!state) return undefined;
+  return { state, exitCode: field('ExitCode'), node: field('NodeList'), reason: field('Reason') };
+}
+
+export const TERMINAL = (s: string) => s === 'COMPLETED' || s === 'GONE' || FAILED_STATES.has(s);

@@ -1,0 +1,26 @@
+// Sizes and durations for people: the one owner of both formats on the engine side.
+//
+// Sizes are binary with IEC names (1 KiB = 1024 B): the engine reports files, trees and free disk
+// space, which tools like `du -h`, `ls -lh` and `df -h` count in powers of 1024; the names say so,
+// so "KB" never means 1024 here. (Download limits quoted by the download stage are decimal KB,
+// as HTTP sizes are; that stage keeps its own formatter in stages/lib/files.ts.)
+
+/** 512 → "512 B", 65536 → "64 KiB", 1.5 × 2^30 → "1.5 GiB". */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n / 1024;
+  let i = 0;
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** 0.5 → "0.50s", 12.3 → "12.3s", 125 → "2m05s": how long a stage or a run took. */
+export function formatSeconds(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
+  const m = Math.floor(seconds / 60);
+  return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, '0')}s`;
+}
