@@ -79,7 +79,7 @@ const VOLATILE: Record<string, string[]> = {
   'train/summary.json': ['tokens_per_sec', 'train_seconds', 'resumed_from'],
   // The trainer's final state: its elapsed time and the metrics lines with their timing.
   'train/trainer_state.json': ['elapsed', 'tokens_per_sec', 'tensors'],
-  'evaluate/metrics.json': ['seconds'],
+  'evaluate/metrics.json': ['seconds', 'tokens_per_sec'],
   'sample/samples.json': ['tokens_per_sec'],
 };
 
