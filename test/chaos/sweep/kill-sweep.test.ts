@@ -69,7 +69,7 @@ const STAGES = [
 //   differs from run to run. Its key does not (it hashes params and shard's output), and its
 //   weights, optimizer state and losses must match the reference bit for bit, resumed or not.
 // - evaluate and sample are keyed by train's output tree digest, so their keys differ too, and
-//   their outputs hold timing as well (evaluate's metrics.json: seconds; sample's samples.json:
+//   their outputs hold timing as well (evaluate's metrics.json: seconds, tokens_per_sec; sample's samples.json:
 //   tokens_per_sec). evaluate's losses and sample's WAVs and token files must be identical.
 const SAME_KEY = new Set(['download', 'resample', 'codec', 'tokenize', 'shard', 'train', 'blob', 'stats']);
 const SAME_TREE = new Set(['download', 'resample', 'codec', 'tokenize', 'shard', 'blob', 'stats']);
