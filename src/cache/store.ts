@@ -488,14 +488,23 @@ function inspectCacheFolder(root: string): 'cache' | 'missing' | 'empty' {
       code: 'E_CACHE_NOT_A_CACHE',
       hint: 'point --cache (or $GPT2O_CACHE) at a folder: an existing gpt2o-pipe cache, or an empty or new one',
     });
-  let format: string | undefined;
+  // NOTE: list first, then read FORMAT if it is there. The other order races with a concurrent first
+  // run creating this cache (FORMAT absent when read, present when listed). This way a creator that
+  // is not done yet leaves the folder looking empty, and adopting it too is harmless: FORMAT is
+  // renamed into place atomically with the same content, and FORMAT is never removed.
+  let names: string[];
   try {
-    format = readFileSync(new CacheLayout(root).format, 'utf8').trim();
+    names = readdirSync(root);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw cacheAccessError(new CacheLayout(root).format, error);
+    throw cacheAccessError(root, error);
   }
-  if (format !== undefined) {
+  if (names.includes('FORMAT')) {
+    let format: string;
+    try {
+      format = readFileSync(new CacheLayout(root).format, 'utf8').trim();
+    } catch (error) {
+      throw cacheAccessError(new CacheLayout(root).format, error);
+    }
     if (format === CACHE_FORMAT) return 'cache';
     throw new PipeError(
       `cache ${root} has format ${/^[\x20-\x7e]{1,60}$/.test(format) ? `"${format}"` : '(unreadable text)'}, this gpt2o-pipe uses "${CACHE_FORMAT}"`,
@@ -504,12 +513,6 @@ function inspectCacheFolder(root: string): 'cache' | 'missing' | 'empty' {
         hint: 'use another --cache folder, or delete this one if it is an old gpt2o-pipe cache (it can be rebuilt)',
       },
     );
-  }
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch (error) {
-    throw cacheAccessError(root, error);
   }
   // A FORMAT.tmp-… file is what a process killed while creating this cache left behind.
   const foreign = names.filter((n) => !/^FORMAT\.tmp-\d+$/.test(n));
