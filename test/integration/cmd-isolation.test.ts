@@ -92,8 +92,11 @@ describe('a cmd stage cannot write through its inputs', () => {
       const quarantined = readdirSync(ws.path('cache/quarantine'));
       assert.equal(quarantined.length, 1);
       assert.equal(readFileSync(ws.path(`cache/quarantine/${quarantined[0]}`), 'utf8'), 'good\nEVIL\n');
-      // c either failed (it saw the damage) or read "good": it never cached "good\nEVIL".
-      if (r.status.c === 'ran') assert.equal(ws.read('runs/pipeline/c/c.txt'), 'good\n');
+      // c either failed (it saw the damage) or read "good": it never cached "good\nEVIL". Its c.txt
+      // holds the same bytes as a.txt, so it is the same object: when b's damage to that object is
+      // found after c finished, the object is quarantined and c's runs/ link is left out this time.
+      if (r.status.c === 'ran' && existsSync(ws.path('runs/pipeline/c/c.txt')))
+        assert.equal(ws.read('runs/pipeline/c/c.txt'), 'good\n');
       // Fixed command: a is recomputed (its object was quarantined), and c gets the right content.
       ws.write('pipeline.yaml', spec(''));
       const again = await runJson(ws.dir);
