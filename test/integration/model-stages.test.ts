@@ -13,6 +13,7 @@ import { makeLayout } from '../../stages/tokens/layouts.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { readWavWithWavefile } from '../helpers/audio.ts';
+import { FAKE_CODES_AND_SHARD } from '../helpers/fake-shards.ts';
 import { writeTestCodec } from '../helpers/test-codec.ts';
 import { cli, makeWorkspace, REPO, runJson, type Workspace } from '../helpers/workspace.ts';
 
@@ -20,13 +21,7 @@ const PIPELINE = `params:
   train: {context_length: 32, micro_batch: 2, total_batch: 128, max_steps: 30, lr: 0.01, checkpoint_interval: 10}
   sample: {temperature: 1.0, constrained: true}
 stages:
-  codes:
-    uses: fake-codes
-    with: {seed: 5, frames: [40, 120, 100]}
-  shard:
-    uses: shard
-    needs: {codes: codes}
-    with: {layout: gpt2o, shard_tokens: 500}
+${FAKE_CODES_AND_SHARD}
   codec:
     uses: codec
     with: {encoder: models/encoder.onnx, decoder: models/decoder.onnx}
@@ -271,13 +266,7 @@ describe('train, evaluate, sample', () => {
 });
 
 const ONNX_PIPELINE = `stages:
-  codes:
-    uses: fake-codes
-    with: {seed: 5, frames: [40, 120, 100]}
-  shard:
-    uses: shard
-    needs: {codes: codes}
-    with: {layout: gpt2o, shard_tokens: 500}
+${FAKE_CODES_AND_SHARD}
   train:
     uses: train
     needs: {shards: shard}

@@ -10,6 +10,7 @@ import { chromium } from 'playwright-core';
 import type { Comparison } from '../../src/compare/collect.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { readWavWithWavefile } from '../helpers/audio.ts';
+import { FAKE_CODES_AND_SHARD } from '../helpers/fake-shards.ts';
 import { writeTestCodec } from '../helpers/test-codec.ts';
 import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
@@ -18,13 +19,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const PIPELINE = `params:
   train: {context_length: 32, micro_batch: 2, total_batch: 128, max_steps: 20, lr: 0.01}
 stages:
-  codes:
-    uses: fake-codes
-    with: {seed: 5, frames: [40, 120, 100]}
-  shard:
-    uses: shard
-    needs: {codes: codes}
-    with: {layout: gpt2o, shard_tokens: 500}
+${FAKE_CODES_AND_SHARD}
   codec:
     uses: codec
     with: {encoder: models/encoder.onnx, decoder: models/decoder.onnx}

@@ -14,6 +14,7 @@ import { readSafetensors } from '../../stages/model/safetensors.ts';
 import { readShardsMeta } from '../../stages/model/shards-meta.ts';
 import { evaluateLoss } from '../../stages/model/trainer.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
+import { FAKE_CODES_AND_SHARD } from '../helpers/fake-shards.ts';
 import { startServer, type TestServer } from '../helpers/http-server.ts';
 import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
@@ -32,13 +33,7 @@ ${extra}`;
 const pipeline = (stages: string) => `params:
   width: 32
 stages:
-  codes:
-    uses: fake-codes
-    with: {seed: 5, frames: [40, 120, 100]}
-  shard:
-    uses: shard
-    needs: {codes: codes}
-    with: {layout: gpt2o, shard_tokens: 500}
+${FAKE_CODES_AND_SHARD}
   source:
     uses: train
     needs: {shards: shard}
