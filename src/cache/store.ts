@@ -230,7 +230,7 @@ export class CacheStore {
     const dir = this.layout.tree(digest);
     const manifest = this.readManifest(digest);
     if (existsSync(dir)) {
-      if (this.treeLooksIntact(dir, manifest)) return dir;
+      if (await this.treeLooksIntact(dir, manifest)) return dir;
       await rm(dir, { recursive: true, force: true });
     }
     const staging = await this.makeTmpDir('tree');
@@ -344,15 +344,24 @@ export class CacheStore {
     return undefined;
   }
 
-  private treeLooksIntact(dir: string, manifest: TreeManifest): boolean {
+  private async treeLooksIntact(dir: string, manifest: TreeManifest): Promise<boolean> {
     for (const link of manifest.links ?? [])
       if (readLinkOrUndefined(join(dir, link.path)) !== link.target) return false;
     for (const file of manifest.files) {
       const linked = statSync(join(dir, file.path), { throwIfNoEntry: false });
       if (linked?.size !== file.size) return false;
       const object = statSync(this.layout.object(file.digest), { throwIfNoEntry: false });
-      // No object left: the tree holds the only copy; keep it (serve reports the missing object).
-      if (!object) continue;
+      // No object left: the tree holds the only copy; keep it if it is still right (serve reports
+      // the missing object). An object quarantined after a command wrote through it in place left
+      // its damaged inode in every tree that links it: that copy must not be shown in runs/.
+      if (!object) {
+        if (
+          file.size <= VERIFY_ON_READ_MAX &&
+          (await hashFile(join(dir, file.path), file.size)) !== file.digest
+        )
+          return false;
+        continue;
+      }
       if (linked.ino === object.ino && linked.dev === object.dev) continue;
       if (linked.mtimeMs !== object.mtimeMs) return false;
     }
