@@ -41,7 +41,7 @@ export default defineStage({
     const { readShardsMeta } = await import('./model/shards-meta.ts');
     const { readValTokens } = await import('./model/val-stream.ts');
     const { streamLosses, meanOf } = await import('./model/eval-loss.ts');
-    const { makeLayout } = await import('./tokens/layouts.ts');
+    const { makeLayout } = await import('./tokens/layout-registry.ts');
     const { frameOrder } = await import('./tokens/codes.ts');
     const p = ctx.params;
     const shards = ctx.input('shards');

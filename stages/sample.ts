@@ -44,7 +44,7 @@ export default defineStage({
     const { readShardsMeta } = await import('./model/shards-meta.ts');
     const { readValTokens } = await import('./model/val-stream.ts');
     const { generate } = await import('./model/generate.ts');
-    const { makeLayout } = await import('./tokens/layouts.ts');
+    const { makeLayout } = await import('./tokens/layout-registry.ts');
     const { decodeCodes } = await import('./codec/decode-codes.ts');
     const { seedRandomOps } = await import('./codec/random-ops.ts');
     const p = ctx.params;

@@ -15,7 +15,7 @@ export default defineStage({
   }),
   inputs: ['codes'],
   async run(ctx) {
-    const { makeLayout } = await import('./tokens/layouts.ts');
+    const { makeLayout } = await import('./tokens/layout-registry.ts');
     const { readChapterCodes, readCodesManifest } = await import('./tokens/codes-files.ts');
     const { ShardWriter } = await import('./tokens/shard-writer.ts');
     const { writeFile } = await import('node:fs/promises');

@@ -6,13 +6,13 @@ import { readlinkSync } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
-import type { PathDecl, ResolvedStage } from '../spec/types.ts';
+import type { PathDecl, ResolvedStage } from '../pipeline/types.ts';
 import { canonicalJson } from './canonical.ts';
-import { digestProjectPath, TreeEntryError } from './collect.ts';
 import { hashBytes } from './hash.ts';
 import { CACHE_FORMAT } from './layout.ts';
 import type { KeyDescription } from './record.ts';
 import type { CacheStore, TreeManifest } from './store.ts';
+import { digestProjectPath, TreeEntryError } from './tree-snapshot.ts';
 
 /** Slot → upstream stage name, for every upstream a stage reads. */
 export function inputSlots(stage: ResolvedStage, graph: Graph): Record<string, string> {

@@ -1,9 +1,9 @@
 // The CLI entry: `runMain(rawArgs, io)` dispatches to lazily imported subcommands and turns errors
 // into messages and exit codes (0 ok, 1 stage failed, 2 spec/usage error). Tests call it in-process.
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, PipeError } from '../errors.ts';
+import { setDisplayRoot } from '../pipeline/yaml-file.ts';
 import { errorJson, formatError } from '../report/format-error.ts';
 import { TOOL_VERSION } from '../run/version.ts';
-import { setDisplayRoot } from '../spec/yaml-file.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
 import { compareCommand } from './commands/compare.ts';
 import { dagCommand } from './commands/dag.ts';

@@ -3,7 +3,7 @@ import { relative, resolve } from 'node:path';
 import { CacheStore } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import { buildGraph, type Graph } from '../graph/build.ts';
-import { resolveSpec } from '../spec/resolve.ts';
+import { resolveSpec } from '../pipeline/resolve.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
 import { findProjectRoot } from './args.ts';
 import type { CliIo } from './io.ts';

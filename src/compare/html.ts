@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { relative } from 'node:path';
 import { formatBytes } from '../util/format.ts';
-import type { AudioFile, Comparison, ExperimentResult } from './collect.ts';
+import type { AudioFile, Comparison, ExperimentResult } from './experiment-data.ts';
 import { REPORT_MARKER } from './report-file.ts';
 import { comparisonRows } from './text.ts';
 

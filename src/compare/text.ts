@@ -1,6 +1,6 @@
 // The terminal and Markdown forms of a comparison: one column per experiment, the params that
 // differ, then the metrics of the stages whose results differ; and sparklines of loss curves.
-import type { Comparison, ExperimentResult, Series } from './collect.ts';
+import type { Comparison, ExperimentResult, Series } from './experiment-data.ts';
 
 interface Row {
   section: 'params' | 'metrics';

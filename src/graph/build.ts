@@ -1,7 +1,7 @@
 // Turns resolved stages into a DAG: edges from `needs:` and from deps that name another stage's outs
 // (as in DVC and make), a stable topological order, and cycle detection that prints the cycle.
 import { ErrorSink, type Loc, PipeError } from '../errors.ts';
-import type { CmdStage, ResolvedSpec, ResolvedStage } from '../spec/types.ts';
+import type { CmdStage, ResolvedSpec, ResolvedStage } from '../pipeline/types.ts';
 import { OutIndex } from './out-index.ts';
 
 /** A dep that another stage produces: read from that stage's output, not from the project folder. */

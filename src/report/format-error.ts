@@ -2,7 +2,7 @@
 // and a hint. Anything that is not a PipeError is an internal error and keeps its stack.
 import { readFileSync } from 'node:fs';
 import { type Loc, PipeError, PipeErrorList } from '../errors.ts';
-import { displayPath } from '../spec/yaml-file.ts';
+import { displayPath } from '../pipeline/yaml-file.ts';
 
 export function formatError(error: unknown): string {
   if (error instanceof PipeErrorList) return error.errors.map(formatOne).join('\n\n');

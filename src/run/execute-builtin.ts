@@ -3,8 +3,8 @@
 import { mkdir } from 'node:fs/promises';
 import { depPath } from '../cache/key.ts';
 import { EXIT_INTERRUPTED, EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
-import { normalizeDep } from '../spec/stages.ts';
-import type { UsesStage } from '../spec/types.ts';
+import { normalizeDep } from '../pipeline/stages.ts';
+import type { UsesStage } from '../pipeline/types.ts';
 import { type StageContext, StageError } from '../stage-api/index.ts';
 import type { StageResult, StageRun } from './execute-stage.ts';
 

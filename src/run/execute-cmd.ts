@@ -6,7 +6,7 @@ import { lstat, mkdir, readdir, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { depPath } from '../cache/key.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
-import type { CmdStage } from '../spec/types.ts';
+import type { CmdStage } from '../pipeline/types.ts';
 import { printable } from '../util/printable.ts';
 import type { StageResult, StageRun } from './execute-stage.ts';
 import {
@@ -32,7 +32,7 @@ export async function executeCmd(input: StageRun<CmdStage>): Promise<StageResult
       loc: stage.loc,
       cmd: stage.cmd,
       cwd: scratch,
-      // Param values travel only here, never in the shell source (spec/cmd-env.ts).
+      // Param values travel only here, never in the shell source (pipeline/cmd-env.ts).
       env: { ...process.env, ...stage.env, GPT2O_STAGE: stage.name, GPT2O_EXPERIMENT: graph.spec.experiment },
       log,
       signal,

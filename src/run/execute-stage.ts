@@ -4,13 +4,13 @@
 // (`StageRun` in, `StageResult` out), so nothing here asks which kind a stage is.
 import { rm, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { storeOutputs } from '../cache/collect.ts';
 import { inputSlots, slotTree } from '../cache/key.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
 import { type CacheStore, describeDamage } from '../cache/store.ts';
+import { storeOutputs } from '../cache/tree-snapshot.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
-import type { ResolvedStage } from '../spec/types.ts';
+import type { ResolvedStage } from '../pipeline/types.ts';
 import { formatBytes } from '../util/format.ts';
 import type { Emit, StageOutcome } from './events.ts';
 import { executeBuiltin } from './execute-builtin.ts';

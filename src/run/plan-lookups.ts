@@ -3,7 +3,7 @@
 import { describeStage, keyOf } from '../cache/key.ts';
 import { type CacheStore, describeDamage } from '../cache/store.ts';
 import type { Graph } from '../graph/build.ts';
-import type { ExecutorName, ResolvedStage } from '../spec/types.ts';
+import type { ExecutorName, ResolvedStage } from '../pipeline/types.ts';
 import type { PlanLookups } from './plan.ts';
 
 export function storeLookups(graph: Graph, store: CacheStore): PlanLookups {

@@ -10,7 +10,7 @@
 //                                           forced, or key not cached    → run
 //                                           key cached and intact        → serve
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
-import type { ExecutorName, ResolvedStage } from '../spec/types.ts';
+import type { ExecutorName, ResolvedStage } from '../pipeline/types.ts';
 
 export type Action = 'run' | 'serve' | 'skip' | 'would-run' | 'fail';
 

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { acquireLock, tryLock } from '../cache/lock.ts';
 import type { CacheStore } from '../cache/store.ts';
 import type { Graph } from '../graph/build.ts';
-import type { ExecutorName } from '../spec/types.ts';
+import type { ExecutorName } from '../pipeline/types.ts';
 import type { Emit, StageOutcome } from './events.ts';
 import { executeStage } from './execute-stage.ts';
 import { type PlanLookups, type PlanOptions, plan, planStage, type Step, type Upstream } from './plan.ts';

@@ -7,7 +7,7 @@ import { readRef } from '../cache/refs.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
-import type { ExecutorName, ResolvedStage } from '../spec/types.ts';
+import type { ExecutorName, ResolvedStage } from '../pipeline/types.ts';
 import { plan, type Step } from './plan.ts';
 import { executorOf, storeLookups } from './plan-lookups.ts';
 

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import type { CmdStage } from '../../src/pipeline/types.ts';
 import { sbatchArgs } from '../../src/run/slurm/job.ts';
-import type { CmdStage } from '../../src/spec/types.ts';
 import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
 async function inWorkspace<T>(files: Record<string, string>, body: (dir: string) => Promise<T>): Promise<T> {

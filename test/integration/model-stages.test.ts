@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { seedRandomOps } from '../../stages/codec/random-ops.ts';
 import { estimateStepBytes } from '../../stages/model/onnx/memory.ts';
-import { makeLayout } from '../../stages/tokens/layouts.ts';
+import { makeLayout } from '../../stages/tokens/layout-registry.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { readWavWithWavefile } from '../helpers/audio.ts';

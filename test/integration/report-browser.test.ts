@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import type { Comparison } from '../../src/compare/collect.ts';
+import type { Comparison } from '../../src/compare/experiment-data.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { readWavWithWavefile } from '../helpers/audio.ts';
 import { FAKE_CODES_AND_SHARD } from '../helpers/fake-shards.ts';

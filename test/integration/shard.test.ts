@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { makeLayout } from '../../stages/tokens/layouts.ts';
+import { makeLayout } from '../../stages/tokens/layout-registry.ts';
 import { npyHeader } from '../../stages/tokens/npy.ts';
 import { readNpyUint16 } from '../../stages/tokens/npy-read.ts';
 import { fakeCodes } from '../fixtures/stages/fake-codes.ts';

@@ -7,7 +7,7 @@ import { type LoadedBackend, loadBackend } from '../../stages/model/backend.ts';
 import { generate, pick, type SampleOptions } from '../../stages/model/generate.ts';
 import { Gpt, initialWeights } from '../../stages/model/gpt.ts';
 import { Rng } from '../../stages/model/rng.ts';
-import { makeLayout } from '../../stages/tokens/layouts.ts';
+import { makeLayout } from '../../stages/tokens/layout-registry.ts';
 
 const layout = makeLayout('gpt2o', 4096);
 const config = { vocabSize: 4098, blockSize: 24, nLayer: 2, nHead: 2, nEmbd: 16 };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { allocateCodes, type LevelCodes } from '../../stages/tokens/codes.ts';
-import { LAYOUT_NAMES, makeLayout } from '../../stages/tokens/layouts.ts';
+import { LAYOUT_NAMES, makeLayout } from '../../stages/tokens/layout-registry.ts';
 import { npyHeader, writeNpy } from '../../stages/tokens/npy.ts';
 
 const codesArb = (codebook: number) =>

@@ -5,7 +5,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import '../helpers/workspace.ts';
-import { parseYamlText } from '../../src/spec/yaml-file.ts';
+import { parseYamlText } from '../../src/pipeline/yaml-file.ts';
 
 const TEXT = 'params:\n  train:\n    lr: 0.1\nstages:\n  s:\n    cmd: echo ${train.lr}\n    outs: [a, b]\n';
 

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { KeyDescription, RunRecord } from '../../src/cache/record.ts';
 import { PipeError } from '../../src/errors.ts';
+import type { ResolvedStage } from '../../src/pipeline/types.ts';
 import { type PlanLookups, plan, planStage, type Step } from '../../src/run/plan.ts';
-import type { ResolvedStage } from '../../src/spec/types.ts';
 
 interface World {
   /** stage → upstream stages (insertion order is topological). */

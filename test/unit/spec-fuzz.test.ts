@@ -13,8 +13,8 @@ import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { PipeError, PipeErrorList } from '../../src/errors.ts';
+import { resolveSpec } from '../../src/pipeline/resolve.ts';
 import { formatError } from '../../src/report/format-error.ts';
-import { resolveSpec } from '../../src/spec/resolve.ts';
 import { loadYaml } from '../../src/util/load-yaml.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 

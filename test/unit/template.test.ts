@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { renderCmd } from '../../src/spec/cmd-env.ts';
-import { parseTemplate, TemplateSyntaxError } from '../../src/spec/template.ts';
+import { renderCmd } from '../../src/pipeline/cmd-env.ts';
+import { parseTemplate, TemplateSyntaxError } from '../../src/pipeline/template.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpt2o-template-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { CacheStore } from '../../cache/store.ts';
-import { collectComparison } from '../../compare/collect.ts';
+import { collectComparison } from '../../compare/experiment-data.ts';
 import { checkReportTarget, writeReport } from '../../compare/report-file.ts';
 import { formatMarkdown, formatPlot, formatTable } from '../../compare/text.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';

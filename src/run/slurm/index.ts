@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { CacheStore } from '../../cache/store.ts';
 import { describeDamage } from '../../cache/store.ts';
 import { EXIT_INTERRUPTED, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
-import type { ResolvedStage } from '../../spec/types.ts';
+import type { ResolvedStage } from '../../pipeline/types.ts';
 import type { Emit, StageOutcome } from '../events.ts';
 import { claimSubmission, committedRecord } from './claim.ts';
 import { followJob, TAIL_LINES } from './follow.ts';

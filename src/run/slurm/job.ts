@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { SlurmJobInfo } from '../../cache/record.ts';
 import type { CacheStore } from '../../cache/store.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
-import type { ResolvedStage, StageResources } from '../../spec/types.ts';
+import type { ResolvedStage, StageResources } from '../../pipeline/types.ts';
 
 /** What the head needs to write a job that recomputes exactly what it resolved. */
 export interface SlurmContext {

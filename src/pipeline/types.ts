@@ -44,7 +44,7 @@ interface StageBase {
 
 export interface CmdStage extends StageBase {
   kind: 'cmd';
-  /** Shell source: each `${p}` became "${GPT2O_P_…}" (see spec/cmd-env.ts); no value is in it. */
+  /** Shell source: each `${p}` became "${GPT2O_P_…}" (see pipeline/cmd-env.ts); no value is in it. */
   cmd: string;
   /** The param values the command reads, as environment variables; with cmd, the stage's identity. */
   env: Record<string, string>;

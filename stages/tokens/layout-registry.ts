@@ -5,7 +5,7 @@
 // offset — frame start 0 and end-of-chunk 1 as special tokens, then each of the seven code positions
 //          in its own range of `codebook` ids (position p: 2 + p·codebook + code), so the vocabulary
 //          itself tells the levels apart (as Orpheus-style models do).
-import { Layout } from './layout.ts';
+import { Layout } from './token-layout.ts';
 
 export const LAYOUT_NAMES = ['gpt2o', 'offset'] as const;
 export type LayoutName = (typeof LAYOUT_NAMES)[number];

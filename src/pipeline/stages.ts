@@ -55,7 +55,7 @@ export async function resolveStages(
   return out;
 }
 
-interface StageContext {
+interface ResolveContext {
   file: YamlFile;
   base: Path;
   name: string;
@@ -66,7 +66,7 @@ interface StageContext {
   budget: ExpansionBudget;
 }
 
-function resolveCmdStage(raw: unknown, c: StageContext): CmdStage | undefined {
+function resolveCmdStage(raw: unknown, c: ResolveContext): CmdStage | undefined {
   const spec = checkSchema(CmdStageSchema, raw, c.file, c.base, c.sink, { stage: c.name, what: 'cmd stage' });
   if (!spec) return undefined;
   const refs = new Map<string, unknown>();
@@ -105,7 +105,7 @@ function resolveCmdStage(raw: unknown, c: StageContext): CmdStage | undefined {
 
 async function resolveUsesStage(
   raw: unknown,
-  c: StageContext,
+  c: ResolveContext,
   registry: StageRegistry,
 ): Promise<UsesStage | undefined> {
   const spec = checkSchema(UsesStageSchema, raw, c.file, c.base, c.sink, {
@@ -179,7 +179,10 @@ export function normalizeDep(path: string): string {
   return normalized.length > 1 ? normalized.replace(/\/+$/, '') : normalized;
 }
 
-function resolveNeeds(needs: string[] | Record<string, string> | undefined, c: StageContext): NeedBinding[] {
+function resolveNeeds(
+  needs: string[] | Record<string, string> | undefined,
+  c: ResolveContext,
+): NeedBinding[] {
   if (!needs) return [];
   const entries: [string, string, Path][] = Array.isArray(needs)
     ? needs.map((stage, i) => [stage, stage, [...c.base, 'needs', i]])
@@ -210,7 +213,7 @@ function resolveNeeds(needs: string[] | Record<string, string> | undefined, c: S
   return out;
 }
 
-function resolvePaths(paths: string[], key: 'deps' | 'outs', c: StageContext): PathDecl[] {
+function resolvePaths(paths: string[], key: 'deps' | 'outs', c: ResolveContext): PathDecl[] {
   const out: PathDecl[] = [];
   paths.forEach((raw, i) => {
     const loc = c.file.locate([...c.base, key, i]);
