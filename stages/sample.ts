@@ -2,6 +2,9 @@
 // chapter) into new token streams; the token layout turns them back into codec codes and the codec
 // decoder (onnxruntime-node) into 24 kHz WAV files. Constrained decoding (default) allows only the
 // ids legal at each place of a frame, so every sample unflattens into whole frames.
+// Beside the samples, `reference.wav`: the real continuation, i.e. the same span of the val split
+// (prompt plus max_new_frames frames) decoded through the same codec path, so a listener hears
+// what the model should have produced (`compare --html` shows it as the reference row).
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
 import { unsetWhenNull } from './lib/unset.ts';
@@ -11,7 +14,8 @@ export default defineStage({
   name: 'sample',
   // 2: attention per head from qkv (same math, other rounding). 3: the decoder's random ops
   // seeded. 4: auto runs onnxruntime, and plain temperature sampling draws over ids in id order.
-  version: 4,
+  // 5: writes reference.wav (the val span the samples continue, through the codec).
+  version: 5,
   description: 'generate token streams with the GPT and decode them to audio with the codec',
   params: v.strictObject({
     count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
@@ -55,7 +59,10 @@ export default defineStage({
 
     // The prompt: whole frames from the start of the val split (the first val chapter).
     const promptTokens = p.prompt_frames * perFrame;
-    const prompt = readValTokens(shards, promptTokens);
+    const maxNewTokens = p.max_new_frames * perFrame;
+    // The span a sample covers, as the val split holds it: its prompt is the start of it.
+    const real = readValTokens(shards, promptTokens + maxNewTokens);
+    const prompt = real.subarray(0, promptTokens);
     if (prompt.length < promptTokens || prompt[0] !== layout.spec.frameStart)
       throw new StageError(
         `the val split holds ${Math.floor(prompt.length / perFrame)} frames; the prompt needs ${p.prompt_frames}`,
@@ -70,7 +77,6 @@ export default defineStage({
       throw new StageError(
         `the model's vocabulary (${model.config.vocabSize}) is smaller than the shards' (${meta.vocab_size})`,
       );
-    const maxNewTokens = p.max_new_frames * perFrame;
     const started = performance.now();
     const sequences = await generate(model.decoder(), prompt, {
       count: p.count,
@@ -130,6 +136,15 @@ export default defineStage({
       const { tokens: _tokens, ...summary } = info;
       samples.push(summary);
     }
+    // The reference: the real span decoded exactly as the samples are (same decoder, same seed).
+    const realCodes = layout.unflatten(real);
+    const referenceAudio = await decodeCodes(decoder.model, 'decoder.onnx', facts, realCodes);
+    await writeWav(join(ctx.outDir, 'reference.wav'), referenceAudio, facts.sample_rate);
+    const reference = {
+      wav: 'reference.wav',
+      frames: realCodes.levels[0].length,
+      seconds: referenceAudio.length / facts.sample_rate,
+    };
     const validShare = validFrames / Math.max(1, validFrames + droppedFrames);
     const report = {
       count: p.count,
@@ -141,6 +156,7 @@ export default defineStage({
       // The decoder's random ops and the seed each was given (empty: a deterministic decoder).
       decoder_random_ops: decoder.seeded,
       samples,
+      reference,
     };
     writeFileSync(join(ctx.outDir, 'samples.json'), `${JSON.stringify(report, null, 2)}\n`);
     ctx.metric('valid_frame_share', validShare);

@@ -3,10 +3,14 @@
 // (lines with a numeric `step`: `loss`, `val_loss`, …) and the WAV files of the pipeline's last
 // stages (those no other stage reads). Generic over stages: the engine knows these conventions,
 // never a specific stage.
+// Two more conventions feed the HTML report: a WAV named `reference.wav` among those files is the
+// real audio the samples are measured against (the reference row), not a sample; and a stage's
+// `metrics.json` may hold `by_<part>` loss breakdowns (breakdowns.ts).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { type ExperimentRef, listRefs, readRef } from '../cache/refs.ts';
 import type { CacheStore } from '../cache/store.ts';
+import { type Breakdown, readBreakdowns } from './breakdowns.ts';
 
 export interface StageResult {
   name: string;
@@ -41,6 +45,10 @@ export interface ExperimentResult {
   stages: StageResult[];
   series: Series[];
   audio: AudioFile[];
+  /** The `reference.wav` files of the last stages: what the samples should have sounded like. */
+  reference: AudioFile[];
+  /** The `by_*` loss breakdowns of the stages' metrics.json files. */
+  breakdowns: Breakdown[];
 }
 
 export interface Comparison {
@@ -69,10 +77,14 @@ async function collectOne(store: CacheStore, ref: ExperimentRef): Promise<Experi
   }
   const series: Series[] = [];
   const audio: AudioFile[] = [];
+  const reference: AudioFile[] = [];
+  const breakdowns: Breakdown[] = [];
   for (const { name, ref: s } of records) {
     const dir = await store.materialize(s.tree);
     series.push(...readSeries(name, join(dir, 'metrics.jsonl')));
-    if (!readBy.has(name)) audio.push(...findWavs(name, dir));
+    breakdowns.push(...readBreakdowns(name, join(dir, 'metrics.json')));
+    if (readBy.has(name)) continue;
+    for (const wav of findWavs(name, dir)) (isReferenceWav(wav) ? reference : audio).push(wav);
   }
   return {
     experiment: ref.experiment,
@@ -87,6 +99,8 @@ async function collectOne(store: CacheStore, ref: ExperimentRef): Promise<Experi
     })),
     series,
     audio,
+    reference,
+    breakdowns,
   };
 }
 
@@ -172,6 +186,11 @@ function findWavs(stage: string, root: string): AudioFile[] {
   };
   walk(root);
   return out;
+}
+
+/** The reference convention: a file named reference.wav, in any folder of the stage's output. */
+function isReferenceWav(file: AudioFile): boolean {
+  return /(^|\/)reference\.wav$/i.test(file.name);
 }
 
 function sortKeys(record: Record<string, unknown>): Record<string, unknown> {

@@ -188,3 +188,31 @@ export function wavHeaderBytes(h: WavHeader = {}): Buffer {
   ]);
   return chunk('RIFF', riffBody.length, riffBody);
 }
+
+/** A WAV file of mono float samples through wavefile (a reader's test must not use our own writer). */
+export function wavFile(
+  samples: Float32Array,
+  sampleRate: number,
+  bitDepth: '16' | '24' | '32f' = '16',
+): Buffer {
+  const wav = new wavefile.WaveFile();
+  const scale = bitDepth === '16' ? 32767 : bitDepth === '24' ? 8388607 : 1;
+  const values = Array.from(samples, (s) =>
+    scale === 1 ? s : Math.round(Math.max(-1, Math.min(1, s)) * scale),
+  );
+  wav.fromScratch(1, sampleRate, bitDepth, values);
+  return Buffer.from(wav.toBuffer());
+}
+
+/** Uniform white noise of `amplitude`, from a seeded generator (mulberry32) so tests repeat. */
+export function whiteNoise(sampleRate: number, seconds: number, amplitude = 0.5, seed = 7): Float32Array {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return Float32Array.from({ length: Math.round(sampleRate * seconds) }, () => amplitude * (2 * next() - 1));
+}

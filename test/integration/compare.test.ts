@@ -83,6 +83,8 @@ describe('compare', () => {
       'stages',
       'series',
       'audio',
+      'reference',
+      'breakdowns',
     ]);
     assert.equal(base.params['train.context_length'], 16);
     assert.equal(ctx.params['train.context_length'], 32);
@@ -105,6 +107,30 @@ describe('compare', () => {
       ['sample:samples/sample_00.wav'],
     );
     assert.equal(base.audio[0].bytes, readFileSync(ws.path('runs/base/sample/samples/sample_00.wav')).length);
+    // sample's reference.wav is the reference, not a sample.
+    assert.deepEqual(
+      base.reference.map((a: { stage: string; name: string }) => `${a.stage}:${a.name}`),
+      ['sample:reference.wav'],
+    );
+    // The loss breakdowns: evaluate's by_level and by_position, with metrics.json's values.
+    const evaluation = JSON.parse(readFileSync(ws.path('runs/base/evaluate/metrics.json'), 'utf8'));
+    assert.deepEqual(base.breakdowns, [
+      {
+        stage: 'evaluate',
+        name: 'by_position',
+        bars: evaluation.by_position.map((p: { position: number; what: string; loss: number }) => ({
+          label: `position ${p.position}`,
+          value: p.loss,
+          detail: p.what,
+        })),
+      },
+      {
+        stage: 'evaluate',
+        name: 'by_level',
+        bars: ['0', '1', '2'].map((l) => ({ label: `level ${l}`, value: evaluation.by_level[l].loss })),
+      },
+    ]);
+    assert.equal(base.breakdowns[0].bars.length, 8);
   });
 
   test('the table shows the differing param and per-stage metrics; --md the same as Markdown', async () => {

@@ -214,6 +214,35 @@ describe('train, evaluate, sample', () => {
         worst = Math.max(worst, Math.abs(wav.samples[i]! - Math.max(-1, Math.min(1, promptAudio[i]!))));
       assert.ok(worst < 1e-4, `prompt audio differs by ${worst}`);
     }
+    // The reference: the same 3 + 6 frames as the val split holds them, through the same decoder.
+    const realCodes = layout.unflatten(val.subarray(0, (3 + 6) * 8));
+    const realFeeds = Object.fromEntries(
+      realCodes.levels.map((level, k) => [
+        `codes_${k}`,
+        new ort.Tensor(
+          'int64',
+          BigInt64Array.from(level, (c) => BigInt(c)),
+          [1, level.length],
+        ),
+      ]),
+    );
+    // A session of its own, as sample opens one per decode: the seeded noise starts over.
+    const realDecoder = await ort.InferenceSession.create(seeded.model);
+    const realAudio = (await realDecoder.run(realFeeds)).audio_values!.data as Float32Array;
+    const reference = readWavWithWavefile(readFileSync(ws.path('runs/pipeline/sample/reference.wav')));
+    assert.equal(reference.sampleRate, 24000);
+    assert.equal(reference.samples.length, 9 * 2048);
+    assert.deepEqual(report.reference, { wav: 'reference.wav', frames: 9, seconds: (9 * 2048) / 24000 });
+    let worst = 0;
+    for (let i = 0; i < realAudio.length; i++)
+      worst = Math.max(worst, Math.abs(reference.samples[i]! - Math.max(-1, Math.min(1, realAudio[i]!))));
+    assert.ok(worst < 1e-4, `reference audio differs by ${worst}`);
+    // Not a copy of a sample: past the prompt, the model's continuation is not the real one.
+    const sample = readWavWithWavefile(readFileSync(ws.path('runs/pipeline/sample/samples/sample_00.wav')));
+    assert.ok(
+      sample.samples.some((s, i) => i >= 3 * 2048 && Math.abs(s - reference.samples[i]!) > 1e-3),
+      'the reference differs from sample_00 after the prompt',
+    );
   });
 
   test('a new context length reruns exactly train, evaluate and sample; sample params only sample', async () => {

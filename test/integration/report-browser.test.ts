@@ -1,15 +1,18 @@
 // `compare --html` in a real browser: two finished experiments (a tiny model on fixture codes and
 // the test codec; the second extends the first with another context length), their report opened
 // in headless Chromium from a file:// URL. No console errors, one curve per experiment in each
-// chart with every logged point, a playable player per WAV, and nothing fetched from the network.
+// chart with every logged point, a legend that focuses and hides curves, a playable player and a
+// spectrogram per WAV (a `probe` cmd stage copies a generated tone into one experiment and white
+// noise into the other, and their pictures are read back from the page), the reference row, the
+// per-level loss bars, and nothing fetched from the network.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import type { Comparison } from '../../src/compare/experiment-data.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
-import { readWavWithWavefile } from '../helpers/audio.ts';
+import { readWavWithWavefile, tone, wavFile, whiteNoise } from '../helpers/audio.ts';
 import { FAKE_CODES_AND_SHARD } from '../helpers/fake-shards.ts';
 import { writeTestCodec } from '../helpers/test-codec.ts';
 import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
@@ -18,6 +21,7 @@ const CHROMIUM = '/usr/bin/chromium';
 
 const PIPELINE = `params:
   train: {context_length: 32, micro_batch: 2, total_batch: 128, max_steps: 20, lr: 0.01}
+  probe: {kind: tone}
 stages:
 ${FAKE_CODES_AND_SHARD}
   codec:
@@ -48,13 +52,22 @@ ${FAKE_CODES_AND_SHARD}
     uses: sample
     needs: {model: train, shards: shard, codec: codec}
     with: {count: 2, prompt_frames: 3, max_new_frames: 6, temperature: 1.0, constrained: true, backend: wasm}
+  probe:
+    cmd: mkdir -p out && cp data/\${probe.kind}.wav out/probe.wav
+    deps: [data]
+    outs: [out]
 `;
 
 // `base` is the pipeline as it is; `short` extends it (an experiment may extend another one).
 const EXPERIMENTS = {
   'experiments/base.yaml': 'extends: ../pipeline.yaml\nparams:\n  train:\n    lr: 0.01\n',
-  'experiments/short.yaml': 'extends: base.yaml\nparams:\n  train:\n    context_length: 16\n',
+  'experiments/short.yaml':
+    'extends: base.yaml\nparams:\n  train:\n    context_length: 16\n  probe:\n    kind: noise\n',
 };
+
+/** The probe tone: 3 kHz at 24 kHz, so a quarter of the way up the spectrogram. */
+const TONE_HZ = 3000;
+const RATE = 24000;
 
 /** Every src= or href= (and CSS url()) that points off the page: http(s) or protocol-relative. */
 const EXTERNAL_REF = /\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?\/\/|url\(\s*["']?\s*(?:https?:)?\/\//gi;
@@ -67,6 +80,9 @@ describe('compare --html in a browser', () => {
   before(async () => {
     ws = makeWorkspace({ 'pipeline.yaml': PIPELINE, ...EXPERIMENTS });
     writeTestCodec(ws.path('models'));
+    mkdirSync(ws.path('data'));
+    writeFileSync(ws.path('data/tone.wav'), wavFile(tone(TONE_HZ, RATE, 0.5)[0]!, RATE));
+    writeFileSync(ws.path('data/noise.wav'), wavFile(whiteNoise(RATE, 0.5), RATE));
     for (const file of Object.keys(EXPERIMENTS)) {
       const r = await runJson(ws.dir, [file], fixtureStages);
       assert.equal(r.code, 0, r.stderr);
@@ -87,9 +103,14 @@ describe('compare --html in a browser', () => {
     );
     assert.ok(comparison.differingParams.includes('train.context_length'));
     for (const e of comparison.experiments) {
+      assert.deepEqual(e.audio.map((a) => `${a.stage}/${a.name}`).sort(), [
+        'probe/out/probe.wav',
+        'sample/samples/sample_00.wav',
+        'sample/samples/sample_01.wav',
+      ]);
       assert.deepEqual(
-        e.audio.map((a) => `${a.stage}/${a.name}`),
-        ['sample/samples/sample_00.wav', 'sample/samples/sample_01.wav'],
+        e.reference.map((a) => `${a.stage}/${a.name}`),
+        ['sample/reference.wav'],
       );
       for (const name of ['loss', 'val_loss'])
         assert.ok(
@@ -179,9 +200,10 @@ describe('compare --html in a browser', () => {
       // helper that exists only in Node.)
       const players = await page.evaluate(() =>
         Promise.all(
-          [...document.querySelectorAll('audio')].map(
+          [...document.querySelectorAll('figure[data-experiment] audio')].map(
             (audio) =>
               new Promise<{ key: string; duration: number }>((resolve, reject) => {
+                if (!(audio instanceof HTMLAudioElement)) throw new Error('not an audio element');
                 const figure = audio.closest('figure')!;
                 const key = `${figure.dataset.experiment}:${figure.dataset.audio}`;
                 if (audio.readyState >= 1) resolve({ key, duration: audio.duration });
@@ -203,7 +225,7 @@ describe('compare --html in a browser', () => {
       const wavs = comparison.experiments.flatMap((e) =>
         e.audio.map((a) => ({ key: `${e.experiment}:${a.stage}/${a.name}`, path: a.path })),
       );
-      assert.equal(wavs.length, 4, '2 samples × 2 experiments');
+      assert.equal(wavs.length, 6, '2 samples and a probe × 2 experiments');
       assert.deepEqual(players.map((p) => p.key).sort(), wavs.map((w) => w.key).sort(), 'one player per WAV');
       for (const wav of wavs) {
         const { duration } = players.find((p) => p.key === wav.key)!;
@@ -219,4 +241,225 @@ describe('compare --html in a browser', () => {
       await browser.close();
     }
   });
+
+  test('in Chromium: every player has a spectrogram; the tone is one bright band, the noise is bright throughout', async () => {
+    await withReport(async (page) => {
+      // Each spectrogram drawn onto a canvas and read back: its size and the mean brightness of each
+      // row (R+G+B), top (Nyquist) to bottom (0 Hz).
+      const pictures = await page.evaluate(() =>
+        [...document.querySelectorAll('figure.audio')].map((figure) => {
+          const img = figure.querySelector('.spectrogram img') as HTMLImageElement | null;
+          const el = figure as HTMLElement;
+          const key = `${el.dataset.experiment ?? `reference of ${el.dataset.reference}`}:${el.dataset.audio}`;
+          if (!img?.complete || img.naturalWidth === 0) return { key, rows: null, width: 0 };
+          const canvas = document.createElement('canvas');
+          canvas.width = img.naturalWidth;
+          canvas.height = img.naturalHeight;
+          const context = canvas.getContext('2d')!;
+          context.drawImage(img, 0, 0);
+          const { data, width, height } = context.getImageData(0, 0, canvas.width, canvas.height);
+          const rows: number[] = [];
+          for (let y = 0; y < height; y++) {
+            let sum = 0;
+            for (let x = 0; x < width; x++)
+              sum +=
+                data[(y * width + x) * 4]! + data[(y * width + x) * 4 + 1]! + data[(y * width + x) * 4 + 2]!;
+            rows.push(sum / width);
+          }
+          return { key, rows, width };
+        }),
+      );
+      const keys = pictures.map((p) => p.key).sort();
+      assert.deepEqual(keys, [
+        'base:probe/out/probe.wav',
+        'base:sample/samples/sample_00.wav',
+        'base:sample/samples/sample_01.wav',
+        'reference of base short:sample/reference.wav',
+        'short:probe/out/probe.wav',
+        'short:sample/samples/sample_00.wav',
+        'short:sample/samples/sample_01.wav',
+      ]);
+      for (const p of pictures)
+        assert.ok(p.rows && p.rows.length === 128, `${p.key} has a 128-row spectrogram`);
+      const rowsOf = (key: string) => pictures.find((p) => p.key === key)!.rows!;
+      const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+
+      // The tone (base): one bright band a quarter of the way up (3 kHz of 12), dark elsewhere.
+      const toneRows = rowsOf('base:probe/out/probe.wav');
+      const brightest = toneRows.indexOf(Math.max(...toneRows));
+      const expected = 127 - Math.floor((TONE_HZ / (RATE / 2)) * 128);
+      assert.ok(
+        Math.abs(brightest - expected) <= 1,
+        `tone: brightest row ${brightest}, expected ${expected}`,
+      );
+      const bright = toneRows.filter((r) => r > toneRows[brightest]! / 2).length;
+      assert.ok(bright <= 6, `tone: ${bright} rows are bright, not one band`);
+      // The noise (short): every row about as bright as the brightest, and far above the tone's floor.
+      const noiseRows = rowsOf('short:probe/out/probe.wav');
+      assert.ok(
+        Math.min(...noiseRows) > 0.7 * Math.max(...noiseRows),
+        `noise: rows ${Math.min(...noiseRows)}..${Math.max(...noiseRows)}`,
+      );
+      assert.ok(median(noiseRows) > 2 * median(toneRows), 'noise is brighter than the tone off its band');
+      // Same colour scale: the tone's band and the noise are drawn from the same dB range, so the
+      // 0.5-amplitude tone (a single bin, -6 dBFS) is brighter than any row of the noise (spread thin).
+      assert.ok(toneRows[brightest]! > Math.max(...noiseRows), 'the tone band outshines the noise');
+
+      // The samples and the reference: pictures of real sound, not blank.
+      for (const p of pictures.filter((q) => !q.key.includes('probe')))
+        assert.ok(Math.max(...p.rows!) - Math.min(...p.rows!) > 30, `${p.key}: a picture with contrast`);
+      // 9 frames of 2048 samples at 24 kHz: 18432 / 128-sample hops = 144 columns.
+      assert.equal(pictures.find((p) => p.key.startsWith('reference'))!.width, 144);
+    });
+  });
+
+  test('in Chromium: the reference row plays the val span through the codec, once for both experiments', async () => {
+    const reference = readFileSync(comparison.experiments[0]!.reference[0]!.path);
+    const sample = readFileSync(
+      comparison.experiments[0]!.audio.find((a) => a.name.endsWith('sample_00.wav'))!.path,
+    );
+    assert.ok(
+      reference.equals(readFileSync(comparison.experiments[1]!.reference[0]!.path)),
+      'same data, same codec',
+    );
+    assert.ok(!reference.equals(sample), 'the reference is not a sample');
+    await withReport(async (page) => {
+      const row = await page.evaluate(() =>
+        [...document.querySelectorAll('.reference-row figure')].map((f) => ({
+          reference: (f as HTMLElement).dataset.reference,
+          caption: f.querySelector('figcaption strong')!.textContent,
+          src: f.querySelector('audio')!.getAttribute('src'),
+        })),
+      );
+      assert.deepEqual(row, [
+        {
+          reference: 'base short',
+          caption: 'all 2 experiments',
+          src: `data:audio/wav;base64,${reference.toString('base64')}`,
+        },
+      ]);
+      // It comes first: before every sample row.
+      const order = await page.evaluate(() =>
+        [...document.querySelectorAll('.audio-row h3')].map((h) => h.textContent!.slice(0, 9)),
+      );
+      assert.equal(order[0], 'Reference');
+    });
+  });
+
+  test('in Chromium: per-level and per-position loss bars, heights in proportion to metrics.json', async () => {
+    await withReport(async (page) => {
+      const bars = await page.evaluate(() =>
+        [...document.querySelectorAll('figure[data-breakdown]')].map((f) => ({
+          breakdown: (f as HTMLElement).dataset.breakdown,
+          rects: [...f.querySelectorAll('rect')].map((r) => ({
+            experiment: r.dataset.experiment!,
+            label: r.dataset.label!,
+            value: Number(r.dataset.value),
+            height: r.getBBox().height,
+            fill: r.getAttribute('fill'),
+          })),
+        })),
+      );
+      assert.deepEqual(
+        bars.map((b) => b.breakdown),
+        ['evaluate.by_position', 'evaluate.by_level'],
+      );
+      const levels = bars[1]!.rects;
+      const expected = comparison.experiments.flatMap((e) => {
+        const metrics = JSON.parse(ws.read(`runs/${e.experiment}/evaluate/metrics.json`));
+        return ['0', '1', '2'].map((l) => ({
+          experiment: e.experiment,
+          label: `level ${l}`,
+          value: metrics.by_level[l].loss,
+        }));
+      });
+      assert.deepEqual(
+        levels
+          .map(({ experiment, label, value }) => ({ experiment, label, value }))
+          .sort((a, b) => a.label.localeCompare(b.label) || a.experiment.localeCompare(b.experiment)),
+        expected.sort((a, b) => a.label.localeCompare(b.label) || a.experiment.localeCompare(b.experiment)),
+      );
+      // One y axis from 0: height / value is the same for every bar.
+      const scale = levels[0]!.height / levels[0]!.value;
+      for (const r of levels)
+        assert.ok(Math.abs(r.height / r.value - scale) < 0.01 * scale, `${r.experiment} ${r.label}`);
+      // Each experiment's bars in its colour (the first two of the palette).
+      assert.deepEqual([...new Set(levels.map((r) => `${r.experiment} ${r.fill}`))].sort(), [
+        'base #4e79a7',
+        'short #f28e2b',
+      ]);
+      assert.equal(bars[0]!.rects.length, 8 * 2, 'eight places in a frame × two experiments');
+    });
+  });
+
+  test('in Chromium: hovering a legend entry brings its curves forward, clicking hides them in both charts', async () => {
+    await withReport(async (page) => {
+      const state = () =>
+        page.evaluate(() =>
+          (
+            window as unknown as {
+              __report: { charts: { plot: { series: { alpha?: number; show: boolean }[] } }[] };
+            }
+          ).__report.charts.map((c) =>
+            c.plot.series.slice(1).map((s) => ({ alpha: s.alpha ?? 1, show: s.show })),
+          ),
+        );
+      const legend = page.locator('#legend button');
+      assert.equal(await legend.count(), 2);
+      await legend.nth(1).hover();
+      assert.deepEqual(await state(), [
+        [
+          { alpha: 0.2, show: true },
+          { alpha: 1, show: true },
+        ],
+        [
+          { alpha: 0.2, show: true },
+          { alpha: 1, show: true },
+        ],
+      ]);
+      await legend.nth(1).click();
+      await page.mouse.move(0, 0);
+      assert.deepEqual(await state(), [
+        [
+          { alpha: 1, show: true },
+          { alpha: 1, show: false },
+        ],
+        [
+          { alpha: 1, show: true },
+          { alpha: 1, show: false },
+        ],
+      ]);
+      assert.equal(await legend.nth(1).getAttribute('aria-pressed'), 'false');
+    });
+  });
+
+  /** Opens the report in Chromium, runs `check`, then asserts no page errors and no requests. */
+  async function withReport(check: (page: Page) => Promise<void>): Promise<void> {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: this test needs a headless Chromium`);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+      const requests: string[] = [];
+      page.on('request', (r) => {
+        if (!r.url().startsWith('data:')) requests.push(r.url());
+      });
+      const url = pathToFileURL(ws.path('report.html')).href;
+      await page.goto(url);
+      await page.waitForFunction(
+        () => (window as { __report?: { ready: boolean } }).__report?.ready === true,
+      );
+      // Images are data URIs: decoded before `load`, but wait for every one all the same.
+      await page.evaluate(() => Promise.all([...document.images].map((img) => img.decode())));
+      await check(page);
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [url]);
+    } finally {
+      await browser.close();
+    }
+  }
 });

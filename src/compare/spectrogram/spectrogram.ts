@@ -1,0 +1,123 @@
+// A WAV's log-magnitude spectrogram as a PNG, for the report: a Hann-windowed STFT, linear frequency
+// from 0 Hz (bottom) to Nyquist (top), and ONE colour scale for every picture (dB against full
+// scale, clamped to a fixed range, through one colour map), so pictures of different experiments
+// read against each other: the same colour is the same level everywhere.
+import { type FftPlan, fft, planFft } from './fft.ts';
+import { encodePng } from './png.ts';
+import type { PcmAudio } from './wav-pcm.ts';
+
+/** Points per frame: 21 ms at 24 kHz, fine enough in time for speech, 47 Hz per bin. */
+export const FFT_SIZE = 512;
+/** Hop between frames of short audio; longer audio spreads MAX_COLUMNS frames over its length. */
+const HOP = FFT_SIZE / 4;
+/** At most this many frames (image columns), whatever the length: the cost is bounded. */
+export const MAX_COLUMNS = 600;
+/** Rows of the image: the FFT_SIZE / 2 bins below Nyquist, two per row (the louder one). */
+export const ROWS = FFT_SIZE / 4;
+/** The colour scale: dBFS (0: a full-scale sine) from DB_FLOOR (darkest) to DB_CEIL (brightest). */
+export const DB_FLOOR = -100;
+export const DB_CEIL = 0;
+
+/** Inferno-like stops (position, colour): dark to bright, so brightness alone reads as level. */
+export const COLOR_STOPS: readonly [number, string][] = [
+  [0, '#000004'],
+  [0.25, '#57106e'],
+  [0.5, '#bc3754'],
+  [0.75, '#f98e09'],
+  [1, '#fcffa4'],
+];
+
+export interface Spectrogram {
+  png: Buffer;
+  width: number;
+  height: number;
+  /** The top row's frequency, in Hz. */
+  nyquist: number;
+  seconds: number;
+}
+
+/** The spectrogram of `audio`; an empty file still gets one (silent) column. */
+export function renderSpectrogram(audio: PcmAudio): Spectrogram {
+  const { samples, sampleRate } = audio;
+  const natural = Math.max(1, Math.ceil(samples.length / HOP));
+  const width = Math.min(natural, MAX_COLUMNS);
+  const plan = planFft(FFT_SIZE);
+  const window = hann(FFT_SIZE);
+  // A full-scale sine's peak bin is (Σ window) / 2: dividing by it makes that sine 0 dB.
+  const fullScale = window.reduce((sum, w) => sum + w, 0) / 2;
+  const rgb = new Uint8Array(width * ROWS * 3);
+  const re = new Float64Array(FFT_SIZE);
+  const im = new Float64Array(FFT_SIZE);
+  for (let x = 0; x < width; x++) {
+    // Frame centres spread evenly over the audio (every HOP samples when it is short enough).
+    const centre = width === natural ? x * HOP : Math.round(((x + 0.5) * samples.length) / width);
+    frameSpectrum(plan, samples, centre, window, re, im);
+    for (let row = 0; row < ROWS; row++) {
+      const magnitude = Math.max(
+        Math.hypot(re[2 * row]!, im[2 * row]!),
+        Math.hypot(re[2 * row + 1]!, im[2 * row + 1]!),
+      );
+      const db = 20 * Math.log10(magnitude / fullScale + 1e-12);
+      const [r, g, b] = colorOf((db - DB_FLOOR) / (DB_CEIL - DB_FLOOR));
+      const at = ((ROWS - 1 - row) * width + x) * 3; // low frequencies at the bottom
+      rgb[at] = r;
+      rgb[at + 1] = g;
+      rgb[at + 2] = b;
+    }
+  }
+  return {
+    png: encodePng(width, ROWS, rgb),
+    width,
+    height: ROWS,
+    nyquist: sampleRate / 2,
+    seconds: samples.length / sampleRate,
+  };
+}
+
+/** The windowed frame centred on `centre` (zeros past either end), transformed into re/im. */
+function frameSpectrum(
+  plan: FftPlan,
+  samples: Float32Array,
+  centre: number,
+  window: Float64Array,
+  re: Float64Array,
+  im: Float64Array,
+): void {
+  const start = centre - FFT_SIZE / 2;
+  for (let i = 0; i < FFT_SIZE; i++) {
+    const t = start + i;
+    re[i] = t >= 0 && t < samples.length ? samples[t]! * window[i]! : 0;
+    im[i] = 0;
+  }
+  fft(plan, re, im);
+}
+
+function hann(n: number): Float64Array {
+  return Float64Array.from({ length: n }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / n));
+}
+
+const LUT = buildLut();
+
+/** The colour of level `t` (0: DB_FLOOR, 1: DB_CEIL; clamped). */
+function colorOf(t: number): [number, number, number] {
+  const i = Math.round(Math.min(1, Math.max(0, Number.isNaN(t) ? 0 : t)) * 255) * 3;
+  return [LUT[i]!, LUT[i + 1]!, LUT[i + 2]!];
+}
+
+/** 256 colours interpolated linearly between COLOR_STOPS. */
+function buildLut(): Uint8Array {
+  const rgb = (hex: string) => [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
+  const lut = new Uint8Array(256 * 3);
+  for (let i = 0; i < 256; i++) {
+    const t = i / 255;
+    let k = 0;
+    while (k < COLOR_STOPS.length - 2 && t > COLOR_STOPS[k + 1]![0]) k++;
+    const [t0, c0] = COLOR_STOPS[k]!;
+    const [t1, c1] = COLOR_STOPS[k + 1]!;
+    const f = (t - t0) / (t1 - t0);
+    const a = rgb(c0);
+    const b = rgb(c1);
+    for (let j = 0; j < 3; j++) lut[i * 3 + j] = Math.round(a[j]! + (b[j]! - a[j]!) * f);
+  }
+  return lut;
+}

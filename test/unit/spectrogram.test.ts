@@ -1,0 +1,129 @@
+// The report's spectrogram parts on known signals: the FFT against a direct DFT and a sine's bin,
+// the PNG encoder read back through zlib, the WAV reader against wavefile's files, and the picture
+// of a tone (one bright band) against white noise (bright everywhere).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { inflateSync } from 'node:zlib';
+import { fft, planFft } from '../../src/compare/spectrogram/fft.ts';
+import { crc32, encodePng } from '../../src/compare/spectrogram/png.ts';
+import { MAX_COLUMNS, ROWS, renderSpectrogram } from '../../src/compare/spectrogram/spectrogram.ts';
+import { readWavPcm } from '../../src/compare/spectrogram/wav-pcm.ts';
+import { tone, wavFile, whiteNoise } from '../helpers/audio.ts';
+
+test('a sine of 10 cycles in 64 points peaks in bin 10 with magnitude n/2', () => {
+  const n = 64;
+  const plan = planFft(n);
+  const re = Float64Array.from({ length: n }, (_, t) => Math.sin((2 * Math.PI * 10 * t) / n));
+  const im = new Float64Array(n);
+  fft(plan, re, im);
+  const magnitudes = Array.from({ length: n / 2 }, (_, k) => Math.hypot(re[k]!, im[k]!));
+  const peak = magnitudes.indexOf(Math.max(...magnitudes));
+  assert.equal(peak, 10);
+  assert.ok(Math.abs(magnitudes[10]! - n / 2) < 1e-9, `${magnitudes[10]}`);
+  assert.ok(magnitudes.every((m, k) => k === 10 || m < 1e-9));
+});
+
+test('the FFT equals a direct DFT on arbitrary input', () => {
+  const n = 32;
+  const x = Array.from({ length: n }, (_, t) => Math.sin(t * 1.7) + 0.3 * Math.cos(t * t * 0.11));
+  const re = Float64Array.from(x);
+  const im = new Float64Array(n);
+  fft(planFft(n), re, im);
+  for (let k = 0; k < n; k++) {
+    let sr = 0;
+    let si = 0;
+    for (let t = 0; t < n; t++) {
+      sr += x[t]! * Math.cos((-2 * Math.PI * k * t) / n);
+      si += x[t]! * Math.sin((-2 * Math.PI * k * t) / n);
+    }
+    assert.ok(Math.abs(re[k]! - sr) < 1e-9 && Math.abs(im[k]! - si) < 1e-9, `bin ${k}`);
+  }
+  assert.throws(() => planFft(48), /48 is not a power of two/);
+});
+
+test('a PNG reads back: signature, IHDR, checksums, and the pixels under filter 0', () => {
+  const rgb = Uint8Array.from({ length: 3 * 2 * 3 }, (_, i) => i * 10);
+  const png = encodePng(3, 2, rgb);
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  assert.equal(crc32(Buffer.from('IEND')), 0xae426082, 'the CRC every PNG ends with');
+  const chunks: { type: string; data: Buffer }[] = [];
+  for (let at = 8; at < png.length; ) {
+    const length = png.readUInt32BE(at);
+    const type = png.toString('latin1', at + 4, at + 8);
+    const data = png.subarray(at + 8, at + 8 + length);
+    assert.equal(png.readUInt32BE(at + 8 + length), crc32(png.subarray(at + 4, at + 8 + length)), type);
+    chunks.push({ type, data });
+    at += 12 + length;
+  }
+  assert.deepEqual(
+    chunks.map((c) => c.type),
+    ['IHDR', 'IDAT', 'IEND'],
+  );
+  const ihdr = chunks[0]!.data;
+  assert.deepEqual([ihdr.readUInt32BE(0), ihdr.readUInt32BE(4), ...ihdr.subarray(8)], [3, 2, 8, 2, 0, 0, 0]);
+  const raw = inflateSync(chunks[1]!.data);
+  assert.deepEqual([...raw], [0, ...rgb.subarray(0, 9), 0, ...rgb.subarray(9)]);
+  assert.throws(() => encodePng(3, 3, rgb), /18 bytes are not 3 × 3 RGB pixels/);
+});
+
+test('the WAV reader gives back what wavefile wrote, 16-bit, 24-bit and float', () => {
+  const samples = tone(440, 8000, 0.05)[0]!;
+  for (const [depth, tolerance] of [
+    ['16', 1 / 32767],
+    ['24', 1 / 8388607],
+    ['32f', 1e-7],
+  ] as const) {
+    const audio = readWavPcm(wavFile(samples, 8000, depth));
+    assert.equal(audio.sampleRate, 8000, depth);
+    assert.equal(audio.samples.length, samples.length, depth);
+    let worst = 0;
+    for (let i = 0; i < samples.length; i++)
+      worst = Math.max(worst, Math.abs(audio.samples[i]! - samples[i]!));
+    assert.ok(worst <= tolerance, `${depth}: off by ${worst}`);
+  }
+  assert.throws(() => readWavPcm(Buffer.from('ID3 not a wav file')), /not a RIFF\/WAVE file/);
+});
+
+/** Mean brightness (R+G+B) of each row of a spectrogram, decoded from its PNG. */
+function rowBrightness(png: Buffer, width: number, height: number): number[] {
+  const idat = png.subarray(8 + 12 + 13 + 8); // after signature and IHDR, past IDAT's length and type
+  const raw = inflateSync(idat.subarray(0, png.readUInt32BE(8 + 25)));
+  return Array.from({ length: height }, (_, y) => {
+    let sum = 0;
+    for (let i = 0; i < width * 3; i++) sum += raw[y * (1 + width * 3) + 1 + i]!;
+    return sum / width;
+  });
+}
+
+test('a tone is one bright band at its frequency; white noise is bright at every frequency', () => {
+  const rate = 24000;
+  const sine = renderSpectrogram({ sampleRate: rate, samples: tone(3000, rate, 1)[0]! });
+  assert.equal(sine.height, ROWS);
+  assert.equal(sine.nyquist, 12000);
+  const rows = rowBrightness(sine.png, sine.width, sine.height);
+  const brightest = rows.indexOf(Math.max(...rows));
+  // Row 0 is the top (Nyquist): 3 kHz sits at 1/4 of the height from the bottom.
+  const expected = ROWS - 1 - Math.floor((3000 / 12000) * ROWS);
+  assert.ok(Math.abs(brightest - expected) <= 1, `brightest row ${brightest}, expected ${expected}`);
+  const sorted = [...rows].sort((a, b) => a - b);
+  assert.ok(sorted[ROWS / 2]! < rows[brightest]! / 3, 'most rows are far darker than the band');
+
+  const noise = renderSpectrogram({ sampleRate: rate, samples: whiteNoise(rate, 1) });
+  const noiseRows = rowBrightness(noise.png, noise.width, noise.height);
+  const lo = Math.min(...noiseRows);
+  assert.ok(lo > Math.max(...noiseRows) * 0.7, 'noise is about as bright in every row');
+  assert.ok(lo > sorted[ROWS / 2]! * 2, 'and brighter than the tone away from its band');
+});
+
+test('long audio is capped at MAX_COLUMNS frames; silence and empty files still draw', () => {
+  const long = renderSpectrogram({ sampleRate: 8000, samples: new Float32Array(8000 * 60) });
+  assert.equal(long.width, MAX_COLUMNS);
+  assert.equal(long.seconds, 60);
+  const empty = renderSpectrogram({ sampleRate: 8000, samples: new Float32Array(0) });
+  assert.equal(empty.width, 1);
+  assert.deepEqual(
+    new Set(rowBrightness(empty.png, 1, ROWS)),
+    new Set([4]),
+    'silence is the darkest colour (#000004)',
+  );
+});
