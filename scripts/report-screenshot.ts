@@ -55,6 +55,8 @@ try {
       ),
     ),
   );
+  // Spectrograms are data-URI PNGs; decode them all before the picture is taken.
+  await page.evaluate(() => Promise.all([...document.images].map((img) => img.decode().catch(() => null))));
   await page.evaluate(() => document.fonts.ready);
   await page.screenshot({ path: resolve(out), fullPage: true });
   process.stdout.write(`report-screenshot: wrote ${out}\n`);

@@ -27,6 +27,7 @@ figure { margin: 0; }
 .chart-box figcaption, .bars-box figcaption { font-weight: 600; margin-bottom: 8px; }
 .bars-box + .bars-box { margin-top: 16px; }
 .chart { width: 100%; }
+.readout { font-size: 0.85em; min-height: 1.5em; font-variant-numeric: tabular-nums; }
 svg.bars { width: 100%; height: auto; display: block; font-size: 13px; }
 svg.bars .grid { stroke: var(--line); stroke-width: 1; }
 svg.bars .axis { stroke: var(--muted); stroke-width: 1; }
@@ -99,15 +100,35 @@ export const CLIENT_SCRIPT = `
       })),
       hooks: {
         setSeries: [function (u, i, opts) {
-          if (opts && opts.focus !== undefined)
-            buttons.forEach(function (b) {
-              b.classList.toggle('focused', i !== null && chart.curves[i - 1] && Number(b.dataset.index) === chart.curves[i - 1].index);
-            });
+          if (!opts || opts.focus === undefined) return;
+          focused = i;
+          buttons.forEach(function (b) {
+            b.classList.toggle('focused', i !== null && chart.curves[i - 1] && Number(b.dataset.index) === chart.curves[i - 1].index);
+          });
+          showReadout(u);
         }],
+        setCursor: [function (u) { showReadout(u); }],
       },
     };
+    // Under the chart: the step at the cursor and the value of the curve in focus (with 16
+    // curves a per-curve value list would be a wall of numbers).
+    var focused = null;
+    var readout = document.createElement('div');
+    readout.className = 'readout muted';
+    readout.textContent = '\u00a0';
+    function showReadout(u) {
+      var idx = u.cursor.idx;
+      if (idx === null || idx === undefined) { readout.textContent = '\u00a0'; return; }
+      var text = 'step ' + chart.steps[idx];
+      if (focused) {
+        var value = chart.curves[focused - 1].values[idx];
+        text += ' \u00b7 ' + chart.curves[focused - 1].name + ': ' + (value === null ? '\u2013' : value.toFixed(4));
+      }
+      readout.textContent = text;
+    }
     var values = [chart.steps].concat(chart.curves.map(function (curve) { return curve.values; }));
     var plot = new uPlot(opts, values, el);
+    el.appendChild(readout);
     report.charts.push({ id: chart.id, series: chart.curves.map(function (c) { return c.name; }), plot: plot, data: chart });
   });
   buttons.forEach(function (button) {

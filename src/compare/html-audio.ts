@@ -68,7 +68,7 @@ function referenceRow(key: string, group: Placed[]): string {
           audioFigure(
             group[0]!,
             `<figure class="audio reference" data-reference="${escapeHtml(group.map((p) => p.experiment.experiment).join(' '))}" data-audio="${escapeHtml(key)}">`,
-            `all ${group.length} experiments`,
+            group.length === 2 ? 'both experiments' : `all ${group.length} experiments`,
           ),
         ]
       : group.map((placed) =>

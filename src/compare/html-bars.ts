@@ -9,6 +9,7 @@ import { escapeHtml, experimentStyle } from './html-common.ts';
 const WIDTH = 1000;
 const HEIGHT = 260;
 const MARGIN = { left: 56, right: 12, top: 12, bottom: 44 };
+/** About this many grid lines above 0. */
 const TICKS = 4;
 
 export function renderBreakdowns(c: Comparison): string {
@@ -46,7 +47,9 @@ function groupedBars(series: BarSeries[]): string {
   for (const s of series)
     for (const bar of s.bars) if (!groups.has(bar.label)) groups.set(bar.label, bar.detail);
   const values = series.flatMap((s) => s.bars.map((b) => b.value ?? 0));
-  const top = niceCeiling(Math.max(0, ...values));
+  const step = niceStep(Math.max(0, ...values) / TICKS);
+  const ticks = Math.max(1, Math.ceil(Math.max(0, ...values) / step));
+  const top = ticks * step;
   const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
   const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
   const groupWidth = plotWidth / groups.size;
@@ -54,8 +57,8 @@ function groupedBars(series: BarSeries[]): string {
   const barWidth = groupWidth / (series.length + 1);
   const y = (v: number) => MARGIN.top + plotHeight - (top > 0 ? (v / top) * plotHeight : 0);
   const parts: string[] = [];
-  for (let t = 0; t <= TICKS; t++) {
-    const v = (top * t) / TICKS;
+  for (let t = 0; t <= ticks; t++) {
+    const v = step * t;
     parts.push(
       `<line class="grid" x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${fixed(y(v))}" y2="${fixed(y(v))}"/>`,
       `<text class="tick" x="${MARGIN.left - 6}" y="${fixed(y(v) + 4)}" text-anchor="end">${formatTick(v)}</text>`,
@@ -89,11 +92,11 @@ function groupedBars(series: BarSeries[]): string {
   return `<svg class="bars" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img">${parts.join('')}</svg>`;
 }
 
-/** The axis top: the smallest round number (1, 1.5, 2, …, 8 × 10^k) at or above `v` (1 for all zeros). */
-function niceCeiling(v: number): number {
-  if (v <= 0) return 1;
+/** A tick step near `v`: 1, 2, 2.5 or 5 × 10^k (1 for an all-zero chart). */
+function niceStep(v: number): number {
+  if (!(v > 0)) return 1;
   const magnitude = 10 ** Math.floor(Math.log10(v));
-  for (const step of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (step * magnitude >= v) return step * magnitude;
+  for (const step of [1, 2, 2.5, 5]) if (step * magnitude >= v) return step * magnitude;
   return 10 * magnitude;
 }
 

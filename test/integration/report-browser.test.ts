@@ -65,7 +65,7 @@ const EXPERIMENTS = {
     'extends: base.yaml\nparams:\n  train:\n    context_length: 16\n  probe:\n    kind: noise\n',
 };
 
-/** The probe tone: 3 kHz at 24 kHz, so a quarter of the way up the spectrogram. */
+/** The probe tone: 3 kHz at 24 kHz, about half-way up the (mel-scaled) spectrogram. */
 const TONE_HZ = 3000;
 const RATE = 24000;
 
@@ -284,10 +284,11 @@ describe('compare --html in a browser', () => {
       const rowsOf = (key: string) => pictures.find((p) => p.key === key)!.rows!;
       const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 
-      // The tone (base): one bright band a quarter of the way up (3 kHz of 12), dark elsewhere.
+      // The tone (base): one bright band at 3 kHz on the mel scale (HTK), dark elsewhere.
+      const mel = (f: number) => 2595 * Math.log10(1 + f / 700);
       const toneRows = rowsOf('base:probe/out/probe.wav');
       const brightest = toneRows.indexOf(Math.max(...toneRows));
-      const expected = 127 - Math.floor((TONE_HZ / (RATE / 2)) * 128);
+      const expected = 127 - Math.floor((mel(TONE_HZ) / mel(RATE / 2)) * 128);
       assert.ok(
         Math.abs(brightest - expected) <= 1,
         `tone: brightest row ${brightest}, expected ${expected}`,
@@ -334,7 +335,7 @@ describe('compare --html in a browser', () => {
       assert.deepEqual(row, [
         {
           reference: 'base short',
-          caption: 'all 2 experiments',
+          caption: 'both experiments',
           src: `data:audio/wav;base64,${reference.toString('base64')}`,
         },
       ]);
@@ -430,6 +431,21 @@ describe('compare --html in a browser', () => {
         ],
       ]);
       assert.equal(await legend.nth(1).getAttribute('aria-pressed'), 'false');
+      // On the chart: the curve nearest the cursor (base's, the one shown) is named with its value.
+      const over = page.locator('#chart-loss .u-over');
+      const box = (await over.boundingBox())!;
+      await over.hover({ position: { x: box.width / 2, y: box.height / 2 } });
+      await over.hover({ position: { x: box.width / 2 + 2, y: box.height / 2 } });
+      const readout = (await page.locator('#chart-loss .readout').textContent())!;
+      const match = /^step (\d+)(?: · base: ([\d.]+))?$/.exec(readout);
+      assert.ok(match, `readout: ${readout}`);
+      const base = comparison.experiments[0]!.series.find((s) => s.name === 'loss')!.points;
+      const step = Number(match[1]);
+      assert.ok(
+        base.some(([s]) => s === step),
+        `step ${step} is a logged step`,
+      );
+      if (match[2]) assert.equal(match[2], [...base].reverse().find(([s]) => s === step)![1].toFixed(4));
     });
   });
 

@@ -102,8 +102,9 @@ test('a tone is one bright band at its frequency; white noise is bright at every
   assert.equal(sine.nyquist, 12000);
   const rows = rowBrightness(sine.png, sine.width, sine.height);
   const brightest = rows.indexOf(Math.max(...rows));
-  // Row 0 is the top (Nyquist): 3 kHz sits at 1/4 of the height from the bottom.
-  const expected = ROWS - 1 - Math.floor((3000 / 12000) * ROWS);
+  // Row 0 is the top (Nyquist); rows are equal steps of mel (HTK: 2595 log10(1 + f / 700)).
+  const mel = (f: number) => 2595 * Math.log10(1 + f / 700);
+  const expected = ROWS - 1 - Math.floor((mel(3000) / mel(12000)) * ROWS);
   assert.ok(Math.abs(brightest - expected) <= 1, `brightest row ${brightest}, expected ${expected}`);
   const sorted = [...rows].sort((a, b) => a - b);
   assert.ok(sorted[ROWS / 2]! < rows[brightest]! / 3, 'most rows are far darker than the band');

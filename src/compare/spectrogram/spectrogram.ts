@@ -1,7 +1,8 @@
-// A WAV's log-magnitude spectrogram as a PNG, for the report: a Hann-windowed STFT, linear frequency
-// from 0 Hz (bottom) to Nyquist (top), and ONE colour scale for every picture (dB against full
-// scale, clamped to a fixed range, through one colour map), so pictures of different experiments
-// read against each other: the same colour is the same level everywhere.
+// A WAV's log-magnitude spectrogram as a PNG, for the report: a Hann-windowed STFT on a mel scale
+// from 0 Hz (bottom) to Nyquist (top), so the low frequencies where speech (and a codec's detail)
+// lives get most of the rows, and ONE colour scale for every picture (dB against full scale,
+// clamped to a fixed range, through one colour map), so pictures of different experiments read
+// against each other: the same colour is the same level everywhere.
 import { type FftPlan, fft, planFft } from './fft.ts';
 import { encodePng } from './png.ts';
 import type { PcmAudio } from './wav-pcm.ts';
@@ -12,10 +13,13 @@ export const FFT_SIZE = 512;
 const HOP = FFT_SIZE / 4;
 /** At most this many frames (image columns), whatever the length: the cost is bounded. */
 export const MAX_COLUMNS = 600;
-/** Rows of the image: the FFT_SIZE / 2 bins below Nyquist, two per row (the louder one). */
-export const ROWS = FFT_SIZE / 4;
-/** The colour scale: dBFS (0: a full-scale sine) from DB_FLOOR (darkest) to DB_CEIL (brightest). */
-export const DB_FLOOR = -100;
+/** Rows of the image, equal steps of mel from 0 Hz to Nyquist. */
+export const ROWS = 128;
+/**
+ * The colour scale: dBFS (0: a full-scale sine) from DB_FLOOR (darkest) to DB_CEIL (brightest).
+ * The floor sits under a codec's noise (about -80 dBFS per bin for the demo's) and a quiet room.
+ */
+export const DB_FLOOR = -90;
 export const DB_CEIL = 0;
 
 /** Inferno-like stops (position, colour): dark to bright, so brightness alone reads as level. */
@@ -45,18 +49,18 @@ export function renderSpectrogram(audio: PcmAudio): Spectrogram {
   const window = hann(FFT_SIZE);
   // A full-scale sine's peak bin is (Σ window) / 2: dividing by it makes that sine 0 dB.
   const fullScale = window.reduce((sum, w) => sum + w, 0) / 2;
+  const rows = melRows(sampleRate);
   const rgb = new Uint8Array(width * ROWS * 3);
   const re = new Float64Array(FFT_SIZE);
   const im = new Float64Array(FFT_SIZE);
+  const magnitudes = new Float64Array(FFT_SIZE / 2 + 1);
   for (let x = 0; x < width; x++) {
     // Frame centres spread evenly over the audio (every HOP samples when it is short enough).
     const centre = width === natural ? x * HOP : Math.round(((x + 0.5) * samples.length) / width);
     frameSpectrum(plan, samples, centre, window, re, im);
+    for (let k = 0; k < magnitudes.length; k++) magnitudes[k] = Math.sqrt(re[k]! ** 2 + im[k]! ** 2);
     for (let row = 0; row < ROWS; row++) {
-      const magnitude = Math.max(
-        Math.hypot(re[2 * row]!, im[2 * row]!),
-        Math.hypot(re[2 * row + 1]!, im[2 * row + 1]!),
-      );
+      const magnitude = rows[row]!(magnitudes);
       const db = 20 * Math.log10(magnitude / fullScale + 1e-12);
       const [r, g, b] = colorOf((db - DB_FLOOR) / (DB_CEIL - DB_FLOOR));
       const at = ((ROWS - 1 - row) * width + x) * 3; // low frequencies at the bottom
@@ -90,6 +94,35 @@ function frameSpectrum(
     im[i] = 0;
   }
   fft(plan, re, im);
+}
+
+const mel = (hz: number) => 2595 * Math.log10(1 + hz / 700);
+const hzOfMel = (m: number) => 700 * (10 ** (m / 2595) - 1);
+
+/**
+ * For each row (0: the lowest), how its magnitude comes from the bins: the loudest bin whose
+ * centre lies in the row's band, or, for a band narrower than a bin (low rows), the magnitude
+ * interpolated at the band's middle.
+ */
+function melRows(sampleRate: number): ((magnitudes: Float64Array) => number)[] {
+  const binHz = sampleRate / FFT_SIZE;
+  const top = mel(sampleRate / 2);
+  const last = FFT_SIZE / 2;
+  return Array.from({ length: ROWS }, (_, row) => {
+    const lo = hzOfMel((row / ROWS) * top) / binHz;
+    const hi = hzOfMel(((row + 1) / ROWS) * top) / binHz;
+    const first = Math.ceil(lo);
+    const end = Math.min(last, Math.floor(hi));
+    if (first <= end)
+      return (m: Float64Array) => {
+        let max = 0;
+        for (let k = first; k <= end; k++) max = Math.max(max, m[k]!);
+        return max;
+      };
+    const at = Math.min(last, (lo + hi) / 2);
+    const k = Math.min(last - 1, Math.floor(at));
+    return (m: Float64Array) => m[k]! + (m[k + 1]! - m[k]!) * (at - k);
+  });
 }
 
 function hann(n: number): Float64Array {
