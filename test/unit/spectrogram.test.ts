@@ -41,29 +41,52 @@ test('the FFT equals a direct DFT on arbitrary input', () => {
   assert.throws(() => planFft(48), /48 is not a power of two/);
 });
 
-test('a PNG reads back: signature, IHDR, checksums, and the pixels under filter 0', () => {
-  const rgb = Uint8Array.from({ length: 3 * 2 * 3 }, (_, i) => i * 10);
-  const png = encodePng(3, 2, rgb);
+/** The chunks of a PNG, each checked against its CRC. */
+function readChunks(png: Buffer): Map<string, Buffer> {
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  assert.equal(crc32(Buffer.from('IEND')), 0xae426082, 'the CRC every PNG ends with');
-  const chunks: { type: string; data: Buffer }[] = [];
+  const chunks = new Map<string, Buffer>();
   for (let at = 8; at < png.length; ) {
     const length = png.readUInt32BE(at);
     const type = png.toString('latin1', at + 4, at + 8);
     const data = png.subarray(at + 8, at + 8 + length);
     assert.equal(png.readUInt32BE(at + 8 + length), crc32(png.subarray(at + 4, at + 8 + length)), type);
-    chunks.push({ type, data });
+    chunks.set(type, data);
     at += 12 + length;
   }
-  assert.deepEqual(
-    chunks.map((c) => c.type),
-    ['IHDR', 'IDAT', 'IEND'],
-  );
-  const ihdr = chunks[0]!.data;
-  assert.deepEqual([ihdr.readUInt32BE(0), ihdr.readUInt32BE(4), ...ihdr.subarray(8)], [3, 2, 8, 2, 0, 0, 0]);
-  const raw = inflateSync(chunks[1]!.data);
-  assert.deepEqual([...raw], [0, ...rgb.subarray(0, 9), 0, ...rgb.subarray(9)]);
-  assert.throws(() => encodePng(3, 3, rgb), /18 bytes are not 3 × 3 RGB pixels/);
+  return chunks;
+}
+
+/** Width, height and RGB pixels (row by row) of one of our indexed PNGs, through zlib. */
+function decodePng(png: Buffer): { width: number; height: number; rgb: Uint8Array } {
+  const chunks = readChunks(png);
+  const ihdr = chunks.get('IHDR')!;
+  const width = ihdr.readUInt32BE(0);
+  const height = ihdr.readUInt32BE(4);
+  assert.deepEqual([...ihdr.subarray(8)], [8, 3, 0, 0, 0], '8-bit indexed, no interlace');
+  const palette = chunks.get('PLTE')!;
+  const raw = inflateSync(chunks.get('IDAT')!);
+  assert.equal(raw.length, height * (1 + width));
+  const rgb = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    assert.equal(raw[y * (1 + width)], 0, `row ${y}: filter 0`);
+    for (let x = 0; x < width; x++) {
+      const index = raw[y * (1 + width) + 1 + x]!;
+      rgb.set(palette.subarray(index * 3, index * 3 + 3), (y * width + x) * 3);
+    }
+  }
+  return { width, height, rgb };
+}
+
+test('a PNG reads back: signature, chunks and checksums, palette and pixels under filter 0', () => {
+  assert.equal(crc32(Buffer.from('IEND')), 0xae426082, 'the CRC every PNG ends with');
+  const palette = Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255]);
+  const png = encodePng(3, 2, Uint8Array.from([0, 1, 2, 2, 1, 0]), palette);
+  assert.deepEqual([...readChunks(png).keys()], ['IHDR', 'PLTE', 'IDAT', 'IEND']);
+  const { width, height, rgb } = decodePng(png);
+  assert.deepEqual([width, height], [3, 2]);
+  assert.deepEqual([...rgb], [255, 0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 255, 0, 255, 0, 255, 0, 0]);
+  assert.throws(() => encodePng(3, 3, new Uint8Array(6), palette), /6 pixels are not 3 × 3/);
+  assert.throws(() => encodePng(1, 1, Uint8Array.from([3]), palette), /past the palette's 3 colours/);
 });
 
 test('the WAV reader gives back what wavefile wrote, 16-bit, 24-bit and float', () => {
@@ -85,12 +108,11 @@ test('the WAV reader gives back what wavefile wrote, 16-bit, 24-bit and float', 
 });
 
 /** Mean brightness (R+G+B) of each row of a spectrogram, decoded from its PNG. */
-function rowBrightness(png: Buffer, width: number, height: number): number[] {
-  const idat = png.subarray(8 + 12 + 13 + 8); // after signature and IHDR, past IDAT's length and type
-  const raw = inflateSync(idat.subarray(0, png.readUInt32BE(8 + 25)));
+function rowBrightness(png: Buffer): number[] {
+  const { width, height, rgb } = decodePng(png);
   return Array.from({ length: height }, (_, y) => {
     let sum = 0;
-    for (let i = 0; i < width * 3; i++) sum += raw[y * (1 + width * 3) + 1 + i]!;
+    for (let i = 0; i < width * 3; i++) sum += rgb[y * width * 3 + i]!;
     return sum / width;
   });
 }
@@ -100,7 +122,7 @@ test('a tone is one bright band at its frequency; white noise is bright at every
   const sine = renderSpectrogram({ sampleRate: rate, samples: tone(3000, rate, 1)[0]! });
   assert.equal(sine.height, ROWS);
   assert.equal(sine.nyquist, 12000);
-  const rows = rowBrightness(sine.png, sine.width, sine.height);
+  const rows = rowBrightness(sine.png);
   const brightest = rows.indexOf(Math.max(...rows));
   // Row 0 is the top (Nyquist); rows are equal steps of mel (HTK: 2595 log10(1 + f / 700)).
   const mel = (f: number) => 2595 * Math.log10(1 + f / 700);
@@ -110,7 +132,7 @@ test('a tone is one bright band at its frequency; white noise is bright at every
   assert.ok(sorted[ROWS / 2]! < rows[brightest]! / 3, 'most rows are far darker than the band');
 
   const noise = renderSpectrogram({ sampleRate: rate, samples: whiteNoise(rate, 1) });
-  const noiseRows = rowBrightness(noise.png, noise.width, noise.height);
+  const noiseRows = rowBrightness(noise.png);
   const lo = Math.min(...noiseRows);
   assert.ok(lo > Math.max(...noiseRows) * 0.7, 'noise is about as bright in every row');
   assert.ok(lo > sorted[ROWS / 2]! * 2, 'and brighter than the tone away from its band');
@@ -123,7 +145,7 @@ test('long audio is capped at MAX_COLUMNS frames; silence and empty files still 
   const empty = renderSpectrogram({ sampleRate: 8000, samples: new Float32Array(0) });
   assert.equal(empty.width, 1);
   assert.deepEqual(
-    new Set(rowBrightness(empty.png, 1, ROWS)),
+    new Set(rowBrightness(empty.png)),
     new Set([4]),
     'silence is the darkest colour (#000004)',
   );

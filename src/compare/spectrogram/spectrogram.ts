@@ -50,7 +50,7 @@ export function renderSpectrogram(audio: PcmAudio): Spectrogram {
   // A full-scale sine's peak bin is (Σ window) / 2: dividing by it makes that sine 0 dB.
   const fullScale = window.reduce((sum, w) => sum + w, 0) / 2;
   const rows = melRows(sampleRate);
-  const rgb = new Uint8Array(width * ROWS * 3);
+  const pixels = new Uint8Array(width * ROWS); // indices into LUT
   const re = new Float64Array(FFT_SIZE);
   const im = new Float64Array(FFT_SIZE);
   const magnitudes = new Float64Array(FFT_SIZE / 2 + 1);
@@ -62,15 +62,12 @@ export function renderSpectrogram(audio: PcmAudio): Spectrogram {
     for (let row = 0; row < ROWS; row++) {
       const magnitude = rows[row]!(magnitudes);
       const db = 20 * Math.log10(magnitude / fullScale + 1e-12);
-      const [r, g, b] = colorOf((db - DB_FLOOR) / (DB_CEIL - DB_FLOOR));
-      const at = ((ROWS - 1 - row) * width + x) * 3; // low frequencies at the bottom
-      rgb[at] = r;
-      rgb[at + 1] = g;
-      rgb[at + 2] = b;
+      // Low frequencies at the bottom.
+      pixels[(ROWS - 1 - row) * width + x] = levelOf((db - DB_FLOOR) / (DB_CEIL - DB_FLOOR));
     }
   }
   return {
-    png: encodePng(width, ROWS, rgb),
+    png: encodePng(width, ROWS, pixels, LUT),
     width,
     height: ROWS,
     nyquist: sampleRate / 2,
@@ -131,10 +128,9 @@ function hann(n: number): Float64Array {
 
 const LUT = buildLut();
 
-/** The colour of level `t` (0: DB_FLOOR, 1: DB_CEIL; clamped). */
-function colorOf(t: number): [number, number, number] {
-  const i = Math.round(Math.min(1, Math.max(0, Number.isNaN(t) ? 0 : t)) * 255) * 3;
-  return [LUT[i]!, LUT[i + 1]!, LUT[i + 2]!];
+/** The palette index of level `t` (0: DB_FLOOR, 1: DB_CEIL; clamped). */
+function levelOf(t: number): number {
+  return Math.round(Math.min(1, Math.max(0, Number.isNaN(t) ? 0 : t)) * 255);
 }
 
 /** 256 colours interpolated linearly between COLOR_STOPS. */
