@@ -112,7 +112,7 @@ function spectrogramImage(bytes: Buffer, who: string, file: AudioFile): string {
   try {
     picture = renderSpectrogram(readWavPcm(bytes));
   } catch (error) {
-    return `<p class="note">No spectrogram: ${escapeHtml(file.name)} is ${escapeHtml((error as Error).message)}.</p>`;
+    return `<p class="note">No spectrogram for ${escapeHtml(file.name)}: ${escapeHtml((error as Error).message)}.</p>`;
   }
   const kHz = `${Number((picture.nyquist / 1000).toFixed(1))} kHz`;
   const seconds = `${picture.seconds.toFixed(2)} s`;

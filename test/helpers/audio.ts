@@ -193,12 +193,14 @@ export function wavHeaderBytes(h: WavHeader = {}): Buffer {
 export function wavFile(
   samples: Float32Array,
   sampleRate: number,
-  bitDepth: '16' | '24' | '32f' = '16',
+  bitDepth: '8' | '16' | '24' | '32f' = '16',
 ): Buffer {
   const wav = new wavefile.WaveFile();
-  const scale = bitDepth === '16' ? 32767 : bitDepth === '24' ? 8388607 : 1;
+  const scale = bitDepth === '16' ? 32767 : bitDepth === '24' ? 8388607 : bitDepth === '8' ? 127 : 1;
+  // 8-bit WAV samples are unsigned, centred on 128.
+  const offset = bitDepth === '8' ? 128 : 0;
   const values = Array.from(samples, (s) =>
-    scale === 1 ? s : Math.round(Math.max(-1, Math.min(1, s)) * scale),
+    scale === 1 ? s : offset + Math.round(Math.max(-1, Math.min(1, s)) * scale),
   );
   wav.fromScratch(1, sampleRate, bitDepth, values);
   return Buffer.from(wav.toBuffer());

@@ -1,6 +1,8 @@
 // Parts of the HTML report that need no browser: each experiment's mark (colour and dash) stays
 // distinct for a 20-variant sweep, the `by_*` breakdowns are read only where they have the shape
-// compare knows, and the grouped bars draw one bar per experiment and part, none for a missing loss.
+// compare knows, the grouped bars draw one bar per experiment and part, none for a missing loss, and
+// the audio section: a file that is not a WAV gets a note instead of a picture, and references that
+// differ between experiments get a player each.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,8 +10,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { readBreakdowns } from '../../src/compare/breakdowns.ts';
 import type { Comparison, ExperimentResult } from '../../src/compare/experiment-data.ts';
+import { renderAudio } from '../../src/compare/html-audio.ts';
 import { renderBreakdowns } from '../../src/compare/html-bars.ts';
 import { experimentStyle } from '../../src/compare/html-common.ts';
+import { tone, wavFile } from '../helpers/audio.ts';
 
 test('20 experiments get 20 different marks; the first ten solid, the next ten dashed', () => {
   const marks = Array.from({ length: 20 }, (_, i) => experimentStyle(i));
@@ -116,4 +120,47 @@ test('grouped bars: a bar per experiment and part, heights on one axis, none for
   for (const r of rects) assert.ok(Math.abs(r.height / r.value - rects[0]!.height / rects[0]!.value) < 0.01);
   assert.match(svg, /<figcaption>Loss by level <span class="muted">evaluate\/metrics\.json<\/span>/);
   assert.equal(renderBreakdowns({ ...c, experiments: [] }), '', 'no breakdowns, no section');
+});
+
+test('audio: a file that is not a WAV gets a note; references that differ get a player each', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2o-audio-'));
+  try {
+    const file = (name: string, bytes: Buffer) => {
+      writeFileSync(join(dir, name), bytes);
+      return { stage: 'sample', name, path: join(dir, name), bytes: bytes.length };
+    };
+    const bad = file('bad.wav', Buffer.from('not audio'));
+    const refA = file('a-reference.wav', wavFile(tone(440, 8000, 0.1)[0]!, 8000));
+    const refB = file('b-reference.wav', wavFile(tone(880, 8000, 0.1)[0]!, 8000));
+    const experiment = (name: string, reference: typeof refA): ExperimentResult => ({
+      experiment: name,
+      specFile: `/p/${name}.yaml`,
+      updatedAt: '2026-11-30T00:00:00Z',
+      params: {},
+      stages: [],
+      series: [],
+      audio: [bad],
+      // Both under one name, as two experiments' sample/reference.wav would be.
+      reference: [{ ...reference, name: 'reference.wav' }],
+      breakdowns: [],
+    });
+    const html = renderAudio({
+      projectRoot: '/p',
+      experiments: [experiment('a', refA), experiment('b', refB)],
+      differingParams: [],
+      differingStages: [],
+    });
+    assert.equal(
+      html.match(/No spectrogram for bad\.wav: it is not a RIFF\/WAVE file\./g)?.length,
+      2,
+      'a note in each experiment',
+    );
+    assert.deepEqual(
+      [...html.matchAll(/data-reference="([^"]*)"/g)].map((m) => m[1]),
+      ['a', 'b'],
+    );
+    assert.equal(html.match(/<img src="data:image\/png;base64,/g)?.length, 2, 'a picture per reference');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { inflateSync } from 'node:zlib';
+import wavefile from 'wavefile';
 import { fft, planFft } from '../../src/compare/spectrogram/fft.ts';
 import { crc32, encodePng } from '../../src/compare/spectrogram/png.ts';
 import { MAX_COLUMNS, ROWS, renderSpectrogram } from '../../src/compare/spectrogram/spectrogram.ts';
@@ -104,7 +105,20 @@ test('the WAV reader gives back what wavefile wrote, 16-bit, 24-bit and float', 
       worst = Math.max(worst, Math.abs(audio.samples[i]! - samples[i]!));
     assert.ok(worst <= tolerance, `${depth}: off by ${worst}`);
   }
-  assert.throws(() => readWavPcm(Buffer.from('ID3 not a wav file')), /not a RIFF\/WAVE file/);
+  // 8-bit (unsigned, centred on 128) and a stereo file, mixed down to the channels' mean.
+  const u8 = readWavPcm(wavFile(samples, 8000, '8'));
+  assert.ok(
+    u8.samples.every((v, i) => Math.abs(v - samples[i]!) <= 1.5 / 128),
+    '8-bit',
+  );
+  const stereo = new wavefile.WaveFile();
+  stereo.fromScratch(2, 8000, '16', [
+    [1000, 2000, -3000],
+    [3000, 0, -1000],
+  ]);
+  assert.deepEqual([...readWavPcm(stereo.toBuffer()).samples], [2000 / 32768, 1000 / 32768, -2000 / 32768]);
+  assert.throws(() => readWavPcm(Buffer.from('ID3 not a wav file')), /^Error: it is not a RIFF\/WAVE file$/);
+  assert.throws(() => readWavPcm(Buffer.from('RIFF\x04\x00\x00\x00WAVE')), /it has no fmt chunk/);
 });
 
 /** Mean brightness (R+G+B) of each row of a spectrogram, decoded from its PNG. */

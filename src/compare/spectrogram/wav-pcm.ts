@@ -9,11 +9,12 @@ export interface PcmAudio {
   samples: Float32Array;
 }
 
-/** Decodes `bytes`, or throws an Error whose message says what this file is not. */
+/** Decodes `bytes`, or throws an Error whose message ("it is not …") says what is wrong with the file. */
 export function readWavPcm(bytes: Uint8Array): PcmAudio {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tag = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
-  if (bytes.length < 12 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE') throw new Error('not a RIFF/WAVE file');
+  if (bytes.length < 12 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE')
+    throw new Error('it is not a RIFF/WAVE file');
   let format: { code: number; channels: number; sampleRate: number; bits: number } | undefined;
   let data: Uint8Array | undefined;
   for (let at = 12; at + 8 <= bytes.length; ) {
@@ -33,12 +34,13 @@ export function readWavPcm(bytes: Uint8Array): PcmAudio {
     } else if (id === 'data') data = body;
     at += 8 + size + (size & 1); // chunks are padded to an even size
   }
-  if (!format) throw new Error('no fmt chunk');
-  if (!data) throw new Error('no data chunk');
+  if (!format) throw new Error('it has no fmt chunk');
+  if (!data) throw new Error('it has no data chunk');
   const { code, channels, sampleRate, bits } = format;
   const read = sampleReader(code, bits);
-  if (!read) throw new Error(`format ${code} with ${bits}-bit samples is not PCM or float`);
-  if (channels < 1 || sampleRate < 1) throw new Error(`${channels} channels at ${sampleRate} Hz`);
+  if (!read) throw new Error(`its format ${code} with ${bits}-bit samples is neither integer PCM nor float`);
+  if (channels < 1 || sampleRate < 1)
+    throw new Error(`it declares ${channels} channel(s) at ${sampleRate} Hz`);
   const width = bits / 8;
   const frames = Math.floor(data.length / (width * channels));
   const samples = new Float32Array(frames);
