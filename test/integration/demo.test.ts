@@ -60,8 +60,11 @@ test('the default experiment runs offline from the shipped demo data, then is al
     // The demo codec's decoder adds noise with an unseeded RandomNormalLike (as SNAC's noise blocks
     // do), which onnxruntime seeds from the clock once per process; sample seeds it from sample.seed,
     // so a rerun in another process writes the same bytes.
+    // The reference (the val span through the same decoder) is seeded the same way.
     const wavs = () =>
-      ['sample_00', 'sample_01'].map((n) => readFileSync(ws.path(`runs/demo/sample/samples/${n}.wav`)));
+      ['samples/sample_00', 'samples/sample_01', 'reference'].map((n) =>
+        readFileSync(ws.path(`runs/demo/sample/${n}.wav`)),
+      );
     const before = wavs();
     const forced = await execCli(ws.dir, ['run', '--force', 'sample', '--json']);
     assert.equal(forced.code, 0, forced.stderr);
@@ -70,7 +73,7 @@ test('the default experiment runs offline from the shipped demo data, then is al
       'ran',
     );
     const after = wavs();
-    for (const k of [0, 1]) assert.ok(before[k]!.equals(after[k]!), `sample_0${k}.wav differs between runs`);
+    for (const k of [0, 1, 2]) assert.ok(before[k]!.equals(after[k]!), `WAV ${k} differs between runs`);
   } finally {
     ws.remove();
   }
