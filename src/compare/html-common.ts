@@ -40,10 +40,6 @@ export function experimentStyle(index: number): ExperimentStyle {
   return { color, dash: index >= 10 ? DASH : [] };
 }
 
-export function experimentColor(index: number): string {
-  return experimentStyle(index).color;
-}
-
 /** A short line in the experiment's colour and dash: the same mark as its curve. */
 export function swatch(index: number): string {
   const { color, dash } = experimentStyle(index);

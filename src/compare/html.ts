@@ -15,9 +15,6 @@ import { escapeHtml, experimentStyle, swatch } from './html-common.ts';
 import { REPORT_MARKER } from './report-file.ts';
 import { comparisonRows } from './text.ts';
 
-export { MAX_EMBEDDED_AUDIO_BYTES } from './html-audio.ts';
-export { escapeHtml, experimentColor } from './html-common.ts';
-
 /** The curves of the report, in order; the series names are the `metrics.jsonl` fields. */
 const CHARTS = [
   { id: 'chart-loss', series: 'loss', title: 'Train loss' },
