@@ -2,7 +2,7 @@
 // The record keeps only the last lines; the whole log stays in cache/logs/<key>.log.
 import { readFileSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
-import { readRef } from '../../cache/refs.ts';
+import { readRef, refVariant } from '../../cache/refs.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';
 import { stageStatuses } from '../../run/status.ts';
 import { suggestionHint } from '../../util/did-you-mean.ts';
@@ -50,7 +50,7 @@ export async function logsCommand(args: string[], io: CliIo): Promise<number> {
   // The ref names the key of the stage's last recorded result. A run that failed or was stopped
   // records nothing, yet its log is the one people look for: the stage's key as the experiment
   // stands now finds it, when it has a log but no result and is newer than the recorded one.
-  const recorded = readRef(store, spec.specFile)?.stages[name]?.key;
+  const recorded = readRef(store, spec.specFile, refVariant(spec))?.stages[name]?.key;
   const current = (await stageStatuses(graph, store)).find((s) => s.name === name)?.key;
   const attempt =
     current && current !== recorded && !store.readRecord(current)
