@@ -84,9 +84,9 @@ function applyVariant(
     params = mergeOverrides(params, treeFromPath(path, value), () => source?.loc, origins, scoped);
     for (const error of scoped.errors) {
       const label = source?.loc ? '' : `${source?.origin ?? `sweep variant ${variant.name}`}: `;
-      sink.add(
-        new PipeError(`${label}${error.message}`, { code: error.code, hint: error.hint, loc: error.loc }),
-      );
+      // A param that does not exist is the key's fault, not the value's.
+      const loc = error.code === 'E_SPEC_UNKNOWN_PARAM' ? (source?.keyLoc ?? error.loc) : error.loc;
+      sink.add(new PipeError(`${label}${error.message}`, { code: error.code, hint: error.hint, loc }));
     }
   }
   return params;

@@ -1,7 +1,7 @@
 // From an experiment file plus `--sweep` flags (or its `sweep:` block) to the resolved variants of
 // the sweep, every one checked before anything runs: a value that its param refuses (wrong kind, a
 // stage schema's bound) is an error located at that value, and so is a param that does not exist.
-import { ErrorSink, PipeError, PipeErrorList } from '../errors.ts';
+import { ErrorSink, type Loc, PipeError, PipeErrorList } from '../errors.ts';
 import type { StageRegistry } from '../stage-api/index.ts';
 import { loadYaml } from '../util/load-yaml.ts';
 import { resolveSpec } from './resolve.ts';
@@ -116,8 +116,9 @@ function relabel(error: unknown, sources: Record<string, SweepValue>, what: stri
   if (!(error instanceof PipeError)) throw error;
   const errors = error instanceof PipeErrorList ? error.errors : [error];
   const entries = Object.entries(sources);
-  const atValue = (e: PipeError) =>
-    entries.some(([, s]) => s.loc && e.loc && s.loc.file === e.loc.file && s.loc.line === e.loc.line);
+  const same = (a: Loc | undefined, b: Loc | undefined) =>
+    a !== undefined && b !== undefined && a.file === b.file && a.line === b.line && a.col === b.col;
+  const atValue = (e: PipeError) => entries.some(([, s]) => same(s.loc, e.loc) || same(s.keyLoc, e.loc));
   return errors.map((e) => {
     if (atValue(e) || e.message.startsWith('--sweep ')) return e;
     const [path, source] = entries.length === 1 ? entries[0]! : [undefined, undefined];

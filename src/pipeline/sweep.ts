@@ -11,6 +11,8 @@ import { isExperimentName } from './schema.ts';
 export interface SweepValue {
   value: unknown;
   loc?: Loc;
+  /** Where its param is named (the grid's key, or the variant's), for "unknown param". */
+  keyLoc?: Loc;
   /** Where it came from in words, for messages: `--sweep train.max_lr=6e-4` or `sweep.grid`. */
   origin: string;
 }
@@ -121,6 +123,7 @@ export function declFromBlock(
       values: list.map((value, i) => ({
         value,
         loc: locate(['sweep', 'grid', path, i]),
+        keyLoc: loc,
         origin: `sweep.grid ${path}`,
       })),
     });
@@ -134,6 +137,7 @@ export function declFromBlock(
       values[path] = {
         value,
         loc: locate(['sweep', 'variants', i, path]),
+        keyLoc: locate(['sweep', 'variants', i, path], 'key'),
         origin: `sweep.variants[${i}] ${path}`,
       };
     }
