@@ -218,7 +218,13 @@ stages:
       child.stderr.on('data', (d) => {
         stderr += d;
       });
-      await waitFor(() => existsSync(ws.path('started')), 'the slow variant to start');
+      // Ctrl-C once every other stage has finished and the slow one runs: a stage whose command
+      // had finished but was not yet committed at that instant would run again, by design.
+      await waitFor(
+        () => existsSync(ws.path('started')) && executions(ws).length === 7,
+        'the slow variant to be the only stage running',
+        60_000,
+      );
       child.kill('SIGINT');
       const code = await new Promise((r) => child.once('exit', r));
       assert.equal(code, 130, stderr);

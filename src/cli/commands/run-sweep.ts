@@ -112,9 +112,16 @@ export async function runSweep(
     list: selected.get(variant.name)!.map((stage) => outcomes.get(variant.name)!.get(stage)!),
   }));
   const all = lists.flatMap((l) => l.list);
-  const executions = countExecutions(outcomes.values());
+  // A dry run executes nothing: it counts the distinct keys that would run.
+  const executions = request.dryRun
+    ? new Set(all.filter((o) => o.status === 'would-run').map((o) => o.key)).size
+    : countExecutions(outcomes.values());
+  const plural = executions === 1 ? '' : 's';
+  const executed = request.dryRun ? `stage${plural} would run` : `stage execution${plural}`;
   const width = Math.max(0, ...plan.variants.map((v) => v.name.length));
-  for (const { variant, list } of lists)
+  // On a terminal, listr2's last frame already shows these lines.
+  const terminal = io.isTTY && !json;
+  for (const { variant, list } of terminal ? [] : lists)
     say(`  ${STATE_SYMBOL[variantState(list)]} ${variant.name.padEnd(width)}  ${variantSummary(list)}\n`);
   const states = lists.map((l) => variantState(l.list));
   const tally = (['done', 'failed', 'stopped', 'planned', 'incomplete'] as const)
@@ -123,7 +130,7 @@ export async function runSweep(
     .join(', ');
   const servedOrShared = all.filter((o) => o.status === 'cached').length;
   say(
-    `sweep "${plan.name}": ${plan.variants.length} variants (${tally}); ${executions} stage execution${executions === 1 ? '' : 's'}, ${servedOrShared} cached or shared, in ${formatSeconds((Date.now() - started) / 1000)}\n`,
+    `sweep "${plan.name}": ${plan.variants.length} variants (${tally}); ${executions} ${executed}, ${servedOrShared} cached or shared, in ${formatSeconds((Date.now() - started) / 1000)}\n`,
   );
   reportFailures(io, lists, request);
 

@@ -39,13 +39,15 @@ Naming stages runs only them and what they need (like \`make target\`).
   --sweep KEY=V1,V2   run one variant per value (repeatable: the grid of all combinations);
                       values are YAML scalars; replaces the experiment's sweep: block
   --sweep-name NAME   the sweep's name for \`status NAME\` and \`compare NAME\` (default: the
-                      sweep: block's name, else the experiment's)
+                      sweep: block's name, else the experiment's); a name stands for its
+                      latest grid: a new grid under the same name replaces the list
   --cache DIR         cache folder (default: $GPT2O_CACHE, else cache/ beside pipeline.yaml)
 
 A sweep runs its variants as one graph: a stage key that variants share runs once, --jobs bounds
 the whole sweep, and a failing variant stops only itself. Each variant is an experiment named
 EXPERIMENT.<param>-<value>… (status, logs, compare and runs/<name>/ take it). With --json, a sweep
-prints {"sweep", "experiment", "specFile", "params", "ok", "executions", "variants": [{"name",
+prints {"sweep", "experiment", "specFile", "params", "ok", "executions" (stages that ran; with
+--dry-run, distinct keys that would run), "variants": [{"name",
 "values", "state" (done|failed|stopped|planned|incomplete), "stages": [as for one run]}]}.
 `;
 
