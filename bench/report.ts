@@ -8,6 +8,7 @@ import type { NoopResult } from './noop.ts';
 import type { PeerInfo } from './peers.ts';
 import { MAX_REPEAT, type ResampleResult, type ResampleRow } from './resample.ts';
 import type { StatusLargeResult } from './status-large.ts';
+import type { SweepBenchResult } from './sweep.ts';
 import type { Sample } from './timing.ts';
 import type { TokenizeResult } from './tokenize.ts';
 import { describeTorchPeer } from './torch-peer.ts';
@@ -26,6 +27,7 @@ export interface BenchResults {
   resample: ResampleResult;
   tokenize: TokenizeResult;
   train: TrainResult;
+  sweep: SweepBenchResult;
   checks: Check[];
 }
 
@@ -53,6 +55,7 @@ export function formatReport(r: BenchResults): string {
     ...formatResample(r.resample, r.checks),
     ...formatTokenize(r.tokenize, r.checks),
     ...formatTrain(r.train),
+    ...formatSweep(r.sweep),
     formatSummary(r.checks),
     ...r.checks.map((c) => `  ${c.id.padEnd(31)} ${formatCheck(c)}`),
   ];
@@ -233,6 +236,24 @@ function formatTrain(r: TrainResult): string[] {
             `    sampling (config B, ${s.backend}: ${s.detail}): ${s.cachedTokensPerSec.toFixed(0)} tok/s with the KV cache, ${s.uncachedTokensPerSec.toFixed(0)} without (${(s.cachedTokensPerSec / s.uncachedTokensPerSec).toFixed(1)}x)`,
         )
       : ['    sampling: failed']),
+    '',
+  ];
+}
+
+function formatSweep(r: SweepBenchResult): string[] {
+  const row = (label: string, side: SweepBenchResult['sweep']) => [
+    label,
+    `${(side.wallMs / 1000).toFixed(1)} s`,
+    String(side.executions),
+    String(side.cached),
+  ];
+  return [
+    `7. A sweep of the demo: ${r.variants} variants (4 learning rates × 2 context lengths, ${r.maxSteps} steps each, --jobs ${r.jobs}), fresh cache each side`,
+    ...formatTable(
+      ['how', 'wall', 'stage executions', 'cached or shared'],
+      [row('run --sweep (one graph)', r.sweep), row('8 runs one after another', r.sequential)],
+    ).map((l) => `    ${l}`),
+    `    one run / one by one: ${(r.sweep.wallMs / r.sequential.wallMs).toFixed(2)}x the time`,
     '',
   ];
 }

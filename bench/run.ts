@@ -1,7 +1,7 @@
 // Entry point of `npm run bench`: measures gpt2o-pipe against its peers on this machine in one run
 // (no-op of cached pipelines vs Snakemake and make, hashing vs xxhsum and b3sum, `status` over large
 // unchanged artifacts, MP3 resampling vs ffmpeg and sox, tokenize, GPT-2 training vs PyTorch at its
-// best) and prints a text report, or one JSON object with --json. Progress goes to stderr. Targets are graded PASS / FAIL / SKIP, but the exit code is 0
+// best, a sweep of the demo vs its experiments one by one) and prints a text report, or one JSON object with --json. Progress goes to stderr. Targets are graded PASS / FAIL / SKIP, but the exit code is 0
 // unless the bench itself broke.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { linearPipeline, widePipeline } from './pipelines.ts';
 import { type BenchResults, formatReport } from './report.ts';
 import { benchResample, resampleChecks } from './resample.ts';
 import { benchStatusLarge, statusLargeChecks } from './status-large.ts';
+import { benchSweep } from './sweep.ts';
 import { benchTokenize, tokenizeChecks } from './tokenize.ts';
 import { benchTrain, trainChecks } from './train.ts';
 
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
     const resample = await benchResample(options, root, log);
     const tokenize = benchTokenize(options, root, log);
     const train = benchTrain(options, log);
+    const sweep = benchSweep(options, root, log);
 
     const warnings = [
       ...missingPeerWarnings(peers),
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       resample,
       tokenize,
       train,
+      sweep,
       checks: [
         ...noopChecks(linear7),
         ...noopChecks(wide200),

@@ -9,6 +9,7 @@
 //     logs/<key>.log          full stage logs
 //     logs/slurm-<stage>-<job>.log  what a Slurm job printed (sbatch --output)
 //     refs/<id>.json          each experiment's latest run (stage → key): what gc keeps, what status diffs
+//     refs/sweeps/<id>.json   each sweep's variants (name → param values), for `status`/`compare SWEEP`
 //     locks/<key>.lock/       held while a stage key is being computed
 //     tmp/                    staging: everything is written here first, then renamed into place
 //     resume/<key>/           what an interrupted stage kept to continue from (train's checkpoints);
@@ -36,6 +37,7 @@ export const NAMES = {
   tree: DIGEST,
   log: /^(?:[0-9a-f]{32}|slurm-[^/]+-\d+)\.log$/,
   ref: /^[0-9a-f]{20}\.json$/,
+  sweep: /^[0-9a-f]{20}\.json$/,
   lock: /^[0-9a-f]{32}\.lock$/,
   resume: DIGEST,
   /** tmp/ entries: "<pid>@<host>~…" (see liveness.ts), or "<pid>-…" from before hosts were added. */
@@ -64,6 +66,14 @@ export class CacheLayout {
   ref(id: string): string {
     if (!/^[0-9a-f]{20}$/.test(id)) throw new Error(`not a ref id: ${JSON.stringify(id)}`);
     return join(this.root, 'refs', `${id}.json`);
+  }
+  /** A sweep's record, by sweeps.ts's id (a hash of the project and the sweep's name). */
+  sweep(id: string): string {
+    if (!/^[0-9a-f]{20}$/.test(id)) throw new Error(`not a sweep id: ${JSON.stringify(id)}`);
+    return join(this.root, 'refs', 'sweeps', `${id}.json`);
+  }
+  get sweeps(): string {
+    return join(this.root, 'refs', 'sweeps');
   }
   lock(key: string): string {
     checkDigest(key);

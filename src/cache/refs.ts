@@ -14,18 +14,27 @@ export interface StageRef {
 export interface ExperimentRef {
   specFile: string;
   experiment: string;
+  /** Set for a sweep's variant (then equal to `experiment`): one spec file, many refs. */
+  variant?: string;
   projectRoot: string;
   updatedAt: string;
   stages: Record<string, StageRef>;
 }
 
-export function refId(specFile: string): string {
-  return createHash('sha1').update(specFile).digest('hex').slice(0, 20);
+/** A ref's file name: the spec file's path, and for a sweep's variant its name too. */
+export function refId(specFile: string, variant?: string): string {
+  const subject = variant === undefined ? specFile : `${specFile}\0${variant}`;
+  return createHash('sha1').update(subject).digest('hex').slice(0, 20);
+}
+
+/** What names the ref of a resolved experiment (see ResolvedSpec.variant). */
+export function refVariant(spec: { experiment: string; variant?: unknown }): string | undefined {
+  return spec.variant === undefined ? undefined : spec.experiment;
 }
 
 /** An experiment's ref, or undefined when it has none or it is unusable (`verify` reports those). */
-export function readRef(store: CacheStore, specFile: string): ExperimentRef | undefined {
-  const found = readRefFile(store.layout.ref(refId(specFile)));
+export function readRef(store: CacheStore, specFile: string, variant?: string): ExperimentRef | undefined {
+  const found = readRefFile(store.layout.ref(refId(specFile, variant)));
   return 'ref' in found ? found.ref : undefined;
 }
 
@@ -58,6 +67,8 @@ export function refProblem(value: unknown): string | undefined {
     if (typeof ref[field] !== 'string') return `lacks the text field "${field}"`;
   if (!isAbsolute(ref.specFile as string) || (ref.specFile as string).includes('\0'))
     return 'has a "specFile" that is not an absolute path';
+  if (ref.variant !== undefined && (typeof ref.variant !== 'string' || ref.variant !== ref.experiment))
+    return 'has a "variant" that is not its experiment\'s name';
   const stages = ref.stages;
   if (!stages || typeof stages !== 'object' || Array.isArray(stages)) return 'lacks the "stages" object';
   for (const [name, stage] of Object.entries(stages)) {
@@ -80,7 +91,7 @@ export function updateRef(
   stages: Record<string, StageRef>,
   keep: readonly string[],
 ): void {
-  const before = readRef(store, base.specFile);
+  const before = readRef(store, base.specFile, base.variant);
   const previous = before?.stages ?? {};
   const merged: Record<string, StageRef> = {};
   for (const name of keep) {
@@ -95,7 +106,7 @@ export function updateRef(
   )
     return;
   const ref: ExperimentRef = { ...base, updatedAt: new Date().toISOString(), stages: merged };
-  const path = store.layout.ref(refId(base.specFile));
+  const path = store.layout.ref(refId(base.specFile, base.variant));
   mkdirSync(dirname(path), { recursive: true });
   const tmp = store.tmpName('ref');
   mkdirSync(dirname(tmp), { recursive: true });

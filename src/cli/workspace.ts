@@ -4,6 +4,7 @@ import { CacheStore } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import { buildGraph, type Graph } from '../graph/build.ts';
 import { resolveSpec } from '../pipeline/resolve.ts';
+import type { ResolvedSpec } from '../pipeline/types.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
 import { findProjectRoot } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -44,9 +45,29 @@ export async function openWorkspace(
   io: CliIo,
   specFile: string,
   /** `write`: the command writes to the cache (checked now); `create`: make it when missing (default: write). */
-  options: { sets?: string[]; cache?: string; write?: boolean; create?: boolean },
+  options: {
+    sets?: string[];
+    cache?: string;
+    write?: boolean;
+    create?: boolean;
+    /** A sweep's variant (from its sweep record): its name and values. */
+    variant?: { name: string; values: Record<string, unknown> };
+  },
 ): Promise<Workspace> {
-  const spec = await resolveSpec(resolve(io.cwd, specFile), { sets: options.sets, registry: io.registry });
+  const spec = await resolveSpec(resolve(io.cwd, specFile), {
+    sets: options.sets,
+    registry: io.registry,
+    ...(options.variant ? { variant: options.variant } : {}),
+  });
+  return workspaceOf(io, spec, options);
+}
+
+/** The workspace of an already resolved spec (a sweep resolves its variants itself). */
+export function workspaceOf(
+  io: CliIo,
+  spec: ResolvedSpec,
+  options: { sets?: string[]; cache?: string; write?: boolean; create?: boolean },
+): Workspace {
   const graph = buildGraph(spec);
   // Commands that only read (status, logs, dag) create no cache, and work on a read-only one.
   const store = CacheStore.open(cacheRoot(io, spec.projectRoot, options.cache), {

@@ -59,6 +59,31 @@ export interface Comparison {
   differingParams: string[];
   /** Stages whose result differs between the experiments (key differs; all when only one). */
   differingStages: string[];
+  /** `--by`: the metric experiments are ranked by, and the best experiment (null: none has it). */
+  by?: RankedBy;
+  /** Set when comparing one sweep: its swept params and every variant, finished or not. */
+  sweep?: SweepView;
+}
+
+/** `--by stage.metric[:min|:max]` and what it picked. */
+export interface RankedBy {
+  metric: string;
+  direction: 'min' | 'max';
+  best: string | null;
+}
+
+export interface SweepView {
+  sweep: string;
+  /** The swept params (the table's columns), in the sweep's order. */
+  params: string[];
+  /** Every variant in the sweep's order; `finished`: it has a finished run (it is in `experiments`). */
+  variants: { experiment: string; values: Record<string, unknown>; finished: boolean }[];
+}
+
+/** What `compare` is asked for: spec files, and for a sweep's variant its name too. */
+export interface CompareTarget {
+  specFile: string;
+  variant?: string;
 }
 
 /** A ref whose stages all have run records (a finished run), as a result. */
@@ -110,16 +135,16 @@ async function collectOne(store: CacheStore, ref: ExperimentRef): Promise<Experi
  */
 export async function collectComparison(
   store: CacheStore,
-  options: { specFiles?: string[]; projectRoot: string },
-): Promise<{ comparison: Comparison; missing: string[] }> {
-  const missing: string[] = [];
+  options: { targets?: CompareTarget[]; projectRoot: string },
+): Promise<{ comparison: Comparison; missing: CompareTarget[] }> {
+  const missing: CompareTarget[] = [];
   const results: ExperimentResult[] = [];
-  if (options.specFiles && options.specFiles.length > 0) {
-    for (const file of options.specFiles) {
-      const ref = readRef(store, file);
+  if (options.targets && options.targets.length > 0) {
+    for (const target of options.targets) {
+      const ref = readRef(store, target.specFile, target.variant);
       const result = ref && (await collectOne(store, ref));
       if (result) results.push(result);
-      else missing.push(file);
+      else missing.push(target);
     }
   } else {
     const refs = listRefs(store)
@@ -146,6 +171,44 @@ export function compare(experiments: ExperimentResult[], projectRoot: string): C
       single || new Set(experiments.map((e) => e.stages.find((s) => s.name === name)?.key ?? '')).size > 1,
   );
   return { projectRoot, experiments, differingParams, differingStages };
+}
+
+/**
+ * `--by` as a metric and a direction. `:min`/`:max` say it; without them a loss-like name (loss,
+ * perplexity, error) is lower-is-better and a score-like one (accuracy, score, per_sec, share) is
+ * higher-is-better; any other name must say which, rather than be guessed.
+ */
+export function parseBy(text: string): { metric: string; direction: 'min' | 'max' } | { problem: string } {
+  const m = /^([A-Za-z_][\w-]*\.[\w.-]+?)(?::(min|max))?$/.exec(text);
+  if (!m) return { problem: `--by "${text}" is not of the form stage.metric or stage.metric:min|max` };
+  const metric = m[1]!;
+  if (m[2]) return { metric, direction: m[2] as 'min' | 'max' };
+  const name = metric.slice(metric.indexOf('.') + 1).toLowerCase();
+  if (/loss|perplexity|error/.test(name)) return { metric, direction: 'min' };
+  if (/acc|score|per_sec|share/.test(name)) return { metric, direction: 'max' };
+  return { problem: `--by ${metric}: cannot tell whether higher or lower is better` };
+}
+
+/** The value of `stage.metric` in an experiment's results, when it is a finite number. */
+export function metricOf(e: ExperimentResult, metric: string): number | undefined {
+  const dot = metric.indexOf('.');
+  const value = e.stages.find((s) => s.name === metric.slice(0, dot))?.metrics[metric.slice(dot + 1)];
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+/** The best experiment by a metric; ties go to the first. */
+export function rankBy(
+  experiments: readonly ExperimentResult[],
+  by: { metric: string; direction: 'min' | 'max' },
+): RankedBy {
+  let best: { name: string; value: number } | undefined;
+  for (const e of experiments) {
+    const value = metricOf(e, by.metric);
+    if (value === undefined) continue;
+    if (!best || (by.direction === 'min' ? value < best.value : value > best.value))
+      best = { name: e.experiment, value };
+  }
+  return { ...by, best: best?.name ?? null };
 }
 
 /** Numeric fields of `metrics.jsonl` lines as series over `step` (other fields are skipped). */

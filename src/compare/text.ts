@@ -1,6 +1,7 @@
 // The terminal and Markdown forms of a comparison: one column per experiment, the params that
 // differ, then the metrics of the stages whose results differ; and sparklines of loss curves.
-import type { Comparison, ExperimentResult, Series } from './experiment-data.ts';
+import { formatValue as formatSweptValue } from '../pipeline/sweep.ts';
+import { type Comparison, type ExperimentResult, metricOf, type Series } from './experiment-data.ts';
 
 interface Row {
   section: 'params' | 'metrics';
@@ -51,6 +52,70 @@ export function formatTable(c: Comparison): string {
     for (const r of part) out.push(line(`  ${r.label}`, r.cells));
   }
   return `${out.join('\n')}\n`;
+}
+
+/** The `--by` line under a table: which experiment is best, by what. */
+export function formatBest(c: Comparison): string {
+  if (!c.by) return '';
+  const how = c.by.direction === 'min' ? 'lower is better' : 'higher is better';
+  return c.by.best
+    ? `best by ${c.by.metric} (${how}): ${c.by.best}\n`
+    : `best by ${c.by.metric}: no experiment has this metric\n`;
+}
+
+/**
+ * A sweep as a table with a line per variant: its swept params, then the loss-like metrics of the
+ * stages whose results differ (and the `--by` metric); `*` marks the best variant.
+ */
+export function formatSweepTable(c: Comparison): string {
+  const view = c.sweep;
+  if (!view) return formatTable(c);
+  const results = new Map(c.experiments.map((e) => [e.experiment, e]));
+  const metrics = sweepMetrics(c);
+  const header = ['', 'variant', ...view.params, ...metrics];
+  // Swept values as people write them (6e-4), as in the variants' names.
+  const paramCells = view.params.map((p) => view.variants.map((v) => formatSweptValue(v.values[p])));
+  const metricCells = metrics.map((m) =>
+    formatRow(
+      view.variants.map((v) =>
+        results.has(v.experiment) ? metricOf(results.get(v.experiment)!, m) : undefined,
+      ),
+    ),
+  );
+  const rows = view.variants.map((v, i) => [
+    c.by?.best === v.experiment ? '*' : ' ',
+    v.finished ? v.experiment : `${v.experiment} (no finished run)`,
+    ...paramCells.map((col) => col[i]!),
+    ...metricCells.map((col) => col[i]!),
+  ]);
+  const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, j) => (j < 2 ? cell.padEnd(widths[j]!) : cell.padStart(widths[j]!)))
+      .join('  ')
+      .trimEnd();
+  const finished = view.variants.filter((v) => v.finished).length;
+  return [
+    `sweep ${view.sweep}: ${view.variants.length} variants, ${finished} with a finished run`,
+    line(header),
+    ...rows.map(line),
+    formatBest(c).trimEnd(),
+  ]
+    .filter((l) => l !== '')
+    .join('\n')
+    .concat('\n');
+}
+
+/** Metric columns of a sweep table: loss-like scalars of differing stages, then the `--by` one. */
+export function sweepMetrics(c: Comparison): string[] {
+  const names: string[] = [];
+  for (const stage of c.differingStages)
+    for (const e of c.experiments)
+      for (const [metric, value] of Object.entries(e.stages.find((s) => s.name === stage)?.metrics ?? {}))
+        if (/loss/i.test(metric) && typeof value === 'number' && !names.includes(`${stage}.${metric}`))
+          names.push(`${stage}.${metric}`);
+  if (c.by && !names.includes(c.by.metric)) names.push(c.by.metric);
+  return names;
 }
 
 export function formatMarkdown(c: Comparison): string {

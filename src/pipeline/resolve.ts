@@ -9,6 +9,7 @@ import { ExpansionBudget, interpolateParams } from './interpolate.ts';
 import { mergeOverrides, type ParamOrigins, type ParamTree, recordOrigins, treeFromPath } from './params.ts';
 import { checkExperimentName, checkSchema, ExperimentSchema, RootSpecSchema } from './schema.ts';
 import { resolveStages } from './stages.ts';
+import { declFromBlock, type SweepDecl, type SweepValue } from './sweep.ts';
 import type { ExecutorName, ResolvedSpec } from './types.ts';
 import { DEPTH_HINT, isStackOverflow, MAX_YAML_DEPTH, tooDeepNode, tooDeepPath } from './yaml-depth.ts';
 
@@ -16,11 +17,14 @@ export interface ResolveOptions {
   /** `--set a.b=value` overrides, applied last; values are parsed as YAML (so `1024` is a number). */
   sets?: string[];
   registry: StageRegistry;
+  /** Resolve a sweep's variant: its name replaces the file's, its values override after `sets`. */
+  variant?: { name: string; values: Record<string, unknown>; sources?: Record<string, SweepValue> };
 }
 
 /** Loads an experiment (or a standalone pipeline) and everything it extends. */
 export async function resolveSpec(entry: string, options: ResolveOptions): Promise<ResolvedSpec> {
-  const experiment = checkExperimentName(entry);
+  const fileExperiment = checkExperimentName(entry);
+  const experiment = options.variant?.name ?? fileExperiment;
   const chain = await readSpecChain(entry);
   const root = chain[0]!;
   const sink = new ErrorSink();
@@ -29,16 +33,21 @@ export async function resolveSpec(entry: string, options: ResolveOptions): Promi
   const origins: ParamOrigins = new Map();
   let params: ParamTree = (rootSpec?.params as ParamTree | undefined) ?? {};
   let executor: ExecutorName | undefined = rootSpec?.executor;
+  let sweep: SweepDecl | undefined;
   recordOrigins(params, (path) => root.locate(['params', ...path], 'key'), origins);
 
   for (const file of chain.slice(1)) {
     const experiment = checkSchema(ExperimentSchema, file.value, file, [], sink, { what: 'experiment' });
     if (experiment?.executor) executor = experiment.executor;
+    // Only the file being run sweeps: an experiment that extends a sweeping one is one experiment.
+    if (experiment?.sweep && file === chain[chain.length - 1] && !options.variant)
+      sweep = declFromBlock(experiment.sweep, file.locate, sink);
     if (!experiment?.params) continue;
     const locate = (path: string[]) => file.locate(['params', ...path], 'key');
     params = mergeOverrides(params, experiment.params as ParamTree, locate, origins, sink);
   }
   for (const set of options.sets ?? []) params = await applySet(params, set, origins, sink);
+  if (options.variant) params = applyVariant(params, options.variant, origins, sink);
   sink.throwIfAny();
 
   const budget = new ExpansionBudget();
@@ -56,8 +65,31 @@ export async function resolveSpec(entry: string, options: ResolveOptions): Promi
     projectRoot: dirname(root.path),
     params,
     ...(executor ? { executor } : {}),
+    ...(options.variant ? { variant: { of: fileExperiment, values: options.variant.values } } : {}),
+    ...(sweep ? { sweep } : {}),
     stages,
   });
+}
+
+/** A variant's values, applied like `--set`; an error points at where the value was written. */
+function applyVariant(
+  params: ParamTree,
+  variant: NonNullable<ResolveOptions['variant']>,
+  origins: ParamOrigins,
+  sink: ErrorSink,
+): ParamTree {
+  for (const [path, value] of Object.entries(variant.values)) {
+    const source = variant.sources?.[path];
+    const scoped = new ErrorSink();
+    params = mergeOverrides(params, treeFromPath(path, value), () => source?.loc, origins, scoped);
+    for (const error of scoped.errors) {
+      const label = source?.loc ? '' : `${source?.origin ?? `sweep variant ${variant.name}`}: `;
+      // A param that does not exist is the key's fault, not the value's.
+      const loc = error.code === 'E_SPEC_UNKNOWN_PARAM' ? (source?.keyLoc ?? error.loc) : error.loc;
+      sink.add(new PipeError(`${label}${error.message}`, { code: error.code, hint: error.hint, loc }));
+    }
+  }
+  return params;
 }
 
 async function applySet(

@@ -76,12 +76,23 @@ export const RootSpecSchema = v.strictObject({
   stages: v.optional(v.nullable(v.record(v.string(), v.unknown()))),
 });
 
-/** An experiment: a parent spec plus param overrides, nothing else (stages live in the root spec). */
+/**
+ * `sweep:` of an experiment: a grid (param path → values, every combination runs) and/or explicit
+ * variants (param path → value each). See pipeline/sweep.ts.
+ */
+export const SweepSchema = v.strictObject({
+  name: v.optional(v.string()),
+  grid: v.optional(v.record(v.string(), v.array(v.unknown()))),
+  variants: v.optional(v.array(v.record(v.string(), v.unknown()))),
+});
+
+/** An experiment: a parent spec plus param overrides and an optional sweep (stages live in the root spec). */
 export const ExperimentSchema = v.strictObject({
   extends: v.pipe(v.string(), v.nonEmpty()),
   description: v.optional(v.string()),
   executor: v.optional(ExecutorSchema),
   params: v.optional(v.nullable(v.record(v.string(), v.unknown()))),
+  sweep: v.optional(SweepSchema),
 });
 
 /** Validates `value` (found at `basePath` in `file`); every issue becomes a located error in `sink`. */
@@ -151,6 +162,11 @@ function allowedKeys(schema: v.GenericSchema, path: (string | number)[]): string
 // An experiment's name is its file's name without the extension; it names runs/<experiment>/ and
 // its ref, so like a stage name it must be a plain folder name: never ".", "..", a path or hidden.
 const EXPERIMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Whether `name` may name an experiment (a sweep's variants and sweeps follow the same rule). */
+export function isExperimentName(name: string): boolean {
+  return EXPERIMENT_NAME.test(name);
+}
 
 /** The experiment name of a spec file, or a usage error before anything is read or written. */
 export function checkExperimentName(specFile: string): string {

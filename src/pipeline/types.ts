@@ -2,6 +2,7 @@
 import type { Loc } from '../errors.ts';
 import type { StageDefinition } from '../stage-api/index.ts';
 import type { ParamTree } from './params.ts';
+import type { SweepDecl } from './sweep.ts';
 
 /** An upstream stage bound to an input slot (`needs: [a]` binds slot "a" to stage "a"). */
 export interface NeedBinding {
@@ -74,5 +75,12 @@ export interface ResolvedSpec {
   params: ParamTree;
   /** Default executor of the experiment (the last file of the chain that sets it); unset: local. */
   executor?: ExecutorName;
+  /**
+   * Set when this is a sweep's variant: the experiment named by the file (`of`) and the values that
+   * override it. `experiment` is then the variant's name, and names its ref with `specFile`.
+   */
+  variant?: { of: string; values: Record<string, unknown> };
+  /** The `sweep:` block of the file being run (not of the files it extends); unset for a variant. */
+  sweep?: SweepDecl;
   stages: ResolvedStage[];
 }

@@ -22,6 +22,8 @@ export interface StageOutcome {
   /** Why a stage was skipped or would run. */
   reason?: string;
   error?: Error;
+  /** Failed because another variant of the sweep failed computing the same key (reported there). */
+  shared?: boolean;
   /** Path of the full log (ran or failed). */
   logPath?: string;
   logTail?: string;

@@ -33,14 +33,19 @@ export interface RunOptions {
   forceLocal?: boolean;
   /** What a Slurm job needs to recompute a stage; required when a stage runs on Slurm. */
   slurm?: SlurmContext;
+  /** Shared by the runs of one sweep (sweep.ts): the job slots, and the keys already being computed. */
+  sweep?: { name: string; semaphore: Semaphore; running: SharedKeys };
 }
+
+/** Stage keys a sweep is computing, with the variant computing each: a key runs once per sweep. */
+export type SharedKeys = Map<string, { variant: string; outcome: Promise<StageOutcome> }>;
 
 export async function runStages(options: RunOptions): Promise<Map<string, StageOutcome>> {
   const lookups = storeLookups(options.graph, options.store);
   const planOptions: PlanOptions = { force: options.force, executorOf: (s) => executorOf(s, options) };
   if (options.dryRun) return dryRun(options, lookups, planOptions);
   const outcomes = new Map<string, Promise<StageOutcome>>();
-  const semaphore = new Semaphore(Math.max(1, options.jobs));
+  const semaphore = options.sweep?.semaphore ?? new Semaphore(Math.max(1, options.jobs));
   const stopping = new AbortController();
   const stop = () => stopping.abort();
   // An already aborted signal never fires 'abort': stop at once (nothing starts).
@@ -128,6 +133,53 @@ async function settleStep(
   if (step.action !== 'run') return dryOutcome(step);
   const { stage: name, key } = step as Step & { key: string };
   if (stopSignal.aborted) return { name, status: 'skipped', seconds: 0, key, reason: 'the run was stopped' };
+  const sweep = options.sweep;
+  if (!sweep) return executeStep(step, upstream, options, semaphore, stopSignal);
+  for (let waited = false; ; waited = true) {
+    // NOTE: checked and set with no await in between, so two variants never both start one key.
+    const first = sweep.running.get(key);
+    if (!first) {
+      const outcome = executeStep(step, upstream, options, semaphore, stopSignal);
+      sweep.running.set(key, { variant: sweep.name, outcome });
+      return outcome;
+    }
+    if (!waited)
+      options.emit({
+        type: 'stage-wait',
+        stage: name,
+        key,
+        holder: `variant ${first.variant} of this sweep`,
+      });
+    const theirs = await first.outcome;
+    // Their variant stopped (a failure of its own) before computing it: this one computes it.
+    if (theirs.status === 'skipped' && !stopSignal.aborted) {
+      if (sweep.running.get(key) === first) sweep.running.delete(key);
+      continue;
+    }
+    return asShared(theirs, name, first.variant);
+  }
+}
+
+/** Another variant's outcome for the same key, as this variant's. */
+function asShared(theirs: StageOutcome, name: string, variant: string): StageOutcome {
+  const { key } = theirs;
+  const reason = `shared with variant ${variant}`;
+  if (theirs.status === 'ran' || theirs.status === 'cached')
+    return { name, status: 'cached', key, seconds: 0, tree: theirs.tree!, reason };
+  if (theirs.status === 'failed')
+    return { name, status: 'failed', key, seconds: 0, error: theirs.error, reason, shared: true };
+  return { name, status: 'skipped', key, seconds: 0, reason: `${reason}: ${theirs.reason ?? theirs.status}` };
+}
+
+/** Runs a step that must run: in a job slot, here or on Slurm. */
+async function executeStep(
+  step: Step,
+  upstream: StageOutcome[],
+  options: RunOptions,
+  semaphore: Semaphore,
+  stopSignal: AbortSignal,
+): Promise<StageOutcome> {
+  const { stage: name, key } = step as Step & { key: string };
 
   await semaphore.acquire();
   try {

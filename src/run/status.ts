@@ -3,7 +3,7 @@
 
 import { canonicalJson } from '../cache/canonical.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
-import { readRef } from '../cache/refs.ts';
+import { readRef, refVariant } from '../cache/refs.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
@@ -31,7 +31,7 @@ export async function stageStatuses(
   store: CacheStore,
   options: { force?: ReadonlySet<string>; defaultExecutor?: ExecutorName } = {},
 ): Promise<StageStatusReport[]> {
-  const previous = readRef(store, graph.spec.specFile)?.stages ?? {};
+  const previous = readRef(store, graph.spec.specFile, refVariant(graph.spec))?.stages ?? {};
   const steps = await plan(graph.stages, graph.upstream, graph.order, storeLookups(graph, store), {
     force: options.force ?? new Set(),
     executorOf: (stage) => executorOf(stage, options),

@@ -12,7 +12,7 @@ export function checkRefs(store: CacheStore, findings: Findings): void {
       continue;
     }
     const { path, ref } = entry;
-    if (path !== layout.ref(refId(ref.specFile))) {
+    if (path !== layout.ref(refId(ref.specFile, ref.variant))) {
       findings.ref(path, null, `is named for another experiment file than ${ref.specFile}`);
       findings.repairs.refs.set(path, {});
       continue;

@@ -2,11 +2,12 @@
 // The record keeps only the last lines; the whole log stays in cache/logs/<key>.log.
 import { readFileSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
-import { readRef } from '../../cache/refs.ts';
+import { readRef, refVariant } from '../../cache/refs.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';
 import { stageStatuses } from '../../run/status.ts';
 import { suggestionHint } from '../../util/did-you-mean.ts';
 import { defaultExperiment, looksLikeSpecFile, parseCommandArgs } from '../args.ts';
+import { resolveTargets } from '../experiment-targets.ts';
 import type { CliIo } from '../io.ts';
 import { openWorkspace } from '../workspace.ts';
 
@@ -15,8 +16,8 @@ export const LOGS_HELP = `Usage: gpt2o-pipe logs [EXPERIMENT] STAGE [options]
 Prints the full log of STAGE's latest run in an experiment: the one its last \`run\` recorded, or a
 later attempt that failed or was stopped with the experiment as it is now (stderr then says so).
 
-  EXPERIMENT          an experiment or pipeline file (default: experiments/demo.yaml
-                      when it exists, else pipeline.yaml)
+  EXPERIMENT          an experiment or pipeline file, or a sweep variant's name
+                      (default: experiments/demo.yaml when it exists, else pipeline.yaml)
   --cache DIR         cache folder
 `;
 
@@ -37,7 +38,19 @@ export async function logsCommand(args: string[], io: CliIo): Promise<number> {
     });
   }
   const name = rest[0]!;
-  const { graph, store } = await openWorkspace(io, specFile, { cache: values.cache });
+  const targets = resolveTargets(io, [specFile], values.cache).targets;
+  if (targets.length !== 1) {
+    throw new PipeError(`logs: "${specFile}" is a sweep of ${targets.length} variants; name one of them`, {
+      code: 'E_USAGE',
+      hint: `for example: gpt2o-pipe logs ${targets[0]?.variant?.name ?? 'VARIANT'} ${name}`,
+    });
+  }
+  const target = targets[0]!;
+  const { graph, store } = await openWorkspace(io, target.specFile, {
+    cache: values.cache,
+    sets: target.sets,
+    ...(target.variant ? { variant: target.variant } : {}),
+  });
   const spec = graph.spec;
   const shown = relative(io.cwd, spec.specFile);
   if (!graph.stages.has(name)) {
@@ -50,7 +63,7 @@ export async function logsCommand(args: string[], io: CliIo): Promise<number> {
   // The ref names the key of the stage's last recorded result. A run that failed or was stopped
   // records nothing, yet its log is the one people look for: the stage's key as the experiment
   // stands now finds it, when it has a log but no result and is newer than the recorded one.
-  const recorded = readRef(store, spec.specFile)?.stages[name]?.key;
+  const recorded = readRef(store, spec.specFile, refVariant(spec))?.stages[name]?.key;
   const current = (await stageStatuses(graph, store)).find((s) => s.name === name)?.key;
   const attempt =
     current && current !== recorded && !store.readRecord(current)

@@ -1,6 +1,8 @@
 // `gpt2o-pipe run [EXPERIMENT] [STAGE…]`: resolve, plan, run, record, report.
+
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { enterRun } from '../../cache/maintenance.ts';
 import { updateRef } from '../../cache/refs.ts';
 import type { CacheStore } from '../../cache/store.ts';
@@ -34,7 +36,19 @@ Naming stages runs only them and what they need (like \`make target\`).
   --executor local|slurm
                       where stages that name no executor: run (default: the spec's
                       executor:, else local); slurm submits each stage as a Slurm job
+  --sweep KEY=V1,V2   run one variant per value (repeatable: the grid of all combinations);
+                      values are YAML scalars; replaces the experiment's sweep: block
+  --sweep-name NAME   the sweep's name for \`status NAME\` and \`compare NAME\` (default: the
+                      sweep: block's name, else the experiment's); a name stands for its
+                      latest grid: a new grid under the same name replaces the list
   --cache DIR         cache folder (default: $GPT2O_CACHE, else cache/ beside pipeline.yaml)
+
+A sweep runs its variants as one graph: a stage key that variants share runs once, --jobs bounds
+the whole sweep, and a failing variant stops only itself. Each variant is an experiment named
+EXPERIMENT.<param>-<value>… (status, logs, compare and runs/<name>/ take it). With --json, a sweep
+prints {"sweep", "experiment", "specFile", "params", "ok", "executions" (stages that ran; with
+--dry-run, distinct keys that would run), "variants": [{"name",
+"values", "state" (done|failed|stopped|planned|incomplete), "stages": [as for one run]}]}.
 `;
 
 const OPTIONS = {
@@ -45,6 +59,8 @@ const OPTIONS = {
   'keep-going': { type: 'boolean', short: 'k' },
   json: { type: 'boolean' },
   executor: { type: 'string' },
+  sweep: { type: 'string', multiple: true },
+  'sweep-name': { type: 'string' },
   // Internal: the command a Slurm job runs (every stage local, refs and runs/ left to the head).
   'stage-exec': { type: 'boolean' },
 } as const;
@@ -60,6 +76,38 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     first !== undefined && looksLikeSpecFile(first, io.cwd) ? first : defaultExperiment(io.cwd);
   const targets = first !== undefined && specFile === first ? positionals.slice(1) : positionals;
 
+  const sweepFlags = values.sweep ?? [];
+  if (values['sweep-name'] !== undefined && sweepFlags.length === 0 && !(await hasSweepBlock(specFile, io))) {
+    throw new PipeError('--sweep-name names a sweep, but there is none: no --sweep and no sweep: block', {
+      code: 'E_USAGE',
+      hint: 'add --sweep KEY=V1,V2, or a sweep: block to the experiment',
+    });
+  }
+  if (values['stage-exec'] !== true && (sweepFlags.length > 0 || (await hasSweepBlock(specFile, io)))) {
+    const { resolveSweep } = await import('../../pipeline/sweep-resolve.ts');
+    const sweep = await resolveSweep(resolve(io.cwd, specFile), {
+      sets: values.set ?? [],
+      flags: sweepFlags,
+      ...(values['sweep-name'] !== undefined ? { name: values['sweep-name'] } : {}),
+      registry: io.registry,
+    });
+    if (sweep) {
+      const { runSweep } = await import('./run-sweep.ts');
+      return runSweep(io, sweep, {
+        executor: checkExecutor(values.executor),
+        targets,
+        force: values.force ?? [],
+        jobs: parseJobs(values.jobs, availableParallelism()),
+        dryRun: values['dry-run'] === true,
+        keepGoing: values['keep-going'] === true,
+        json: values.json === true,
+        signal: io.signal,
+        sets: values.set ?? [],
+        ...(values.cache !== undefined ? { cache: values.cache } : {}),
+        command: ['gpt2o-pipe run', ...args.filter((a) => a !== '--json')].join(' '),
+      });
+    }
+  }
   const workspace = await openWorkspace(io, specFile, {
     sets: values.set,
     cache: values.cache,
@@ -68,13 +116,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   });
   const { graph } = workspace;
   checkStageNames(io, graph, [...targets, ...(values.force ?? [])]);
-  const executor = values.executor;
-  if (executor !== undefined && executor !== 'local' && executor !== 'slurm') {
-    throw new PipeError(`--executor must be "local" or "slurm", got "${executor}"`, {
-      code: 'E_USAGE',
-      hint: 'for example --executor slurm',
-    });
-  }
+  const executor = checkExecutor(values.executor);
   return runWorkspace(io, workspace, {
     executor,
     stageExec: values['stage-exec'] === true,
@@ -86,6 +128,28 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     json: values.json === true,
     signal: io.signal,
   });
+}
+
+function checkExecutor(executor: string | undefined): ExecutorName | undefined {
+  if (executor !== undefined && executor !== 'local' && executor !== 'slurm') {
+    throw new PipeError(`--executor must be "local" or "slurm", got "${executor}"`, {
+      code: 'E_USAGE',
+      hint: 'for example --executor slurm',
+    });
+  }
+  return executor;
+}
+
+/**
+ * Whether the file has a top-level `sweep:` key; a cheap look at the text, so that a run of an
+ * experiment that does not sweep pays nothing. The sweep path parses and checks it properly.
+ */
+async function hasSweepBlock(specFile: string, io: CliIo): Promise<boolean> {
+  try {
+    return /^sweep\s*:/m.test(await readFile(resolve(io.cwd, specFile), 'utf8'));
+  } catch {
+    return false; // the ordinary path reports a file it cannot read
+  }
 }
 
 /** One run of an opened workspace, as `run` does it; `watch` calls it once per cycle. */
@@ -161,35 +225,50 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
 
   const list = selected.map((name) => outcomes.get(name)!);
   const failed = list.filter((o) => o.status === 'failed');
-  const interrupted = (o: StageOutcome) => (o.error as PipeError | undefined)?.code === 'E_INTERRUPTED';
   say(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
   for (const outcome of failed) {
-    if (request.reportInterrupted === false && interrupted(outcome)) continue;
+    if (request.reportInterrupted === false && isInterrupted(outcome)) continue;
     io.stderr(`\n${failureReport(outcome, list, io, spec.specFile)}\n`);
   }
   if (json) {
     const payload = {
       experiment: spec.experiment,
       ok: failed.length === 0,
-      stages: list.map((o) => ({
-        name: o.name,
-        status: o.status,
-        key: o.key ?? null,
-        seconds: Math.round(o.seconds * 1000) / 1000,
-        ...(o.reason ? { reason: o.reason } : {}),
-        ...(o.error ? { error: o.error.message } : {}),
-      })),
+      stages: list.map(stageJson),
     };
     io.stdout(`${JSON.stringify(payload)}\n`);
   }
-  if (failed.some(interrupted)) return EXIT_INTERRUPTED;
+  return runExitCode(list);
+}
+
+/** A stage's outcome in `run --json`: name, status, key, seconds, and reason and error when set. */
+export function stageJson(o: StageOutcome) {
+  return {
+    name: o.name,
+    status: o.status,
+    key: o.key ?? null,
+    seconds: Math.round(o.seconds * 1000) / 1000,
+    ...(o.reason ? { reason: o.reason } : {}),
+    ...(o.error ? { error: o.error.message } : {}),
+  };
+}
+
+/** The exit code of a run's outcomes (errors.ts: 0, 1 a stage failed, 70 a bug, 130 stopped). */
+export function runExitCode(list: readonly StageOutcome[]): number {
+  const failed = list.filter((o) => o.status === 'failed');
+  if (failed.some(isInterrupted)) return EXIT_INTERRUPTED;
   // A stage that failed on a bug (ours or a built-in stage's) exits like any other internal error.
   if (failed.some((o) => !(o.error instanceof PipeError))) return EXIT_INTERNAL;
   return failed.length > 0 ? EXIT_STAGE_FAILED : EXIT_OK;
 }
 
+/** A stage stopped by Ctrl-C (or a closed stdout). */
+export function isInterrupted(outcome: StageOutcome): boolean {
+  return (outcome.error as PipeError | undefined)?.code === 'E_INTERRUPTED';
+}
+
 /** Publishes the run: the experiment's ref, runs/<experiment>/<stage> links, the stat cache. */
-async function recordRun(
+export async function recordRun(
   outcomes: Map<string, StageOutcome>,
   store: CacheStore,
   runsDir: string,
@@ -201,7 +280,12 @@ async function recordRun(
   const spec = graph.spec;
   updateRef(
     store,
-    { specFile: spec.specFile, experiment: spec.experiment, projectRoot: spec.projectRoot },
+    {
+      specFile: spec.specFile,
+      experiment: spec.experiment,
+      projectRoot: spec.projectRoot,
+      ...(spec.variant ? { variant: spec.experiment } : {}),
+    },
     Object.fromEntries(done.map((o) => [o.name, { key: o.key!, tree: o.tree! }])),
     graph.order,
   );
@@ -222,7 +306,7 @@ async function recordRun(
   store.statCache.save(store.layout.tmp);
 }
 
-function summaryLine(list: StageOutcome[]): string {
+export function summaryLine(list: StageOutcome[]): string {
   const count = (status: StageOutcome['status']) => list.filter((o) => o.status === status).length;
   const parts = (['ran', 'cached', 'would-run', 'failed', 'skipped'] as const)
     .filter((s) => count(s) > 0 || s === 'ran' || s === 'cached')
@@ -230,7 +314,14 @@ function summaryLine(list: StageOutcome[]): string {
   return `${list.length} stage${list.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
 }
 
-function failureReport(outcome: StageOutcome, list: StageOutcome[], io: CliIo, specFile: string): string {
+export function failureReport(
+  outcome: StageOutcome,
+  list: StageOutcome[],
+  io: CliIo,
+  specFile: string,
+  /** The command that resumes; default `gpt2o-pipe run <specFile>`. */
+  resume = `gpt2o-pipe run ${relative(io.cwd, specFile)}`,
+): string {
   const lines = [formatError(outcome.error)];
   if (!(outcome.error instanceof PipeError)) lines.push(`  (in stage "${outcome.name}")`);
   if (outcome.logTail) {
@@ -246,6 +337,6 @@ function failureReport(outcome: StageOutcome, list: StageOutcome[], io: CliIo, s
     .filter((o) => o.status === 'skipped' && o.reason?.includes(`"${outcome.name}"`))
     .map((o) => o.name);
   if (skipped.length > 0) lines.push(`  skipped because of it: ${skipped.join(', ')}`);
-  lines.push(`  after fixing it, resume with: gpt2o-pipe run ${relative(io.cwd, specFile)}`);
+  lines.push(`  after fixing it, resume with: ${resume}`);
   return lines.join('\n');
 }

@@ -4,6 +4,7 @@ import { relative, resolve } from 'node:path';
 import { EXIT_OK } from '../../errors.ts';
 import { type StageStatusReport, stageStatuses } from '../../run/status.ts';
 import { findProjectRoot, parseCommandArgs } from '../args.ts';
+import { type ExperimentTarget, resolveTargets } from '../experiment-targets.ts';
 import type { CliIo } from '../io.ts';
 import { checkStageNames, openWorkspace } from '../workspace.ts';
 
@@ -13,7 +14,8 @@ Shows, for each stage, whether its result is in the cache (up-to-date), must be 
 (stale, with the reasons: changed params with old and new values, changed deps, changed
 upstream outputs, changed commands or stage versions) or has never been run.
 
-  EXPERIMENT          experiment or pipeline files (default: every experiments/*.yaml,
+  EXPERIMENT          experiment or pipeline files, or the name of a sweep (all its
+                      variants) or of a sweep's variant (default: every experiments/*.yaml,
                       or pipeline.yaml when there is no experiments/ folder)
   --set KEY=VALUE     override a param (repeatable), as with run
   --force STAGE       show STAGE as \`run --force STAGE\` would see it: stale, "forced" (repeatable)
@@ -34,10 +36,17 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
     io.stdout(STATUS_HELP);
     return EXIT_OK;
   }
-  const files = positionals.length > 0 ? positionals : defaultExperiments(io.cwd);
+  const targets =
+    positionals.length > 0
+      ? resolveTargets(io, positionals, values.cache).targets
+      : defaultExperiments(io.cwd).map((specFile) => ({ specFile, sets: [] }) as ExperimentTarget);
   const experiments: { experiment: string; file: string; stages: StageStatusReport[] }[] = [];
-  for (const file of files) {
-    const { graph, store } = await openWorkspace(io, file, { sets: values.set, cache: values.cache });
+  for (const target of targets) {
+    const { graph, store } = await openWorkspace(io, target.specFile, {
+      sets: [...target.sets, ...(values.set ?? [])],
+      cache: values.cache,
+      ...(target.variant ? { variant: target.variant } : {}),
+    });
     checkStageNames(io, graph, values.force ?? []);
     experiments.push({
       experiment: graph.spec.experiment,

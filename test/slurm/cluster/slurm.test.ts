@@ -172,6 +172,50 @@ stages:
     assert.equal(count('top'), 2);
   });
 
+  test('a sweep on Slurm submits its variants together and each shared stage once', async () => {
+    ws.write(
+      'sweep.yaml',
+      `executor: slurm
+params: {tag: a}
+stages:
+  sweepbase:
+    cmd: sleep 2 && echo base > base.txt
+    outs: [base.txt]
+  sweeptop:
+    cmd: cat base.txt > top.txt && echo \${tag} >> top.txt
+    deps: [base.txt]
+    outs: [top.txt]
+`,
+    );
+    const r = await execCli(ws.dir, [
+      'run',
+      'sweep.yaml',
+      '--sweep',
+      'tag=a,b,c',
+      '--jobs',
+      '3',
+      '--cache',
+      'cache-sweep',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as { executions: number; variants: { name: string; state: string }[] };
+    assert.deepEqual(
+      json.variants.map((v) => [v.name, v.state]),
+      [
+        ['sweep.tag-a', 'done'],
+        ['sweep.tag-b', 'done'],
+        ['sweep.tag-c', 'done'],
+      ],
+    );
+    assert.equal(json.executions, 4);
+    assert.equal(ws.read('runs/sweep.tag-b/sweeptop/top.txt'), 'base\nb\n');
+    const jobs = execFileSync('scontrol', ['show', 'job', '-o'], { encoding: 'utf8' }).split('\n');
+    const count = (name: string) => jobs.filter((l) => l.includes(`JobName=gpt2o-${name} `)).length;
+    assert.equal(count('sweepbase'), 1, jobs.join('\n'));
+    assert.equal(count('sweeptop'), 3);
+  });
+
   test('Ctrl-C cancels the stage job', async () => {
     ws.write(
       'slow.yaml',

@@ -1,0 +1,175 @@
+// `gpt2o-pipe run EXPERIMENT --sweep a.b=1,2 …` (or an experiment with a `sweep:` block): records
+// the sweep, runs all its variants as one graph (run/sweep.ts), publishes each variant as an
+// experiment of its own (ref, runs/<variant>/) and reports one line per variant.
+import { relative } from 'node:path';
+import { enterRun } from '../../cache/maintenance.ts';
+import { writeSweep } from '../../cache/sweeps.ts';
+import type { PipeError } from '../../errors.ts';
+import { selectStages } from '../../graph/build.ts';
+import type { ResolvedSweep } from '../../pipeline/sweep-resolve.ts';
+import { PlainSweepReporter } from '../../report/sweep-plain.ts';
+import type { SweepReporter } from '../../report/sweep-reporter.ts';
+import { STATE_SYMBOL, variantState, variantSummary } from '../../report/sweep-text.ts';
+import type { StageOutcome } from '../../run/events.ts';
+import { countExecutions, runSweepStages, type SweepVariantRun } from '../../run/sweep.ts';
+import { formatSeconds } from '../../util/format.ts';
+import type { CliIo } from '../io.ts';
+import { checkStageNames, workspaceOf } from '../workspace.ts';
+import { failureReport, type RunRequest, recordRun, runExitCode, stageJson } from './run.ts';
+
+/** Runs a resolved sweep; returns the exit code of all its variants together (errors.ts). */
+export async function runSweep(
+  io: CliIo,
+  sweep: ResolvedSweep,
+  request: RunRequest & { sets: string[]; cache?: string; command: string },
+): Promise<number> {
+  const { plan, base } = sweep;
+  const json = request.json;
+  const say = json ? io.stderr : io.stdout;
+  const workspaces = sweep.variants.map(({ variant, spec }) => ({
+    variant,
+    ws: workspaceOf(io, spec, {
+      sets: request.sets,
+      cache: request.cache,
+      write: !request.dryRun,
+      create: true,
+    }),
+  }));
+  const store = workspaces[0]!.ws.store;
+  for (const { ws } of workspaces) checkStageNames(io, ws.graph, [...request.targets, ...request.force]);
+  const selected = new Map(
+    workspaces.map(({ variant, ws }) => [variant.name, selectStages(ws.graph, request.targets)]),
+  );
+  const stageCount = selected.get(plan.variants[0]!.name)!.length;
+  say(
+    `gpt2o-pipe run: sweep "${plan.name}" of ${base.experiment} (${relative(io.cwd, base.specFile)}), ${plan.variants.length} variants × ${stageCount} stages, cache ${relative(io.cwd, store.root) || '.'}\n`,
+  );
+  if (!request.dryRun) {
+    writeSweep(store, {
+      sweep: plan.name,
+      specFile: base.specFile,
+      projectRoot: base.projectRoot,
+      sets: request.sets,
+      params: plan.params,
+      variants: plan.variants.map((v) => ({ name: v.name, values: v.values })),
+    });
+  }
+
+  const unmark = request.dryRun
+    ? () => undefined
+    : await enterRun(store, {
+        signal: request.signal,
+        onWait: (holder) =>
+          io.stderr(
+            `waiting: gc or verify --repair (${holder}) is working on the cache; this run starts when it is done\n`,
+          ),
+      });
+  const reporter: SweepReporter =
+    io.isTTY && !json
+      ? new (await import('../../report/sweep-listr.ts')).ListrSweepReporter()
+      : new PlainSweepReporter((line) => say(`${line}\n`));
+  reporter.start(
+    workspaces.map(({ variant }) => ({ name: variant.name, stages: selected.get(variant.name)! })),
+  );
+  const started = Date.now();
+  let outcomes!: Map<string, Map<string, StageOutcome>>;
+  try {
+    const runs: SweepVariantRun[] = workspaces.map(({ variant, ws }) => ({
+      name: variant.name,
+      graph: ws.graph,
+      selected: selected.get(variant.name)!,
+      emit: (event) => reporter.event(variant.name, event),
+      slurm: {
+        specFile: base.specFile,
+        // A job resolves the file again: the variant's values travel as --set (JSON is YAML).
+        sets: [
+          ...request.sets,
+          ...Object.entries(variant.values).map(([p, v]) => `${p}=${JSON.stringify(v)}`),
+        ],
+        cwd: io.cwd,
+      },
+    }));
+    outcomes = await runSweepStages(runs, {
+      store,
+      jobs: request.jobs,
+      force: new Set(request.force),
+      dryRun: request.dryRun,
+      keepGoing: request.keepGoing,
+      signal: request.signal,
+      defaultExecutor: request.executor ?? base.executor,
+    });
+    await reporter.finish();
+    if (!request.dryRun) {
+      for (const { variant, ws } of workspaces)
+        await recordRun(outcomes.get(variant.name)!, ws.store, ws.runsDir, ws.graph);
+    }
+  } finally {
+    unmark();
+  }
+
+  const lists = workspaces.map(({ variant }) => ({
+    variant,
+    list: selected.get(variant.name)!.map((stage) => outcomes.get(variant.name)!.get(stage)!),
+  }));
+  const all = lists.flatMap((l) => l.list);
+  // A dry run executes nothing: it counts the distinct keys that would run.
+  const executions = request.dryRun
+    ? new Set(all.filter((o) => o.status === 'would-run').map((o) => o.key)).size
+    : countExecutions(outcomes.values());
+  const plural = executions === 1 ? '' : 's';
+  const executed = request.dryRun ? `stage${plural} would run` : `stage execution${plural}`;
+  const width = Math.max(0, ...plan.variants.map((v) => v.name.length));
+  // On a terminal, listr2's last frame already shows these lines.
+  const terminal = io.isTTY && !json;
+  for (const { variant, list } of terminal ? [] : lists)
+    say(`  ${STATE_SYMBOL[variantState(list)]} ${variant.name.padEnd(width)}  ${variantSummary(list)}\n`);
+  const states = lists.map((l) => variantState(l.list));
+  const tally = (['done', 'failed', 'stopped', 'planned', 'incomplete'] as const)
+    .filter((s) => states.includes(s))
+    .map((s) => `${states.filter((x) => x === s).length} ${s}`)
+    .join(', ');
+  const servedOrShared = all.filter((o) => o.status === 'cached').length;
+  say(
+    `sweep "${plan.name}": ${plan.variants.length} variants (${tally}); ${executions} ${executed}, ${servedOrShared} cached or shared, in ${formatSeconds((Date.now() - started) / 1000)}\n`,
+  );
+  reportFailures(io, lists, request);
+
+  if (json) {
+    const payload = {
+      sweep: plan.name,
+      experiment: base.experiment,
+      specFile: relative(io.cwd, base.specFile),
+      params: plan.params,
+      ok: all.every((o) => o.status !== 'failed'),
+      executions,
+      variants: lists.map(({ variant, list }) => ({
+        name: variant.name,
+        values: variant.values,
+        state: variantState(list),
+        stages: list.map(stageJson),
+      })),
+    };
+    io.stdout(`${JSON.stringify(payload)}\n`);
+  }
+  return runExitCode(all);
+}
+
+/** Each failure once: where a shared key failed, in the variant that ran it. */
+function reportFailures(
+  io: CliIo,
+  lists: { variant: { name: string }; list: StageOutcome[] }[],
+  request: RunRequest & { command: string },
+): void {
+  for (const { variant, list } of lists) {
+    for (const outcome of list) {
+      if (outcome.status !== 'failed' || outcome.shared) continue;
+      if (
+        request.reportInterrupted === false &&
+        (outcome.error as PipeError | undefined)?.code === 'E_INTERRUPTED'
+      )
+        continue;
+      const report = failureReport(outcome, list, io, '', request.command);
+      io.stderr(`\nvariant ${variant.name}:\n${report}\n`);
+    }
+  }
+}
