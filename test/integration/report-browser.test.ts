@@ -1,8 +1,8 @@
-// `compare --html` in a real browser: two finished experiments (a tiny model on fixture codes and
-// the test codec; the second extends the first with another context length), their report opened
+// `compare SWEEP --html` in a real browser: a sweep of two variants (a tiny model on fixture codes and
+// the test codec; the variants differ in context length and in what the probe copies), their report opened
 // in headless Chromium from a file:// URL. No console errors, one curve per experiment in each
 // chart with every logged point, a legend that focuses and hides curves, a playable player and a
-// spectrogram per WAV (a `probe` cmd stage copies a generated tone into one experiment and white
+// spectrogram per WAV (a `probe` cmd stage copies a generated tone into one variant and white
 // noise into the other, and their pictures are read back from the page), the reference row, the
 // per-level loss bars, and nothing fetched from the network.
 import assert from 'node:assert/strict';
@@ -58,12 +58,18 @@ ${FAKE_CODES_AND_SHARD}
     outs: [out]
 `;
 
-// `base` is the pipeline as it is; `short` extends it (an experiment may extend another one).
+// One experiment file sweeping two variants: the tone with context 32, the noise with context 16.
 const EXPERIMENTS = {
-  'experiments/base.yaml': 'extends: ../pipeline.yaml\nparams:\n  train:\n    lr: 0.01\n',
-  'experiments/short.yaml':
-    'extends: base.yaml\nparams:\n  train:\n    context_length: 16\n  probe:\n    kind: noise\n',
+  'experiments/probe.yaml': `extends: ../pipeline.yaml
+sweep:
+  variants:
+    - {train.context_length: 32, probe.kind: tone}
+    - {train.context_length: 16, probe.kind: noise}
+`,
 };
+/** The variants' names, as the sweep derives them from their values. */
+const TONE = 'probe.context_length-32.kind-tone';
+const NOISE = 'probe.context_length-16.kind-noise';
 
 /** The probe tone: 3 kHz at 24 kHz, about half-way up the (mel-scaled) spectrogram. */
 const TONE_HZ = 3000;
@@ -83,14 +89,18 @@ describe('compare --html in a browser', () => {
     mkdirSync(ws.path('data'));
     writeFileSync(ws.path('data/tone.wav'), wavFile(tone(TONE_HZ, RATE, 0.5)[0]!, RATE));
     writeFileSync(ws.path('data/noise.wav'), wavFile(whiteNoise(RATE, 0.5), RATE));
-    for (const file of Object.keys(EXPERIMENTS)) {
-      const r = await runJson(ws.dir, [file], fixtureStages);
-      assert.equal(r.code, 0, r.stderr);
-    }
-    const report = await cli(ws.dir, ['compare', '--html', 'report.html'], { registry: fixtureStages });
+    const r = await cli(ws.dir, ['run', 'experiments/probe.yaml', '--json'], { registry: fixtureStages });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      JSON.parse(r.stdout).variants.map((v: { name: string; state: string }) => `${v.name} ${v.state}`),
+      [`${TONE} done`, `${NOISE} done`],
+    );
+    const report = await cli(ws.dir, ['compare', 'probe', '--html', 'report.html'], {
+      registry: fixtureStages,
+    });
     assert.equal(report.code, 0, report.stderr);
     html = ws.read('report.html');
-    const json = await cli(ws.dir, ['compare', '--json'], { registry: fixtureStages });
+    const json = await cli(ws.dir, ['compare', 'probe', '--json'], { registry: fixtureStages });
     assert.equal(json.code, 0, json.stderr);
     comparison = JSON.parse(json.stdout);
   });
@@ -99,7 +109,7 @@ describe('compare --html in a browser', () => {
   test('the comparison has both experiments, a differing context length and their samples', () => {
     assert.deepEqual(
       comparison.experiments.map((e) => e.experiment),
-      ['base', 'short'],
+      [TONE, NOISE],
     );
     assert.ok(comparison.differingParams.includes('train.context_length'));
     for (const e of comparison.experiments) {
@@ -270,23 +280,26 @@ describe('compare --html in a browser', () => {
         }),
       );
       const keys = pictures.map((p) => p.key).sort();
-      assert.deepEqual(keys, [
-        'base:probe/out/probe.wav',
-        'base:sample/samples/sample_00.wav',
-        'base:sample/samples/sample_01.wav',
-        'reference of base short:sample/reference.wav',
-        'short:probe/out/probe.wav',
-        'short:sample/samples/sample_00.wav',
-        'short:sample/samples/sample_01.wav',
-      ]);
+      assert.deepEqual(
+        keys,
+        [
+          `${TONE}:probe/out/probe.wav`,
+          `${TONE}:sample/samples/sample_00.wav`,
+          `${TONE}:sample/samples/sample_01.wav`,
+          `reference of ${TONE} ${NOISE}:sample/reference.wav`,
+          `${NOISE}:probe/out/probe.wav`,
+          `${NOISE}:sample/samples/sample_00.wav`,
+          `${NOISE}:sample/samples/sample_01.wav`,
+        ].sort(),
+      );
       for (const p of pictures)
         assert.ok(p.rows && p.rows.length === 128, `${p.key} has a 128-row spectrogram`);
       const rowsOf = (key: string) => pictures.find((p) => p.key === key)!.rows!;
       const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 
-      // The tone (base): one bright band at 3 kHz on the mel scale (HTK), dark elsewhere.
+      // The tone variant: one bright band at 3 kHz on the mel scale (HTK), dark elsewhere.
       const mel = (f: number) => 2595 * Math.log10(1 + f / 700);
-      const toneRows = rowsOf('base:probe/out/probe.wav');
+      const toneRows = rowsOf(`${TONE}:probe/out/probe.wav`);
       const brightest = toneRows.indexOf(Math.max(...toneRows));
       const expected = 127 - Math.floor((mel(TONE_HZ) / mel(RATE / 2)) * 128);
       assert.ok(
@@ -295,8 +308,8 @@ describe('compare --html in a browser', () => {
       );
       const bright = toneRows.filter((r) => r > toneRows[brightest]! / 2).length;
       assert.ok(bright <= 6, `tone: ${bright} rows are bright, not one band`);
-      // The noise (short): every row about as bright as the brightest, and far above the tone's floor.
-      const noiseRows = rowsOf('short:probe/out/probe.wav');
+      // The noise variant: every row about as bright as the brightest, and far above the tone's floor.
+      const noiseRows = rowsOf(`${NOISE}:probe/out/probe.wav`);
       assert.ok(
         Math.min(...noiseRows) > 0.7 * Math.max(...noiseRows),
         `noise: rows ${Math.min(...noiseRows)}..${Math.max(...noiseRows)}`,
@@ -334,7 +347,7 @@ describe('compare --html in a browser', () => {
       );
       assert.deepEqual(row, [
         {
-          reference: 'base short',
+          reference: `${TONE} ${NOISE}`,
           caption: 'both experiments',
           src: `data:audio/wav;base64,${reference.toString('base64')}`,
         },
@@ -385,10 +398,10 @@ describe('compare --html in a browser', () => {
       for (const r of levels)
         assert.ok(Math.abs(r.height / r.value - scale) < 0.01 * scale, `${r.experiment} ${r.label}`);
       // Each experiment's bars in its colour (the first two of the palette).
-      assert.deepEqual([...new Set(levels.map((r) => `${r.experiment} ${r.fill}`))].sort(), [
-        'base #4e79a7',
-        'short #f28e2b',
-      ]);
+      assert.deepEqual(
+        [...new Set(levels.map((r) => `${r.experiment} ${r.fill}`))].sort(),
+        [`${TONE} #4e79a7`, `${NOISE} #f28e2b`].sort(),
+      );
       assert.equal(bars[0]!.rects.length, 8 * 2, 'eight places in a frame × two experiments');
     });
   });
@@ -431,13 +444,15 @@ describe('compare --html in a browser', () => {
         ],
       ]);
       assert.equal(await legend.nth(1).getAttribute('aria-pressed'), 'false');
-      // On the chart: the curve nearest the cursor (base's, the one shown) is named with its value.
+      // On the chart: the curve nearest the cursor (the tone variant's, the one shown) is named with its value.
       const over = page.locator('#chart-loss .u-over');
       const box = (await over.boundingBox())!;
       await over.hover({ position: { x: box.width / 2, y: box.height / 2 } });
       await over.hover({ position: { x: box.width / 2 + 2, y: box.height / 2 } });
       const readout = (await page.locator('#chart-loss .readout').textContent())!;
-      const match = /^step (\d+)(?: · base: ([\d.]+))?$/.exec(readout);
+      const match = new RegExp(`^step (\\d+)(?: · ${TONE.replaceAll('.', '\\.')}: ([\\d.]+))?$`).exec(
+        readout,
+      );
       assert.ok(match, `readout: ${readout}`);
       const base = comparison.experiments[0]!.series.find((s) => s.name === 'loss')!.points;
       const step = Number(match[1]);
