@@ -18,8 +18,9 @@ export function treePathProblem(path: unknown): string | undefined {
   if (path.startsWith('/')) return 'is absolute';
   const segments = path.split('/');
   if (segments.includes('..')) return 'leaves its folder ("..")';
-  if (segments.some((s) => s === '' || s === '.') || posix.normalize(path) !== path)
-    return 'is not normalised';
+  // NOTE: with no "" or "." segment (and no "..", not absolute) a path is already normalised: these
+  // are all posix.normalize changes, and calling it for each of 100,000 files cost a third of a run.
+  if (segments.some((s) => s === '' || s === '.')) return 'is not normalised';
   return undefined;
 }
 
