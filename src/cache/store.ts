@@ -383,22 +383,24 @@ export class CacheStore {
    * or undefined when it was not verified at that stat.
    */
   private verifiedDigest(objectPath: string, stat: Stats, digest: string): string | undefined {
-    if (this.seenIntact.get(objectPath) === signature(stat)) return digest;
+    const seen = this.seenIntact.get(objectPath);
+    if (seen !== undefined && seen === signature(stat)) return digest;
     return this.statCache.known(objectPath, stat);
   }
 
   /**
-   * True when the tree's file at `treeFile` is the inode of the object at `objectPath`, verified to
-   * hold `file`'s digest at exactly its current stat: one stat checks both the object and the
-   * tree's file. NOTE: this rests on ctime: linking, unlinking or renaming an inode moves its ctime
-   * (as a write moves its mtime), so an object removed, quarantined or rewritten since it was
-   * verified no longer matches, and the caller falls back to the object itself.
+   * True when the tree's file at `treeFile` is the inode of the object at `objectPath`, as the stat
+   * cache recorded it when it verified the object's digest: one stat checks both the object and the
+   * tree's file. NOTE: this rests on ctime, which the stat cache records (seenIntact does not):
+   * linking, unlinking or renaming an inode moves its ctime, as a write moves its mtime, so an
+   * object removed, quarantined or rewritten since it was verified no longer matches, and the
+   * caller falls back to the object itself.
    */
   private linksVerifiedObject(treeFile: string, objectPath: string, file: TreeEntry): boolean {
     if (file.size > VERIFY_ON_READ_MAX) return false;
     const linked = statSync(treeFile, { throwIfNoEntry: false });
     if (!linked?.isFile() || linked.size !== file.size) return false;
-    return this.verifiedDigest(objectPath, linked, file.digest) === file.digest;
+    return this.statCache.known(objectPath, linked) === file.digest;
   }
 
   private async treeLooksIntact(dir: string, tree: string, manifest: TreeManifest): Promise<boolean> {
