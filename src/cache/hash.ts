@@ -50,7 +50,11 @@ export async function hashFile(path: string, size?: number): Promise<string> {
     const read = (slot: number) => {
       const position = next;
       next += CHUNK;
-      reads.push(handle.read(ring[slot]!, 0, CHUNK, position).then((r) => r.bytesRead));
+      const bytes = handle.read(ring[slot]!, 0, CHUNK, position).then((r) => r.bytesRead);
+      // NOTE: a read that fails while an earlier one is awaited must not count as unhandled (Node
+      // would exit); the error is thrown where this read is awaited.
+      bytes.catch(() => undefined);
+      reads.push(bytes);
     };
     for (let slot = 0; slot < IN_FLIGHT; slot++) read(slot);
     for (let slot = 0, position = 0; ; slot = (slot + 1) % IN_FLIGHT, position += CHUNK) {

@@ -26,3 +26,19 @@ test('streamed file digests equal one-shot digests around chunk boundaries', asy
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a read that fails fails the hash with its error (the reads in flight beside it are awaited, never left unhandled)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2o-hash-'));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    // Opening a folder succeeds; every read of it fails with EISDIR, the ones in flight included.
+    await assert.rejects(hashFile(dir), { code: 'EISDIR' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
