@@ -8,13 +8,17 @@ export interface BenchOptions {
   small: boolean;
   /** Print one JSON object on stdout instead of the text report. */
   json: boolean;
+  /** Files in the big-tree section's output folder. */
+  treeFiles: number;
 }
 
-export const USAGE = `Usage: npm run bench -- [--repeat N] [--small] [--json]
+export const USAGE = `Usage: npm run bench -- [--repeat N] [--small] [--tree-files N] [--json]
 
-  --repeat N   timed repetitions of each measurement (default 7)
-  --small      use a 256 MiB file instead of 1 GiB for the hashing and status sections
-  --json       print one JSON object on stdout (progress still goes to stderr)
+  --repeat N       timed repetitions of each measurement (default 7)
+  --small          use a 256 MiB file instead of 1 GiB for the hashing and status sections,
+                   and 20,000 files instead of 100,000 for the big-tree section
+  --tree-files N   files in the big-tree section's output folder (default 100000)
+  --json           print one JSON object on stdout (progress still goes to stderr)
 `;
 
 /** Parses argv; returns undefined after printing usage for --help. */
@@ -25,6 +29,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
       repeat: { type: 'string', short: 'r' },
       small: { type: 'boolean' },
       json: { type: 'boolean' },
+      'tree-files': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -37,5 +42,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
   if (!Number.isInteger(repeat) || repeat < 1) {
     throw new Error(`--repeat must be a positive integer, got "${values.repeat}"`);
   }
-  return { repeat, small: values.small === true, json: values.json === true };
+  const small = values.small === true;
+  const raw = values['tree-files'];
+  const treeFiles = raw === undefined ? (small ? 20_000 : 100_000) : Number(raw);
+  if (!Number.isInteger(treeFiles) || treeFiles < 1) {
+    throw new Error(`--tree-files must be a positive integer, got "${raw}"`);
+  }
+  return { repeat, small, json: values.json === true, treeFiles };
 }

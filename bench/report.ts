@@ -1,6 +1,7 @@
 // Renders the bench results as a plain-text report: one small table per section, then the graded
 // targets. The --json output is built in run.ts from the same result objects.
 import { mib } from './big-file.ts';
+import { type BigTreeResult, formatBigTree } from './big-tree.ts';
 import type { Check } from './checks.ts';
 import type { HashResult, HashRow } from './hashing.ts';
 import type { MachineInfo } from './machine.ts';
@@ -20,10 +21,11 @@ export interface BenchResults {
   peers: PeerInfo[];
   /** Peers that did not run at their best, or not at all: printed at the top, never silent. */
   warnings: string[];
-  options: { repeat: number; small: boolean; bigFileBytes: number };
+  options: { repeat: number; small: boolean; bigFileBytes: number; treeFiles: number };
   noop: { linear7: NoopResult; wide200: NoopResult };
   hashing: HashResult;
   statusLarge: StatusLargeResult;
+  bigTree: BigTreeResult;
   resample: ResampleResult;
   tokenize: TokenizeResult;
   train: TrainResult;
@@ -52,6 +54,8 @@ export function formatReport(r: BenchResults): string {
     ...formatHashing(r.hashing, r.checks),
     `3. status with nothing changed over ${2 * size} MiB (a ${size} MiB dep and its copy as an out)`,
     ...formatStatusLarge(r.statusLarge, r.checks),
+    `3b. One stage whose output is a folder of ${r.bigTree.files.toLocaleString('en-US')} files of 1 KiB`,
+    ...formatBigTree(r.bigTree, (id) => formatCheck(findCheck(r.checks, id))),
     ...formatResample(r.resample, r.checks),
     ...formatTokenize(r.tokenize, r.checks),
     ...formatTrain(r.train),

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseBenchArgs } from './args.ts';
 import { ensureBigFile, warmPageCache } from './big-file.ts';
+import { benchBigTree, bigTreeChecks } from './big-tree.ts';
 import { benchHashing, hashingChecks } from './hashing.ts';
 import { describeMachine } from './machine.ts';
 import { benchNoop, noopChecks } from './noop.ts';
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
     warmPageCache(bigFile);
     const hashing = await benchHashing(bigFile, bigFileBytes, options.repeat, log);
     const statusLarge = await benchStatusLarge(bigFile, bigFileBytes, root, options.repeat, log);
+    const bigTree = await benchBigTree(options.treeFiles, options.repeat, log);
     const resample = await benchResample(options, root, log);
     const tokenize = benchTokenize(options, root, log);
     const train = benchTrain(options, log);
@@ -59,10 +61,11 @@ async function main(): Promise<void> {
       machine,
       peers,
       warnings,
-      options: { repeat: options.repeat, small: options.small, bigFileBytes },
+      options: { repeat: options.repeat, small: options.small, bigFileBytes, treeFiles: options.treeFiles },
       noop: { linear7, wide200 },
       hashing,
       statusLarge,
+      bigTree,
       resample,
       tokenize,
       train,
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
         ...noopChecks(wide200),
         ...hashingChecks(hashing),
         ...statusLargeChecks(statusLarge),
+        ...bigTreeChecks(bigTree),
         ...resampleChecks(resample),
         ...tokenizeChecks(tokenize),
         ...trainChecks(train),

@@ -39,6 +39,17 @@ export function pipeCommand(sub: 'run' | 'status', cwd: string, extra: string[] 
   };
 }
 
+/** `node bin/gpt2o-pipe.js ...args`, run in the project folder (verify, gc: no pipeline file). */
+export function pipeToolCommand(args: string[], cwd: string): Command {
+  return {
+    label: `gpt2o-pipe ${args[0]}`,
+    file: process.execPath,
+    args: [BIN, ...args],
+    cwd,
+    env: pipeEnv(),
+  };
+}
+
 /** Snakemake in its project folder; `--cores 1 -q` is the quiet no-op the peers were timed with. */
 export function snakemakeCommand(cwd: string, extra: string[] = []): Command {
   return { label: 'snakemake', file: 'snakemake', args: ['--cores', '1', '-q', ...extra], cwd };

@@ -45,11 +45,17 @@ export const NAMES = {
 } as const;
 
 export class CacheLayout {
-  constructor(readonly root: string) {}
+  private readonly objects: string;
+
+  constructor(readonly root: string) {
+    this.objects = join(root, 'objects');
+  }
 
   object(digest: string): string {
     checkDigest(digest);
-    return join(this.root, 'objects', digest.slice(0, 2), digest);
+    // NOTE: concatenation, not join: called for each file of a tree on every run (100,000 times
+    // for a big output), and a checked digest holds nothing join would normalise.
+    return `${this.objects}/${digest.slice(0, 2)}/${digest}`;
   }
   record(key: string): string {
     checkDigest(key);

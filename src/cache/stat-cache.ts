@@ -3,7 +3,7 @@
 // because a same-size rewrite within the filesystem's timestamp granularity would go unnoticed.
 // Cache objects are entered under their own path: an entry whose digest is the object's name records
 // that the object was verified at that stat (see CacheStore.serve).
-import { readFileSync, renameSync, rmSync, type Stats, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashFile } from './hash.ts';
 import { OWNER_TAG } from './liveness.ts';
@@ -13,6 +13,8 @@ const RACY_MS = 2000;
 
 export class StatCache {
   private entries: Record<string, Entry> | undefined;
+  /** The file's signature when `entries` was read from it (undefined: there was none). */
+  private loadedFrom: string | undefined;
   private dirty = false;
 
   constructor(private readonly file: string) {}
@@ -46,14 +48,28 @@ export class StatCache {
    */
   remember(path: string, stat: Stats, digest: string): void {
     if (Date.now() - Math.max(stat.mtimeMs, stat.ctimeMs) <= RACY_MS) return;
-    this.load()[path] = [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, digest];
+    const entries = this.load();
+    const hit = entries[path];
+    if (
+      hit &&
+      hit[0] === stat.size &&
+      hit[1] === stat.mtimeMs &&
+      hit[2] === stat.ctimeMs &&
+      hit[3] === stat.ino &&
+      hit[4] === digest
+    )
+      return; // `verify` re-remembers every object: an unchanged entry neither costs memory nor a save
+    entries[path] = [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, digest];
     this.dirty = true;
   }
 
   /** Writes new entries, merged with what concurrent runs saved meanwhile (last writer wins per path). */
   save(tmpDir: string): void {
     if (!this.dirty || !this.entries) return;
-    this.write(tmpDir, { ...readEntries(this.file), ...this.entries });
+    // NOTE: when the file is still the one loaded, there is nothing to merge: a cache of 100,000
+    // objects would parse its 15 MB again, and hold both copies, for nothing.
+    const unchanged = this.loadedFrom !== undefined && this.loadedFrom === fileSignature(this.file);
+    this.write(tmpDir, unchanged ? this.entries : Object.assign(readEntries(this.file), this.entries));
     this.dirty = false;
   }
 
@@ -78,9 +94,18 @@ export class StatCache {
   }
 
   private load(): Record<string, Entry> {
-    this.entries ??= readEntries(this.file);
+    if (this.entries === undefined) {
+      this.loadedFrom = fileSignature(this.file);
+      this.entries = readEntries(this.file);
+    }
     return this.entries;
   }
+}
+
+/** The stat of the saved file, to tell whether another run replaced it since it was read. */
+function fileSignature(file: string): string | undefined {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  return stat ? `${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${stat.ino}` : undefined;
 }
 
 function readEntries(file: string): Record<string, Entry> {

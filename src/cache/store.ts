@@ -3,8 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import {
   accessSync,
+  chmodSync,
   constants,
+  copyFileSync,
   existsSync,
+  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -12,21 +15,11 @@ import {
   renameSync,
   type Stats,
   statSync,
+  unlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
-import {
-  chmod,
-  copyFile,
-  link,
-  mkdir,
-  mkdtemp,
-  rename,
-  rm,
-  symlink,
-  unlink,
-  utimes,
-  writeFile,
-} from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
@@ -92,6 +85,13 @@ export class CacheStore {
    * would be rehashed when its consumer checks it. Not ctime: linking an object into a tree moves it.
    */
   private readonly seenIntact = new Map<string, string>();
+  /**
+   * Trees whose folder checkTree found, file by file, to be the verified objects' own inodes: their
+   * files need no second look when the same process materializes them (a fully cached run checks
+   * each tree when planning and links it into runs/ at the end). A quarantine in this process, or
+   * a tree folder removed meanwhile (input-guard.ts), drops or bypasses this.
+   */
+  private readonly filesLinkedIntact = new Set<string>();
 
   private constructor(readonly root: string) {
     this.layout = new CacheLayout(root);
@@ -139,19 +139,21 @@ export class CacheStore {
    * Moves a staged file into objects/ under its digest. When the object exists it is kept (and the
    * staged file dropped) only if it is intact; a damaged or corrupt one is replaced, atomically.
    */
-  async adoptFile(path: string, size: number, exec: boolean): Promise<string> {
+  async adoptFile(path: string, size: number, exec: boolean, seen?: Stats): Promise<string> {
+    // NOTE: synchronous calls: a tree of 100,000 small files waited mostly on libuv's thread pool.
     const digest = await hashFile(path, size);
     const target = this.layout.object(digest);
     const existing = statSync(target, { throwIfNoEntry: false });
     if (existing && (await this.holds(target, digest, existing, size))) {
-      await unlink(path);
-      if (exec) await chmod(target, 0o555);
+      unlinkSync(path);
+      if (exec) chmodSync(target, 0o555);
       return digest;
     }
-    await this.ensureDir(dirname(target));
-    await chmod(path, exec ? 0o555 : 0o444);
-    await rename(path, target);
-    this.seenIntact.set(target, signature(statSync(target)));
+    this.ensureDirSync(dirname(target));
+    chmodSync(path, exec ? 0o555 : 0o444);
+    renameSync(path, target);
+    // chmod and rename keep size, mtime and inode, so the caller's stat of the file signs the object.
+    this.seenIntact.set(target, signature(seen ?? statSync(target)));
     return digest;
   }
 
@@ -194,6 +196,8 @@ export class CacheStore {
       throw error;
     }
     this.manifests.delete(digest);
+    this.seenIntact.delete(this.layout.object(digest));
+    this.filesLinkedIntact.clear();
     return target;
   }
 
@@ -230,32 +234,11 @@ export class CacheStore {
     const dir = this.layout.tree(digest);
     const manifest = this.readManifest(digest);
     if (existsSync(dir)) {
-      if (await this.treeLooksIntact(dir, manifest)) return dir;
+      if (await this.treeLooksIntact(dir, digest, manifest)) return dir;
       await rm(dir, { recursive: true, force: true });
     }
     const staging = await this.makeTmpDir('tree');
-    for (const d of manifest.dirs) await mkdir(join(staging, d), { recursive: true });
-    for (const file of manifest.files) {
-      const dest = join(staging, file.path);
-      await mkdir(dirname(dest), { recursive: true });
-      const source = this.layout.object(file.digest);
-      try {
-        await link(source, dest);
-      } catch {
-        await copyFile(source, dest).catch(async (error) => {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(source)) throw error;
-          await rm(staging, { recursive: true, force: true });
-          throw new PipeError(`cached object ${source} ("${file.path}" of tree ${digest}) is missing`, {
-            code: 'E_CACHE_DAMAGED',
-            hint: 'it was quarantined or removed during this run; run again to recompute it',
-            exitCode: EXIT_STAGE_FAILED,
-          });
-        });
-        // The copy carries the object's mtime, which is how treeLooksIntact recognizes it.
-        const { atime, mtime } = statSync(source);
-        await utimes(dest, atime, mtime);
-      }
-    }
+    await this.placeFiles(staging, manifest, digest);
     await placeLinks(staging, manifest.links ?? [], digest);
     await this.ensureDir(dirname(dir));
     try {
@@ -266,6 +249,53 @@ export class CacheStore {
       await rm(staging, { recursive: true, force: true });
     }
     return dir;
+  }
+
+  /**
+   * Links each file of a tree into `staging`, creating each folder once. Where a hard link fails the
+   * file is a copy carrying the object's mtime (how treeLooksIntact recognizes it). An object at the
+   * file system's limit of hard links (ext4: 65,000; a tree of many empty files reaches it) is
+   * copied from then on without trying to link it again.
+   */
+  private async placeFiles(staging: string, manifest: TreeManifest, tree: string): Promise<void> {
+    const made = new Set<string>();
+    const ensure = (dir: string) => {
+      if (made.has(dir)) return;
+      mkdirSync(dir, { recursive: true });
+      made.add(dir);
+    };
+    for (const d of manifest.dirs) ensure(join(staging, d));
+    const atLinkLimit = new Set<string>();
+    let placed = 0;
+    for (const file of manifest.files) {
+      if (++placed % YIELD_EVERY === 0) await yieldToEventLoop();
+      const dest = join(staging, file.path);
+      ensure(dirname(dest));
+      const source = this.layout.object(file.digest);
+      if (!atLinkLimit.has(file.digest)) {
+        try {
+          linkSync(source, dest);
+          continue;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EMLINK') atLinkLimit.add(file.digest);
+        }
+      }
+      try {
+        copyFileSync(source, dest);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(source)) throw error;
+        await rm(staging, { recursive: true, force: true });
+        throw new PipeError(`cached object ${source} ("${file.path}" of tree ${tree}) is missing`, {
+          code: 'E_CACHE_DAMAGED',
+          hint: 'it was quarantined or removed during this run; run again to recompute it',
+          exitCode: EXIT_STAGE_FAILED,
+        });
+      }
+      // NOTE: times in seconds as numbers, not Dates: a Date keeps whole milliseconds, so the copy's
+      // mtime never matched the object's (nanoseconds) and every run rebuilt the tree.
+      const { atimeMs, mtimeMs } = statSync(source);
+      utimesSync(dest, atimeMs / 1000, mtimeMs / 1000);
+    }
   }
 
   /**
@@ -312,16 +342,19 @@ export class CacheStore {
       };
     }
     const pending: { file: TreeEntry; path: string; stat: Stats }[] = [];
+    const treeDir = this.layout.tree(tree);
+    let viaTree = existsSync(treeDir);
     for (const file of manifest.files) {
       const path = this.layout.object(file.digest);
+      if (viaTree && this.linksVerifiedObject(join(treeDir, file.path), path, file)) continue;
+      viaTree = false;
       const stat = statSync(path, { throwIfNoEntry: false });
       const base = { digest: file.digest, path, file: file.path };
       if (!stat?.isFile()) return { ...base, reason: 'is missing' };
       if (stat.size !== file.size)
         return { ...base, reason: `has ${stat.size} bytes, expected ${file.size}` };
       if (stat.size > VERIFY_ON_READ_MAX) continue;
-      const known =
-        this.seenIntact.get(path) === signature(stat) ? file.digest : this.statCache.known(path, stat);
+      const known = this.verifiedDigest(path, stat, file.digest);
       if (known === undefined) pending.push({ file, path, stat });
       else if (known !== file.digest) return { ...base, reason: corruptReason(known) };
     }
@@ -341,16 +374,45 @@ export class CacheStore {
       if (actual !== file.digest)
         return { digest: file.digest, path, file: file.path, reason: corruptReason(actual) };
     }
+    if (viaTree) this.filesLinkedIntact.add(tree);
     return undefined;
   }
 
-  private async treeLooksIntact(dir: string, manifest: TreeManifest): Promise<boolean> {
+  /**
+   * The digest this object was verified to hold at `stat` (by this process, or in the stat cache),
+   * or undefined when it was not verified at that stat.
+   */
+  private verifiedDigest(objectPath: string, stat: Stats, digest: string): string | undefined {
+    const seen = this.seenIntact.get(objectPath);
+    if (seen !== undefined && seen === signature(stat)) return digest;
+    return this.statCache.known(objectPath, stat);
+  }
+
+  /**
+   * True when the tree's file at `treeFile` is the inode of the object at `objectPath`, as the stat
+   * cache recorded it when it verified the object's digest: one stat checks both the object and the
+   * tree's file. NOTE: this rests on ctime, which the stat cache records (seenIntact does not):
+   * linking, unlinking or renaming an inode moves its ctime, as a write moves its mtime, so an
+   * object removed, quarantined or rewritten since it was verified no longer matches, and the
+   * caller falls back to the object itself.
+   */
+  private linksVerifiedObject(treeFile: string, objectPath: string, file: TreeEntry): boolean {
+    if (file.size > VERIFY_ON_READ_MAX) return false;
+    const linked = statSync(treeFile, { throwIfNoEntry: false });
+    if (!linked?.isFile() || linked.size !== file.size) return false;
+    return this.statCache.known(objectPath, linked) === file.digest;
+  }
+
+  private async treeLooksIntact(dir: string, tree: string, manifest: TreeManifest): Promise<boolean> {
     for (const link of manifest.links ?? [])
       if (readLinkOrUndefined(join(dir, link.path)) !== link.target) return false;
+    if (this.filesLinkedIntact.has(tree)) return true;
     for (const file of manifest.files) {
+      const objectPath = this.layout.object(file.digest);
+      if (this.linksVerifiedObject(join(dir, file.path), objectPath, file)) continue;
       const linked = statSync(join(dir, file.path), { throwIfNoEntry: false });
       if (linked?.size !== file.size) return false;
-      const object = statSync(this.layout.object(file.digest), { throwIfNoEntry: false });
+      const object = statSync(objectPath, { throwIfNoEntry: false });
       // No object left: the tree holds the only copy; keep it if it is still right (serve reports
       // the missing object). An object quarantined after a command wrote through it in place left
       // its damaged inode in every tree that links it: that copy must not be shown in runs/.
@@ -363,7 +425,7 @@ export class CacheStore {
         continue;
       }
       if (linked.ino === object.ino && linked.dev === object.dev) continue;
-      if (linked.mtimeMs !== object.mtimeMs) return false;
+      if (!sameTime(linked.mtimeMs, object.mtimeMs)) return false;
     }
     return true;
   }
@@ -409,6 +471,12 @@ export class CacheStore {
     await mkdir(dir, { recursive: true });
     this.madeDirs.add(dir);
   }
+
+  private ensureDirSync(dir: string): void {
+    if (this.madeDirs.has(dir)) return;
+    mkdirSync(dir, { recursive: true });
+    this.madeDirs.add(dir);
+  }
 }
 
 /**
@@ -452,6 +520,22 @@ function readLinkOrUndefined(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** How many files a tree loop handles between two yields to the event loop. */
+const YIELD_EVERY = 512;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Two mtimes (ms) are the same time: a copy's mtime is set from the object's through seconds held
+ * in a double, which keeps about a tenth of a microsecond, so it comes back a few hundred
+ * nanoseconds off. A write to the copy moves its mtime by far more.
+ */
+function sameTime(a: number, b: number): boolean {
+  return Math.abs(a - b) < 0.001;
 }
 
 function signature(stat: Stats): string {

@@ -2,7 +2,6 @@
 // who shares it, and a damaged one by a bad disk. Every tree manifest, run record and ref is checked
 // here before a path is built from it; a bad one is a corrupt entry (a miss for `run`, a problem for
 // `verify`), never a path outside the cache or the scratch folder.
-import { posix } from 'node:path';
 import { DIGEST } from './layout.ts';
 import type { TreeManifest } from './store.ts';
 import { lexicalLinkProblem } from './tree-links.ts';
@@ -13,15 +12,31 @@ import { lexicalLinkProblem } from './tree-links.ts';
  */
 export function treePathProblem(path: unknown): string | undefined {
   if (typeof path !== 'string') return 'is not a string';
+  // The common case without splitting: no leading ".", no "/." (so no "." or ".." segment), no
+  // empty segment, no NUL. Every manifest of 100,000 files checks 100,000 of these.
+  if (
+    path !== '' &&
+    path.charCodeAt(0) !== SLASH &&
+    path.charCodeAt(0) !== DOT &&
+    path.charCodeAt(path.length - 1) !== SLASH &&
+    !path.includes('/.') &&
+    !path.includes('//') &&
+    !path.includes('\0')
+  )
+    return undefined;
   if (path === '') return 'is empty';
   if (path.includes('\0')) return 'contains a NUL byte';
   if (path.startsWith('/')) return 'is absolute';
   const segments = path.split('/');
   if (segments.includes('..')) return 'leaves its folder ("..")';
-  if (segments.some((s) => s === '' || s === '.') || posix.normalize(path) !== path)
-    return 'is not normalised';
+  // NOTE: with no "" or "." segment (and no "..", not absolute) a path is already normalised: these
+  // are all posix.normalize changes, and calling it for each of 100,000 files cost a third of a run.
+  if (segments.some((s) => s === '' || s === '.')) return 'is not normalised';
   return undefined;
 }
+
+const SLASH = 0x2f;
+const DOT = 0x2e;
 
 /** A tree manifest parsed from an object's bytes; throws an Error saying what is wrong with it. */
 export function parseManifest(text: string): TreeManifest {
@@ -72,10 +87,16 @@ function manifestProblem(value: unknown): string | undefined {
     if (files.has(l.path) || dirs.has(l.path)) return `"${l.path}" is listed as a link and a file or folder`;
     files.add(l.path);
   }
-  // A file cannot also be a folder that holds another entry ("a" and "a/b").
+  // A file cannot also be a folder that holds another entry ("a" and "a/b"). Each parent folder is
+  // walked up once (a flat tree of 100,000 files has one).
+  const parents = new Set<string>();
   for (const path of [...files, ...dirs]) {
-    for (let parent = posix.dirname(path); parent !== '.' && parent !== '/'; parent = posix.dirname(parent))
+    for (let at = path.lastIndexOf('/'); at > 0; at = path.lastIndexOf('/', at - 1)) {
+      const parent = path.slice(0, at);
       if (files.has(parent)) return `"${parent}" is listed as a file and holds "${path}"`;
+      if (parents.has(parent)) break;
+      parents.add(parent);
+    }
   }
   return undefined;
 }

@@ -1,6 +1,8 @@
 // Paths, manifests and liveness rules for what is read back from a (possibly shared) cache.
 import assert from 'node:assert/strict';
+import { posix } from 'node:path';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { FOREIGN_STALE_MS, HOST, holderIsAlive, parseOwnerTag } from '../../src/cache/liveness.ts';
 import { parseManifest, treePathProblem } from '../../src/cache/validate.ts';
 
@@ -24,6 +26,24 @@ test('tree paths must be relative, normalised, without .. or NUL', () => {
   for (const [path, problem] of bad) assert.equal(treePathProblem(path), problem, String(path));
 });
 
+test('the fast check of tree paths accepts exactly what posix.normalize leaves unchanged', () => {
+  // The rule before the fast path: relative, no NUL, no "..", and normalize(path) === path.
+  const reference = (p: string) =>
+    p !== '' &&
+    !p.includes('\0') &&
+    !p.startsWith('/') &&
+    !p.split('/').includes('..') &&
+    !p.split('/').some((s) => s === '' || s === '.') &&
+    posix.normalize(p) === p;
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom('a', '.', '/', '\0', 'é'), { maxLength: 9 }), (chars) => {
+      const path = chars.join('');
+      assert.equal(treePathProblem(path) === undefined, reference(path), JSON.stringify(path));
+    }),
+    { numRuns: 5000 },
+  );
+});
+
 test('a manifest is refused with the first thing wrong with it', () => {
   const m = (files: unknown[], dirs: unknown[] = []) => JSON.stringify({ format: 1, files, dirs });
   const f = (path: string, extra = {}) => ({ path, digest: D, size: 1, ...extra });
@@ -35,6 +55,7 @@ test('a manifest is refused with the first thing wrong with it', () => {
     [m([f('/abs')]), /is absolute/],
     [m([f('a'), f('a')]), /listed twice/],
     [m([f('a'), f('a/b')]), /"a" is listed as a file and holds "a\/b"/],
+    [m([f('q/r/s'), f('q/r/t'), f('q')]), /"q" is listed as a file and holds "q\/r\/s"/],
     [m([f('a')], ['a']), /listed as a file and a folder/],
     [m([f('a')], ['../up']), /folder path "\.\.\/up" leaves its folder/],
     [m([{ path: 'a', digest: '../x', size: 1 }]), /no valid digest/],

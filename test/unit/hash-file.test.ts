@@ -1,4 +1,4 @@
-// hashFile's double-buffered streaming must give exactly the one-shot digest, at every size around
+// hashFile's streaming (reads in flight while it hashes) must give exactly the one-shot digest, at every size around
 // its buffer boundaries (a chunk boundary bug would change digests silently).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +13,9 @@ test('streamed file digests equal one-shot digests around chunk boundaries', asy
   try {
     const MiB = 1 << 20;
     const data = randomBytes(17 * MiB + 3);
-    for (const size of [0, 1, 8 * MiB, 8 * MiB + 1, 16 * MiB, 16 * MiB - 1, 17 * MiB + 3]) {
+    // Reads are 2 MiB, four in flight: sizes at, before and after chunk ends and ring wraps.
+    const sizes = [0, 1, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 8 * MiB, 8 * MiB + 1, 10 * MiB - 1];
+    for (const size of [...sizes, 16 * MiB, 16 * MiB - 1, 17 * MiB + 3]) {
       const path = join(dir, `f${size}`);
       writeFileSync(path, data.subarray(0, size));
       const expected = await hashBytes(data.subarray(0, size));
@@ -21,6 +23,22 @@ test('streamed file digests equal one-shot digests around chunk boundaries', asy
       assert.equal(await hashFile(path, size), expected, `size ${size}, with size`);
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a read that fails fails the hash with its error (the reads in flight beside it are awaited, never left unhandled)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2o-hash-'));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    // Opening a folder succeeds; every read of it fails with EISDIR, the ones in flight included.
+    await assert.rejects(hashFile(dir), { code: 'EISDIR' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
     rmSync(dir, { recursive: true, force: true });
   }
 });

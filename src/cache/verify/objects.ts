@@ -8,10 +8,27 @@ import type { CacheStore, TreeManifest } from '../store.ts';
 import { parseManifest } from '../validate.ts';
 import type { Findings } from './findings.ts';
 
+/**
+ * What the checks need to know of an object's stat. NOTE: not the whole Stats (with four Dates):
+ * a state is kept for every object, and a cache of 100,000 objects held 100,000 of them.
+ */
+export interface ObjectStat {
+  size: number;
+  ino: number;
+  dev: number;
+}
+
 export type ObjectState =
-  | { state: 'ok'; stat: Stats }
-  | { state: 'corrupt'; stat: Stats; reason: string }
+  | { state: 'ok'; stat: ObjectStat }
+  | { state: 'corrupt'; stat: ObjectStat; reason: string }
   | { state: 'missing' };
+
+/** An object file found by the listing; it is stat'ed again when hashed. */
+interface Listed {
+  path: string;
+  name: string;
+  size: number;
+}
 
 export interface HashProgress {
   objects: number;
@@ -35,9 +52,11 @@ export class ObjectStates {
   /** Hashes every object under objects/; names the store never makes are findings. */
   async checkAll(onProgress?: (progress: HashProgress) => void): Promise<void> {
     const listed = this.list();
-    const totalBytes = listed.reduce((n, o) => n + o.stat.size, 0);
-    for (const { path, name, stat } of listed) {
-      await this.hash(name, path, stat);
+    const totalBytes = listed.reduce((n, o) => n + o.size, 0);
+    for (const { path, name } of listed) {
+      const stat = lstatOrUndefined(path);
+      if (stat?.isFile()) await this.hash(name, path, stat);
+      else this.states.set(name, { state: 'missing' }); // removed meanwhile (gc)
       onProgress?.({
         objects: this.hashed,
         totalObjects: listed.length,
@@ -80,9 +99,9 @@ export class ObjectStates {
     return result;
   }
 
-  private list(): { path: string; name: string; stat: Stats }[] {
+  private list(): Listed[] {
     const root = this.store.layout.dir('objects');
-    const listed: { path: string; name: string; stat: Stats }[] = [];
+    const listed: Listed[] = [];
     for (const entry of sortedEntries(root)) {
       const path = join(root, entry.name);
       if (!(entry.isDirectory() && NAMES.fanout.test(entry.name))) {
@@ -113,7 +132,7 @@ export class ObjectStates {
             `is in the wrong folder (objects/${entry.name}/)`,
             inner.name,
           );
-        else listed.push({ path: file, name: inner.name, stat });
+        else listed.push({ path: file, name: inner.name, size: stat.size });
       }
     }
     return listed;
@@ -128,10 +147,14 @@ export class ObjectStates {
       this.store.statCache.remember(path, stat, actual);
       state =
         actual === digest
-          ? { state: 'ok', stat }
-          : { state: 'corrupt', stat, reason: `its content hashes to ${actual}` };
+          ? { state: 'ok', stat: compact(stat) }
+          : { state: 'corrupt', stat: compact(stat), reason: `its content hashes to ${actual}` };
     } catch (error) {
-      state = { state: 'corrupt', stat, reason: `cannot be read (${(error as Error).message})` };
+      state = {
+        state: 'corrupt',
+        stat: compact(stat),
+        reason: `cannot be read (${(error as Error).message})`,
+      };
     }
     this.hashedBytes += stat.size;
     this.hashed++;
@@ -140,6 +163,10 @@ export class ObjectStates {
     this.states.set(digest, state);
     return state;
   }
+}
+
+function compact(stat: Stats): ObjectStat {
+  return { size: stat.size, ino: stat.ino, dev: stat.dev };
 }
 
 /** A folder's entries sorted by name (reports in a stable order); none when it cannot be read. */

@@ -1,11 +1,11 @@
 // Materialized trees: exactly the manifest's files, links and folders, each file the object's content.
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { hashFile } from '../hash.ts';
 import { DIGEST } from '../layout.ts';
 import type { CacheStore, TreeManifest } from '../store.ts';
 import type { Findings } from './findings.ts';
-import { type ObjectStates, sortedEntries } from './objects.ts';
+import { type ObjectStat, type ObjectStates, sortedEntries } from './objects.ts';
 
 /** Checks every folder under trees/; returns how many were checked. */
 export async function checkTrees(
@@ -118,7 +118,8 @@ function checkLinksAndFolders(dir: string, manifest: TreeManifest, found: Walked
 }
 
 interface Walked {
-  files: Map<string, Stats>;
+  /** NOTE: size and inode only, not each file's Stats: a tree can hold 100,000 files. */
+  files: Map<string, ObjectStat>;
   dirs: Set<string>;
   links: Map<string, string>;
   others: string[];
@@ -133,8 +134,10 @@ function walk(root: string): Walked {
       if (entry.isDirectory()) {
         found.dirs.add(child);
         visit(child);
-      } else if (entry.isFile()) found.files.set(child, lstatSync(join(root, child)));
-      else if (entry.isSymbolicLink()) found.links.set(child, readlinkSync(join(root, child)));
+      } else if (entry.isFile()) {
+        const { size, ino, dev } = lstatSync(join(root, child));
+        found.files.set(child, { size, ino, dev });
+      } else if (entry.isSymbolicLink()) found.links.set(child, readlinkSync(join(root, child)));
       else found.others.push(child);
     }
   };
