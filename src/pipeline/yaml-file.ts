@@ -246,9 +246,12 @@ function findOffset(
   keyPath: readonly (string | number)[],
   at: 'key' | 'value',
 ): number {
-  for (let depth = keyPath.length; depth >= 0; depth--) {
-    const hit = index.get(keyPath.slice(0, depth).map(String).join('\u0000'));
-    if (hit) return depth === keyPath.length && at === 'key' ? hit.key : hit.value;
+  // The whole path is almost always there (errors point at what exists): look it up first.
+  const whole = index.get(keyPath.join('\u0000'));
+  if (whole) return at === 'key' ? whole.key : whole.value;
+  for (let depth = keyPath.length - 1; depth >= 0; depth--) {
+    const hit = index.get(keyPath.slice(0, depth).join('\u0000'));
+    if (hit) return hit.value;
   }
   return 0;
 }
