@@ -99,6 +99,8 @@ function toWildcardSnakefile(shape: PipelineShape): string {
   if (shape.kind === 'linear') {
     const first = shape.steps[0]!;
     return [
+      // Snakemake builds its DAG recursively: 1,000 in a line overflows Python's default limit.
+      'import sys\nsys.setrecursionlimit(20000)\n',
       all,
       `rule ${first.name}:\n    output: "${first.output}"\n    shell: "${stepCommand(first)}"\n`,
       // i >= 2 only, so s1.txt has exactly one producer.
