@@ -223,6 +223,7 @@ async function recordRun(
       await linkRunOutput(runsDir, spec.experiment, `${outcome.name}.log`, outcome.logPath);
   }
   store.statCache.save(store.layout.tmp);
+  store.validated.save();
 }
 
 function summaryLine(list: StageOutcome[]): string {
