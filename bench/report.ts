@@ -3,10 +3,12 @@
 import { mib } from './big-file.ts';
 import { type BigTreeResult, formatBigTree } from './big-tree.ts';
 import type { Check } from './checks.ts';
+import type { ColdJobsResult } from './cold-jobs.ts';
 import type { HashResult, HashRow } from './hashing.ts';
 import type { MachineInfo } from './machine.ts';
 import type { NoopResult } from './noop.ts';
 import type { PeerInfo } from './peers.ts';
+import type { ShapeId } from './pipelines.ts';
 import { MAX_REPEAT, type ResampleResult, type ResampleRow } from './resample.ts';
 import type { StatusLargeResult } from './status-large.ts';
 import type { SweepBenchResult } from './sweep.ts';
@@ -22,7 +24,8 @@ export interface BenchResults {
   /** Peers that did not run at their best, or not at all: printed at the top, never silent. */
   warnings: string[];
   options: { repeat: number; small: boolean; bigFileBytes: number; treeFiles: number };
-  noop: { linear7: NoopResult; wide200: NoopResult };
+  noop: Record<ShapeId, NoopResult>;
+  coldJobs: ColdJobsResult;
   hashing: HashResult;
   statusLarge: StatusLargeResult;
   bigTree: BigTreeResult;
@@ -48,8 +51,8 @@ export function formatReport(r: BenchResults): string {
     ...r.warnings.map((w) => `WARNING: ${w}`),
     '',
     '1. No-op of a fully built pipeline (cold = one build from scratch, for information)',
-    ...formatNoop(r.noop.linear7, r.checks),
-    ...formatNoop(r.noop.wide200, r.checks),
+    ...Object.values(r.noop).flatMap((n) => formatNoop(n, r.checks)),
+    ...formatColdJobs(r.coldJobs, r.checks),
     `2. Hashing ${size} MiB from page cache (GB/s = 1e9 bytes/s, from the median)`,
     ...formatHashing(r.hashing, r.checks),
     `3. status with nothing changed over ${2 * size} MiB (a ${size} MiB dep and its copy as an out)`,
@@ -76,7 +79,12 @@ function formatNoop(n: NoopResult, checks: Check[]): string[] {
     [
       row('gpt2o-pipe run', n.coldMs.gpt2oPipe, n.noop.gpt2oPipeRun),
       row('gpt2o-pipe status', null, n.noop.gpt2oPipeStatus),
-      row('snakemake --cores 1 -q', n.coldMs.snakemake, n.noop.snakemake, n.noop.snakemake !== null),
+      row(
+        `snakemake --cores 1 -q${n.snakefile === 'wildcard' ? ' (wildcard rule)' : ''}`,
+        n.coldMs.snakemake,
+        n.noop.snakemake,
+        n.noop.snakemake !== null,
+      ),
       row('make', n.coldMs.make, n.noop.make, n.noop.make !== null),
     ],
   );
@@ -86,6 +94,22 @@ function formatNoop(n: NoopResult, checks: Check[]): string[] {
     `    run / snakemake     ${formatCheck(findCheck(checks, `noop.${n.id}.run_vs_snakemake`))}`,
     `    run / make          ${times(n.ratios.runVsMake, 'make not installed')}`,
     `    status / snakemake  ${times(n.ratios.statusVsSnakemake, 'snakemake not installed')}`,
+    '',
+  ];
+}
+
+function formatColdJobs(c: ColdJobsResult, checks: Check[]): string[] {
+  const table = formatTable(
+    ['gpt2o-pipe run, cold', 'min', 'median'],
+    [
+      ['--jobs 1', ms(c.jobs1.minMs), ms(c.jobs1.medianMs)],
+      ['--jobs 2', ms(c.jobs2.minMs), ms(c.jobs2.medianMs)],
+    ],
+  );
+  return [
+    `  cold builds of ${c.stages.toLocaleString('en-US')} stages (1,000 independent + 1 join), fresh cache each`,
+    ...table.map((l) => `    ${l}`),
+    `    jobs 1 / jobs 2     ${formatCheck(findCheck(checks, 'cold.wide1000.jobs2_speedup'))}`,
     '',
   ];
 }

@@ -1,5 +1,6 @@
 // Entry point of `npm run bench`: measures gpt2o-pipe against its peers on this machine in one run
-// (no-op of cached pipelines vs Snakemake and make, hashing vs xxhsum and b3sum, `status` over large
+// (no-op of cached pipelines vs Snakemake and make, from 7 to 5,001 stages; cold builds with one
+// and two jobs; hashing vs xxhsum and b3sum, `status` over large
 // unchanged artifacts, MP3 resampling vs ffmpeg and sox, tokenize, GPT-2 training vs PyTorch at its
 // best, a sweep of the demo vs its experiments one by one) and prints a text report, or one JSON object with --json. Progress goes to stderr. Targets are graded PASS / FAIL / SKIP, but the exit code is 0
 // unless the bench itself broke.
@@ -9,11 +10,12 @@ import { join } from 'node:path';
 import { parseBenchArgs } from './args.ts';
 import { ensureBigFile, warmPageCache } from './big-file.ts';
 import { benchBigTree, bigTreeChecks } from './big-tree.ts';
+import { benchColdJobs, coldJobsChecks } from './cold-jobs.ts';
 import { benchHashing, hashingChecks } from './hashing.ts';
 import { describeMachine } from './machine.ts';
-import { benchNoop, noopChecks } from './noop.ts';
+import { benchNoop, type NoopResult, noopChecks } from './noop.ts';
 import { describePeers, missingPeerWarnings } from './peers.ts';
-import { linearPipeline, widePipeline } from './pipelines.ts';
+import { linearPipeline, type ShapeId, scalePipelines, widePipeline } from './pipelines.ts';
 import { type BenchResults, formatReport } from './report.ts';
 import { benchResample, resampleChecks } from './resample.ts';
 import { benchStatusLarge, statusLargeChecks } from './status-large.ts';
@@ -35,8 +37,10 @@ async function main(): Promise<void> {
   // MP3s are kept.
   const root = mkdtempSync(join(tmpdir(), 'gpt2o-pipe-bench-'));
   try {
-    const linear7 = benchNoop(linearPipeline(), root, options.repeat, log);
-    const wide200 = benchNoop(widePipeline(), root, options.repeat, log);
+    const noop = {} as Record<ShapeId, NoopResult>;
+    for (const shape of [linearPipeline(), widePipeline(), ...scalePipelines()])
+      noop[shape.id] = benchNoop(shape, root, options.repeat, log);
+    const coldJobs = benchColdJobs(root, options.repeat, log);
 
     const bigFile = ensureBigFile(bigFileBytes, log);
     warmPageCache(bigFile);
@@ -62,7 +66,8 @@ async function main(): Promise<void> {
       peers,
       warnings,
       options: { repeat: options.repeat, small: options.small, bigFileBytes, treeFiles: options.treeFiles },
-      noop: { linear7, wide200 },
+      noop,
+      coldJobs,
       hashing,
       statusLarge,
       bigTree,
@@ -71,8 +76,8 @@ async function main(): Promise<void> {
       train,
       sweep,
       checks: [
-        ...noopChecks(linear7),
-        ...noopChecks(wide200),
+        ...Object.values(noop).flatMap(noopChecks),
+        ...coldJobsChecks(coldJobs),
         ...hashingChecks(hashing),
         ...statusLargeChecks(statusLarge),
         ...bigTreeChecks(bigTree),

@@ -1,7 +1,6 @@
 // Marks a cache as in use by a live `run`, so `gc` (and `verify --repair`) never delete what a run
 // is about to reference. The protocol that keeps them apart is in maintenance.ts.
-import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HOST, type Holder, holderIsAlive, OWNER_TAG, parseOwnerTag, startHeartbeat } from './liveness.ts';
 import type { CacheStore } from './store.ts';
@@ -16,8 +15,8 @@ export function activeMarker(store: CacheStore): string {
 }
 
 /** Writes this process's marker (refreshed every minute until `stop`); returns its path and `stop`. */
-export async function writeActiveMarker(store: CacheStore): Promise<{ path: string; stop: () => void }> {
-  await mkdir(activeDir(store), { recursive: true });
+export function writeActiveMarker(store: CacheStore): { path: string; stop: () => void } {
+  mkdirSync(activeDir(store), { recursive: true });
   const path = activeMarker(store);
   writeFileSync(
     path,

@@ -13,7 +13,7 @@
 // killed process is liveness.ts's rule; a dead one blocks nobody.
 import { EXIT_INTERRUPTED, PipeError } from '../errors.ts';
 import { describeRuns, liveRuns, writeActiveMarker } from './active-runs.ts';
-import { lockIsHeld, readOwner, tryLock } from './lock.ts';
+import { lockIsHeldSync, readOwner, tryLock } from './lock.ts';
 import { type CacheStore, cacheAccessError } from './store.ts';
 
 function maintenanceLock(store: CacheStore): string {
@@ -79,8 +79,9 @@ export async function enterRun(
   let told = false;
   let delay = 50;
   for (;;) {
-    const marker = await writeActiveMarker(store);
-    if (!(await lockIsHeld(path))) return marker.stop;
+    const marker = writeActiveMarker(store);
+    // Synchronous: two small file checks every run makes; the thread pool's round trips cost more.
+    if (!lockIsHeldSync(path)) return marker.stop;
     marker.stop();
     if (!told) {
       const owner = await readOwner(path);

@@ -9,7 +9,8 @@ import { hashFile } from './hash.ts';
 import { OWNER_TAG } from './liveness.ts';
 
 type Entry = [size: number, mtimeMs: number, ctimeMs: number, ino: number, digest: string];
-const RACY_MS = 2000;
+/** Files changed this recently are not remembered (a same-size rewrite in the same timestamp tick). */
+export const RACY_MS = 2000;
 
 export class StatCache {
   private entries: Record<string, Entry> | undefined;

@@ -29,7 +29,8 @@ import { OWNER_TAG } from './liveness.ts';
 import type { RunRecord } from './record.ts';
 import { StatCache } from './stat-cache.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
-import { parseManifest, recordProblem } from './validate.ts';
+import { manifestProblem, parseManifest, recordProblem } from './validate.ts';
+import { ValidatedFiles } from './validated-files.ts';
 
 /** A file of an output tree. */
 export interface TreeEntry {
@@ -77,6 +78,8 @@ export function describeDamage(damage: Damage): string {
 export class CacheStore {
   readonly layout: CacheLayout;
   readonly statCache: StatCache;
+  /** Records and manifests read before, by path and stat: a fully cached run reads neither again. */
+  readonly validated: ValidatedFiles;
   private readonly madeDirs = new Set<string>();
   private readonly manifests = new Map<string, TreeManifest>();
   /**
@@ -96,6 +99,7 @@ export class CacheStore {
   private constructor(readonly root: string) {
     this.layout = new CacheLayout(root);
     this.statCache = new StatCache(this.layout.statCache);
+    this.validated = ValidatedFiles.forCache(root);
   }
 
   /**
@@ -226,6 +230,24 @@ export class CacheStore {
   }
 
   /**
+   * readManifest, for a manifest object whose stat checkTree has: taken from the memo of validated
+   * files (validated again, which reads nothing) when its stat is unchanged and the stat cache
+   * vouches for its content, else read and remembered.
+   */
+  private manifestAt(tree: string, path: string, stat: Stats, contentKnown: boolean): TreeManifest {
+    let manifest = this.manifests.get(tree);
+    if (manifest) return manifest;
+    const memo = contentKnown ? this.validated.get(path, stat) : undefined;
+    if (memo !== undefined && manifestProblem(memo) === undefined) manifest = memo as TreeManifest;
+    else {
+      manifest = this.readManifest(tree);
+      this.validated.remember(path, stat, manifest);
+    }
+    this.manifests.set(tree, manifest);
+    return manifest;
+  }
+
+  /**
    * The folder holding a tree's files (hard links into objects/), built once and shared. Checked on
    * every call: each file must be the object's own inode (or, where hard links failed, a copy with
    * the object's size and mtime), so a tree is rebuilt after a corrupt object was replaced.
@@ -333,7 +355,7 @@ export class CacheStore {
     }
     let manifest: TreeManifest;
     try {
-      manifest = this.readManifest(tree);
+      manifest = this.manifestAt(tree, manifestPath, manifestStat, manifestOk);
     } catch (error) {
       return {
         digest: tree,
@@ -440,9 +462,16 @@ export class CacheStore {
   /** A run record, or why the one stored under `key` cannot be used (nothing when there is none). */
   lookupRecord(key: string): { record?: RunRecord; problem?: string } {
     if (!DIGEST.test(key)) return { problem: `"${key}" is not a stage key` };
+    const path = this.layout.record(key);
     let text: string;
+    let stat: Stats;
     try {
-      text = readFileSync(this.layout.record(key), 'utf8');
+      // The stat first: a record unchanged since it was last read comes from the memo (a record
+      // replaced meanwhile has a new inode and ctime, and is read again).
+      stat = statSync(path);
+      const memo = this.validated.get(path, stat);
+      if (memo !== undefined && recordProblem(memo, key) === undefined) return { record: memo as RunRecord };
+      text = readFileSync(path, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       return code === 'ENOENT' || code === 'ENOTDIR' ? {} : { problem: `cannot be read (${code})` };
@@ -454,7 +483,9 @@ export class CacheStore {
       return { problem: 'is not valid JSON' };
     }
     const problem = recordProblem(record, key);
-    return problem ? { problem } : { record: record as RunRecord };
+    if (problem) return { problem };
+    this.validated.remember(path, stat, record);
+    return { record: record as RunRecord };
   }
 
   /** Publishes a run record; this rename is the commit point of a stage run. */

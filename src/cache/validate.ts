@@ -51,7 +51,8 @@ export function parseManifest(text: string): TreeManifest {
   return value as TreeManifest;
 }
 
-function manifestProblem(value: unknown): string | undefined {
+/** Why a parsed value is not a valid tree manifest (see parseManifest), or undefined. */
+export function manifestProblem(value: unknown): string | undefined {
   const m = value as Partial<TreeManifest> | null;
   if (!m || typeof m !== 'object' || Array.isArray(m)) return 'not a JSON object';
   if (m.format !== 1) return `format ${JSON.stringify(m.format)}, expected 1`;

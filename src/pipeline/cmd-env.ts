@@ -47,6 +47,8 @@ export function renderCmd(
     });
     return { rendered: { cmd: '', env: {} }, problems };
   }
+  // Most commands have no ${} at all: nothing to place, so the shell scan is skipped.
+  if (!parts.some((p) => !('text' in p))) return { rendered: { cmd: text, env: {} }, problems };
   const places = scanRefPlaces(parts);
   const names = new NameAllocator();
   const env: Record<string, string> = {};

@@ -29,6 +29,38 @@ export function tooDeepNode(yaml: YamlModule, doc: Document): number | undefined
 
 /** Path to the first object or array of `value` deeper than MAX_YAML_DEPTH, or undefined. */
 export function tooDeepPath(value: unknown): (string | number)[] | undefined {
+  // Every cached run checks its whole parsed spec: depths alone first (no path arrays, no entry
+  // pairs), and the path only for a value that is too deep.
+  return exceedsDepth(value) ? firstTooDeepPath(value) : undefined;
+}
+
+function exceedsDepth(value: unknown): boolean {
+  const nodes: unknown[] = [value];
+  const depths: number[] = [0];
+  while (nodes.length > 0) {
+    const node = nodes.pop();
+    const depth = depths.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= MAX_YAML_DEPTH) return true;
+    if (Array.isArray(node)) {
+      for (const child of node) {
+        if (child === null || typeof child !== 'object') continue;
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
+    } else {
+      for (const key in node) {
+        const child = (node as Record<string, unknown>)[key];
+        if (child === null || typeof child !== 'object') continue;
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
+function firstTooDeepPath(value: unknown): (string | number)[] | undefined {
   const stack: [unknown, (string | number)[]][] = [[value, []]];
   while (stack.length > 0) {
     const [node, path] = stack.pop()!;

@@ -64,7 +64,7 @@ export async function parseYamlText(path: string, text: string): Promise<YamlFil
     if (isJsonValue(parsed.value)) writeParsed(text, PARSER_ID, parsed);
   }
   const { lineStarts } = parsed;
-  const offsets = new Map(parsed.offsets.map(([p, key, value]) => [p, { key, value }]));
+  const offsets = indexByPath(parsed.offsets);
   return {
     path,
     text,
@@ -137,8 +137,7 @@ async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
   const deepPath = tooDeepPath(value);
   if (deepPath) {
     // Aliases can stack shallow pieces into a deep value.
-    const index = new Map(offsets.map(([p, key, v]) => [p, { key, value: v }]));
-    throw depthError(path, text, findOffset(index, deepPath, 'value'));
+    throw depthError(path, text, findOffset(indexByPath(offsets), deepPath, 'value'));
   }
   return { value, lineStarts: lineCounter.lineStarts, offsets };
 }
@@ -240,15 +239,27 @@ function indexOffsets(yaml: YamlModule, doc: Document): [string, number, number]
   return out;
 }
 
+type OffsetEntry = [path: string, key: number, value: number];
+
+/** Entries by path, each kept as it is (a spec of 5,000 stages has ~30,000: no copies per run). */
+function indexByPath(entries: readonly OffsetEntry[]): Map<string, OffsetEntry> {
+  const index = new Map<string, OffsetEntry>();
+  for (const entry of entries) index.set(entry[0], entry);
+  return index;
+}
+
 /** The deepest existing node along keyPath (like DVC's determine_linecol, which walks up to a parent). */
 function findOffset(
-  index: Map<string, { key: number; value: number }>,
+  index: Map<string, OffsetEntry>,
   keyPath: readonly (string | number)[],
   at: 'key' | 'value',
 ): number {
-  for (let depth = keyPath.length; depth >= 0; depth--) {
-    const hit = index.get(keyPath.slice(0, depth).map(String).join('\u0000'));
-    if (hit) return depth === keyPath.length && at === 'key' ? hit.key : hit.value;
+  // The whole path is almost always there (errors point at what exists): look it up first.
+  const whole = index.get(keyPath.join('\u0000'));
+  if (whole) return at === 'key' ? whole[1] : whole[2];
+  for (let depth = keyPath.length - 1; depth >= 0; depth--) {
+    const hit = index.get(keyPath.slice(0, depth).join('\u0000'));
+    if (hit) return hit[2];
   }
   return 0;
 }

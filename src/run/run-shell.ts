@@ -1,7 +1,7 @@
 // Runs one shell command in its own process group, streaming its output to the stage log.
 // It is done when the shell has exited and its group is gone: a process that left the group
 // (`setsid daemon &`) may hold the output pipes open for hours, and is not waited for.
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -45,7 +45,9 @@ export async function runShell(run: ShellRun): Promise<void> {
 async function runProcess(run: ShellRun, args: string[], bytes: number): Promise<void> {
   const { stage, log, signal } = run;
   // Own process group (detached), so cancellation reaches everything the shell started.
-  let child: ReturnType<typeof spawn>;
+  // Loaded here, not at start-up: a fully cached run starts no process (a builtin costs ~2 ms to load).
+  const { spawn } = await import('node:child_process');
+  let child: ChildProcess;
   try {
     child = spawn('sh', args, {
       cwd: run.cwd,

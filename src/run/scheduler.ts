@@ -48,6 +48,8 @@ export async function runStages(options: RunOptions): Promise<Map<string, StageO
   const semaphore = options.sweep?.semaphore ?? new Semaphore(Math.max(1, options.jobs));
   const stopping = new AbortController();
   const stop = () => stopping.abort();
+  // One look for leftovers instead of one per served stage (the folder is absent in most caches).
+  const mayHaveResume = existsSync(options.store.layout.dir('resume'));
   // An already aborted signal never fires 'abort': stop at once (nothing starts).
   if (options.signal.aborted) stop();
   else options.signal.addEventListener('abort', stop, { once: true });
@@ -57,7 +59,7 @@ export async function runStages(options: RunOptions): Promise<Map<string, StageO
     const outcome = Promise.all(ups.map((u) => outcomes.get(u)!)).then(async (upstream) => {
       const stage = options.graph.stages.get(name)!;
       const step = await planStage(stage, upstream.map(upstreamOfOutcome), lookups, planOptions);
-      const result = await settleStep(step, upstream, options, semaphore, stopping.signal);
+      const result = await settleStep(step, upstream, options, semaphore, stopping.signal, mayHaveResume);
       if (result.status === 'failed' && !options.keepGoing) stopping.abort();
       options.emit({ type: 'stage-end', stage: name, outcome: result });
       return result;
@@ -124,10 +126,11 @@ async function settleStep(
   options: RunOptions,
   semaphore: Semaphore,
   stopSignal: AbortSignal,
+  mayHaveResume: boolean,
 ): Promise<StageOutcome> {
   warnDamage(step, options.emit);
   if (step.action === 'serve') {
-    await dropLeftoverResume(options.store, step.key!);
+    if (mayHaveResume) await dropLeftoverResume(options.store, step.key!);
     return dryOutcome(step);
   }
   if (step.action !== 'run') return dryOutcome(step);

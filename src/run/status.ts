@@ -46,6 +46,7 @@ export async function stageStatuses(
   // What was hashed to key the stages is remembered, as `run` does: a dep that was only touched
   // (same bytes) is not hashed again by the next status. A failed write is dropped (an accelerator).
   store.statCache.save(store.layout.tmp);
+  store.validated.save();
   return reports;
 }
 

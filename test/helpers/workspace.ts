@@ -14,6 +14,8 @@ export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // Each test process gets its own empty parse cache, so the cache-miss path (the YAML parser) and
 // the hit path both run, and nothing depends on what earlier runs left in ~/.cache.
 process.env.GPT2O_PARSE_CACHE = mkdtempSync(join(tmpdir(), 'gpt2o-parsed-'));
+// The same for the memo of validated records and manifests (src/cache/validated-files.ts).
+process.env.GPT2O_VALIDATED_CACHE = mkdtempSync(join(tmpdir(), 'gpt2o-validated-'));
 export const BIN = join(REPO, 'bin', 'gpt2o-pipe.js');
 
 export interface Workspace {

@@ -1,6 +1,8 @@
 // The core promise: the first run runs everything, the second serves everything from the cache,
 // and a change reruns exactly the stages it can affect — no more, no less.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cli, countLines, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
@@ -125,5 +127,47 @@ describe('run and the cache', () => {
     assert.equal(status.s4, 'ran');
     assert.equal(runs('s4'), before + 1);
     assert.equal(status.s5, 'cached');
+  });
+});
+
+describe('a fully cached run reads no record or manifest it validated before', () => {
+  // The memo lives in this user's cache folder (the test helpers point it at a temp folder).
+  const memo = (): Record<string, [number, number, number, number, unknown]> =>
+    Object.assign(
+      {},
+      ...readdirSync(process.env.GPT2O_VALIDATED_CACHE!).map((name) =>
+        JSON.parse(readFileSync(join(process.env.GPT2O_VALIDATED_CACHE!, name), 'utf8')),
+      ),
+    );
+
+  test('a second run takes them from the memo; a record rewritten in place is read again', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': 'stages:\n  a:\n    cmd: echo hi > a.txt\n    outs: [a.txt]\n',
+    });
+    try {
+      const first = await runJson(ws.dir);
+      const key = first.json.stages[0]!.key!;
+      const recordFile = ws.path(`cache/actions/${key.slice(0, 2)}/${key}.json`);
+      const record = JSON.parse(readFileSync(recordFile, 'utf8'));
+      const tree = record.output.tree as string;
+      // Files changed in the last 2 s are not remembered (a rewrite in the same timestamp tick).
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      assert.equal((await runJson(ws.dir)).status.a, 'cached');
+      const remembered = memo();
+      assert.deepEqual(remembered[recordFile]?.[4], record);
+      const manifestFile = ws.path(`cache/objects/${tree.slice(0, 2)}/${tree}`);
+      assert.deepEqual(remembered[manifestFile]?.[4], JSON.parse(readFileSync(manifestFile, 'utf8')));
+
+      // Same key, other content: the file's stat changed, so the memo does not answer for it.
+      writeFileSync(recordFile, JSON.stringify({ ...record, warnings: ['planted after the run'] }));
+      const status = await cli(ws.dir, ['status', '--json']);
+      const stages = JSON.parse(status.stdout).experiments[0].stages as {
+        name: string;
+        warnings: string[];
+      }[];
+      assert.deepEqual(stages[0]!.warnings, ['planted after the run']);
+    } finally {
+      ws.remove();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, PipeError 
 import { type Graph, selectStages } from '../../graph/build.ts';
 import type { ExecutorName } from '../../pipeline/types.ts';
 import { formatError } from '../../report/format-error.ts';
+import { batchLines } from '../../report/line-batch.ts';
 import { PlainReporter } from '../../report/plain.ts';
 import type { Reporter } from '../../report/reporter.ts';
 import type { StageOutcome } from '../../run/events.ts';
@@ -191,10 +192,11 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
             `waiting: gc or verify --repair (${holder}) is working on the cache; this run starts when it is done\n`,
           ),
       });
+  const lines = batchLines(say);
   const reporter: Reporter =
     io.isTTY && !json
       ? new (await import('../../report/listr.ts')).ListrReporter()
-      : new PlainReporter((line) => say(`${line}\n`));
+      : new PlainReporter((line) => lines.write(`${line}\n`));
   reporter.start(selected);
   const started = Date.now();
   let outcomes!: Map<string, StageOutcome>;
@@ -211,7 +213,7 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
       emit: (event) => {
         reporter.event(event);
         // In a Slurm job, stdout is the job log the head streams: the stage's own lines belong in it.
-        if (request.stageExec && event.type === 'stage-log') say(`${event.line}\n`);
+        if (request.stageExec && event.type === 'stage-log') lines.write(`${event.line}\n`);
       },
       defaultExecutor: request.executor ?? spec.executor,
       forceLocal: request.stageExec === true,
@@ -220,6 +222,7 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
     await reporter.finish();
     if (!request.dryRun && !request.stageExec) await recordRun(outcomes, store, runsDir, graph);
   } finally {
+    lines.flush();
     unmark();
   }
 
@@ -304,6 +307,7 @@ export async function recordRun(
       await linkRunOutput(runsDir, spec.experiment, `${outcome.name}.log`, outcome.logPath);
   }
   store.statCache.save(store.layout.tmp);
+  store.validated.save();
 }
 
 export function summaryLine(list: StageOutcome[]): string {

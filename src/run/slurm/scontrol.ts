@@ -1,5 +1,4 @@
 // Talking to Slurm: sbatch to submit, `scontrol show job` to ask how a job is doing, scancel.
-import { execFile } from 'node:child_process';
 import { EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
 
 const FAILED_STATES = new Set([
@@ -22,10 +21,12 @@ export interface JobState {
   reason?: string;
 }
 
-export function exec(
+export async function exec(
   file: string,
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  // child_process loads on first use: runs that submit nothing never pay for it.
+  const { execFile } = await import('node:child_process');
   return new Promise((done) => {
     execFile(file, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 127) : 0;

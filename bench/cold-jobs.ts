@@ -1,0 +1,57 @@
+// Section 1b: cold builds use both cores. The same 1,000 independent stages (+ a join) are built
+// from scratch with --jobs 1 and with --jobs 2, each in a fresh project with its own cache,
+// alternating, and the speed-up of the medians is graded: the commands are tiny, so what it measures
+// is whether the engine's own work per stage (keying, storing, recording) leaves the second core idle.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Check, grade, ratio } from './checks.ts';
+import { toPipelineYaml, widePipeline } from './pipelines.ts';
+import { type Sample, summarize, timeCommandOnce } from './timing.ts';
+import { pipeCommand } from './tools.ts';
+
+export interface ColdJobsResult {
+  stages: number;
+  jobs1: Sample;
+  jobs2: Sample;
+  /** jobs1 median / jobs2 median. */
+  speedup: number | null;
+}
+
+export const COLD_JOBS_TARGET = 1.8;
+
+/** Times `repeat` cold builds with each --jobs value (at most 3: one build takes seconds). */
+export function benchColdJobs(root: string, repeat: number, log: (line: string) => void): ColdJobsResult {
+  const shape = widePipeline(1000);
+  const yaml = toPipelineYaml(shape);
+  const rounds = Math.min(repeat, 3);
+  const times: Record<'1' | '2', number[]> = { '1': [], '2': [] };
+  for (let i = 0; i < rounds; i++) {
+    for (const jobs of ['1', '2'] as const) {
+      log(`cold build of ${shape.steps.length} stages, --jobs ${jobs} (${i + 1}/${rounds})`);
+      const dir = join(root, `cold-jobs-${jobs}-${i}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'pipeline.yaml'), yaml);
+      times[jobs].push(timeCommandOnce(pipeCommand('run', dir, ['--jobs', jobs])));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const jobs1 = summarize(times['1']);
+  const jobs2 = summarize(times['2']);
+  return { stages: shape.steps.length, jobs1, jobs2, speedup: ratio(jobs1.medianMs, jobs2.medianMs) };
+}
+
+export function coldJobsChecks(result: ColdJobsResult): Check[] {
+  return [
+    grade(
+      {
+        id: 'cold.wide1000.jobs2_speedup',
+        label: 'cold build, --jobs 1 / --jobs 2',
+        op: '>=',
+        target: COLD_JOBS_TARGET,
+        unit: 'x',
+      },
+      result.speedup,
+      'not measured',
+    ),
+  ];
+}
