@@ -3,10 +3,11 @@
 // manifest.json is written. Heavy or I/O modules are imported here, never by download.ts.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, posix, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type StageContext, StageError } from '../src/stage-api/index.ts';
+import { type DownloadedFile, writeDownloadManifest } from './contracts/download-manifest.ts';
 import type { DownloadParams } from './download.ts';
 import {
   formatBytes,
@@ -24,14 +25,6 @@ import { Pins } from './lib/pins.ts';
 import { byteProgress } from './lib/progress.ts';
 import { parseSource, type Source } from './lib/sources.ts';
 import { extractZip } from './lib/zip.ts';
-
-/** One line of manifest.json. */
-interface ManifestFile {
-  file: string;
-  bytes: number;
-  sha256: string;
-  url: string;
-}
 
 /** What every source reader needs, built once per run. */
 interface Job {
@@ -77,7 +70,7 @@ export async function runDownload(ctx: StageContext<DownloadParams>): Promise<vo
       return inside ? posix.join(source.path.split(sep).join('/'), inside) : source.path;
     },
   };
-  let files: ManifestFile[];
+  let files: DownloadedFile[];
   try {
     files = await readSource(job, source);
   } finally {
@@ -85,15 +78,14 @@ export async function runDownload(ctx: StageContext<DownloadParams>): Promise<vo
   }
   job.pins.assertAllUsed(files.map((f) => f.file.slice('audio/'.length)));
   files.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
-  const manifest = { source: p.source, files };
-  await writeFile(join(ctx.outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeDownloadManifest(ctx.outDir, { source: p.source, files });
   const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
   ctx.metric('files', files.length);
   ctx.metric('bytes', bytes);
   ctx.log(`${files.length} files, ${formatBytes(bytes)} from ${p.source}`);
 }
 
-function readSource(job: Job, source: Source): Promise<ManifestFile[]> {
+function readSource(job: Job, source: Source): Promise<DownloadedFile[]> {
   switch (source.kind) {
     case 'http':
       return fromUrl(job, source.url);
@@ -106,7 +98,7 @@ function readSource(job: Job, source: Source): Promise<ManifestFile[]> {
 
 // ---- http(s): one file, or a zip -------------------------------------------------------------
 
-async function fromUrl(job: Job, url: string): Promise<ManifestFile[]> {
+async function fromUrl(job: Job, url: string): Promise<DownloadedFile[]> {
   const name = fileNameOf(url);
   const tmp = join(job.scratch, name);
   const fetched = await fetchToFile({
@@ -147,7 +139,7 @@ function fileNameOf(url: string): string {
 
 // ---- zip (downloaded or local) -------------------------------------------------------------
 
-async function fromZip(job: Job, zipPath: string, name: string, url: string): Promise<ManifestFile[]> {
+async function fromZip(job: Job, zipPath: string, name: string, url: string): Promise<DownloadedFile[]> {
   const report = byteProgress(job.ctx.progress, `extracting ${name}`);
   const extracted = await extractZip(zipPath, job.audioDir, {
     include: job.include,
@@ -165,7 +157,7 @@ async function fromZip(job: Job, zipPath: string, name: string, url: string): Pr
 
 // ---- local file, zip or folder -------------------------------------------------------------
 
-async function fromLocal(job: Job, path: string): Promise<ManifestFile[]> {
+async function fromLocal(job: Job, path: string): Promise<DownloadedFile[]> {
   const info = await stat(path).catch(() => {
     throw new StageError(`the source ${path} does not exist`, {
       hint: 'check the path; a relative one is relative to the folder of pipeline.yaml',
@@ -187,7 +179,7 @@ async function fromLocal(job: Job, path: string): Promise<ManifestFile[]> {
   return [{ file: `audio/${name}`, bytes: file.bytes, sha256: file.sha256, url }];
 }
 
-async function fromFolder(job: Job, root: string): Promise<ManifestFile[]> {
+async function fromFolder(job: Job, root: string): Promise<DownloadedFile[]> {
   const all = await listFolder(root);
   const selected = all.filter((f) => job.include.test(f.path));
   if (selected.length === 0)
@@ -199,7 +191,7 @@ async function fromFolder(job: Job, root: string): Promise<ManifestFile[]> {
   const declared = selected.reduce((sum, f) => sum + f.size, 0);
   if (declared > remaining(job))
     throw tooLarge(`${root} (${selected.length} files)`, remaining(job), declared);
-  const files: ManifestFile[] = [];
+  const files: DownloadedFile[] = [];
   for (const { path, size } of selected) {
     const src = join(root, path);
     const url = job.localUrl(src);
@@ -224,7 +216,7 @@ async function copyFile(job: Job, src: string, dest: string, name: string, size:
 
 // ---- Hugging Face dataset ------------------------------------------------------------------
 
-async function fromHub(job: Job, dataset: Extract<Source, { kind: 'hf' }>): Promise<ManifestFile[]> {
+async function fromHub(job: Job, dataset: Extract<Source, { kind: 'hf' }>): Promise<DownloadedFile[]> {
   const endpoint = hubEndpoint();
   const request = { ...job.request, headers: hubHeaders() };
   const listed = await listDatasetFiles(endpoint, dataset, request);
@@ -267,10 +259,10 @@ async function fetchAll(
   files: readonly { path: string }[],
   where: string,
   options: { url(path: string): string; request: RequestOptions; declared: number | undefined },
-): Promise<ManifestFile[]> {
+): Promise<DownloadedFile[]> {
   const budget = remaining(job);
   const received = new Array<number>(files.length).fill(0);
-  const done: ManifestFile[] = new Array(files.length);
+  const done: DownloadedFile[] = new Array(files.length);
   let finished = 0;
   const report = byteProgress(job.ctx.progress, () => `${finished}/${files.length} files`);
   const stop = new AbortController();

@@ -42,6 +42,8 @@ export interface StageRun<S extends ResolvedStage = ResolvedStage> {
   log: StageLog;
   signal: AbortSignal;
   emit: Emit;
+  /** Worker threads a built-in stage may start (StageContext.workers). */
+  workers: number;
 }
 
 /** What every executor hands back: the paths under scratch to store, metrics and warnings. */
@@ -69,6 +71,7 @@ export interface ExecuteInput {
   store: CacheStore;
   signal: AbortSignal;
   emit: Emit;
+  workers: number;
 }
 
 export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
@@ -84,7 +87,18 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
   try {
     const inputs = await cacheWrite(stage.name, materializeInputs(stage, slots, input.trees, store));
     const execute = EXECUTORS[stage.kind] as Executor;
-    const run = { stage, graph, store, scratch: work, resumeDir, inputs, log, signal: input.signal, emit };
+    const run = {
+      stage,
+      graph,
+      store,
+      scratch: work,
+      resumeDir,
+      inputs,
+      log,
+      signal: input.signal,
+      emit,
+      workers: input.workers,
+    };
     const { outs, metrics, warnings } = await execute(run);
     const output = await cacheWrite(stage.name, storeOutputs(store, work, outs, stage.name));
     for (const message of warnings) {

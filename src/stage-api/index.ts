@@ -36,6 +36,12 @@ export interface StageContext<P = unknown> {
   metric(name: string, value: unknown): void;
   /** Aborted on Ctrl-C (the stage should stop promptly; nothing it wrote is kept). */
   readonly signal: AbortSignal;
+  /**
+   * How many worker threads a stage may start for work it splits across cores (at least 1): the
+   * user's GPT2O_WORKERS, else one per core. It never changes what a stage writes, so it is not a
+   * param and stays out of the key.
+   */
+  readonly workers: number;
 }
 
 /** A built-in stage. Bump `version` whenever its outputs for the same inputs would change. */

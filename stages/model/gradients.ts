@@ -3,7 +3,6 @@
 // stay in cache), so the work splits across worker threads, one tfjs backend each, and the sum —
 // done here, always in sequence order — is bit-for-bit the same whatever the number of workers.
 // Weights live in the trainer's host arrays and are loaded into each replica before a step.
-import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { listen, startWorker } from '../lib/workers.ts';
 import type { BackendChoice, LoadedBackend } from './backend.ts';
@@ -161,25 +160,19 @@ export type WorkerReply =
   | { type: 'loss'; index: number; loss: number }
   | { type: 'error'; message: string; stack?: string };
 
-/** Number of gradient workers: GPT2O_WORKERS, else one per core. */
-export function workerCount(): number {
-  const fromEnv = Number(process.env.GPT2O_WORKERS);
-  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism();
-}
-
 /**
- * The engine for a backend: worker threads for wasm and cpu (single-threaded backends) when there
- * is more than one core (or GPT2O_WORKERS > 1); in process for the tensorflow backends, which
- * use every core (or the GPU) themselves.
+ * The engine for a backend: `workers` worker threads (the stage's ctx.workers: GPT2O_WORKERS, else
+ * one per core) for wasm and cpu (single-threaded backends) when that is more than one; in process
+ * for the tensorflow backends, which use every core (or the GPU) themselves.
  */
 export async function startEngine(
   backend: LoadedBackend,
   config: GptConfig,
   weights: ReadonlyMap<string, NamedTensor>,
+  workers: number,
 ): Promise<GradientEngine> {
-  const count = workerCount();
-  if ((backend.name === 'wasm' || backend.name === 'cpu') && count > 1)
-    return WorkerGradients.start(count, backend.name, config, weights);
+  if ((backend.name === 'wasm' || backend.name === 'cpu') && workers > 1)
+    return WorkerGradients.start(workers, backend.name, config, weights);
   return new InProcessGradients(backend, config, weights);
 }
 

@@ -300,7 +300,7 @@ describe('tokenize on bad audio inputs', () => {
     {
       name: 'a manifest without files',
       manifest: JSON.stringify({ sample_rate: 24000 }),
-      error: /the audio manifest\.json lacks files or sample_rate/,
+      error: /the input's manifest\.json is not a valid audio manifest: files is missing/,
     },
     {
       name: 'a file outside the input',
@@ -308,7 +308,8 @@ describe('tokenize on bad audio inputs', () => {
         sample_rate: 24000,
         files: [{ file: '../../../../x.wav', split: 'train' }],
       }),
-      error: /lists "\.\.\/\.\.\/\.\.\/\.\.\/x\.wav", which is not a path inside it \("\.\." segment\)/,
+      error:
+        /not a valid audio manifest: files\[0\]\.file is "\.\.\/\.\.\/\.\.\/\.\.\/x\.wav", which is not a path inside it \("\.\." segment\)/,
     },
     {
       name: 'a WAV whose header says sample rate 0',

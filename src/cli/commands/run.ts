@@ -14,7 +14,7 @@ import type { StageOutcome } from '../../run/events.ts';
 import { linkRunOutput } from '../../run/runs-tree.ts';
 import { runStages } from '../../run/scheduler.ts';
 import { formatSeconds } from '../../util/format.ts';
-import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs } from '../args.ts';
+import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs, parseWorkers } from '../args.ts';
 import type { CliIo } from '../io.ts';
 import { checkStageNames, openWorkspace, type Workspace } from '../workspace.ts';
 
@@ -81,6 +81,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     targets,
     force: values.force ?? [],
     jobs: parseJobs(values.jobs, availableParallelism()),
+    workers: parseWorkers(io.env, availableParallelism()),
     dryRun: values['dry-run'] === true,
     keepGoing: values['keep-going'] === true,
     json: values.json === true,
@@ -94,6 +95,8 @@ export interface RunRequest {
   targets: readonly string[];
   force: readonly string[];
   jobs: number;
+  /** Worker threads a built-in stage may start (GPT2O_WORKERS, else one per core). */
+  workers: number;
   dryRun: boolean;
   keepGoing: boolean;
   json: boolean;
@@ -140,6 +143,7 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
       store,
       selected,
       jobs: request.jobs,
+      workers: request.workers,
       force: new Set(request.force),
       dryRun: request.dryRun,
       keepGoing: request.keepGoing,

@@ -9,7 +9,7 @@ import { EXIT_INTERRUPTED, EXIT_OK, PipeError } from '../../errors.ts';
 import { readSpecChain } from '../../pipeline/chain.ts';
 import { displayPath } from '../../pipeline/yaml-file.ts';
 import { formatError } from '../../report/format-error.ts';
-import { defaultExperiment, parseCommandArgs, parseJobs } from '../args.ts';
+import { defaultExperiment, parseCommandArgs, parseJobs, parseWorkers } from '../args.ts';
 import type { CliIo } from '../io.ts';
 import { inputPaths, isInside, stageSourcesDir } from '../watch-paths.ts';
 import { openWorkspace } from '../workspace.ts';
@@ -59,6 +59,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
     });
   }
   const jobs = parseJobs(values.jobs, availableParallelism());
+  const workers = parseWorkers(io.env, availableParallelism());
   const debounceMs = parseDebounce(values.debounce);
   const stagesDir = stageSourcesDir();
   const changes = new ChangeBatch(debounceMs);
@@ -83,6 +84,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
         targets: [],
         force: [],
         jobs,
+        workers,
         dryRun: false,
         keepGoing: false,
         json: false,
