@@ -6,18 +6,10 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, posix, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type StageContext, StageError } from '../src/stage-api/index.ts';
+import { formatBytes, type StageContext, StageError } from '../src/stage-api/index.ts';
 import { type DownloadedFile, writeDownloadManifest } from './contracts/download-manifest.ts';
 import type { DownloadParams } from './download.ts';
-import {
-  formatBytes,
-  hashPrefix,
-  listFolder,
-  looksLikeZip,
-  tooLarge,
-  unsafePath,
-  writeHashed,
-} from './lib/files.ts';
+import { hashPrefix, listFolder, looksLikeZip, tooLarge, unsafePath, writeHashed } from './lib/files.ts';
 import { hubEndpoint, hubHeaders, listDatasetFiles, resolveUrl } from './lib/hf.ts';
 import { fetchToFile, type RequestOptions } from './lib/http.ts';
 import { compileInclude, type Include, noMatchError } from './lib/include.ts';

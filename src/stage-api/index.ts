@@ -90,6 +90,12 @@ export class StageError extends Error {
   }
 }
 
+/**
+ * Sizes for people, as the engine writes them (1 KiB = 1024 B; src/util/format.ts owns the rule).
+ * A stage's logs and errors are printed beside the engine's own sizes, so they use the same units.
+ */
+export { formatBytes } from '../util/format.ts';
+
 /** Finds stages by name and loads them lazily; the CLI hands one to the engine as a value. */
 export interface StageRegistry {
   names(): string[];

@@ -5,7 +5,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { StageError } from '../../src/stage-api/index.ts';
+import { formatBytes, StageError } from '../../src/stage-api/index.ts';
 
 /** What was written: its size and hex SHA-256. */
 export interface WrittenFile {
@@ -76,18 +76,6 @@ export function tooLarge(name: string, limit: number, declared?: number): StageE
   return new StageError(`${name} is ${size} the ${formatBytes(limit)} left under max_bytes`, {
     hint: 'raise max_bytes: if the source really is this large, or narrow include:',
   });
-}
-
-/** Bytes for people: 1536 → "1.5 KB" (decimal units, as download sizes are quoted). */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Why a relative path from an archive or a listing is unsafe to write under `root` (zip-slip), or undefined. */

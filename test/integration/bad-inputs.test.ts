@@ -315,7 +315,7 @@ const CASES: Case[] = [
     failed: 'download',
     stderr: [
       /error E_\w+ \(stage "download"\)/,
-      /zeros\.zip \(2 entries, uncompressed\) is 200\.0 KB, more than/,
+      /zeros\.zip \(2 entries, uncompressed\) is 195 KiB, more than/,
     ],
   },
   {
