@@ -1,6 +1,5 @@
 // Reads one YAML spec file and keeps what is needed to point errors at `file:line:col`.
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
 import type { Document, Node } from 'yaml';
 import YAML_PACKAGE from 'yaml/package.json' with { type: 'json' };
 import { type Loc, PipeError } from '../errors.ts';
@@ -23,19 +22,6 @@ export interface YamlFile {
   locate(path: readonly (string | number)[], at?: 'key' | 'value'): Loc;
 }
 
-let displayRoot = process.cwd();
-
-/** Sets the folder paths in messages are shown relative to (the CLI's working folder). */
-export function setDisplayRoot(dir: string): void {
-  displayRoot = dir;
-}
-
-/** Shows paths relative to where the user stands, as compilers do. */
-export function displayPath(path: string): string {
-  const rel = relative(displayRoot, path);
-  return rel === '' || rel.startsWith('..') ? path : rel;
-}
-
 /** Parses a YAML file; syntax errors (including duplicate keys) become located PipeErrors. */
 export async function readYamlFile(path: string): Promise<YamlFile> {
   let text: string;
@@ -43,7 +29,7 @@ export async function readYamlFile(path: string): Promise<YamlFile> {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
     const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new PipeError(`cannot read spec file ${displayPath(path)}${missing ? ': no such file' : ''}`, {
+    throw new PipeError(`cannot read spec file ${path}${missing ? ': no such file' : ''}`, {
       code: missing ? 'E_SPEC_NOT_FOUND' : 'E_SPEC_READ',
       hint: missing ? 'check the path; experiments live in experiments/*.yaml' : undefined,
       cause,

@@ -235,7 +235,7 @@ function summaryLine(list: StageOutcome[]): string {
 }
 
 function failureReport(outcome: StageOutcome, list: StageOutcome[], io: CliIo, specFile: string): string {
-  const lines = [formatError(outcome.error)];
+  const lines = [formatError(outcome.error, io.cwd)];
   if (!(outcome.error instanceof PipeError)) lines.push(`  (in stage "${outcome.name}")`);
   if (outcome.logTail) {
     lines.push(`  last lines of the log (${relative(io.cwd, outcome.logPath ?? '')}):`);

@@ -7,7 +7,6 @@ import { relative, resolve } from 'node:path';
 import type { FSWatcher } from 'chokidar';
 import { EXIT_INTERRUPTED, EXIT_OK, PipeError } from '../../errors.ts';
 import { readSpecChain } from '../../pipeline/chain.ts';
-import { displayPath } from '../../pipeline/yaml-file.ts';
 import { formatError } from '../../report/format-error.ts';
 import { defaultExperiment, parseCommandArgs, parseJobs, parseWorkers } from '../args.ts';
 import type { CliIo } from '../io.ts';
@@ -53,7 +52,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
   const entry = resolve(io.cwd, positionals[0] ?? defaultExperiment(io.cwd));
   // A missing file at start is a typo, not an edit in progress: fail as run does.
   if (!existsSync(entry)) {
-    throw new PipeError(`cannot read spec file ${displayPath(entry)}: no such file`, {
+    throw new PipeError(`cannot read spec file ${entry}: no such file`, {
       code: 'E_SPEC_NOT_FOUND',
       hint: 'check the path; experiments live in experiments/*.yaml',
     });
@@ -92,7 +91,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
         reportInterrupted: false,
       });
     } catch (error) {
-      io.stderr(`${formatError(error)}\n`);
+      io.stderr(`${formatError(error, io.cwd)}\n`);
       // Keep watching what was watched, plus the spec files: fixing one of them is what comes next.
       await files.add(specFiles);
     }
