@@ -87,18 +87,8 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
   try {
     const inputs = await cacheWrite(stage.name, materializeInputs(stage, slots, input.trees, store));
     const execute = EXECUTORS[stage.kind] as Executor;
-    const run = {
-      stage,
-      graph,
-      store,
-      scratch: work,
-      resumeDir,
-      inputs,
-      log,
-      signal: input.signal,
-      emit,
-      workers: input.workers,
-    };
+    const { signal, workers } = input;
+    const run = { stage, graph, store, scratch: work, resumeDir, inputs, log, signal, emit, workers };
     const { outs, metrics, warnings } = await execute(run);
     const output = await cacheWrite(stage.name, storeOutputs(store, work, outs, stage.name));
     for (const message of warnings) {

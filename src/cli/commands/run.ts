@@ -164,14 +164,19 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
   }
 
   const list = selected.map((name) => outcomes.get(name)!);
+  say(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
+  return reportOutcomes(io, request, spec, list);
+}
+
+/** Prints each failure's report (and the --json payload); returns the run's exit code. */
+function reportOutcomes(io: CliIo, request: RunRequest, spec: Graph['spec'], list: StageOutcome[]): number {
   const failed = list.filter((o) => o.status === 'failed');
   const interrupted = (o: StageOutcome) => (o.error as PipeError | undefined)?.code === 'E_INTERRUPTED';
-  say(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
   for (const outcome of failed) {
     if (request.reportInterrupted === false && interrupted(outcome)) continue;
     io.stderr(`\n${failureReport(outcome, list, io, spec.specFile)}\n`);
   }
-  if (json) {
+  if (request.json) {
     const payload = {
       experiment: spec.experiment,
       ok: failed.length === 0,

@@ -57,83 +57,111 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
       hint: 'check the path; experiments live in experiments/*.yaml',
     });
   }
-  const jobs = parseJobs(values.jobs, availableParallelism());
-  const workers = parseWorkers(io.env, availableParallelism());
-  const debounceMs = parseDebounce(values.debounce);
-  const stagesDir = stageSourcesDir();
-  const changes = new ChangeBatch(debounceMs);
-  const files = new WatchedFiles(changes, (message) => io.stderr(`watch: ${message}\n`));
-  const say = (line: string) => io.stdout(`watch: ${line}\n`);
-
-  /** One cycle: resolve the spec, update what is watched, run. Errors are printed, never thrown. */
-  const cycle = async (signal: AbortSignal) => {
-    let specFiles: string[] = [entry];
-    try {
-      specFiles = (await readSpecChain(entry)).map((f) => f.path);
-      const workspace = await openWorkspace(io, entry, {
-        sets: values.set,
-        cache: values.cache,
-        write: true,
-      });
-      files.ignore([workspace.store.root, workspace.runsDir]);
-      await files.set([...inputPaths(workspace.graph, specFiles), ...(stagesDir ? [stagesDir] : [])]);
-      // An aborted signal from the start would not reach the scheduler's listeners: skip instead.
-      if (signal.aborted) return;
-      await runWorkspace(io, workspace, {
-        targets: [],
-        force: [],
-        jobs,
-        workers,
-        dryRun: false,
-        keepGoing: false,
-        json: false,
-        signal,
-        reportInterrupted: false,
-      });
-    } catch (error) {
-      io.stderr(`${formatError(error, io.cwd)}\n`);
-      // Keep watching what was watched, plus the spec files: fixing one of them is what comes next.
-      await files.add(specFiles);
-    }
+  const changes = new ChangeBatch(parseDebounce(values.debounce));
+  const session: WatchSession = {
+    io,
+    entry,
+    sets: values.set,
+    cache: values.cache,
+    jobs: parseJobs(values.jobs, availableParallelism()),
+    workers: parseWorkers(io.env, availableParallelism()),
+    stagesDir: stageSourcesDir(),
+    changes,
+    files: new WatchedFiles(changes, (message) => io.stderr(`watch: ${message}\n`)),
+    say: (line) => io.stdout(`watch: ${line}\n`),
   };
-
   try {
-    for (let first = true; ; first = false) {
-      if (!first) {
-        await changes.settled(io.signal);
-        if (io.signal.aborted) break;
-        const changed = changes.take();
-        say(`${describeChanges(changed, io.cwd)} changed; running`);
-        if (stagesDir && changed.some((p) => isInside(p, stagesDir)))
-          say(
-            'built-in stages load once per process: restart watch (after npm run build) to use edited stage code',
-          );
-      }
-      // A settled burst of changes, or Ctrl-C, stops the run in flight; the loop then starts anew.
-      const run = new AbortController();
-      const stop = () => run.abort();
-      io.signal.addEventListener('abort', stop, { once: true });
-      const unsubscribe = changes.onSettled(stop);
-      if (io.signal.aborted) stop();
-      try {
-        await cycle(run.signal);
-      } finally {
-        unsubscribe();
-        io.signal.removeEventListener('abort', stop);
-      }
-      if (io.signal.aborted) break;
-      say(
-        run.signal.aborted
-          ? 'files changed during the run: it stopped, a new one starts'
-          : `waiting for changes to ${files.size} path${files.size === 1 ? '' : 's'} (Ctrl-C to stop)`,
-      );
-    }
+    await watchLoop(session);
   } finally {
     changes.dispose();
-    await files.close();
+    await session.files.close();
   }
-  say('stopped');
+  session.say('stopped');
   return EXIT_INTERRUPTED;
+}
+
+/** What every cycle of one `watch` shares. */
+interface WatchSession {
+  io: CliIo;
+  /** The experiment file, absolute. */
+  entry: string;
+  sets: string[] | undefined;
+  cache: string | undefined;
+  jobs: number;
+  workers: number;
+  /** stages/ of a source checkout, watched too; undefined when running from a build. */
+  stagesDir: string | undefined;
+  changes: ChangeBatch;
+  files: WatchedFiles;
+  say(line: string): void;
+}
+
+/** Runs a cycle, then one per settled burst of changes, until Ctrl-C. */
+async function watchLoop(session: WatchSession): Promise<void> {
+  const { io, changes, files, say, stagesDir } = session;
+  for (let first = true; ; first = false) {
+    if (!first) {
+      await changes.settled(io.signal);
+      if (io.signal.aborted) break;
+      const changed = changes.take();
+      say(`${describeChanges(changed, io.cwd)} changed; running`);
+      if (stagesDir && changed.some((p) => isInside(p, stagesDir)))
+        say(
+          'built-in stages load once per process: restart watch (after npm run build) to use edited stage code',
+        );
+    }
+    // A settled burst of changes, or Ctrl-C, stops the run in flight; the loop then starts anew.
+    const run = new AbortController();
+    const stop = () => run.abort();
+    io.signal.addEventListener('abort', stop, { once: true });
+    const unsubscribe = changes.onSettled(stop);
+    if (io.signal.aborted) stop();
+    try {
+      await runCycle(session, run.signal);
+    } finally {
+      unsubscribe();
+      io.signal.removeEventListener('abort', stop);
+    }
+    if (io.signal.aborted) break;
+    say(
+      run.signal.aborted
+        ? 'files changed during the run: it stopped, a new one starts'
+        : `waiting for changes to ${files.size} path${files.size === 1 ? '' : 's'} (Ctrl-C to stop)`,
+    );
+  }
+}
+
+/** One cycle: resolve the spec, update what is watched, run. Errors are printed, never thrown. */
+async function runCycle(session: WatchSession, signal: AbortSignal): Promise<void> {
+  const { io, entry, files, stagesDir } = session;
+  let specFiles: string[] = [entry];
+  try {
+    specFiles = (await readSpecChain(entry)).map((f) => f.path);
+    const workspace = await openWorkspace(io, entry, {
+      sets: session.sets,
+      cache: session.cache,
+      write: true,
+    });
+    files.ignore([workspace.store.root, workspace.runsDir]);
+    await files.set([...inputPaths(workspace.graph, specFiles), ...(stagesDir ? [stagesDir] : [])]);
+    // An aborted signal from the start would not reach the scheduler's listeners: skip instead.
+    if (signal.aborted) return;
+    await runWorkspace(io, workspace, {
+      targets: [],
+      force: [],
+      jobs: session.jobs,
+      workers: session.workers,
+      dryRun: false,
+      keepGoing: false,
+      json: false,
+      signal,
+      reportInterrupted: false,
+    });
+  } catch (error) {
+    io.stderr(`${formatError(error, io.cwd)}\n`);
+    // Keep watching what was watched, plus the spec files: fixing one of them is what comes next.
+    await files.add(specFiles);
+  }
 }
 
 function parseDebounce(value: string | undefined): number {
