@@ -75,7 +75,7 @@ export interface ExecuteInput {
 }
 
 export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
-  const { stage, key, store, graph, emit } = input;
+  const { stage, key, store, graph, emit, signal, workers } = input;
   const started = Date.now();
   const work = await cacheWrite(stage.name, store.makeTmpDir(`run-${stage.name}`));
   const resumeDir = store.layout.resume(key);
@@ -87,7 +87,6 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
   try {
     const inputs = await cacheWrite(stage.name, materializeInputs(stage, slots, input.trees, store));
     const execute = EXECUTORS[stage.kind] as Executor;
-    const { signal, workers } = input;
     const run = { stage, graph, store, scratch: work, resumeDir, inputs, log, signal, emit, workers };
     const { outs, metrics, warnings } = await execute(run);
     const output = await cacheWrite(stage.name, storeOutputs(store, work, outs, stage.name));

@@ -12,7 +12,7 @@ import { readShardsMeta } from '../../stages/contracts/shards-meta.ts';
 import { shardFiles, TokenLoader } from '../../stages/model/loader.ts';
 import { OrtGradients } from '../../stages/model/onnx/ort-engine.ts';
 import { readSafetensors } from '../../stages/model/safetensors.ts';
-import { evaluateLoss } from '../../stages/model/trainer.ts';
+import { evaluateLoss } from '../../stages/model/training-run.ts';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { FAKE_CODES_AND_SHARD } from '../helpers/fake-shards.ts';
 import { startServer, type TestServer } from '../helpers/http-server.ts';
