@@ -103,10 +103,18 @@ class ShellScanner {
       return;
     }
     const body = innermostBody(stack);
-    if (body && this.i >= body.end)
-      return this.loseTrack('a $(…) or quote left open at the end of a here-document');
-    if (c === REF) return this.ref(frame);
-    if (c === '\\') return this.backslash(frame, next);
+    if (body && this.i >= body.end) {
+      this.loseTrack('a $(…) or quote left open at the end of a here-document');
+      return;
+    }
+    if (c === REF) {
+      this.ref(frame);
+      return;
+    }
+    if (c === '\\') {
+      this.backslash(frame, next);
+      return;
+    }
     if (this.expansionStart(c, next)) return;
     if (frame.type === 'dquote') {
       if (c === '"') stack.pop();
@@ -117,7 +125,10 @@ class ShellScanner {
       this.i++;
       return;
     }
-    if (frame.type === 'param' || frame.type === 'arith') return this.insideExpansion(frame, c, next);
+    if (frame.type === 'param' || frame.type === 'arith') {
+      this.insideExpansion(frame, c, next);
+      return;
+    }
     if (this.plainQuoteOrComment(c, next)) return;
     this.plain(frame, c, next);
   }
@@ -174,10 +185,10 @@ class ShellScanner {
     c: string,
     next: string | undefined,
   ): void {
-    if (c === "'" || c === '"')
-      return this.loseTrack(
-        `quotes inside ${frame.type === 'param' ? '${…}' : '$((…))'} (shells differ there)`,
-      );
+    if (c === "'" || c === '"') {
+      this.loseTrack(`quotes inside ${frame.type === 'param' ? '${…}' : '$((…))'} (shells differ there)`);
+      return;
+    }
     if (frame.type === 'param') {
       if (c === '}') this.stack.pop();
     } else if (c === '(') frame.parens++;
@@ -186,7 +197,10 @@ class ShellScanner {
       else if (next === ')') {
         this.stack.pop();
         this.i++;
-      } else return this.loseTrack('an unbalanced ")" inside $((…))');
+      } else {
+        this.loseTrack('an unbalanced ")" inside $((…))');
+        return;
+      }
     }
     this.i++;
   }
@@ -225,15 +239,21 @@ class ShellScanner {
     }
     if (this.wordStart && frame.subst && /^case(?=[\s;]|$)/.test(src.slice(this.i, this.i + 5))) {
       // `case x in a) …` inside $(…): the pattern's ")" cannot be told from the closing one here.
-      return this.loseTrack('a case statement inside $(…)');
+      this.loseTrack('a case statement inside $(…)');
+      return;
     }
-    if (c === '<' && next === '<') return this.heredocOperator(frame);
+    if (c === '<' && next === '<') {
+      this.heredocOperator(frame);
+      return;
+    }
     if (c === '(') frame.parens++;
     if (c === ')') {
       if (frame.parens > 0) frame.parens--;
       else if (frame.subst) {
-        if (frame.heredocs.length > 0)
-          return this.loseTrack('a here-document that starts inside $(…) but whose body follows it');
+        if (frame.heredocs.length > 0) {
+          this.loseTrack('a here-document that starts inside $(…) but whose body follows it');
+          return;
+        }
         this.stack.pop();
         this.i++;
         this.wordStart = false;
@@ -259,9 +279,13 @@ class ShellScanner {
     const parsed = readDelimiter(this.src, this.i + 2);
     if (parsed.refAt !== undefined) {
       this.refuse(REFUSED.delimiter);
-      return this.loseTrack('a here-document whose delimiter is a param');
+      this.loseTrack('a here-document whose delimiter is a param');
+      return;
     }
-    if (parsed.doc === undefined) return this.loseTrack('a here-document without a delimiter');
+    if (parsed.doc === undefined) {
+      this.loseTrack('a here-document without a delimiter');
+      return;
+    }
     frame.heredocs.push(parsed.doc);
     this.i = parsed.end;
     this.wordStart = false;
