@@ -74,27 +74,7 @@ async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
     if (!isStackOverflow(error)) throw error;
     throw depthError(path, text, mostIndentedOffset(text));
   }
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]!;
-    if (isStackOverflow(first)) throw depthError(path, text, first.pos[0]);
-    const duplicate = first.code === 'DUPLICATE_KEY';
-    const loc = toLoc(path, lineCounter.lineStarts, first.pos[0]);
-    const lineText = text.split(/\r?\n/)[loc.line - 1] ?? '';
-    throw new PipeError(
-      duplicate
-        ? `duplicate key ${JSON.stringify(duplicateKeyAt(yaml, doc, first.pos[0]) ?? text.slice(first.pos[0], first.pos[1]))}`
-        : `YAML syntax error: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
-      {
-        code: duplicate ? 'E_SPEC_DUPLICATE_KEY' : 'E_SPEC_YAML',
-        loc,
-        hint: duplicate
-          ? 'each key (and each stage name) may appear once in a mapping; rename or merge the two'
-          : /\{[^}]*\$\{/.test(lineText)
-            ? 'inside a {flow: mapping} YAML reads "{" as syntax: quote the value ("${a.b}") or use block style'
-            : 'fix the YAML syntax at this place (indentation, a missing ":" or an unclosed quote are common causes)',
-      },
-    );
-  }
+  if (doc.errors.length > 0) throw syntaxError(yaml, doc, path, text, lineCounter.lineStarts);
   const deepNode = tooDeepNode(yaml, doc);
   if (deepNode !== undefined) throw depthError(path, text, deepNode);
   let value: unknown;
@@ -127,6 +107,35 @@ async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
     throw depthError(path, text, findOffset(index, deepPath, 'value'));
   }
   return { value, lineStarts: lineCounter.lineStarts, offsets };
+}
+
+/** The first syntax error of a document (a duplicate key, a nesting too deep, or bad YAML), located. */
+function syntaxError(
+  yaml: YamlModule,
+  doc: Document,
+  path: string,
+  text: string,
+  lineStarts: number[],
+): PipeError {
+  const first = doc.errors[0]!;
+  if (isStackOverflow(first)) return depthError(path, text, first.pos[0]);
+  const duplicate = first.code === 'DUPLICATE_KEY';
+  const loc = toLoc(path, lineStarts, first.pos[0]);
+  const lineText = text.split(/\r?\n/)[loc.line - 1] ?? '';
+  return new PipeError(
+    duplicate
+      ? `duplicate key ${JSON.stringify(duplicateKeyAt(yaml, doc, first.pos[0]) ?? text.slice(first.pos[0], first.pos[1]))}`
+      : `YAML syntax error: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+    {
+      code: duplicate ? 'E_SPEC_DUPLICATE_KEY' : 'E_SPEC_YAML',
+      loc,
+      hint: duplicate
+        ? 'each key (and each stage name) may appear once in a mapping; rename or merge the two'
+        : /\{[^}]*\$\{/.test(lineText)
+          ? 'inside a {flow: mapping} YAML reads "{" as syntax: quote the value ("${a.b}") or use block style'
+          : 'fix the YAML syntax at this place (indentation, a missing ":" or an unclosed quote are common causes)',
+    },
+  );
 }
 
 function depthError(path: string, text: string, offset: number): PipeError {
