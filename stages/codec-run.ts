@@ -1,12 +1,13 @@
 // The body of the `codec` stage, loaded only when it runs: fetch both models, open them, probe the
 // codec's facts and write codec.json.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { type StageContext, StageError } from '../src/stage-api/index.ts';
 import { probeCodec } from './codec/probe.ts';
 import { listRandomOps } from './codec/random-ops.ts';
 import type { CodecParams } from './codec.ts';
+import { writeCodecFacts } from './contracts/codec-facts.ts';
 import { fetchModel } from './lib/fetch-model.ts';
 import { parseModelSource } from './lib/model-source.ts';
 
@@ -27,7 +28,7 @@ export async function runCodec(ctx: StageContext<CodecParams>): Promise<void> {
       // Unseeded random ops make decoding differ run to run; sample seeds them (README: reproducibility).
       random_ops: listRandomOps(await readFile(paths.decoder)),
     };
-    await writeFile(join(ctx.outDir, 'codec.json'), `${JSON.stringify(facts, null, 2)}\n`);
+    await writeCodecFacts(ctx.outDir, facts);
     for (const key of ['hop_length', 'levels', 'codebook_size', 'pad_multiple'] as const)
       ctx.metric(key, facts[key]);
     ctx.log(

@@ -4,19 +4,18 @@ import { extname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { type StageContext, StageError } from '../src/stage-api/index.ts';
 import { encodeChapter } from './codec/encode-chapter.ts';
-import type { CodecFacts } from './codec/probe.ts';
 import { batchOf, sessionMetadata, usableBatch } from './codec/run-model.ts';
 import { type AudioListing, readAudioManifest } from './contracts/audio-manifest.ts';
+import { type CodecFactsView, readCodecFacts } from './contracts/codec-facts.ts';
 import { type CodesChapter, writeCodesManifest } from './contracts/codes-manifest.ts';
 import { checkDevice, deviceError, onnxProviders } from './lib/device.ts';
-import { readInputJson } from './lib/files.ts';
 import type { TokenizeParams } from './tokenize.ts';
 import { writeChapterCodes } from './tokens/codes-files.ts';
 
 /** Runs the stage; speed is audio seconds per second of the whole stage (loading the encoder included). */
 export async function runTokenize(ctx: StageContext<TokenizeParams>): Promise<void> {
   const stageStarted = performance.now();
-  const facts = (await readInputJson(ctx.input('codec'), 'codec.json', 'codec')) as CodecFacts;
+  const facts = readCodecFacts(ctx.input('codec'));
   const audio = readAudioManifest(ctx.input('audio'));
   if (audio.sample_rate !== facts.sample_rate) {
     throw new StageError(
@@ -60,7 +59,7 @@ export async function runTokenize(ctx: StageContext<TokenizeParams>): Promise<vo
 }
 
 /** The encoder's output names, coarse to fine; the codes contract has three levels at 1:2:4 (SNAC's). */
-function levelOutputsOf(facts: CodecFacts): string[] {
+function levelOutputsOf(facts: CodecFactsView): string[] {
   const levels = facts.strides
     .map((stride, i) => ({ stride, output: facts.encoder.outputs[i]! }))
     .sort((a, b) => b.stride - a.stride);
@@ -116,7 +115,7 @@ interface Encoded {
 async function encodeAll(
   ctx: StageContext<TokenizeParams>,
   encoder: Encoder,
-  facts: CodecFacts,
+  facts: CodecFactsView,
   levelOutputs: string[],
   audio: AudioListing,
   stageStarted: number,

@@ -6,8 +6,8 @@ import { StageError } from '../../src/stage-api/index.ts';
 import { Int16ToFloat } from '../audio/simd-kernel.ts';
 import { WavFormatError } from '../audio/wav-reader.ts';
 import { CHUNK_FRAMES, MonoWavStream } from '../audio/wav-stream.ts';
+import type { CodecFactsView } from '../contracts/codec-facts.ts';
 import type { LevelCodes } from '../tokens/codes.ts';
-import type { CodecFacts } from './probe.ts';
 import { runModel } from './run-model.ts';
 
 type Ort = typeof import('onnxruntime-node');
@@ -15,7 +15,7 @@ type Ort = typeof import('onnxruntime-node');
 export interface EncodeOptions {
   ort: Ort;
   session: InferenceSession;
-  facts: CodecFacts;
+  facts: CodecFactsView;
   /** Encoder outputs ordered coarse to fine (the codes contract's level 0, 1, 2). */
   levelOutputs: string[];
   /** Samples per window, a multiple of facts.pad_multiple (so also of facts.frame_samples). */

@@ -4,31 +4,8 @@
 // each level, and the largest code the decoder accepts gives the codebook size.
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { StageError } from '../../src/stage-api/index.ts';
-import type { RandomOp } from './random-ops.ts';
-import { type Batch, batchOf, runModel, sessionMetadata } from './run-model.ts';
-
-export interface CodecFacts {
-  sample_rate: number;
-  /** Samples per frame of the finest level. */
-  hop_length: number;
-  levels: number;
-  /** Samples per frame of each level divided by hop_length, in the encoder's output order. */
-  strides: number[];
-  /** Samples per coarse frame: hop × the largest stride. */
-  frame_samples: number;
-  /**
-   * Audio fed to the encoder must be a multiple of this many samples: frame_samples, or a multiple
-   * of it given as `pad_multiple` (codecs with a local attention window need whole windows).
-   */
-  pad_multiple: number;
-  codebook_size: number;
-  encoder: { input: string; outputs: string[] };
-  decoder: { inputs: string[]; output: string };
-  /** Each model's batch dimension: `dynamic`, or the fixed batch it was exported with. */
-  batch: { encoder: Batch; decoder: Batch };
-  /** The decoder's random ops (written by the codec stage; absent in codec.json of older runs). */
-  random_ops?: RandomOp[];
-}
+import type { CodecFacts } from '../contracts/codec-facts.ts';
+import { batchOf, runModel, sessionMetadata } from './run-model.ts';
 
 type Ort = typeof import('onnxruntime-node');
 type Meta = { name: string; isTensor: boolean; type?: string; shape?: (number | string)[] };

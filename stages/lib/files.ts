@@ -3,7 +3,7 @@
 // path checks that keep archive and listing names inside the output folder; folder listing.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { formatBytes, StageError } from '../../src/stage-api/index.ts';
 
@@ -103,20 +103,4 @@ export async function listFolder(root: string, prefix = ''): Promise<{ path: str
     }
   }
   return found;
-}
-
-/**
- * A JSON file of an upstream output (a manifest, codec facts). Upstream may be any cmd stage, so
- * a missing or broken file is the user's input error, named with `what` reads it from whom.
- */
-export async function readInputJson(dir: string, name: string, producer: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(join(dir, name), 'utf8'));
-  } catch (cause) {
-    const why = cause instanceof SyntaxError ? cause.message : (cause as NodeJS.ErrnoException).code;
-    throw new StageError(`the input has no readable ${name} (${why})`, {
-      hint: `this slot expects the output of ${producer}`,
-      cause,
-    });
-  }
 }

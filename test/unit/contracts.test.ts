@@ -11,6 +11,7 @@ import {
   readAudioManifest,
   writeAudioManifest,
 } from '../../stages/contracts/audio-manifest.ts';
+import { type CodecFacts, readCodecFacts, writeCodecFacts } from '../../stages/contracts/codec-facts.ts';
 import {
   type CodesManifest,
   readCodesManifest,
@@ -88,7 +89,28 @@ const meta: ShardsMetaFile = {
   tokens_per_audio_second: 96,
 };
 
+const facts: CodecFacts = {
+  sample_rate: 24000,
+  hop_length: 512,
+  levels: 3,
+  strides: [4, 2, 1],
+  frame_samples: 2048,
+  pad_multiple: 2048,
+  codebook_size: 4096,
+  encoder: { input: 'audio', outputs: ['c0', 'c1', 'c2'] },
+  decoder: { inputs: ['c0', 'c1', 'c2'], output: 'audio' },
+  batch: { encoder: 'dynamic', decoder: 1 },
+  random_ops: [],
+};
+
 describe('round trip: the bytes every producer always wrote, and what its readers get', () => {
+  test('codec facts', async () => {
+    const dir = folder();
+    await writeCodecFacts(dir, facts);
+    assert.equal(readFileSync(join(dir, 'codec.json'), 'utf8'), `${JSON.stringify(facts, null, 2)}\n`);
+    const { levels: _l, batch: _b, random_ops: _r, ...view } = facts;
+    assert.deepEqual(readCodecFacts(dir), view);
+  });
   test('download manifest', async () => {
     const dir = folder();
     await writeDownloadManifest(dir, download);
@@ -200,6 +222,16 @@ describe('a malformed file is an input error naming the file and the field', () 
           folder({ 'manifest.json': json({ ...codes, chapters: [{ ...chapter, frames: 1.5 }] }) }),
         ),
       /chapters\[0\]\.frames must be an integer, not 1\.5$/,
+    );
+  });
+  test('codec facts: a stride that is no count, a missing tensor name', () => {
+    rejects(
+      () => readCodecFacts(folder({ 'codec.json': json({ ...facts, strides: [4, 2, 0] }) })),
+      /^the input's codec\.json is not a valid codec facts file: strides\[2\] must be >=1, not 0$/,
+    );
+    rejects(
+      () => readCodecFacts(folder({ 'codec.json': json({ ...facts, decoder: { inputs: [] } }) })),
+      /: decoder\.output is missing$/,
     );
   });
   test('shards meta: an unknown layout, a download listing with a non-string path', () => {
