@@ -1,5 +1,6 @@
 // Follows `extends:` from an experiment file up to the root pipeline.yaml. Messages name files by
-// absolute path; the reporter shows them relative to where the user stands (format-error.ts).
+// absolute path (listed in the error's paths); the reporter shows them relative to where the user
+// stands (format-error.ts).
 import { dirname, resolve } from 'node:path';
 import { PipeError } from '../errors.ts';
 import { readYamlFile, type YamlFile } from './yaml-file.ts';
@@ -18,6 +19,7 @@ export async function readSpecChain(entry: string): Promise<YamlFile[]> {
         code: 'E_SPEC_EXTENDS_CYCLE',
         loc: child?.locate(['extends']),
         hint: 'an experiment extends pipeline.yaml or another experiment, never itself',
+        paths: cycle,
       });
     }
     const file = await readParent(path, child);
@@ -29,6 +31,7 @@ export async function readSpecChain(entry: string): Promise<YamlFile[]> {
         code: 'E_SPEC_EMPTY',
         loc: child ? child.locate(['extends']) : { file: path, line: 1, col: 1 },
         hint: 'a pipeline declares params: and stages:; an experiment declares extends: and params:',
+        paths: child ? [path, child.path] : [path],
       });
     }
     if (typeof value !== 'object' || Array.isArray(value)) {
@@ -38,6 +41,7 @@ export async function readSpecChain(entry: string): Promise<YamlFile[]> {
           code: 'E_SPEC_SCHEMA',
           loc: file.locate([]),
           hint: 'start the file with "params:" and "stages:" keys, or with "extends: pipeline.yaml"',
+          paths: [path],
         },
       );
     }
@@ -66,6 +70,7 @@ async function readParent(path: string, child: YamlFile | undefined): Promise<Ya
       loc: child.locate(['extends']),
       hint: error.hint ?? 'check the path in extends: (relative to the file that names it)',
       cause: error.cause,
+      paths: [...error.paths, child.path],
     });
   }
 }

@@ -160,6 +160,7 @@ export function checkExperimentName(specFile: string): string {
     `${specFile} would name the experiment ${JSON.stringify(name)}, which is not a valid experiment name`,
     {
       code: 'E_SPEC_EXPERIMENT_NAME',
+      paths: [specFile],
       hint: 'rename the file: its name without .yaml starts with a letter or digit and uses letters, digits, ".", "-" and "_" (it becomes the folder runs/<name>/)',
     },
   );

@@ -33,6 +33,7 @@ export async function readYamlFile(path: string): Promise<YamlFile> {
       code: missing ? 'E_SPEC_NOT_FOUND' : 'E_SPEC_READ',
       hint: missing ? 'check the path; experiments live in experiments/*.yaml' : undefined,
       cause,
+      paths: [path],
     });
   }
   return parseYamlText(path, text);

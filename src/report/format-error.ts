@@ -1,11 +1,12 @@
 // Errors as people read them: `file:line:col error CODE (stage "x")`, the message, a code frame
 // and a hint. Anything that is not a PipeError is an internal error and keeps its stack.
 //
-// Errors carry absolute paths (in loc.file and in their text), whoever made them and wherever the
-// process stands; only here, given the folder the user ran the command in (`cwd`, the CLI's
-// io.cwd), are paths inside it shown relative to it, as compilers do.
+// Errors carry absolute paths (loc.file, and the spec files their text names, listed in `paths`),
+// whoever made them and wherever the process stands; only here, given the folder the user ran the
+// command in (`cwd`, the CLI's io.cwd), are those inside it shown relative to it, as compilers do.
+// Other paths in a message (a cache folder, a stage's file) are shown as the message writes them.
 import { readFileSync } from 'node:fs';
-import { relative, sep } from 'node:path';
+import { relative } from 'node:path';
 import { type Loc, PipeError, PipeErrorList } from '../errors.ts';
 
 /** A path as the user standing in `cwd` reads it: relative inside cwd, absolute elsewhere. */
@@ -14,10 +15,11 @@ export function displayPath(path: string, cwd: string): string {
   return rel === '' || rel.startsWith('..') ? path : rel;
 }
 
-/** `text` with every absolute path inside `cwd` shown relative to it. */
-export function displayPaths(text: string, cwd: string): string {
-  const prefix = cwd.endsWith(sep) ? cwd : cwd + sep;
-  return prefix === sep ? text : text.replaceAll(prefix, '');
+/** `text` with each of `paths` in it shown as displayPath shows it. */
+export function displayPaths(text: string, paths: readonly string[], cwd: string): string {
+  // Longest first, so a path that another one extends is not cut in the middle.
+  const byLength = [...new Set(paths)].sort((a, b) => b.length - a.length);
+  return byLength.reduce((shown, path) => shown.replaceAll(path, displayPath(path, cwd)), text);
 }
 
 export function formatError(error: unknown, cwd: string): string {
@@ -37,8 +39,8 @@ export function errorJson(error: unknown, cwd: string): string {
     e instanceof PipeError
       ? {
           code: e.code,
-          message: displayPaths(e.message, cwd),
-          hint: e.hint === undefined ? null : displayPaths(e.hint, cwd),
+          message: displayPaths(e.message, e.paths, cwd),
+          hint: e.hint === undefined ? null : displayPaths(e.hint, e.paths, cwd),
           file: e.loc ? displayPath(e.loc.file, cwd) : null,
           line: e.loc?.line ?? null,
           col: e.loc?.col ?? null,
@@ -60,9 +62,9 @@ export function errorJson(error: unknown, cwd: string): string {
 function formatOne(error: PipeError, cwd: string): string {
   const where = error.loc ? `${displayPath(error.loc.file, cwd)}:${error.loc.line}:${error.loc.col} ` : '';
   const stage = error.stage ? ` (stage "${error.stage}")` : '';
-  const lines = [`${where}error ${error.code}${stage}`, `  ${displayPaths(error.message, cwd)}`];
+  const lines = [`${where}error ${error.code}${stage}`, `  ${displayPaths(error.message, error.paths, cwd)}`];
   if (error.loc) lines.push(...codeFrame(error.loc));
-  if (error.hint) lines.push(`  hint: ${displayPaths(error.hint, cwd)}`);
+  if (error.hint) lines.push(`  hint: ${displayPaths(error.hint, error.paths, cwd)}`);
   return lines.join('\n');
 }
 

@@ -1,4 +1,5 @@
-// The reporter shows paths relative to the folder it is given, and only paths inside it.
+// The reporter shows the spec files an error names relative to the folder it is given, and only
+// those inside it; other paths in a message stay as the message writes them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PipeError } from '../../src/errors.ts';
@@ -9,31 +10,34 @@ test('paths inside cwd read relative; the folder itself, look-alike siblings and
   assert.equal(displayPath('/p/proj', '/p/proj'), '/p/proj');
   assert.equal(displayPath('/p/other/x.yaml', '/p/proj'), '/p/other/x.yaml');
   assert.equal(
-    displayPaths('/p/proj/a.yaml extends /p/project/b.yaml in /p/proj', '/p/proj'),
-    'a.yaml extends /p/project/b.yaml in /p/proj',
+    displayPaths(
+      '/p/proj/a.yaml extends /p/proj/a.yaml.d/b.yaml',
+      ['/p/proj/a.yaml', '/p/proj/a.yaml.d/b.yaml'],
+      '/p/proj',
+    ),
+    'a.yaml extends a.yaml.d/b.yaml',
   );
-  assert.equal(displayPaths('/p/proj/a.yaml', '/p/proj/'), 'a.yaml');
-  assert.equal(displayPaths('/etc/x', '/'), '/etc/x', 'from /, absolute paths stay as they are');
 });
 
-test('the text and the JSON of one error, from two folders', () => {
-  const error = new PipeError('cannot read spec file /p/proj/nope.yaml', {
+test('the text and the JSON of one error, from two folders; a path it does not list stays absolute', () => {
+  const error = new PipeError('cannot read spec file /p/proj/nope.yaml (cache /p/proj/cache)', {
     code: 'E_SPEC_NOT_FOUND',
     loc: { file: '/p/proj/experiments/x.yaml', line: 2, col: 10 },
-    hint: 'check /p/proj/experiments/x.yaml',
+    hint: 'check /p/proj/nope.yaml',
+    paths: ['/p/proj/nope.yaml'],
   });
   assert.equal(
     formatError(error, '/p/proj'),
-    'experiments/x.yaml:2:10 error E_SPEC_NOT_FOUND\n  cannot read spec file nope.yaml\n  hint: check experiments/x.yaml',
+    'experiments/x.yaml:2:10 error E_SPEC_NOT_FOUND\n  cannot read spec file nope.yaml (cache /p/proj/cache)\n  hint: check nope.yaml',
   );
   assert.match(
     formatError(error, '/p/proj/experiments'),
-    /^x\.yaml:2:10 .*\n {2}cannot read spec file \/p\/proj\/nope\.yaml\n/,
+    /^x\.yaml:2:10 .*\n {2}cannot read spec file \/p\/proj\/nope\.yaml /,
   );
   assert.deepEqual(JSON.parse(errorJson(error, '/p/proj')).errors[0], {
     code: 'E_SPEC_NOT_FOUND',
-    message: 'cannot read spec file nope.yaml',
-    hint: 'check experiments/x.yaml',
+    message: 'cannot read spec file nope.yaml (cache /p/proj/cache)',
+    hint: 'check nope.yaml',
     file: 'experiments/x.yaml',
     line: 2,
     col: 10,

@@ -54,6 +54,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
   if (!existsSync(entry)) {
     throw new PipeError(`cannot read spec file ${entry}: no such file`, {
       code: 'E_SPEC_NOT_FOUND',
+      paths: [entry],
       hint: 'check the path; experiments live in experiments/*.yaml',
     });
   }
