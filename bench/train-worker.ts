@@ -11,9 +11,10 @@ import { AdamW, clipByGlobalNorm } from '../stages/model/adamw.ts';
 import { type BackendChoice, loadBackend, type Tf } from '../stages/model/backend.ts';
 import { type Decoder, generate, gptDecoder } from '../stages/model/generate.ts';
 import { Gpt, initialWeights } from '../stages/model/gpt.ts';
-import { type GradientEngine, InProcessGradients, WorkerGradients } from '../stages/model/gradients.ts';
+import { type GradientEngine, InProcessGradients } from '../stages/model/gradients.ts';
 import { OrtGradients } from '../stages/model/onnx/ort-engine.ts';
 import { OrtModel } from '../stages/model/onnx/ort-model.ts';
+import { WorkerGradients } from '../stages/model/worker-gradients.ts';
 
 /**
  * The issue's configs: A (4 layers, 4 heads, 256 wide, context 512, micro-batch 4), B, C (the

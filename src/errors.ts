@@ -30,6 +30,11 @@ export interface PipeErrorInit {
   cause?: unknown;
   /** Exit code when this error ends the program; spec and usage errors default to 2. */
   exitCode?: number;
+  /**
+   * Absolute paths of files the message names for the user (spec files), which the reporter shows
+   * relative to the folder the command ran in. Other paths in a message are shown as written.
+   */
+  paths?: readonly string[];
 }
 
 /** Why it exists: errors with a code, a hint and a location, so messages point at the cause. */
@@ -39,6 +44,7 @@ export class PipeError extends Error {
   readonly loc?: Loc;
   readonly stage?: string;
   readonly exitCode: number;
+  readonly paths: readonly string[];
 
   constructor(message: string, init: PipeErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -48,6 +54,7 @@ export class PipeError extends Error {
     this.loc = init.loc;
     this.stage = init.stage;
     this.exitCode = init.exitCode ?? EXIT_USAGE;
+    this.paths = init.paths ?? [];
   }
 }
 

@@ -3,54 +3,21 @@
 // manifest.json is written. Heavy or I/O modules are imported here, never by download.ts.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, posix, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type StageContext, StageError } from '../src/stage-api/index.ts';
+import { formatBytes, type StageContext, StageError } from '../src/stage-api/index.ts';
+import { type DownloadedFile, writeDownloadManifest } from './contracts/download-manifest.ts';
+import { fromHub } from './download/hub.ts';
+import { type Job, remaining } from './download/job.ts';
 import type { DownloadParams } from './download.ts';
-import {
-  formatBytes,
-  hashPrefix,
-  listFolder,
-  looksLikeZip,
-  tooLarge,
-  unsafePath,
-  writeHashed,
-} from './lib/files.ts';
-import { hubEndpoint, hubHeaders, listDatasetFiles, resolveUrl } from './lib/hf.ts';
-import { fetchToFile, type RequestOptions } from './lib/http.ts';
-import { compileInclude, type Include, noMatchError } from './lib/include.ts';
+import { hashPrefix, listFolder, looksLikeZip, tooLarge, writeHashed } from './lib/files.ts';
+import { fetchToFile } from './lib/http.ts';
+import { compileInclude, noMatchError } from './lib/include.ts';
 import { Pins } from './lib/pins.ts';
 import { byteProgress } from './lib/progress.ts';
 import { parseSource, type Source } from './lib/sources.ts';
 import { extractZip } from './lib/zip.ts';
-
-/** One line of manifest.json. */
-interface ManifestFile {
-  file: string;
-  bytes: number;
-  sha256: string;
-  url: string;
-}
-
-/** What every source reader needs, built once per run. */
-interface Job {
-  ctx: StageContext<DownloadParams>;
-  audioDir: string;
-  /** Where a downloaded zip waits to be extracted; removed before the stage ends. */
-  scratch: string;
-  include: Include;
-  pins: Pins;
-  request: RequestOptions;
-  /** Bytes written to audio/ so far, against max_bytes. */
-  written: number;
-  /**
-   * How the manifest names a local file: as a file:// URL for an absolute source, and relative to
-   * the project for a relative one, so the output (and every key after it) does not depend on
-   * where the project is checked out.
-   */
-  localUrl(path: string): string;
-}
 
 /** Runs the stage: fetch the source, check the pins, write manifest.json. */
 export async function runDownload(ctx: StageContext<DownloadParams>): Promise<void> {
@@ -77,7 +44,7 @@ export async function runDownload(ctx: StageContext<DownloadParams>): Promise<vo
       return inside ? posix.join(source.path.split(sep).join('/'), inside) : source.path;
     },
   };
-  let files: ManifestFile[];
+  let files: DownloadedFile[];
   try {
     files = await readSource(job, source);
   } finally {
@@ -85,15 +52,14 @@ export async function runDownload(ctx: StageContext<DownloadParams>): Promise<vo
   }
   job.pins.assertAllUsed(files.map((f) => f.file.slice('audio/'.length)));
   files.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
-  const manifest = { source: p.source, files };
-  await writeFile(join(ctx.outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeDownloadManifest(ctx.outDir, { source: p.source, files });
   const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
   ctx.metric('files', files.length);
   ctx.metric('bytes', bytes);
   ctx.log(`${files.length} files, ${formatBytes(bytes)} from ${p.source}`);
 }
 
-function readSource(job: Job, source: Source): Promise<ManifestFile[]> {
+function readSource(job: Job, source: Source): Promise<DownloadedFile[]> {
   switch (source.kind) {
     case 'http':
       return fromUrl(job, source.url);
@@ -106,7 +72,7 @@ function readSource(job: Job, source: Source): Promise<ManifestFile[]> {
 
 // ---- http(s): one file, or a zip -------------------------------------------------------------
 
-async function fromUrl(job: Job, url: string): Promise<ManifestFile[]> {
+async function fromUrl(job: Job, url: string): Promise<DownloadedFile[]> {
   const name = fileNameOf(url);
   const tmp = join(job.scratch, name);
   const fetched = await fetchToFile({
@@ -147,7 +113,7 @@ function fileNameOf(url: string): string {
 
 // ---- zip (downloaded or local) -------------------------------------------------------------
 
-async function fromZip(job: Job, zipPath: string, name: string, url: string): Promise<ManifestFile[]> {
+async function fromZip(job: Job, zipPath: string, name: string, url: string): Promise<DownloadedFile[]> {
   const report = byteProgress(job.ctx.progress, `extracting ${name}`);
   const extracted = await extractZip(zipPath, job.audioDir, {
     include: job.include,
@@ -165,7 +131,7 @@ async function fromZip(job: Job, zipPath: string, name: string, url: string): Pr
 
 // ---- local file, zip or folder -------------------------------------------------------------
 
-async function fromLocal(job: Job, path: string): Promise<ManifestFile[]> {
+async function fromLocal(job: Job, path: string): Promise<DownloadedFile[]> {
   const info = await stat(path).catch(() => {
     throw new StageError(`the source ${path} does not exist`, {
       hint: 'check the path; a relative one is relative to the folder of pipeline.yaml',
@@ -187,7 +153,7 @@ async function fromLocal(job: Job, path: string): Promise<ManifestFile[]> {
   return [{ file: `audio/${name}`, bytes: file.bytes, sha256: file.sha256, url }];
 }
 
-async function fromFolder(job: Job, root: string): Promise<ManifestFile[]> {
+async function fromFolder(job: Job, root: string): Promise<DownloadedFile[]> {
   const all = await listFolder(root);
   const selected = all.filter((f) => job.include.test(f.path));
   if (selected.length === 0)
@@ -199,7 +165,7 @@ async function fromFolder(job: Job, root: string): Promise<ManifestFile[]> {
   const declared = selected.reduce((sum, f) => sum + f.size, 0);
   if (declared > remaining(job))
     throw tooLarge(`${root} (${selected.length} files)`, remaining(job), declared);
-  const files: ManifestFile[] = [];
+  const files: DownloadedFile[] = [];
   for (const { path, size } of selected) {
     const src = join(root, path);
     const url = job.localUrl(src);
@@ -220,108 +186,4 @@ async function copyFile(job: Job, src: string, dest: string, name: string, size:
   });
   job.written += file.bytes;
   return file;
-}
-
-// ---- Hugging Face dataset ------------------------------------------------------------------
-
-async function fromHub(job: Job, dataset: Extract<Source, { kind: 'hf' }>): Promise<ManifestFile[]> {
-  const endpoint = hubEndpoint();
-  const request = { ...job.request, headers: hubHeaders() };
-  const listed = await listDatasetFiles(endpoint, dataset, request);
-  const where = `hf:${dataset.owner}/${dataset.name}@${dataset.revision}`;
-  const selected = listed.filter((f) => job.include.test(f.path));
-  if (selected.length === 0)
-    throw noMatchError(
-      where,
-      job.include,
-      listed.map((f) => f.path),
-    );
-  for (const { path } of selected) {
-    const problem = unsafePath(path, job.audioDir);
-    if (problem)
-      throw new StageError(`${where} lists a file that would escape audio/: "${path}" (${problem})`);
-  }
-  const declared = selected.reduce((sum, f) => sum + (f.size ?? 0), 0);
-  if (declared > remaining(job))
-    throw tooLarge(`${where} (${selected.length} files)`, remaining(job), declared);
-  return fetchAll(job, selected, where, {
-    url: (path) => resolveUrl(endpoint, dataset, path),
-    request,
-    declared: selected.every((f) => f.size !== undefined) ? declared : undefined,
-  });
-}
-
-/**
- * Files of a dataset fetched at once: enough to hide the per-request latency of a far server, few
- * enough to be polite to it. Not a param: it does not change the output.
- */
-const PARALLEL_DOWNLOADS = 4;
-
-/**
- * Downloads `files` into audio/, PARALLEL_DOWNLOADS at a time, with one progress line for all of
- * them. max_bytes holds for their sum as it arrives; the first failure stops the others and is the
- * error reported. Entries come back in the given order, whatever order the files finish in.
- */
-async function fetchAll(
-  job: Job,
-  files: readonly { path: string }[],
-  where: string,
-  options: { url(path: string): string; request: RequestOptions; declared: number | undefined },
-): Promise<ManifestFile[]> {
-  const budget = remaining(job);
-  const received = new Array<number>(files.length).fill(0);
-  const done: ManifestFile[] = new Array(files.length);
-  let finished = 0;
-  const report = byteProgress(job.ctx.progress, () => `${finished}/${files.length} files`);
-  const stop = new AbortController();
-  const onStageAbort = () => stop.abort(job.ctx.signal.reason);
-  if (job.ctx.signal.aborted) onStageAbort();
-  job.ctx.signal.addEventListener('abort', onStageAbort, { once: true });
-  let failure: { error: unknown } | undefined;
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length && !stop.signal.aborted) {
-      const i = next++;
-      const { path } = files[i]!;
-      const url = options.url(path);
-      try {
-        const fetched = await fetchToFile({
-          ...options.request,
-          signal: stop.signal,
-          url,
-          dest: join(job.audioDir, path),
-          name: path,
-          sha256: job.pins.expected(path),
-          maxBytes: budget,
-          onProgress: (bytes) => {
-            received[i] = bytes;
-            const sum = received.reduce((a, b) => a + b, 0);
-            if (sum > budget) throw tooLarge(`${where} (${files.length} files)`, budget);
-            report(sum, options.declared);
-          },
-        });
-        received[i] = fetched.bytes;
-        finished++;
-        done[i] = { file: `audio/${path}`, bytes: fetched.bytes, sha256: fetched.sha256, url };
-      } catch (error) {
-        // The first failure is the one to report; the others' errors are the abort it caused.
-        failure ??= { error };
-        stop.abort(error);
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_DOWNLOADS, files.length) }, worker));
-  } finally {
-    job.ctx.signal.removeEventListener('abort', onStageAbort);
-  }
-  if (failure) throw failure.error;
-  job.written += received.reduce((a, b) => a + b, 0);
-  return done;
-}
-
-// ---- shared --------------------------------------------------------------------------------
-
-function remaining(job: Job): number {
-  return job.ctx.params.max_bytes - job.written;
 }

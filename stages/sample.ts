@@ -45,7 +45,7 @@ export default defineStage({
     const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { openModel } = await import('./model/inference.ts');
-    const { readShardsMeta } = await import('./model/shards-meta.ts');
+    const { readShardsMeta } = await import('./contracts/shards-meta.ts');
     const { readValTokens } = await import('./model/val-stream.ts');
     const { generate } = await import('./model/generate.ts');
     const { makeLayout } = await import('./tokens/layout-registry.ts');

@@ -52,6 +52,24 @@ export function looksLikeSpecFile(arg: string, cwd: string): boolean {
 }
 
 /** `--jobs` as a positive integer. */
+/**
+ * How many worker threads a built-in stage may start (StageContext.workers): GPT2O_WORKERS, else
+ * `fallback` (one per core). The one place the engine reads that variable; run and watch pass the
+ * number down to the stages, so no stage reads the environment for it.
+ */
+export function parseWorkers(env: NodeJS.ProcessEnv, fallback: number): number {
+  const value = env.GPT2O_WORKERS;
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new PipeError(`GPT2O_WORKERS must be a positive integer, got "${value}"`, {
+      code: 'E_USAGE',
+      hint: 'for example GPT2O_WORKERS=2, or unset it for one worker thread per core',
+    });
+  }
+  return n;
+}
+
 export function parseJobs(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);

@@ -1,7 +1,6 @@
 // The CLI entry: `runMain(rawArgs, io)` dispatches to lazily imported subcommands and turns errors
 // into messages and exit codes (0 ok, 1 stage failed, 2 spec/usage error). Tests call it in-process.
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, PipeError } from '../errors.ts';
-import { setDisplayRoot } from '../pipeline/yaml-file.ts';
 import { errorJson, formatError } from '../report/format-error.ts';
 import { TOOL_VERSION } from '../run/version.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
@@ -51,7 +50,6 @@ const COMMANDS: Record<string, Command> = {
 
 export async function runMain(rawArgs: string[], io: CliIo): Promise<number> {
   const [name, ...args] = rawArgs;
-  setDisplayRoot(io.cwd);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout(MAIN_HELP);
     return name === undefined ? EXIT_USAGE : EXIT_OK;
@@ -63,16 +61,16 @@ export async function runMain(rawArgs: string[], io: CliIo): Promise<number> {
   const command = COMMANDS[name];
   if (!command) {
     io.stderr(
-      `${formatError(new PipeError(`unknown command "${name}"`, { code: 'E_USAGE', hint: suggestionHint(name, Object.keys(COMMANDS), 'commands') }))}\n`,
+      `${formatError(new PipeError(`unknown command "${name}"`, { code: 'E_USAGE', hint: suggestionHint(name, Object.keys(COMMANDS), 'commands') }), io.cwd)}\n`,
     );
     return EXIT_USAGE;
   }
   try {
     return await command(args, io);
   } catch (error) {
-    io.stderr(`${formatError(error)}\n`);
+    io.stderr(`${formatError(error, io.cwd)}\n`);
     // A script asked for JSON: it gets JSON for a spec or usage error too, not an empty stdout.
-    if (wantsJson(args)) io.stdout(`${errorJson(error)}\n`);
+    if (wantsJson(args)) io.stdout(`${errorJson(error, io.cwd)}\n`);
     return error instanceof PipeError ? error.exitCode : EXIT_INTERNAL;
   }
 }

@@ -42,61 +42,72 @@ export function buildGraph(spec: ResolvedSpec): Graph {
       if (!edgeLoc.has(`${stage.name}->${name}`)) edgeLoc.set(`${stage.name}->${name}`, loc);
     };
     for (const need of stage.needs) add(need.stage, need.loc);
-    if (stage.kind === 'cmd') {
-      const produced: ProducedDep[] = [];
-      for (const dep of stage.deps) {
-        const producer = producers.ownerOf(dep.path)?.producer;
-        if (producer) {
-          if (producer.stage === stage.name) {
-            sink.add(
-              new PipeError(`stage "${stage.name}" both reads and writes "${dep.path}"`, {
-                code: 'E_SPEC_SELF_DEPENDENCY',
-                loc: dep.loc,
-                stage: stage.name,
-                hint: 'write the result to a new path and declare that in outs:',
-              }),
-            );
-            continue;
-          }
-          produced.push({ dep: dep.path, stage: producer.stage });
-          add(producer.stage, dep.loc);
-          continue;
-        }
-        const inside = producers.outBelow(dep.path);
-        if (inside) {
-          sink.add(
-            new PipeError(
-              `dep "${dep.path}" of stage "${stage.name}" contains "${inside}", an out of stage "${producers.producer(inside)!.stage}"`,
-              {
-                code: 'E_SPEC_DEP_OVERLAPS_OUT',
-                loc: dep.loc,
-                stage: stage.name,
-                hint: `depend on "${inside}" itself, and keep stage outputs out of source folders`,
-              },
-            ),
-          );
-        }
-      }
-      for (const out of stage.outs) {
-        const dep = stage.deps.find((d) => out.path === d.path || out.path.startsWith(`${d.path}/`));
-        if (dep && !produced.some((p) => p.dep === dep.path)) {
-          sink.add(
-            new PipeError(`out "${out.path}" of stage "${stage.name}" lies inside its dep "${dep.path}"`, {
-              code: 'E_SPEC_OUT_INSIDE_DEP',
-              loc: out.loc,
-              stage: stage.name,
-              hint: 'write outputs to their own folder; a stage never writes into what it reads',
-            }),
-          );
-        }
-      }
-      producedDeps.set(stage.name, produced);
-    }
+    if (stage.kind === 'cmd') producedDeps.set(stage.name, wireDeps(stage, producers, sink, add));
     upstream.set(stage.name, ups);
   }
   sink.throwIfAny();
   const order = topologicalOrder(spec.stages, upstream, edgeLoc);
   return { spec, stages, upstream, order, producedDeps };
+}
+
+/**
+ * A cmd stage's deps that another stage writes: each is an edge from its producer (through `add`).
+ * Reports a stage reading its own out, a dep holding another stage's out, and an out inside a dep.
+ */
+function wireDeps(
+  stage: CmdStage,
+  producers: OutIndex,
+  sink: ErrorSink,
+  add: (name: string, loc: Loc) => void,
+): ProducedDep[] {
+  const produced: ProducedDep[] = [];
+  for (const dep of stage.deps) {
+    const producer = producers.ownerOf(dep.path)?.producer;
+    if (producer) {
+      if (producer.stage === stage.name) {
+        sink.add(
+          new PipeError(`stage "${stage.name}" both reads and writes "${dep.path}"`, {
+            code: 'E_SPEC_SELF_DEPENDENCY',
+            loc: dep.loc,
+            stage: stage.name,
+            hint: 'write the result to a new path and declare that in outs:',
+          }),
+        );
+        continue;
+      }
+      produced.push({ dep: dep.path, stage: producer.stage });
+      add(producer.stage, dep.loc);
+      continue;
+    }
+    const inside = producers.outBelow(dep.path);
+    if (inside) {
+      sink.add(
+        new PipeError(
+          `dep "${dep.path}" of stage "${stage.name}" contains "${inside}", an out of stage "${producers.producer(inside)!.stage}"`,
+          {
+            code: 'E_SPEC_DEP_OVERLAPS_OUT',
+            loc: dep.loc,
+            stage: stage.name,
+            hint: `depend on "${inside}" itself, and keep stage outputs out of source folders`,
+          },
+        ),
+      );
+    }
+  }
+  for (const out of stage.outs) {
+    const dep = stage.deps.find((d) => out.path === d.path || out.path.startsWith(`${d.path}/`));
+    if (dep && !produced.some((p) => p.dep === dep.path)) {
+      sink.add(
+        new PipeError(`out "${out.path}" of stage "${stage.name}" lies inside its dep "${dep.path}"`, {
+          code: 'E_SPEC_OUT_INSIDE_DEP',
+          loc: out.loc,
+          stage: stage.name,
+          hint: 'write outputs to their own folder; a stage never writes into what it reads',
+        }),
+      );
+    }
+  }
+  return produced;
 }
 
 function indexOuts(stages: readonly ResolvedStage[], sink: ErrorSink): OutIndex {

@@ -30,39 +30,66 @@ export function interpolateParams(
   sink: ErrorSink,
   budget = new ExpansionBudget(),
 ): ParamTree {
-  const done = new Map<string, unknown>();
-  // How many refs deep each resolved path's value reaches (a plain value: 0).
-  const depthOf = new Map<string, number>();
-  const stack: string[] = [];
-  const failed = new Set<string>();
+  const resolver = new ParamResolver(tree, origins, sink, budget);
+  const out: ParamTree = {};
+  for (const key of Object.keys(tree)) out[key] = resolver.resolvePath(key, undefined);
+  return out;
+}
 
-  const fail = (paths: string[], error: PipeError) => {
-    for (const p of paths) failed.add(p);
-    sink.add(error);
-  };
+/**
+ * Resolves params depth first, each at most once: the paths being resolved form a stack (a path
+ * met again on it is a loop), and each resolved path's value and ref depth are remembered.
+ */
+class ParamResolver {
+  private readonly done = new Map<string, unknown>();
+  /** How many refs deep each resolved path's value reaches (a plain value: 0). */
+  private readonly depthOf = new Map<string, number>();
+  private readonly stack: string[] = [];
+  private readonly failed = new Set<string>();
 
-  const resolvePath = (path: string, from: Loc | undefined): unknown => {
-    if (done.has(path)) return done.get(path);
-    if (failed.has(path)) return undefined;
-    const loopStart = stack.indexOf(path);
+  constructor(
+    private readonly tree: ParamTree,
+    private readonly origins: ParamOrigins,
+    private readonly sink: ErrorSink,
+    private readonly budget: ExpansionBudget,
+  ) {}
+
+  resolvePath(path: string, from: Loc | undefined): unknown {
+    if (this.done.has(path)) return this.done.get(path);
+    if (this.failed.has(path)) return undefined;
+    const loopStart = this.stack.indexOf(path);
     if (loopStart >= 0) {
-      const cycle = [...stack.slice(loopStart), path];
-      fail(
+      const cycle = [...this.stack.slice(loopStart), path];
+      this.fail(
         cycle,
         new PipeError(`\${} loop between params: ${cycle.join(' -> ')}`, {
           code: 'E_SPEC_INTERPOLATION_LOOP',
-          loc: origins.get(path) ?? from,
+          loc: this.origins.get(path) ?? from,
           hint: 'give one of these params a plain value',
         }),
       );
       return undefined;
     }
-    if (stack.length > MAX_REF_DEPTH) {
-      reportTooDeep([...stack, path], from);
+    if (this.stack.length > MAX_REF_DEPTH) {
+      this.reportTooDeep([...this.stack, path], from);
       return undefined;
     }
-    const raw = getPath(tree, path).value;
-    stack.push(path);
+    this.stack.push(path);
+    const { value, depth } = this.resolveValue(path, from);
+    this.stack.pop();
+    if (this.failed.has(path)) return undefined;
+    if (depth > MAX_REF_DEPTH) {
+      this.reportTooDeep([path], from, depth);
+      return undefined;
+    }
+    this.done.set(path, value);
+    this.depthOf.set(path, depth);
+    return value;
+  }
+
+  /** The value at `path` with its refs resolved, and how many refs deep it reaches. */
+  private resolveValue(path: string, from: Loc | undefined): { value: unknown; depth: number } {
+    const raw = getPath(this.tree, path).value;
     let depth = 0;
     const refDepth = (d: number) => {
       depth = Math.max(depth, d);
@@ -71,30 +98,59 @@ export function interpolateParams(
     if (isPlainObject(raw)) {
       value = Object.fromEntries(
         Object.keys(raw).map((k) => {
-          const child = resolvePath(`${path}.${k}`, from);
-          refDepth(depthOf.get(`${path}.${k}`) ?? 0);
+          const child = this.resolvePath(`${path}.${k}`, from);
+          refDepth(this.depthOf.get(`${path}.${k}`) ?? 0);
           return [k, child];
         }),
       );
     } else if (Array.isArray(raw)) {
-      value = raw.map((item) => (typeof item === 'string' ? resolveString(item, path, refDepth) : item));
-    } else value = typeof raw === 'string' ? resolveString(raw, path, refDepth) : raw;
-    stack.pop();
-    if (failed.has(path)) return undefined;
-    if (depth > MAX_REF_DEPTH) {
-      reportTooDeep([path], from, depth);
-      return undefined;
-    }
-    done.set(path, value);
-    depthOf.set(path, depth);
-    return value;
-  };
+      value = raw.map((item) => (typeof item === 'string' ? this.resolveString(item, path, refDepth) : item));
+    } else value = typeof raw === 'string' ? this.resolveString(raw, path, refDepth) : raw;
+    return { value, depth };
+  }
 
-  const reportTooDeep = (chain: string[], from: Loc | undefined, depth?: number) => {
+  private resolveString(text: string, path: string, refDepth: (d: number) => void): unknown {
+    const loc = this.origins.get(path);
+    // A param without a file location came from --set: its errors say so instead.
+    const local = loc ? this.sink : new ErrorSink();
+    const parts = parseOrReport(text, loc, local);
+    const rendered = parts
+      ? renderValue(
+          parts,
+          (ref) => {
+            if (!getPath(this.tree, ref).found) {
+              local.add(unknownParamError(ref, this.tree, loc));
+              return undefined;
+            }
+            const value = this.resolvePath(ref, loc);
+            refDepth((this.depthOf.get(ref) ?? 0) + 1);
+            return value;
+          },
+          this.budget,
+        )
+      : { value: text };
+    if ('tooLong' in rendered) {
+      this.failed.add(path);
+      local.add(tooLongError(path, rendered.tooLong, loc));
+    }
+    if (local !== this.sink)
+      for (const e of local.errors)
+        this.sink.add(
+          new PipeError(`--set ${path}: ${e.message} (in "${clip(text)}")`, { code: e.code, hint: e.hint }),
+        );
+    return 'value' in rendered ? rendered.value : undefined;
+  }
+
+  private fail(paths: string[], error: PipeError): void {
+    for (const p of paths) this.failed.add(p);
+    this.sink.add(error);
+  }
+
+  private reportTooDeep(chain: string[], from: Loc | undefined, depth?: number): void {
     const shown =
       chain.length > 7 ? [...chain.slice(0, 3), `… ${chain.length - 6} more …`, ...chain.slice(-3)] : chain;
     const last = chain[chain.length - 1]!;
-    fail(
+    this.fail(
       chain,
       new PipeError(
         depth === undefined
@@ -102,48 +158,12 @@ export function interpolateParams(
           : `\${} references nest deeper than ${MAX_REF_DEPTH} at param ${last} (${depth} deep)`,
         {
           code: 'E_SPEC_INTERPOLATION_DEPTH',
-          loc: origins.get(last) ?? from,
+          loc: this.origins.get(last) ?? from,
           hint: `a param may reach a plain value through at most ${MAX_REF_DEPTH} \${} references; give one of them a plain value`,
         },
       ),
     );
-  };
-
-  const resolveString = (text: string, path: string, refDepth: (d: number) => void): unknown => {
-    const loc = origins.get(path);
-    // A param without a file location came from --set: its errors say so instead.
-    const local = loc ? sink : new ErrorSink();
-    const parts = parseOrReport(text, loc, local);
-    const rendered = parts
-      ? renderValue(
-          parts,
-          (ref) => {
-            if (!getPath(tree, ref).found) {
-              local.add(unknownParamError(ref, tree, loc));
-              return undefined;
-            }
-            const value = resolvePath(ref, loc);
-            refDepth((depthOf.get(ref) ?? 0) + 1);
-            return value;
-          },
-          budget,
-        )
-      : { value: text };
-    if ('tooLong' in rendered) {
-      failed.add(path);
-      local.add(tooLongError(path, rendered.tooLong, loc));
-    }
-    if (local !== sink)
-      for (const e of local.errors)
-        sink.add(
-          new PipeError(`--set ${path}: ${e.message} (in "${clip(text)}")`, { code: e.code, hint: e.hint }),
-        );
-    return 'value' in rendered ? rendered.value : undefined;
-  };
-
-  const out: ParamTree = {};
-  for (const key of Object.keys(tree)) out[key] = resolvePath(key, undefined);
-  return out;
+  }
 }
 
 function tooLongError(

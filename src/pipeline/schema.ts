@@ -3,7 +3,7 @@ import { basename, extname } from 'node:path';
 import * as v from 'valibot';
 import { type ErrorSink, PipeError } from '../errors.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
-import { displayPath, type YamlFile } from './yaml-file.ts';
+import type { YamlFile } from './yaml-file.ts';
 
 const STAGE_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const stringList = v.array(v.string());
@@ -173,9 +173,10 @@ export function checkExperimentName(specFile: string): string {
   const name = basename(specFile, extname(specFile));
   if (EXPERIMENT_NAME.test(name)) return name;
   throw new PipeError(
-    `${displayPath(specFile)} would name the experiment ${JSON.stringify(name)}, which is not a valid experiment name`,
+    `${specFile} would name the experiment ${JSON.stringify(name)}, which is not a valid experiment name`,
     {
       code: 'E_SPEC_EXPERIMENT_NAME',
+      paths: [specFile],
       hint: 'rename the file: its name without .yaml starts with a letter or digit and uses letters, digits, ".", "-" and "_" (it becomes the folder runs/<name>/)',
     },
   );

@@ -1,7 +1,7 @@
 // Resolves the `stages:` of a root spec: schema per stage kind, interpolation, needs, paths.
 import { posix } from 'node:path';
 import { type ErrorSink, type Loc, PipeError } from '../errors.ts';
-import type { StageRegistry } from '../stage-api/index.ts';
+import type { StageDefinition, StageRegistry } from '../stage-api/index.ts';
 import { suggestionHint } from '../util/did-you-mean.ts';
 import { renderCmd } from './cmd-env.ts';
 import { ExpansionBudget, interpolateValue, lookupRef, parseOrReport } from './interpolate.ts';
@@ -134,18 +134,7 @@ async function resolveUsesStage(
     what: `"with:" of built-in stage ${definition.name}`,
   });
   const needs = resolveNeeds(spec.needs, c);
-  for (const slot of definition.inputs ?? []) {
-    if (!needs.some((n) => n.slot === slot)) {
-      c.sink.add(
-        new PipeError(`stage "${c.name}" (uses ${definition.name}) needs an input "${slot}"`, {
-          code: 'E_SPEC_MISSING_INPUT',
-          loc: c.file.locate([...c.base, 'needs'], 'key'),
-          stage: c.name,
-          hint: `bind it to an upstream stage: needs: { ${slot}: <stage> }`,
-        }),
-      );
-    }
-  }
+  checkInputsBound(definition, needs, c);
   if (checked === undefined) return undefined;
   const withLoc = c.file.locate([...c.base, 'with']);
   const deps = (definition.deps?.(checked) ?? []).map((path) => ({ path: normalizeDep(path), loc: withLoc }));
@@ -163,6 +152,26 @@ async function resolveUsesStage(
     with: checked as Record<string, unknown>,
     deps,
   };
+}
+
+/** Every input slot the built-in stage declares must be bound through needs:. */
+function checkInputsBound(
+  definition: StageDefinition,
+  needs: readonly { slot: string }[],
+  c: ResolveContext,
+): void {
+  for (const slot of definition.inputs ?? []) {
+    if (!needs.some((n) => n.slot === slot)) {
+      c.sink.add(
+        new PipeError(`stage "${c.name}" (uses ${definition.name}) needs an input "${slot}"`, {
+          code: 'E_SPEC_MISSING_INPUT',
+          loc: c.file.locate([...c.base, 'needs'], 'key'),
+          stage: c.name,
+          hint: `bind it to an upstream stage: needs: { ${slot}: <stage> }`,
+        }),
+      );
+    }
+  }
 }
 
 /** `executor:` and `resources:`, only when written (they never enter the cache key). */

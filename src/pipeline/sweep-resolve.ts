@@ -16,7 +16,6 @@ import {
   type SweepVariant,
 } from './sweep.ts';
 import type { ResolvedSpec } from './types.ts';
-import { displayPath } from './yaml-file.ts';
 
 export interface SweepRequest {
   /** `--set` overrides under every variant. */
@@ -125,9 +124,11 @@ function relabel(error: unknown, sources: Record<string, SweepValue>, what: stri
     const subject = path
       ? `${path}=${formatValue(source!.value)}${source!.loc ? '' : ` (${source!.origin})`}`
       : `${what ?? 'sweep variant'} (${entries.map(([p, s]) => `${p}=${formatValue(s.value)}`).join(', ')})`;
-    const where = e.loc ? ` at ${displayPath(e.loc.file)}:${e.loc.line}:${e.loc.col}` : '';
+    const where = e.loc ? ` at ${e.loc.file}:${e.loc.line}:${e.loc.col}` : '';
     return new PipeError(`${subject}: ${e.message}${where}`, {
       code: e.code,
+      // The reporter shows the spec files a message names relative to where the command runs.
+      paths: [...e.paths, ...(e.loc ? [e.loc.file] : [])],
       loc: source?.loc ?? entries.find(([, s]) => s.loc)?.[1].loc,
       ...(e.stage ? { stage: e.stage } : {}),
       hint: e.hint ?? 'pick a value this param accepts',

@@ -1,6 +1,5 @@
 // Reads one YAML spec file and keeps what is needed to point errors at `file:line:col`.
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
 import type { Document, Node } from 'yaml';
 import YAML_PACKAGE from 'yaml/package.json' with { type: 'json' };
 import { type Loc, PipeError } from '../errors.ts';
@@ -23,19 +22,6 @@ export interface YamlFile {
   locate(path: readonly (string | number)[], at?: 'key' | 'value'): Loc;
 }
 
-let displayRoot = process.cwd();
-
-/** Sets the folder paths in messages are shown relative to (the CLI's working folder). */
-export function setDisplayRoot(dir: string): void {
-  displayRoot = dir;
-}
-
-/** Shows paths relative to where the user stands, as compilers do. */
-export function displayPath(path: string): string {
-  const rel = relative(displayRoot, path);
-  return rel === '' || rel.startsWith('..') ? path : rel;
-}
-
 /** Parses a YAML file; syntax errors (including duplicate keys) become located PipeErrors. */
 export async function readYamlFile(path: string): Promise<YamlFile> {
   let text: string;
@@ -43,10 +29,11 @@ export async function readYamlFile(path: string): Promise<YamlFile> {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
     const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new PipeError(`cannot read spec file ${displayPath(path)}${missing ? ': no such file' : ''}`, {
+    throw new PipeError(`cannot read spec file ${path}${missing ? ': no such file' : ''}`, {
       code: missing ? 'E_SPEC_NOT_FOUND' : 'E_SPEC_READ',
       hint: missing ? 'check the path; experiments live in experiments/*.yaml' : undefined,
       cause,
+      paths: [path],
     });
   }
   return parseYamlText(path, text);
@@ -88,27 +75,7 @@ async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
     if (!isStackOverflow(error)) throw error;
     throw depthError(path, text, mostIndentedOffset(text));
   }
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]!;
-    if (isStackOverflow(first)) throw depthError(path, text, first.pos[0]);
-    const duplicate = first.code === 'DUPLICATE_KEY';
-    const loc = toLoc(path, lineCounter.lineStarts, first.pos[0]);
-    const lineText = text.split(/\r?\n/)[loc.line - 1] ?? '';
-    throw new PipeError(
-      duplicate
-        ? `duplicate key ${JSON.stringify(duplicateKeyAt(yaml, doc, first.pos[0]) ?? text.slice(first.pos[0], first.pos[1]))}`
-        : `YAML syntax error: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
-      {
-        code: duplicate ? 'E_SPEC_DUPLICATE_KEY' : 'E_SPEC_YAML',
-        loc,
-        hint: duplicate
-          ? 'each key (and each stage name) may appear once in a mapping; rename or merge the two'
-          : /\{[^}]*\$\{/.test(lineText)
-            ? 'inside a {flow: mapping} YAML reads "{" as syntax: quote the value ("${a.b}") or use block style'
-            : 'fix the YAML syntax at this place (indentation, a missing ":" or an unclosed quote are common causes)',
-      },
-    );
-  }
+  if (doc.errors.length > 0) throw syntaxError(yaml, doc, path, text, lineCounter.lineStarts);
   const deepNode = tooDeepNode(yaml, doc);
   if (deepNode !== undefined) throw depthError(path, text, deepNode);
   let value: unknown;
@@ -140,6 +107,35 @@ async function parseFresh(path: string, text: string): Promise<ParsedYaml> {
     throw depthError(path, text, findOffset(indexByPath(offsets), deepPath, 'value'));
   }
   return { value, lineStarts: lineCounter.lineStarts, offsets };
+}
+
+/** The first syntax error of a document (a duplicate key, a nesting too deep, or bad YAML), located. */
+function syntaxError(
+  yaml: YamlModule,
+  doc: Document,
+  path: string,
+  text: string,
+  lineStarts: number[],
+): PipeError {
+  const first = doc.errors[0]!;
+  if (isStackOverflow(first)) return depthError(path, text, first.pos[0]);
+  const duplicate = first.code === 'DUPLICATE_KEY';
+  const loc = toLoc(path, lineStarts, first.pos[0]);
+  const lineText = text.split(/\r?\n/)[loc.line - 1] ?? '';
+  return new PipeError(
+    duplicate
+      ? `duplicate key ${JSON.stringify(duplicateKeyAt(yaml, doc, first.pos[0]) ?? text.slice(first.pos[0], first.pos[1]))}`
+      : `YAML syntax error: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+    {
+      code: duplicate ? 'E_SPEC_DUPLICATE_KEY' : 'E_SPEC_YAML',
+      loc,
+      hint: duplicate
+        ? 'each key (and each stage name) may appear once in a mapping; rename or merge the two'
+        : /\{[^}]*\$\{/.test(lineText)
+          ? 'inside a {flow: mapping} YAML reads "{" as syntax: quote the value ("${a.b}") or use block style'
+          : 'fix the YAML syntax at this place (indentation, a missing ":" or an unclosed quote are common causes)',
+    },
+  );
 }
 
 function depthError(path: string, text: string, offset: number): PipeError {

@@ -1,12 +1,30 @@
 // Errors as people read them: `file:line:col error CODE (stage "x")`, the message, a code frame
 // and a hint. Anything that is not a PipeError is an internal error and keeps its stack.
+//
+// Errors carry absolute paths (loc.file, and the spec files their text names, listed in `paths`),
+// whoever made them and wherever the process stands; only here, given the folder the user ran the
+// command in (`cwd`, the CLI's io.cwd), are those inside it shown relative to it, as compilers do.
+// Other paths in a message (a cache folder, a stage's file) are shown as the message writes them.
 import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { type Loc, PipeError, PipeErrorList } from '../errors.ts';
-import { displayPath } from '../pipeline/yaml-file.ts';
 
-export function formatError(error: unknown): string {
-  if (error instanceof PipeErrorList) return error.errors.map(formatOne).join('\n\n');
-  if (error instanceof PipeError) return formatOne(error);
+/** A path as the user standing in `cwd` reads it: relative inside cwd, absolute elsewhere. */
+export function displayPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel === '' || rel.startsWith('..') ? path : rel;
+}
+
+/** `text` with each of `paths` in it shown as displayPath shows it. */
+export function displayPaths(text: string, paths: readonly string[], cwd: string): string {
+  // Longest first, so a path that another one extends is not cut in the middle.
+  const byLength = [...new Set(paths)].sort((a, b) => b.length - a.length);
+  return byLength.reduce((shown, path) => shown.replaceAll(path, displayPath(path, cwd)), text);
+}
+
+export function formatError(error: unknown, cwd: string): string {
+  if (error instanceof PipeErrorList) return error.errors.map((e) => formatOne(e, cwd)).join('\n\n');
+  if (error instanceof PipeError) return formatOne(error, cwd);
   const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
   return `internal error (a bug in gpt2o-pipe, please report it with this output):\n${stack}`;
 }
@@ -15,15 +33,15 @@ export function formatError(error: unknown): string {
  * An error for `--json`: {"ok": false, "errors": [{code, message, hint, file, line, col, stage}]},
  * every key always present (null when unknown); file is shown as in the text output.
  */
-export function errorJson(error: unknown): string {
+export function errorJson(error: unknown, cwd: string): string {
   const list = error instanceof PipeErrorList ? error.errors : [error];
   const errors = list.map((e) =>
     e instanceof PipeError
       ? {
           code: e.code,
-          message: e.message,
-          hint: e.hint ?? null,
-          file: e.loc ? displayPath(e.loc.file) : null,
+          message: displayPaths(e.message, e.paths, cwd),
+          hint: e.hint === undefined ? null : displayPaths(e.hint, e.paths, cwd),
+          file: e.loc ? displayPath(e.loc.file, cwd) : null,
           line: e.loc?.line ?? null,
           col: e.loc?.col ?? null,
           stage: e.stage ?? null,
@@ -41,12 +59,12 @@ export function errorJson(error: unknown): string {
   return JSON.stringify({ ok: false, errors });
 }
 
-function formatOne(error: PipeError): string {
-  const where = error.loc ? `${displayPath(error.loc.file)}:${error.loc.line}:${error.loc.col} ` : '';
+function formatOne(error: PipeError, cwd: string): string {
+  const where = error.loc ? `${displayPath(error.loc.file, cwd)}:${error.loc.line}:${error.loc.col} ` : '';
   const stage = error.stage ? ` (stage "${error.stage}")` : '';
-  const lines = [`${where}error ${error.code}${stage}`, `  ${error.message}`];
+  const lines = [`${where}error ${error.code}${stage}`, `  ${displayPaths(error.message, error.paths, cwd)}`];
   if (error.loc) lines.push(...codeFrame(error.loc));
-  if (error.hint) lines.push(`  hint: ${error.hint}`);
+  if (error.hint) lines.push(`  hint: ${displayPaths(error.hint, error.paths, cwd)}`);
   return lines.join('\n');
 }
 

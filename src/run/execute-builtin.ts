@@ -36,6 +36,7 @@ export async function executeBuiltin(input: StageRun<UsesStage>): Promise<StageR
       metrics[name] = value;
     },
     signal: input.signal,
+    workers: input.workers,
   };
   try {
     await stage.definition.run(context);

@@ -42,6 +42,8 @@ export interface StageRun<S extends ResolvedStage = ResolvedStage> {
   log: StageLog;
   signal: AbortSignal;
   emit: Emit;
+  /** Worker threads a built-in stage may start (StageContext.workers). */
+  workers: number;
 }
 
 /** What every executor hands back: the paths under scratch to store, metrics and warnings. */
@@ -69,10 +71,11 @@ export interface ExecuteInput {
   store: CacheStore;
   signal: AbortSignal;
   emit: Emit;
+  workers: number;
 }
 
 export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
-  const { stage, key, store, graph, emit } = input;
+  const { stage, key, store, graph, emit, signal, workers } = input;
   const started = Date.now();
   const work = await cacheWrite(stage.name, store.makeTmpDir(`run-${stage.name}`));
   const resumeDir = store.layout.resume(key);
@@ -84,7 +87,7 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
   try {
     const inputs = await cacheWrite(stage.name, materializeInputs(stage, slots, input.trees, store));
     const execute = EXECUTORS[stage.kind] as Executor;
-    const run = { stage, graph, store, scratch: work, resumeDir, inputs, log, signal: input.signal, emit };
+    const run = { stage, graph, store, scratch: work, resumeDir, inputs, log, signal, emit, workers };
     const { outs, metrics, warnings } = await execute(run);
     const output = await cacheWrite(stage.name, storeOutputs(store, work, outs, stage.name));
     for (const message of warnings) {

@@ -60,14 +60,7 @@ async function runProcess(run: ShellRun, args: string[], bytes: number): Promise
     throw spawnError(run, error as NodeJS.ErrnoException, bytes);
   }
   const streams = [child.stdout, child.stderr].filter((s): s is Readable => s !== null);
-  for (const stream of streams) {
-    const decoder = new StringDecoder('utf8');
-    stream.on('data', (chunk: Buffer) => log.write(decoder.write(chunk), chunk));
-    stream.on('end', () => {
-      const rest = decoder.end();
-      if (rest) log.write(rest, Buffer.alloc(0));
-    });
-  }
+  for (const stream of streams) pipeToLog(stream, log);
   const kill = () => killGroup(child.pid);
   signal.addEventListener('abort', kill, { once: true });
   // Ctrl-C while the inputs were being linked: 'abort' has fired already and never fires again.
@@ -105,6 +98,16 @@ async function runProcess(run: ShellRun, args: string[], bytes: number): Promise
       exitCode: EXIT_STAGE_FAILED,
     });
   }
+}
+
+/** Copies a stream of the command's output into the stage log, text decoded across chunk edges. */
+function pipeToLog(stream: Readable, log: ShellRun['log']): void {
+  const decoder = new StringDecoder('utf8');
+  stream.on('data', (chunk: Buffer) => log.write(decoder.write(chunk), chunk));
+  stream.on('end', () => {
+    const rest = decoder.end();
+    if (rest) log.write(rest, Buffer.alloc(0));
+  });
 }
 
 /**

@@ -21,6 +21,8 @@ export interface RunOptions {
   /** Stage names to consider, in topological order, closed under upstream. */
   selected: readonly string[];
   jobs: number;
+  /** Worker threads a built-in stage may start (StageContext.workers). */
+  workers: number;
   /** Stages to run even when cached. */
   force: ReadonlySet<string>;
   dryRun: boolean;
@@ -241,6 +243,7 @@ async function runLocally(step: Step & { key: string }, upstream: StageOutcome[]
       store: options.store,
       signal: options.signal,
       emit: options.emit,
+      workers: options.workers,
     });
   } finally {
     await lock.release();

@@ -36,6 +36,12 @@ export interface StageContext<P = unknown> {
   metric(name: string, value: unknown): void;
   /** Aborted on Ctrl-C (the stage should stop promptly; nothing it wrote is kept). */
   readonly signal: AbortSignal;
+  /**
+   * How many worker threads a stage may start for work it splits across cores (at least 1): the
+   * user's GPT2O_WORKERS, else one per core. It never changes what a stage writes, so it is not a
+   * param and stays out of the key.
+   */
+  readonly workers: number;
 }
 
 /** A built-in stage. Bump `version` whenever its outputs for the same inputs would change. */
@@ -83,6 +89,12 @@ export class StageError extends Error {
     this.hint = options.hint;
   }
 }
+
+/**
+ * Sizes for people, as the engine writes them (1 KiB = 1024 B; src/util/format.ts owns the rule).
+ * A stage's logs and errors are printed beside the engine's own sizes, so they use the same units.
+ */
+export { formatBytes } from '../util/format.ts';
 
 /** Finds stages by name and loads them lazily; the CLI hands one to the engine as a value. */
 export interface StageRegistry {

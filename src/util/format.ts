@@ -2,12 +2,12 @@
 //
 // Sizes are binary with IEC names (1 KiB = 1024 B): the engine reports files, trees and free disk
 // space, which tools like `du -h`, `ls -lh` and `df -h` count in powers of 1024; the names say so,
-// so "KB" never means 1024 here. (Download limits quoted by the download stage are decimal KB,
-// as HTTP sizes are; that stage keeps its own formatter in stages/lib/files.ts.)
+// so "KB" never means 1024 here. Stages use this one too, through the stage API, so a stage's
+// log line and the engine's report never disagree on what a "K" is.
 
 /** 512 → "512 B", 65536 → "64 KiB", 1.5 × 2^30 → "1.5 GiB". */
 export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
+  if (n < 1024) return `${Math.round(n)} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let value = n / 1024;
   let i = 0;

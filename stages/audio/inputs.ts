@@ -1,8 +1,8 @@
 // Which files of an upstream output to resample, and where each one's WAV goes.
-import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { StageError } from '../../src/stage-api/index.ts';
-import { listFolder, unsafePath } from '../lib/files.ts';
+import { readDownloadListing } from '../contracts/download-manifest.ts';
+import { listFolder } from '../lib/files.ts';
 import { DECODABLE } from './decode.ts';
 
 export interface PlannedFile {
@@ -13,30 +13,12 @@ export interface PlannedFile {
   output: string;
 }
 
-/** Files listed by the input's manifest.json (download's contract), else every decodable file. */
+/**
+ * Files listed by the input's manifest.json (download's contract, whose reader checks that each
+ * path stays inside the input), else every decodable file.
+ */
 export async function listAudioFiles(inputDir: string): Promise<{ source: string; sourcePath: string }[]> {
-  let listed: string[] | undefined;
-  try {
-    const manifest = JSON.parse(await readFile(join(inputDir, 'manifest.json'), 'utf8')) as {
-      files?: { file?: unknown }[];
-    };
-    listed = manifest.files?.map((f) => String(f.file));
-  } catch {
-    listed = undefined;
-  }
-  for (const file of listed ?? []) {
-    // The listing is data from upstream: a path in it must stay inside the input (and so the
-    // WAV made from it inside the output).
-    const problem = unsafePath(file, inputDir);
-    if (problem) {
-      throw new StageError(
-        `the input's manifest.json lists "${file}", which is not a path inside it (${problem})`,
-        {
-          hint: 'list files as paths relative to the folder that holds manifest.json',
-        },
-      );
-    }
-  }
+  const listed = readDownloadListing(inputDir)?.files.map((f) => f.file);
   const files = listed ?? (await listFolder(inputDir)).map((f) => f.path);
   return files
     .filter((f) => DECODABLE.includes(extname(f).toLowerCase()) || listed !== undefined)

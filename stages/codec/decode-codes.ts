@@ -4,15 +4,15 @@
 // opens a session of its own: a seeded random op (random-ops.ts) then draws the same numbers
 // whatever was decoded before, so a sample's audio depends only on its codes and the seed.
 import type { Tensor } from 'onnxruntime-node';
+import type { CodecFactsView } from '../contracts/codec-facts.ts';
 import type { LevelCodes } from '../tokens/codes.ts';
-import type { CodecFacts } from './probe.ts';
 import { runModel } from './run-model.ts';
 
 /** `decoder`: the model's bytes (seeded); `file`: its name for errors. */
 export async function decodeCodes(
   decoder: Uint8Array,
   file: string,
-  facts: CodecFacts,
+  facts: CodecFactsView,
   codes: LevelCodes,
 ): Promise<Float32Array> {
   const frames = codes.levels[0].length;

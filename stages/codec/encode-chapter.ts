@@ -6,8 +6,8 @@ import { StageError } from '../../src/stage-api/index.ts';
 import { Int16ToFloat } from '../audio/simd-kernel.ts';
 import { WavFormatError } from '../audio/wav-reader.ts';
 import { CHUNK_FRAMES, MonoWavStream } from '../audio/wav-stream.ts';
+import type { CodecFactsView } from '../contracts/codec-facts.ts';
 import type { LevelCodes } from '../tokens/codes.ts';
-import type { CodecFacts } from './probe.ts';
 import { runModel } from './run-model.ts';
 
 type Ort = typeof import('onnxruntime-node');
@@ -15,7 +15,7 @@ type Ort = typeof import('onnxruntime-node');
 export interface EncodeOptions {
   ort: Ort;
   session: InferenceSession;
-  facts: CodecFacts;
+  facts: CodecFactsView;
   /** Encoder outputs ordered coarse to fine (the codes contract's level 0, 1, 2). */
   levelOutputs: string[];
   /** Samples per window, a multiple of facts.pad_multiple (so also of facts.frame_samples). */
@@ -41,15 +41,7 @@ export async function encodeChapter(path: string, o: EncodeOptions): Promise<Enc
   // With SIMD, the batch lives in the converter's memory and 16-bit samples are read into it directly.
   const simd = Int16ToFloat.create(CHUNK_FRAMES, o.batchSize * W);
   const batch = simd?.out ?? new Float32Array(o.batchSize * W);
-  let stream: MonoWavStream;
-  try {
-    stream = new MonoWavStream(path, simd);
-  } catch (error) {
-    if (!(error instanceof WavFormatError)) throw error;
-    throw new StageError(error.message, {
-      hint: 'tokenize reads the mono 16-bit or float32 WAVs that resample writes',
-    });
-  }
+  const stream = openWav(path, simd);
   const levels: number[][] = o.levelOutputs.map(() => []);
   const valid: number[] = []; // real samples per window of the current batch
   let samples = 0;
@@ -99,4 +91,16 @@ export async function encodeChapter(path: string, o: EncodeOptions): Promise<Enc
   o.onProgress(samples / o.facts.sample_rate);
   const codes: LevelCodes = { levels: levels.map((l) => Uint16Array.from(l)) as LevelCodes['levels'] };
   return { codes, frames: codes.levels[0].length, samples, inferenceMs };
+}
+
+/** The chapter's WAV as a mono stream; a malformed one is the user's input error naming it. */
+function openWav(path: string, simd: Int16ToFloat | null): MonoWavStream {
+  try {
+    return new MonoWavStream(path, simd);
+  } catch (error) {
+    if (!(error instanceof WavFormatError)) throw error;
+    throw new StageError(error.message, {
+      hint: 'tokenize reads the mono 16-bit or float32 WAVs that resample writes',
+    });
+  }
 }

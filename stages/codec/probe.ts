@@ -4,31 +4,8 @@
 // each level, and the largest code the decoder accepts gives the codebook size.
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { StageError } from '../../src/stage-api/index.ts';
-import type { RandomOp } from './random-ops.ts';
-import { type Batch, batchOf, runModel, sessionMetadata } from './run-model.ts';
-
-export interface CodecFacts {
-  sample_rate: number;
-  /** Samples per frame of the finest level. */
-  hop_length: number;
-  levels: number;
-  /** Samples per frame of each level divided by hop_length, in the encoder's output order. */
-  strides: number[];
-  /** Samples per coarse frame: hop × the largest stride. */
-  frame_samples: number;
-  /**
-   * Audio fed to the encoder must be a multiple of this many samples: frame_samples, or a multiple
-   * of it given as `pad_multiple` (codecs with a local attention window need whole windows).
-   */
-  pad_multiple: number;
-  codebook_size: number;
-  encoder: { input: string; outputs: string[] };
-  decoder: { inputs: string[]; output: string };
-  /** Each model's batch dimension: `dynamic`, or the fixed batch it was exported with. */
-  batch: { encoder: Batch; decoder: Batch };
-  /** The decoder's random ops (written by the codec stage; absent in codec.json of older runs). */
-  random_ops?: RandomOp[];
-}
+import type { CodecFacts } from '../contracts/codec-facts.ts';
+import { batchOf, runModel, sessionMetadata } from './run-model.ts';
 
 type Ort = typeof import('onnxruntime-node');
 type Meta = { name: string; isTensor: boolean; type?: string; shape?: (number | string)[] };
@@ -51,10 +28,21 @@ export function checkContract(
   encoder: InferenceSession,
   decoder: InferenceSession,
 ): Pick<CodecFacts, 'encoder' | 'decoder' | 'batch'> {
-  const encIn = metadata(encoder, 'inputMetadata');
-  const encOut = metadata(encoder, 'outputMetadata');
+  const { audio, codes } = checkEncoder(
+    metadata(encoder, 'inputMetadata'),
+    metadata(encoder, 'outputMetadata'),
+  );
   const decIn = metadata(decoder, 'inputMetadata');
-  const decOut = metadata(decoder, 'outputMetadata');
+  const out = checkDecoder(decIn, metadata(decoder, 'outputMetadata'), codes.length);
+  return {
+    encoder: { input: audio.name, outputs: codes.map((m) => m.name) },
+    decoder: { inputs: decIn.map((m) => m.name), output: out.name },
+    batch: { encoder: batchOf(audio), decoder: batchOf(decIn[0]) },
+  };
+}
+
+/** The encoder: float32 audio [batch, 1, samples] in, one int64 [batch, frames] tensor per level out. */
+function checkEncoder(encIn: Meta[], encOut: Meta[]): { audio: Meta; codes: Meta[] } {
   if (encIn.length !== 1)
     throw contractError(
       'encoder',
@@ -76,11 +64,16 @@ export function checkContract(
     if (m.type !== 'int64' || m.shape?.length !== 2)
       throw contractError('encoder', `output "${m.name}"`, 'int64 [batch, frames]', describe(m));
   }
-  if (decIn.length !== encOut.length) {
+  return { audio, codes: encOut };
+}
+
+/** The decoder: the encoder's code tensors in (batch 1 or dynamic), float32 audio out; returns the output. */
+function checkDecoder(decIn: Meta[], decOut: Meta[], levels: number): Meta {
+  if (decIn.length !== levels) {
     throw contractError(
       'decoder',
       'its inputs',
-      `${encOut.length} code tensors (one per encoder output)`,
+      `${levels} code tensors (one per encoder output)`,
       `${decIn.length}`,
     );
   }
@@ -97,9 +90,9 @@ export function checkContract(
       decOut.map(describe).join(', ') || 'none',
     );
   }
-  const batch = { encoder: batchOf(audio), decoder: batchOf(decIn[0]) };
   // sample decodes one sample per call; a decoder exported for a larger batch cannot take it.
-  if (batch.decoder !== 'dynamic' && batch.decoder !== 1) {
+  const batch = batchOf(decIn[0]);
+  if (batch !== 'dynamic' && batch !== 1) {
     throw contractError(
       'decoder',
       `input "${decIn[0]!.name}"`,
@@ -107,23 +100,19 @@ export function checkContract(
       describe(decIn[0]!),
     );
   }
-  return {
-    encoder: { input: audio.name, outputs: encOut.map((m) => m.name) },
-    decoder: { inputs: decIn.map((m) => m.name), output: out.name },
-    batch,
-  };
+  return out;
 }
 
-/** Runs the pair on a probe signal and measures the facts. */
-export async function probeCodec(
+/**
+ * The encoder run on a 220 Hz probe: its outputs, frames per level, and each level's hop (samples
+ * per frame). As many copies of the probe as a fixed batch needs; the decoder gets the first row's.
+ */
+async function encodeProbe(
   ort: Ort,
   encoder: InferenceSession,
-  decoder: InferenceSession,
+  names: ReturnType<typeof checkContract>,
   sampleRate: number,
-  padMultiple = 0,
-): Promise<CodecFacts> {
-  const names = checkContract(encoder, decoder);
-  // As many copies of the probe as a fixed batch needs; the decoder gets the first row's codes.
+): Promise<{ encoded: Awaited<ReturnType<typeof runModel>>; frames: number[]; hops: number[] }> {
   const rows = names.batch.encoder === 'dynamic' ? 1 : names.batch.encoder;
   const probe = Float32Array.from(
     { length: rows * PROBE_SAMPLES },
@@ -141,6 +130,19 @@ export async function probeCodec(
     }
     return PROBE_SAMPLES / f;
   });
+  return { encoded, frames, hops };
+}
+
+/** Runs the pair on a probe signal and measures the facts. */
+export async function probeCodec(
+  ort: Ort,
+  encoder: InferenceSession,
+  decoder: InferenceSession,
+  sampleRate: number,
+  padMultiple = 0,
+): Promise<CodecFacts> {
+  const names = checkContract(encoder, decoder);
+  const { encoded, frames, hops } = await encodeProbe(ort, encoder, names, sampleRate);
   const hop = Math.min(...hops);
   const frameSamples = Math.max(...hops);
   if (padMultiple && padMultiple % frameSamples !== 0) {

@@ -3,9 +3,9 @@
 // path checks that keep archive and listing names inside the output folder; folder listing.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { StageError } from '../../src/stage-api/index.ts';
+import { formatBytes, StageError } from '../../src/stage-api/index.ts';
 
 /** What was written: its size and hex SHA-256. */
 export interface WrittenFile {
@@ -78,18 +78,6 @@ export function tooLarge(name: string, limit: number, declared?: number): StageE
   });
 }
 
-/** Bytes for people: 1536 → "1.5 KB" (decimal units, as download sizes are quoted). */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
 /** Why a relative path from an archive or a listing is unsafe to write under `root` (zip-slip), or undefined. */
 export function unsafePath(path: string, root: string): string | undefined {
   if (path.includes('\\')) return 'backslash in the name';
@@ -115,20 +103,4 @@ export async function listFolder(root: string, prefix = ''): Promise<{ path: str
     }
   }
   return found;
-}
-
-/**
- * A JSON file of an upstream output (a manifest, codec facts). Upstream may be any cmd stage, so
- * a missing or broken file is the user's input error, named with `what` reads it from whom.
- */
-export async function readInputJson(dir: string, name: string, producer: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(join(dir, name), 'utf8'));
-  } catch (cause) {
-    const why = cause instanceof SyntaxError ? cause.message : (cause as NodeJS.ErrnoException).code;
-    throw new StageError(`the input has no readable ${name} (${why})`, {
-      hint: `this slot expects the output of ${producer}`,
-      cause,
-    });
-  }
 }

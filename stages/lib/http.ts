@@ -108,58 +108,79 @@ async function attemptDownload(options: FetchToFileOptions, transfer: Transfer):
       throw new RetryableError(`HTTP 416: the server refused to resume at byte ${transfer.have}`);
     }
     await checkStatus(response, url);
-    const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
-    let offset = 0;
-    let total: number | undefined;
-    if (response.status === 206) {
-      const range = parseContentRange(response.headers.get('content-range'));
-      if (!range || range.start !== transfer.have) {
-        await response.body?.cancel();
-        await rm(dest, { force: true });
-        throw new RetryableError(`the server sent a different range than asked (${range?.start ?? '?'})`);
-      }
-      offset = range.start;
-      total = range.total;
-    } else {
-      // A 200 to a ranged request means the server ignored Range: the body is the whole file again.
-      if (transfer.have > 0) options.onRetry?.(`${url}: the server ignored Range; restarting from byte 0`);
-      const length = response.headers.get('content-length');
-      total = length !== null && !encoded ? Number(length) : undefined;
-      const validator = response.headers.get('etag') ?? response.headers.get('last-modified');
-      if (validator && !validator.startsWith('W/')) transfer.validator = validator;
-    }
+    const { offset, total } = await bodyRange(response, options, transfer);
     const name = options.name ?? url;
     if (total !== undefined && options.maxBytes !== undefined && total > options.maxBytes)
       throw tooLarge(name, options.maxBytes, total);
-
-    const hash = createHash('sha256');
-    await hashPrefix(dest, offset, hash);
-    const file = await open(dest, offset > 0 ? 'a' : 'w');
-    let done = offset;
-    try {
-      const chunks = response.body?.[Symbol.asyncIterator]();
-      while (chunks) {
-        let next: IteratorResult<Uint8Array>;
-        try {
-          next = await chunks.next();
-        } catch (error) {
-          throw new RetryableError(describeNetworkError(error));
-        }
-        if (next.done) break;
-        touch();
-        done += next.value.length;
-        if (options.maxBytes !== undefined && done > options.maxBytes) throw tooLarge(name, options.maxBytes);
-        hash.update(next.value);
-        await file.write(next.value);
-        options.onProgress?.(done, total);
-      }
-    } finally {
-      await file.close();
-    }
-    if (total !== undefined && done !== total)
-      throw new RetryableError(`the connection closed after ${done} of ${total} bytes (Content-Length)`);
-    return { bytes: done, sha256: hash.digest('hex'), contentType: response.headers.get('content-type') };
+    const written = await appendBody(response, options, { offset, total, touch });
+    if (total !== undefined && written.bytes !== total)
+      throw new RetryableError(
+        `the connection closed after ${written.bytes} of ${total} bytes (Content-Length)`,
+      );
+    return { ...written, contentType: response.headers.get('content-type') };
   });
+}
+
+/**
+ * Where the body starts in the file and the file's size when known: a 206 continues at the byte
+ * asked for (a different one starts over), a 200 is the whole file (and its validator is kept).
+ */
+async function bodyRange(
+  response: Response,
+  options: FetchToFileOptions,
+  transfer: Transfer,
+): Promise<{ offset: number; total: number | undefined }> {
+  if (response.status === 206) {
+    const range = parseContentRange(response.headers.get('content-range'));
+    if (!range || range.start !== transfer.have) {
+      await response.body?.cancel();
+      await rm(options.dest, { force: true });
+      throw new RetryableError(`the server sent a different range than asked (${range?.start ?? '?'})`);
+    }
+    return { offset: range.start, total: range.total };
+  }
+  // A 200 to a ranged request means the server ignored Range: the body is the whole file again.
+  if (transfer.have > 0)
+    options.onRetry?.(`${options.url}: the server ignored Range; restarting from byte 0`);
+  const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  const length = response.headers.get('content-length');
+  const validator = response.headers.get('etag') ?? response.headers.get('last-modified');
+  if (validator && !validator.startsWith('W/')) transfer.validator = validator;
+  return { offset: 0, total: length !== null && !encoded ? Number(length) : undefined };
+}
+
+/** Writes the body at `offset` of the file, hashing the whole file (the part already there first). */
+async function appendBody(
+  response: Response,
+  options: FetchToFileOptions,
+  at: { offset: number; total: number | undefined; touch: () => void },
+): Promise<{ bytes: number; sha256: string }> {
+  const name = options.name ?? options.url;
+  const hash = createHash('sha256');
+  await hashPrefix(options.dest, at.offset, hash);
+  const file = await open(options.dest, at.offset > 0 ? 'a' : 'w');
+  let done = at.offset;
+  try {
+    const chunks = response.body?.[Symbol.asyncIterator]();
+    while (chunks) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await chunks.next();
+      } catch (error) {
+        throw new RetryableError(describeNetworkError(error));
+      }
+      if (next.done) break;
+      at.touch();
+      done += next.value.length;
+      if (options.maxBytes !== undefined && done > options.maxBytes) throw tooLarge(name, options.maxBytes);
+      hash.update(next.value);
+      await file.write(next.value);
+      options.onProgress?.(done, at.total);
+    }
+  } finally {
+    await file.close();
+  }
+  return { bytes: done, sha256: hash.digest('hex') };
 }
 
 /** Runs one request under an idle timer that `touch()` resets; a silent server becomes retryable. */

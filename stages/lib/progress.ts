@@ -1,7 +1,6 @@
 // Byte progress for ctx.progress: at most 10 updates a second (a fast download calls back per chunk),
 // plus the final one, each with the transfer rate and the time left in its message.
-import type { StageProgress } from '../../src/stage-api/index.ts';
-import { formatBytes } from './files.ts';
+import { formatBytes, type StageProgress } from '../../src/stage-api/index.ts';
 
 const MIN_INTERVAL_MS = 100;
 

@@ -3,8 +3,9 @@
 import { parentPort } from 'node:worker_threads';
 import { loadBackend } from './backend.ts';
 import { Gpt, parameterShapes } from './gpt.ts';
-import { sequenceGradients, sequenceLoss, type WorkerReply, type WorkerRequest } from './gradients.ts';
+import { sequenceGradients, sequenceLoss } from './gradients.ts';
 import type { NamedTensor } from './safetensors.ts';
+import type { WorkerReply, WorkerRequest } from './worker-gradients.ts';
 
 let model: Gpt | undefined;
 // Test only (test/unit/model-train.test.ts): GPT2O_TEST_WORKER_EXIT_AT=N makes the worker end with

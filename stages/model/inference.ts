@@ -1,10 +1,13 @@
 // A trained checkpoint opened for `evaluate` and `sample` on the backend the pipeline trained
 // with (`train.backend`; auto as engine-choice.ts): the tfjs Gpt, or ONNX Runtime (forward-only and KV-cache graphs). Both
 // stages see the same two things: per-target losses and a sampling Decoder.
-import type { Device, TrainBackendChoice } from './backend.ts';
+// onnxruntime-node loads (through onnx/ort-model.ts) only when chosen; TensorFlow.js inside loadBackend.
+import { type Device, loadBackend, type TrainBackendChoice } from './backend.ts';
 import type { GptConfig } from './config.ts';
-import type { TokenLosses } from './eval-loss.ts';
-import type { Decoder } from './generate.ts';
+import { chooseEngine } from './engine-choice.ts';
+import { gptTokenLosses, type TokenLosses } from './eval-loss.ts';
+import { type Decoder, gptDecoder } from './generate.ts';
+import { loadModel, readCheckpoint } from './load-model.ts';
 
 export interface InferenceModel {
   /** What ran (never auto). */
@@ -21,8 +24,6 @@ export async function openModel(
   choice: TrainBackendChoice,
   device: Device | undefined,
 ): Promise<InferenceModel> {
-  const { readCheckpoint, loadModel } = await import('./load-model.ts');
-  const { chooseEngine } = await import('./engine-choice.ts');
   const chosen = chooseEngine(choice, device);
   if (chosen.backend === 'onnxruntime') {
     const { OrtModel } = await import('./onnx/ort-model.ts');
@@ -37,9 +38,6 @@ export async function openModel(
       dispose: () => model.dispose(),
     };
   }
-  const { loadBackend } = await import('./backend.ts');
-  const { gptTokenLosses } = await import('./eval-loss.ts');
-  const { gptDecoder } = await import('./generate.ts');
   const loaded = await loadBackend(chosen.backend);
   const model = loadModel(loaded, dir);
   return {

@@ -15,6 +15,9 @@ export type Ops = ReturnType<typeof makeOps>;
 type Save = (tensors: Tensor[]) => void;
 type GradResult = { value: Tensor; gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor | Tensor[] };
 
+// NOTE: one long function on purpose (218 lines): every op is a closure over the same `tf`, and the
+// body reads as the model's list of ops, each with its gradient beside it; split up, each piece
+// would need tf passed in and the Ops type stitched back together.
 export function makeOps(tf: Tf) {
   // tf.customGrad with its arguments typed (its own signature lumps tensors and `save` together).
   const custom = <A extends Tensor[]>(f: (...args: [...A, Save]) => GradResult) =>

@@ -1,25 +1,22 @@
 // The training loop of build-nanogpt's train_gpt2.py: gradient accumulation up to total_batch,
 // global-norm clipping, AdamW with warmup + cosine LR, val loss every eval_interval steps, and
-// resume checkpoints every checkpoint_interval steps (and when interrupted).
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// resume checkpoints every checkpoint_interval steps (and when interrupted). This file sets a run up
+// and drives it; each step is training-run.ts's.
 import type { StageProgress } from '../../src/stage-api/index.ts';
-import { AdamW, clipByGlobalNorm, learningRate } from './adamw.ts';
+import { AdamW } from './adamw.ts';
 import {
-  type Checkpoint,
   latestCheckpoint,
   readCheckpointState,
   readOptimizer,
   readWeights,
-  saveResumeCheckpoint,
   type TrainerState,
-  writeCheckpoint,
 } from './checkpoint.ts';
-import { type GptConfig, parameterCount } from './config.ts';
+import type { GptConfig } from './config.ts';
 import { initialWeights } from './gpt.ts';
-import { type GradientEngine, Interrupted, type Sequence } from './gradients.ts';
-import { type Batch, TokenLoader } from './loader.ts';
+import { type GradientEngine, Interrupted } from './gradients.ts';
+import { TokenLoader } from './loader.ts';
 import type { NamedTensor } from './safetensors.ts';
+import { TrainingRun } from './training-run.ts';
 
 export interface TrainSettings {
   config: GptConfig;
@@ -75,182 +72,64 @@ export interface TrainSummary {
 }
 
 export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary> {
-  const B = s.microBatch;
-  const T = s.contextLength;
-  const accumulation = s.totalBatch / (B * T);
-  const trainLoader = new TokenLoader(io.train.files, B, T, io.train.tokens, 'train');
-  const valLoader =
-    io.val.tokens >= B * T + 1 && s.evalSteps > 0
-      ? new TokenLoader(io.val.files, B, T, io.val.tokens, 'val')
-      : undefined;
-  if (!valLoader)
-    io.log(`val split too small for one ${B}×${T} batch (${io.val.tokens} tokens): no val loss`);
-
-  // Start fresh, or from the newest resume checkpoint of this exact stage key. The master weights
-  // and AdamW live in host arrays; the engine's replicas get the weights before every pass.
-  const resumeFrom = latestCheckpoint(io.resumeDir);
-  let state: TrainerState;
-  let weights: Map<string, NamedTensor>;
-  if (resumeFrom) {
-    state = readCheckpointState(resumeFrom);
-    weights = readWeights(resumeFrom);
-    trainLoader.seek(state.loader);
-    io.log(`resuming from step ${state.step} (${resumeFrom})`);
-  } else {
-    state = { step: 0, loader: trainLoader.state, elapsed: 0, metrics: [], backend: io.backend.name };
-    weights = io.initialWeights ?? initialWeights(s.config, s.seed);
-  }
-  const optimizer = new AdamW(weights, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: s.weightDecay });
-  if (resumeFrom) optimizer.load(readOptimizer(resumeFrom), state.step);
-  const engine = await io.engine(weights);
-  const resumedFrom = state.step;
-  const parameters = parameterCount(s.config);
-  io.log(
-    `${parameters.toLocaleString('en-US')} parameters; ${s.maxSteps} steps of ${s.totalBatch} tokens ` +
-      `(${accumulation} × ${B}×${T}); backend ${io.backend.name} (${io.backend.detail}), ${engine.description}`,
-  );
-
-  const checkpoint = (): Checkpoint => ({
-    config: s.config,
-    weights,
-    optimizer: optimizer.state(),
-    state: { ...state, loader: trainLoader.state },
+  const { trainLoader, valLoader } = openLoaders(s, io);
+  const start = startingPoint(s, io, trainLoader);
+  const optimizer = new AdamW(start.weights, {
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: s.weightDecay,
   });
-  const sessionStart = performance.now();
-  const elapsedAtStart = state.elapsed;
-  const elapsed = () => elapsedAtStart + (performance.now() - sessionStart) / 1000;
-  let sessionTokens = 0;
-  // Where the step in progress started reading: an interrupt inside the step rewinds here.
-  let stepStart = trainLoader.state;
-
+  if (start.resumeFrom) optimizer.load(readOptimizer(start.resumeFrom), start.state.step);
+  const engine = await io.engine(start.weights);
+  const run = new TrainingRun(s, io, { ...start, trainLoader, valLoader, optimizer, engine });
+  io.log(
+    `${run.parameters.toLocaleString('en-US')} parameters; ${s.maxSteps} steps of ${s.totalBatch} tokens ` +
+      `(${run.accumulation} × ${s.microBatch}×${s.contextLength}); backend ${io.backend.name} (${io.backend.detail}), ${engine.description}`,
+  );
   try {
-    for (; state.step < s.maxSteps; ) {
-      const step = state.step;
-      stepStart = trainLoader.state;
-      const last = step === s.maxSteps - 1;
-      if (valLoader && (step % s.evalInterval === 0 || last)) {
-        const valLoss = await evaluateLoss(engine, weights, valLoader, s.evalSteps);
-        state.metrics.push({ step, val_loss: valLoss, elapsed: round(elapsed(), 3) });
-        io.log(`step ${step}: val loss ${valLoss.toFixed(4)}`);
-      }
-      if (io.signal.aborted) throw new Interrupted();
-      const t0 = performance.now();
-      // Every sequence of the step, in loader order; each is weighted 1/(accumulation·B), so the
-      // sum is the mean loss over the step's tokens, as build-nanogpt's loss / grad_accum_steps.
-      const sequences: Sequence[] = [];
-      for (let micro = 0; micro < accumulation; micro++)
-        sequences.push(...splitBatch(trainLoader.next(), B, T));
-      const { loss, grads, tensors } = await engine.gradients(
-        weights,
-        sequences,
-        1 / sequences.length,
-        io.signal,
-      );
-      const gradNorm = clipByGlobalNorm(grads, s.gradClip);
-      const lr = learningRate(step, {
-        maxLr: s.maxLr,
-        minLr: s.minLr,
-        warmup: s.warmupSteps,
-        maxSteps: s.maxSteps,
-      });
-      optimizer.apply(grads, lr);
-      state.step++;
-      sessionTokens += s.totalBatch;
-      const seconds = (performance.now() - t0) / 1000;
-      const line = {
-        step,
-        loss,
-        lr,
-        grad_norm: gradNorm,
-        tokens_per_sec: round(s.totalBatch / seconds, 1),
-        elapsed: round(elapsed(), 3),
-        tensors,
-      };
-      state.metrics.push(line);
-      const rate = sessionTokens / (elapsed() - elapsedAtStart);
-      const eta = ((s.maxSteps - state.step) * s.totalBatch) / rate;
-      io.progress({
-        done: state.step,
-        total: s.maxSteps,
-        unit: 'steps',
-        message: `loss ${loss.toFixed(4)}, ${Math.round(rate)} tok/s, ETA ${formatSeconds(eta)}`,
-      });
-      if (state.step % s.checkpointInterval === 0 && state.step < s.maxSteps) {
-        state.elapsed = elapsed();
-        saveResumeCheckpoint(io.resumeDir, checkpoint());
-      }
+    while (run.state.step < s.maxSteps) {
+      await run.step();
       // Let progress events and Ctrl-C through between steps.
       await new Promise((resolve) => setImmediate(resolve));
     }
   } catch (error) {
     // Keep what was computed: a rerun of the same stage key continues from here.
-    if (error instanceof Interrupted || io.signal.aborted) {
-      state.elapsed = elapsed();
-      // Save whole steps only: the resumed run redoes the unfinished step from its first batch (and
-      // its val check), as an uninterrupted run would, without a second val line for it.
-      trainLoader.seek(stepStart);
-      state.metrics = state.metrics.filter((m) => (m.step as number) < state.step);
-      if (state.step > resumedFrom) saveResumeCheckpoint(io.resumeDir, checkpoint());
-    }
+    if (error instanceof Interrupted || io.signal.aborted) run.saveWholeSteps();
     await engine.dispose();
     throw error;
   }
   await engine.dispose();
-
-  state.elapsed = elapsed();
-  writeCheckpoint(io.outDir, checkpoint());
-  const trainLines = state.metrics.filter((m) => 'loss' in m) as { loss: number }[];
-  const valLosses = state.metrics.filter((m) => 'val_loss' in m).map((m) => m.val_loss as number);
-  const trainedTokens = (s.maxSteps - resumedFrom) * s.totalBatch;
-  const summary: TrainSummary = {
-    steps: s.maxSteps,
-    resumed_from: resumedFrom,
-    final_loss: trainLines.at(-1)?.loss ?? Number.NaN,
-    best_val_loss: valLosses.length ? Math.min(...valLosses) : null,
-    final_val_loss: valLosses.at(-1) ?? null,
-    tokens_per_sec: round(trainedTokens / Math.max(1e-9, state.elapsed - elapsedAtStart), 1),
-    train_seconds: round(state.elapsed, 3),
-    parameters,
-    backend: io.backend.name,
-    backend_detail: `${io.backend.detail}; ${engine.description}`,
-  };
-  writeFileSync(
-    join(io.outDir, 'metrics.jsonl'),
-    state.metrics.map((m) => `${JSON.stringify(m)}\n`).join(''),
-  );
-  writeFileSync(join(io.outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  return summary;
+  return run.finish();
 }
 
-/** The B rows of a loader batch as separate sequences. */
-function splitBatch(batch: Batch, B: number, T: number): Sequence[] {
-  return Array.from({ length: B }, (_, b) => ({
-    ids: batch.ids.slice(b * T, (b + 1) * T),
-    targets: batch.targets.slice(b * T, (b + 1) * T),
-  }));
+/** The train loader, and the val loader when the val split holds at least one batch. */
+function openLoaders(s: TrainSettings, io: TrainIo): { trainLoader: TokenLoader; valLoader?: TokenLoader } {
+  const B = s.microBatch;
+  const T = s.contextLength;
+  const trainLoader = new TokenLoader(io.train.files, B, T, io.train.tokens, 'train');
+  if (io.val.tokens >= B * T + 1 && s.evalSteps > 0)
+    return { trainLoader, valLoader: new TokenLoader(io.val.files, B, T, io.val.tokens, 'val') };
+  io.log(`val split too small for one ${B}×${T} batch (${io.val.tokens} tokens): no val loss`);
+  return { trainLoader };
 }
 
-/** Mean loss over `steps` batches from the start of the val split (build-nanogpt's val check). */
-export async function evaluateLoss(
-  engine: GradientEngine,
-  weights: ReadonlyMap<string, NamedTensor>,
-  loader: TokenLoader,
-  steps: number,
-): Promise<number> {
-  loader.reset();
-  const sequences: Sequence[] = [];
-  for (let i = 0; i < steps; i++) sequences.push(...splitBatch(loader.next(), loader.B, loader.T));
-  return engine.loss(weights, sequences);
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 90) return `${Math.round(s)}s`;
-  if (s < 5400) return `${Math.round(s / 60)}m`;
-  return `${(s / 3600).toFixed(1)}h`;
+/**
+ * Fresh, or the newest resume checkpoint of this exact stage key. The master weights and AdamW live
+ * in host arrays; the engine's replicas get the weights before every pass.
+ */
+function startingPoint(
+  s: TrainSettings,
+  io: TrainIo,
+  trainLoader: TokenLoader,
+): { state: TrainerState; weights: Map<string, NamedTensor>; resumeFrom?: string } {
+  const resumeFrom = latestCheckpoint(io.resumeDir);
+  if (!resumeFrom) {
+    const state = { step: 0, loader: trainLoader.state, elapsed: 0, metrics: [], backend: io.backend.name };
+    return { state, weights: io.initialWeights ?? initialWeights(s.config, s.seed) };
+  }
+  const state = readCheckpointState(resumeFrom);
+  trainLoader.seek(state.loader);
+  io.log(`resuming from step ${state.step} (${resumeFrom})`);
+  return { state, weights: readWeights(resumeFrom), resumeFrom };
 }

@@ -29,6 +29,8 @@ interface Case {
   name: string;
   files: (inputs: Inputs) => Record<string, string | Uint8Array>;
   args?: string[];
+  /** Added to the environment of the run. */
+  env?: NodeJS.ProcessEnv;
   registry?: StageRegistry;
   code: 1 | 2;
   /** All must match stderr. For spec errors the first one should pin file:line:col and the code. */
@@ -211,6 +213,18 @@ const CASES: Case[] = [
     code: 2,
     stderr: [/error E_USAGE_SET/, /--set "lr" is not of the form a\.b\.c=value/],
   },
+  {
+    // It was ignored (one worker thread per core); a typo in it now says so.
+    name: 'GPT2O_WORKERS that is not a positive integer',
+    files: () => ({ 'pipeline.yaml': 'stages:\n  s:\n    cmd: echo hi > o\n    outs: [o]\n' }),
+    env: { GPT2O_WORKERS: '0' },
+    code: 2,
+    stderr: [
+      /error E_USAGE\b/,
+      /GPT2O_WORKERS must be a positive integer, got "0"/,
+      /hint: for example GPT2O_WORKERS=2/,
+    ],
+  },
 
   // ---- stage failures (exit 1): the stage is named, nothing of it is cached
   {
@@ -301,7 +315,7 @@ const CASES: Case[] = [
     failed: 'download',
     stderr: [
       /error E_\w+ \(stage "download"\)/,
-      /zeros\.zip \(2 entries, uncompressed\) is 200\.0 KB, more than/,
+      /zeros\.zip \(2 entries, uncompressed\) is 195 KiB, more than/,
     ],
   },
   {
@@ -372,7 +386,31 @@ const CASES: Case[] = [
     failed: 'resample',
     stderr: [
       /error E_STAGE_FAILED \(stage "resample"\)/,
-      /manifest\.json lists "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname\.mp3", which is not a path inside it \("\.\." segment\)/,
+      /manifest\.json is not a valid download manifest: files\[0\]\.file is "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname\.mp3", which is not a path inside it \("\.\." segment\)/,
+    ],
+  },
+  {
+    // It was ignored: resample took every audio file of the folder instead of the listed ones.
+    name: 'an upstream manifest.json that is not JSON',
+    files: ({ mp3 }) => ({
+      'data/manifest.json': '{"files": [{"file": "audio/a.mp3"}',
+      'data/audio/a.mp3': mp3,
+      'pipeline.yaml': `stages:
+  fetch:
+    cmd: cp -R data/. .
+    deps: [data]
+    outs: [manifest.json, audio]
+  resample:
+    uses: resample
+    needs: {audio: fetch}
+`,
+    }),
+    code: 1,
+    failed: 'resample',
+    stderr: [
+      /error E_STAGE_FAILED \(stage "resample"\)/,
+      /the input has no readable manifest\.json \(.*JSON.*\)/,
+      /hint: this input must be the output of download, or of a stage writing the same manifest\.json/,
     ],
   },
   {
@@ -448,7 +486,10 @@ describe('bad inputs', () => {
           mkdirSync(dirname(ws.path(rel)), { recursive: true });
           writeFileSync(ws.path(rel), content);
         }
-        const r = await cli(ws.dir, ['run', ...(c.args ?? []), '--json'], { registry: c.registry });
+        const r = await cli(ws.dir, ['run', ...(c.args ?? []), '--json'], {
+          registry: c.registry,
+          env: { ...process.env, GPT2O_CACHE: '', ...c.env },
+        });
         const output = `exit ${r.code}\n${r.stderr}`;
         assert.equal(r.code, c.code, output);
         for (const pattern of c.stderr) assert.match(r.stderr, pattern);

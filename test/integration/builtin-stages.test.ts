@@ -2,6 +2,7 @@
 // schema errors located in the YAML, stage versions in the key.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { builtinStages } from '../../stages/index.ts';
@@ -128,6 +129,31 @@ describe('built-in stages', () => {
           .length,
         1,
       );
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('GPT2O_WORKERS reaches a stage as ctx.workers (read once by the CLI); unset, one per core', async () => {
+    const ws = makeWorkspace({ 'pipeline.yaml': 'stages:\n  w:\n    uses: workers\n' });
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, GPT2O_CACHE: '' };
+      delete env.GPT2O_WORKERS;
+      const three = await cli(ws.dir, ['run'], {
+        registry: fixtureStages,
+        env: { ...env, GPT2O_WORKERS: '3' },
+      });
+      assert.equal(three.code, 0, three.stderr);
+      assert.equal(ws.read('runs/pipeline/w/workers.txt'), '3\n');
+      // Not in the key: another value reruns nothing.
+      const again = await cli(ws.dir, ['run', '--json'], {
+        registry: fixtureStages,
+        env: { ...env, GPT2O_WORKERS: '2' },
+      });
+      assert.equal(JSON.parse(again.stdout).stages[0].status, 'cached', again.stderr);
+      const cores = await cli(ws.dir, ['run', '--force', 'w'], { registry: fixtureStages, env });
+      assert.equal(cores.code, 0, cores.stderr);
+      assert.equal(ws.read('runs/pipeline/w/workers.txt'), `${availableParallelism()}\n`);
     } finally {
       ws.remove();
     }

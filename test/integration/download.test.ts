@@ -269,11 +269,11 @@ describe('download stage', () => {
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /zeros\.zip \(2 entries, uncompressed\) is 200\.0 KB, more than the 50\.0 KB left under max_bytes/,
+      /zeros\.zip \(2 entries, uncompressed\) is 195 KiB, more than the 49 KiB left under max_bytes/,
     );
     // The download itself is also held to the limit.
     ws.write('pipeline.yaml', pipeline({ source: server.url('/book.zip'), max_bytes: 50_000 }));
-    assert.match((await cli(ws.dir, ['run'])).stderr, /book\.zip is 90\.5 KB, more than the 50\.0 KB left/);
+    assert.match((await cli(ws.dir, ['run'])).stderr, /book\.zip is 88 KiB, more than the 49 KiB left/);
   });
 
   test('a local folder, a local zip and a file:// URL', async () => {
@@ -436,7 +436,7 @@ describe('download stage: Hugging Face datasets', () => {
       assert.equal(r.code, 1, r.stderr);
       assert.match(
         r.stderr,
-        /hf:someone\/chapters@main \(6 files\) is more than the 20\.0 KB left under max_bytes/,
+        /hf:someone\/chapters@main \(6 files\) is more than the 20 KiB left under max_bytes/,
       );
       assert.deepEqual(actionRecords(ws), [], 'nothing cached');
     } finally {

@@ -114,7 +114,7 @@ describe('shard on bad codes', () => {
       dir: '../../../../../etc',
       levels: chapter(2),
       error:
-        /lists chapter "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc", which is not a folder inside it \("\.\." segment\)/,
+        /not a valid codes manifest: chapters\[0\]\.dir is "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc", which is not a folder inside it \("\.\." segment\)/,
     },
     {
       name: 'a version-2 .npy cut inside its header',

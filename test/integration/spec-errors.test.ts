@@ -307,6 +307,21 @@ stages:
       empty.stderr,
       /experiments\/x\.yaml:1:10 error E_SPEC_EMPTY\n {2}pipeline\.yaml \(extended by experiments\/x\.yaml\) is empty/,
     );
+    // Two commands in one process (the tests, a watch beside a run), each in its own folder: each
+    // shows the other's nothing. Paths were relative to a module global the last command set.
+    const files = { 'experiments/x.yaml': 'description: d\nextends: ../nope.yaml\n' };
+    const [a, b] = [makeWorkspace(files), makeWorkspace(files)];
+    try {
+      const both = await Promise.all([a, b].map((ws) => cli(ws.dir, ['dag', 'experiments/x.yaml'])));
+      for (const r of both)
+        assert.match(
+          r.stderr,
+          /^experiments\/x\.yaml:2:10 error E_SPEC_NOT_FOUND\n {2}cannot read spec file nope\.yaml: no such file \(extended by experiments\/x\.yaml\)/,
+        );
+    } finally {
+      a.remove();
+      b.remove();
+    }
     const blank = await runSpec({ 'pipeline.yaml': 'stages: {}\n', 'x.yaml': 'extends: ""\n' }, [
       'dag',
       'x.yaml',

@@ -291,7 +291,7 @@ stages:
 // What a cmd stage hands tokenize as audio is the user's data: a broken manifest, a path out of
 // the input or a WAV with a bad header is a stage error naming it, not a crash.
 describe('tokenize on bad audio inputs', () => {
-  const CASES: { name: string; manifest: string; wav?: Uint8Array; error: RegExp }[] = [
+  const CASES: { name: string; manifest: string; wav?: Uint8Array; codec?: string; error: RegExp }[] = [
     {
       name: 'a manifest.json that is not JSON',
       manifest: '{"sample_rate": 24000, "files": [',
@@ -300,7 +300,7 @@ describe('tokenize on bad audio inputs', () => {
     {
       name: 'a manifest without files',
       manifest: JSON.stringify({ sample_rate: 24000 }),
-      error: /the audio manifest\.json lacks files or sample_rate/,
+      error: /the input's manifest\.json is not a valid audio manifest: files is missing/,
     },
     {
       name: 'a file outside the input',
@@ -308,7 +308,23 @@ describe('tokenize on bad audio inputs', () => {
         sample_rate: 24000,
         files: [{ file: '../../../../x.wav', split: 'train' }],
       }),
-      error: /lists "\.\.\/\.\.\/\.\.\/\.\.\/x\.wav", which is not a path inside it \("\.\." segment\)/,
+      error:
+        /not a valid audio manifest: files\[0\]\.file is "\.\.\/\.\.\/\.\.\/\.\.\/x\.wav", which is not a path inside it \("\.\." segment\)/,
+    },
+    {
+      // A cmd stage standing in for codec: its codec.json was cast and used, and crashed on .map.
+      name: "a codec.json without the levels' strides",
+      manifest: JSON.stringify({ sample_rate: 24000, files: [] }),
+      codec: JSON.stringify({
+        sample_rate: 24000,
+        hop_length: 512,
+        frame_samples: 2048,
+        pad_multiple: 2048,
+        codebook_size: 4096,
+        encoder: { input: 'audio', outputs: ['c0', 'c1', 'c2'] },
+        decoder: { inputs: ['c0', 'c1', 'c2'], output: 'audio' },
+      }),
+      error: /the input's codec\.json is not a valid codec facts file: strides is missing/,
     },
     {
       name: 'a WAV whose header says sample rate 0',
@@ -329,13 +345,17 @@ describe('tokenize on bad audio inputs', () => {
     deps: [data]
     outs: [wav, manifest.json]
   codec:
-    uses: codec
-    with: {encoder: models/encoder.onnx, decoder: models/decoder.onnx}
+${
+  c.codec === undefined
+    ? '    uses: codec\n    with: {encoder: models/encoder.onnx, decoder: models/decoder.onnx}'
+    : '    cmd: cp codec-data/codec.json .\n    deps: [codec-data]\n    outs: [codec.json]'
+}
   tokenize:
     uses: tokenize
     needs: {audio: audio, codec: codec}
 `,
         'data/manifest.json': c.manifest,
+        ...(c.codec === undefined ? {} : { 'codec-data/codec.json': c.codec }),
       });
       try {
         writeModels(ws);

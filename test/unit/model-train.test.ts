@@ -10,15 +10,11 @@ import { after, test } from 'node:test';
 import { StageError } from '../../src/stage-api/index.ts';
 import { loadBackend } from '../../stages/model/backend.ts';
 import { readCheckpointState } from '../../stages/model/checkpoint.ts';
-import {
-  type GradientEngine,
-  InProcessGradients,
-  Interrupted,
-  WorkerGradients,
-} from '../../stages/model/gradients.ts';
+import { type GradientEngine, InProcessGradients, Interrupted } from '../../stages/model/gradients.ts';
 import { shardFiles } from '../../stages/model/loader.ts';
 import { Rng } from '../../stages/model/rng.ts';
 import { type TrainIo, type TrainSettings, train } from '../../stages/model/trainer.ts';
+import { WorkerGradients } from '../../stages/model/worker-gradients.ts';
 import { writeNpy } from '../../stages/tokens/npy.ts';
 
 const backend = await loadBackend('wasm');

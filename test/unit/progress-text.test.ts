@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatProgress } from '../../src/report/progress-text.ts';
-import { formatBytes } from '../../src/util/format.ts';
+import { formatBytes } from '../../src/stage-api/index.ts';
+import { formatBytes as engineFormatBytes } from '../../src/util/format.ts';
+
+test("stages format sizes with the engine's one formatter (KiB), not a copy of their own", () => {
+  assert.equal(formatBytes, engineFormatBytes);
+});
 
 test('progress reads as sizes for bytes and as numbers otherwise', () => {
   assert.equal(formatBytes(512), '512 B');
   assert.equal(formatBytes(65536), '64 KiB');
   assert.equal(formatBytes(1.5 * 2 ** 30), '1.5 GiB');
+  // A rate (bytes per second) is rarely whole: below 1 KiB it rounds, as every size does.
+  assert.equal(formatBytes(512.3333), '512 B');
   assert.equal(
     formatProgress({ done: 65536, total: 91063, unit: 'bytes', message: 'ch01.mp3' }),
     '64 KiB/89 KiB (72%) ch01.mp3',

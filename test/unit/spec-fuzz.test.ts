@@ -438,7 +438,7 @@ async function load(w: Written, sets: string[]): Promise<Outcome> {
 function checkLocated(errors: PipeError[], w: Written, sets: string[]): number {
   const known = 0;
   for (const e of errors) {
-    const shown = formatError(e);
+    const shown = formatError(e, process.cwd());
     assert.doesNotMatch(shown, /internal error/);
     const what = `${e.code}: ${e.message}`;
     assert.equal(e.exitCode, 2, `${what}: a spec error exits 2`);

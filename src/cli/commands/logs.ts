@@ -3,7 +3,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
 import { readRef, refVariant } from '../../cache/refs.ts';
+import type { CacheStore } from '../../cache/store.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';
+import type { Graph } from '../../graph/build.ts';
 import { stageStatuses } from '../../run/status.ts';
 import { suggestionHint } from '../../util/did-you-mean.ts';
 import { defaultExperiment, looksLikeSpecFile, parseCommandArgs } from '../args.ts';
@@ -60,18 +62,7 @@ export async function logsCommand(args: string[], io: CliIo): Promise<number> {
     });
   }
 
-  // The ref names the key of the stage's last recorded result. A run that failed or was stopped
-  // records nothing, yet its log is the one people look for: the stage's key as the experiment
-  // stands now finds it, when it has a log but no result and is newer than the recorded one.
-  const recorded = readRef(store, spec.specFile, refVariant(spec))?.stages[name]?.key;
-  const current = (await stageStatuses(graph, store)).find((s) => s.name === name)?.key;
-  const attempt =
-    current && current !== recorded && !store.readRecord(current)
-      ? mtime(store.layout.log(current))
-      : undefined;
-  const useAttempt =
-    attempt !== undefined && attempt > (recorded ? (mtime(store.layout.log(recorded)) ?? 0) : 0);
-  const key = useAttempt ? current : recorded;
+  const { key, useAttempt } = await logKey(graph, store, name);
   if (!key) {
     throw new PipeError(`stage "${name}" has not run in experiment "${spec.experiment}" yet`, {
       code: 'E_LOGS_NOT_RUN',
@@ -93,6 +84,27 @@ export async function logsCommand(args: string[], io: CliIo): Promise<number> {
     );
   io.stdout(text);
   return EXIT_OK;
+}
+
+/**
+ * The key whose log to show. The ref names the key of the stage's last recorded result. A run that
+ * failed or was stopped records nothing, yet its log is the one people look for: the stage's key as
+ * the experiment stands now finds it, when it has a log but no result and is newer than the recorded one.
+ */
+async function logKey(
+  graph: Graph,
+  store: CacheStore,
+  name: string,
+): Promise<{ key: string | undefined; useAttempt: boolean }> {
+  const recorded = readRef(store, graph.spec.specFile, refVariant(graph.spec))?.stages[name]?.key;
+  const current = (await stageStatuses(graph, store)).find((s) => s.name === name)?.key;
+  const attempt =
+    current && current !== recorded && !store.readRecord(current)
+      ? mtime(store.layout.log(current))
+      : undefined;
+  const useAttempt =
+    attempt !== undefined && attempt > (recorded ? (mtime(store.layout.log(recorded)) ?? 0) : 0);
+  return { key: useAttempt ? current : recorded, useAttempt };
 }
 
 function mtime(path: string): number | undefined {

@@ -92,6 +92,7 @@ export async function runSweep(
     outcomes = await runSweepStages(runs, {
       store,
       jobs: request.jobs,
+      workers: request.workers,
       force: new Set(request.force),
       dryRun: request.dryRun,
       keepGoing: request.keepGoing,

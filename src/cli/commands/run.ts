@@ -17,7 +17,7 @@ import type { StageOutcome } from '../../run/events.ts';
 import { linkRunOutput } from '../../run/runs-tree.ts';
 import { runStages } from '../../run/scheduler.ts';
 import { formatSeconds } from '../../util/format.ts';
-import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs } from '../args.ts';
+import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs, parseWorkers } from '../args.ts';
 import type { CliIo } from '../io.ts';
 import { checkStageNames, openWorkspace, type Workspace } from '../workspace.ts';
 
@@ -99,6 +99,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
         targets,
         force: values.force ?? [],
         jobs: parseJobs(values.jobs, availableParallelism()),
+        workers: parseWorkers(io.env, availableParallelism()),
         dryRun: values['dry-run'] === true,
         keepGoing: values['keep-going'] === true,
         json: values.json === true,
@@ -124,6 +125,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     targets,
     force: values.force ?? [],
     jobs: parseJobs(values.jobs, availableParallelism()),
+    workers: parseWorkers(io.env, availableParallelism()),
     dryRun: values['dry-run'] === true,
     keepGoing: values['keep-going'] === true,
     json: values.json === true,
@@ -159,6 +161,8 @@ export interface RunRequest {
   targets: readonly string[];
   force: readonly string[];
   jobs: number;
+  /** Worker threads a built-in stage may start (GPT2O_WORKERS, else one per core). */
+  workers: number;
   dryRun: boolean;
   keepGoing: boolean;
   json: boolean;
@@ -206,6 +210,7 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
       store,
       selected,
       jobs: request.jobs,
+      workers: request.workers,
       force: new Set(request.force),
       dryRun: request.dryRun,
       keepGoing: request.keepGoing,
@@ -227,13 +232,18 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
   }
 
   const list = selected.map((name) => outcomes.get(name)!);
-  const failed = list.filter((o) => o.status === 'failed');
   say(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
+  return reportOutcomes(io, request, spec, list);
+}
+
+/** Prints each failure's report (and the --json payload); returns the run's exit code. */
+function reportOutcomes(io: CliIo, request: RunRequest, spec: Graph['spec'], list: StageOutcome[]): number {
+  const failed = list.filter((o) => o.status === 'failed');
   for (const outcome of failed) {
     if (request.reportInterrupted === false && isInterrupted(outcome)) continue;
     io.stderr(`\n${failureReport(outcome, list, io, spec.specFile)}\n`);
   }
-  if (json) {
+  if (request.json) {
     const payload = {
       experiment: spec.experiment,
       ok: failed.length === 0,
@@ -326,7 +336,7 @@ export function failureReport(
   /** The command that resumes; default `gpt2o-pipe run <specFile>`. */
   resume = `gpt2o-pipe run ${relative(io.cwd, specFile)}`,
 ): string {
-  const lines = [formatError(outcome.error)];
+  const lines = [formatError(outcome.error, io.cwd)];
   if (!(outcome.error instanceof PipeError)) lines.push(`  (in stage "${outcome.name}")`);
   if (outcome.logTail) {
     lines.push(`  last lines of the log (${relative(io.cwd, outcome.logPath ?? '')}):`);

@@ -1,0 +1,57 @@
+// shard → train, evaluate, sample: `meta.json` beside the .npy shards (train_000000.npy, …): the
+// token layout and its vocabulary, the codec facts, and per split the tokens, frames, seconds and
+// shard count. The model stages read the layout, the vocabulary and the token counts.
+import * as v from 'valibot';
+import { type JsonContract, readContract, writeContract } from './json-contract.ts';
+
+/** Per split (and in total): what went into the shards. */
+export interface SplitTotals {
+  tokens: number;
+  frames: number;
+  audio_seconds: number;
+  shards: number;
+}
+
+/** What shard writes. */
+export interface ShardsMetaFile {
+  layout: 'gpt2o' | 'offset';
+  vocab_size: number;
+  /** The layout's special token ids (frame marker, end of chunk), by name. */
+  special: Record<string, number>;
+  codebook_size: number;
+  tokens_per_frame: number;
+  sample_rate: number;
+  hop_length: number;
+  train: SplitTotals;
+  val: SplitTotals;
+  total: Omit<SplitTotals, 'shards'>;
+  tokens_per_audio_second: number;
+}
+
+const count = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+const contract = {
+  file: 'meta.json',
+  what: 'shards meta',
+  producer: 'shard',
+  schema: v.object({
+    layout: v.picklist(['gpt2o', 'offset']),
+    vocab_size: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    codebook_size: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    tokens_per_frame: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    sample_rate: v.number(),
+    train: v.object({ tokens: count }),
+    val: v.object({ tokens: count }),
+  }),
+} satisfies JsonContract<v.GenericSchema>;
+
+/** What the model stages read of it. */
+export type ShardsMeta = v.InferOutput<typeof contract.schema>;
+
+export function writeShardsMeta(outDir: string, meta: ShardsMetaFile): Promise<void> {
+  return writeContract(outDir, contract, meta);
+}
+
+export function readShardsMeta(dir: string): ShardsMeta {
+  return readContract(dir, contract);
+}
