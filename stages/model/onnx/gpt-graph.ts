@@ -24,7 +24,7 @@ export interface GptGraphOptions {
   float?: 'float32' | 'float64';
   /** false: loss only (evaluation). */
   backward?: boolean;
-  /** How the token embedding's gradient is summed: ScatterND(add) or a one-hot product. */
+  /** How the token embedding's gradient is summed: ScatterElements(add) or a one-hot product. */
   embeddingGrad?: 'scatter' | 'onehot';
   mutation?: BackwardMutation;
 }
@@ -151,8 +151,12 @@ class GptGraph {
       });
       dwteEmb = g.op('Gemm', [idsOnehot, dx], { transA: 1 }); // [V, C]
     } else {
+      // NOTE: ScatterElements, not ScatterND: ORT's CPU ScatterND(add) splits the updates over
+      // threads with no care for repeated ids, so rows of tokens seen more than once lost updates
+      // at random (microsoft/onnxruntime#18048); ScatterElements(add) sums them in order, one thread.
       const zeros = g.op('Expand', [g.scalar(0), g.ints([c.vocabSize, C])]);
-      dwteEmb = g.op('ScatterND', [zeros, flatIds, dx], { reduction: 'add' }); // [V, C]
+      const rows = g.op('Expand', [flatIds, g.op('Shape', [dx])]); // [N, C]: each position's id, per column
+      dwteEmb = g.op('ScatterElements', [zeros, rows, dx], { axis: 0, reduction: 'add' }); // [V, C]
     }
     this.grads.set('transformer.wte.weight', g.op('Add', [dwteHead, dwteEmb]));
     for (const [name] of parameterShapes(c)) g.output(gradName(name), this.grads.get(name)!);
