@@ -5,21 +5,27 @@
 import * as v from 'valibot';
 import { defineStage, StageError } from '../src/stage-api/index.ts';
 import type { CodecFacts } from './codec/probe.ts';
-import { DEVICES } from './lib/device.ts';
+import { DEVICES, renamedParam } from './lib/device.ts';
 
 export default defineStage({
   name: 'tokenize',
   version: 1,
   description: 'encode 24 kHz mono chapters into codec codes with onnxruntime-node',
-  params: v.strictObject({
-    // 30: pipeline.yaml's default, chosen on SNAC 24 kHz (README: Running with the real SNAC).
-    chunk_seconds: v.optional(v.pipe(v.number(), v.gtValue(0)), 30),
-    batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
-    // 0: onnxruntime's default (all cores).
-    threads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
-    // Where the encoder runs: cpu, or cuda (onnxruntime-node's CUDA provider; README: real SNAC).
-    provider: v.optional(v.picklist(DEVICES), 'cpu'),
-  }),
+  params: v.pipe(
+    v.strictObject({
+      // 30: pipeline.yaml's default, chosen on SNAC 24 kHz (README: Running with the real SNAC).
+      chunk_seconds: v.optional(v.pipe(v.number(), v.gtValue(0)), 30),
+      batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
+      // 0: onnxruntime's default (all cores).
+      threads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+      // Where the encoder runs: cpu, or cuda (onnxruntime-node's CUDA provider; README: real SNAC).
+      // The same word as train.device.
+      device: v.optional(v.picklist(DEVICES), 'cpu'),
+      // The old name of device: refused with the fix, below.
+      provider: v.optional(v.unknown()),
+    }),
+    renamedParam('provider', 'device', 'codec.device'),
+  ),
   inputs: ['audio', 'codec'],
   async run(ctx) {
     // Speed is audio seconds per second of the whole stage (loading the encoder included).
@@ -71,16 +77,16 @@ export default defineStage({
       );
     }
     const levelOutputs = levels.map((l) => l.output);
-    checkDevice(p.provider, 'codec.provider');
+    checkDevice(p.device, 'codec.device');
     let session: import('onnxruntime-node').InferenceSession;
     try {
       session = await ort.InferenceSession.create(join(ctx.input('codec'), 'encoder.onnx'), {
-        executionProviders: onnxProviders(p.provider),
+        executionProviders: onnxProviders(p.device),
         logSeverityLevel: 3,
         ...(p.threads > 0 ? { intraOpNumThreads: p.threads } : {}),
       });
     } catch (cause) {
-      throw deviceError(p.provider, 'codec.provider', 'encoder.onnx', cause);
+      throw deviceError(p.device, 'codec.device', 'encoder.onnx', cause);
     }
     // A model exported for a fixed batch takes exactly that many windows per call (read from the
     // model itself: codec.json of older runs does not record it).

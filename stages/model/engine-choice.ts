@@ -2,8 +2,8 @@
 // measured (README "Backends"), on CUDA when onnxruntime-node's CUDA provider is installed and an
 // NVIDIA GPU is visible, else on the CPU. A named backend runs as named.
 import { existsSync } from 'node:fs';
+import { cudaProviderLibrary } from '../lib/device.ts';
 import type { Device, TrainBackendChoice } from './backend.ts';
-import { cudaProviderPath } from './onnx/ort-session.ts';
 
 export interface EngineChoice {
   backend: Exclude<TrainBackendChoice, 'auto'>;
@@ -12,6 +12,6 @@ export interface EngineChoice {
 
 export function chooseEngine(backend: TrainBackendChoice, device: Device | undefined): EngineChoice {
   if (backend !== 'auto') return { backend, device: device ?? 'cpu' };
-  const gpu = existsSync('/proc/driver/nvidia/version') && cudaProviderPath().present;
+  const gpu = existsSync('/proc/driver/nvidia/version') && existsSync(cudaProviderLibrary());
   return { backend: 'onnxruntime', device: device ?? (gpu ? 'cuda' : 'cpu') };
 }
