@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { listen, startWorker } from '../lib/workers.ts';
+import type { AdamWOptions, Optimizer } from './adamw.ts';
 import type { BackendChoice, LoadedBackend } from './backend.ts';
 import type { GptConfig } from './config.ts';
 import { Gpt, parameterShapes } from './gpt.ts';
@@ -36,6 +37,11 @@ export interface GradientEngine {
   ): Promise<GradientResult>;
   /** Mean loss over the sequences (no gradients). */
   loss(weights: ReadonlyMap<string, NamedTensor>, sequences: Sequence[]): Promise<number>;
+  /**
+   * An optimizer of the engine's own that steps `weights` (clipping and AdamW where the gradients
+   * are: onnxruntime's second graph); absent: the trainer's AdamW on host arrays. dispose() ends it.
+   */
+  optimizer?(weights: ReadonlyMap<string, NamedTensor>, options: AdamWOptions): Promise<Optimizer>;
   dispose(): Promise<void>;
 }
 

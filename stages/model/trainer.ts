@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StageProgress } from '../../src/stage-api/index.ts';
-import { AdamW, clipByGlobalNorm, learningRate } from './adamw.ts';
+import { AdamW, learningRate, type Optimizer } from './adamw.ts';
 import {
   type Checkpoint,
   latestCheckpoint,
@@ -87,7 +87,8 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
     io.log(`val split too small for one ${B}×${T} batch (${io.val.tokens} tokens): no val loss`);
 
   // Start fresh, or from the newest resume checkpoint of this exact stage key. The master weights
-  // and AdamW live in host arrays; the engine's replicas get the weights before every pass.
+  // live in host arrays (an engine's optimizer may swap in new ones); the engine's replicas get
+  // the weights before every pass.
   const resumeFrom = latestCheckpoint(io.resumeDir);
   let state: TrainerState;
   let weights: Map<string, NamedTensor>;
@@ -100,9 +101,17 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
     state = { step: 0, loader: trainLoader.state, elapsed: 0, metrics: [], backend: io.backend.name };
     weights = io.initialWeights ?? initialWeights(s.config, s.seed);
   }
-  const optimizer = new AdamW(weights, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: s.weightDecay });
-  if (resumeFrom) optimizer.load(readOptimizer(resumeFrom), state.step);
   const engine = await io.engine(weights);
+  let optimizer: Optimizer;
+  try {
+    // Clipping and AdamW where the engine keeps them (onnxruntime: a second graph), else on the host.
+    const options = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: s.weightDecay };
+    optimizer = (await engine.optimizer?.(weights, options)) ?? new AdamW(weights, options);
+    if (resumeFrom) optimizer.load(readOptimizer(resumeFrom), state.step);
+  } catch (error) {
+    await engine.dispose();
+    throw error;
+  }
   const resumedFrom = state.step;
   const parameters = parameterCount(s.config);
   io.log(
@@ -146,14 +155,13 @@ export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary
         1 / sequences.length,
         io.signal,
       );
-      const gradNorm = clipByGlobalNorm(grads, s.gradClip);
       const lr = learningRate(step, {
         maxLr: s.maxLr,
         minLr: s.minLr,
         warmup: s.warmupSteps,
         maxSteps: s.maxSteps,
       });
-      optimizer.apply(grads, lr);
+      const gradNorm = await optimizer.update(grads, lr, s.gradClip);
       state.step++;
       sessionTokens += s.totalBatch;
       const seconds = (performance.now() - t0) / 1000;

@@ -27,7 +27,16 @@ export interface GptGraphOptions {
   /** How the token embedding's gradient is summed: ScatterElements(add) or a one-hot product. */
   embeddingGrad?: 'scatter' | 'onehot';
   mutation?: BackwardMutation;
+  /**
+   * Gradient accumulation in the graph: each gradient output is input `acc.<param>` plus this
+   * run's gradient. `acc.*` take any shape that broadcasts, so the first micro-batch of a step
+   * feeds a scalar 0 and the next ones feed the previous run's outputs.
+   */
+  accumulate?: boolean;
 }
+
+/** Names of the accumulator inputs, by parameter. */
+export const accName = (param: string) => `acc.${param}`;
 
 /** Names of the gradient outputs, by parameter. */
 export const gradName = (param: string) => `grad.${param}`;
@@ -159,7 +168,11 @@ class GptGraph {
       dwteEmb = g.op('ScatterElements', [zeros, rows, dx], { axis: 0, reduction: 'add' }); // [V, C]
     }
     this.grads.set('transformer.wte.weight', g.op('Add', [dwteHead, dwteEmb]));
-    for (const [name] of parameterShapes(c)) g.output(gradName(name), this.grads.get(name)!);
+    for (const [name] of parameterShapes(c)) {
+      const grad = this.grads.get(name)!;
+      const sum = this.o.accumulate ? g.op('Add', [g.input(accName(name), g.float, undefined), grad]) : grad;
+      g.output(gradName(name), sum);
+    }
     return g.model('gpt2-train-step');
   }
 
