@@ -103,6 +103,18 @@ class GptGraph {
     this.hs = c.nEmbd / c.nHead;
   }
 
+  /**
+   * Records a parameter's gradient; with accumulation, adds `acc.<param>` at once, so the raw
+   * gradient is freed as soon as it is made instead of living until the end of the graph.
+   */
+  private setGrad(name: string, grad: string): void {
+    const { g } = this;
+    this.grads.set(
+      name,
+      this.o.accumulate ? g.op('Add', [g.input(accName(name), g.float, undefined), grad]) : grad,
+    );
+  }
+
   build(): Uint8Array {
     const { g, c, T, C } = this;
     const ids = g.input('ids', 'int64', ['batch', T]);
@@ -148,7 +160,7 @@ class GptGraph {
     for (let i = c.nLayer - 1; i >= 0; i--) dx = this.blockBackward(i, dx, layers[i]!);
     // Embeddings: dx is d(tok + pos) [N, C]. Positions sum over the batch, padded to blockSize rows.
     const dpos = g.op('ReduceSum', [g.op('Reshape', [dx, g.ints([-1, T, C])]), g.ints([0])], { keepdims: 0 });
-    this.grads.set(
+    this.setGrad(
       'transformer.wpe.weight',
       T === c.blockSize ? dpos : g.op('Pad', [dpos, g.ints([0, 0, c.blockSize - T, 0])]),
     );
@@ -167,12 +179,8 @@ class GptGraph {
       const rows = g.op('Expand', [flatIds, g.op('Shape', [dx])]); // [N, C]: each position's id, per column
       dwteEmb = g.op('ScatterElements', [zeros, rows, dx], { axis: 0, reduction: 'add' }); // [V, C]
     }
-    this.grads.set('transformer.wte.weight', g.op('Add', [dwteHead, dwteEmb]));
-    for (const [name] of parameterShapes(c)) {
-      const grad = this.grads.get(name)!;
-      const sum = this.o.accumulate ? g.op('Add', [g.input(accName(name), g.float, undefined), grad]) : grad;
-      g.output(gradName(name), sum);
-    }
+    this.setGrad('transformer.wte.weight', g.op('Add', [dwteHead, dwteEmb]));
+    for (const [name] of parameterShapes(c)) g.output(gradName(name), this.grads.get(name)!);
     return g.model('gpt2-train-step');
   }
 
@@ -245,8 +253,8 @@ class GptGraph {
   /** Records dw = xᵀ @ dy and db = Σ dy; returns dx = dy @ wᵀ. */
   private linearBackward(dy: string, x: string, prefix: string): string {
     const { g } = this;
-    this.grads.set(`${prefix}.weight`, g.op('Gemm', [x, dy], { transA: 1 }));
-    this.grads.set(`${prefix}.bias`, g.op('ReduceSum', [dy, g.ints([0])], { keepdims: 0 }));
+    this.setGrad(`${prefix}.weight`, g.op('Gemm', [x, dy], { transA: 1 }));
+    this.setGrad(`${prefix}.bias`, g.op('ReduceSum', [dy, g.ints([0])], { keepdims: 0 }));
     return g.op('Gemm', [dy, `${prefix}.weight`], { transB: 1 });
   }
 
@@ -257,11 +265,11 @@ class GptGraph {
   /** dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ; records dγ and dβ. */
   private layerNormBackward(dy: string, s: LayerNormSaved, prefix: string): string {
     const { g } = this;
-    this.grads.set(
+    this.setGrad(
       `${prefix}.weight`,
       g.op('ReduceSum', [g.op('Mul', [dy, s.xhat]), g.ints([0])], { keepdims: 0 }),
     );
-    this.grads.set(`${prefix}.bias`, g.op('ReduceSum', [dy, g.ints([0])], { keepdims: 0 }));
+    this.setGrad(`${prefix}.bias`, g.op('ReduceSum', [dy, g.ints([0])], { keepdims: 0 }));
     const dxhat = g.op('Mul', [dy, s.g]);
     const meanD = g.op('ReduceMean', [dxhat], { axes: [-1], keepdims: 1 });
     const meanDX = g.op('ReduceMean', [g.op('Mul', [dxhat, s.xhat])], { axes: [-1], keepdims: 1 });

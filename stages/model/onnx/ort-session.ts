@@ -23,7 +23,7 @@ export async function loadOrt(device: Device): Promise<Ort> {
 
 /**
  * A session of `bytes` (a ModelProto) on `device`; a failure to start is a StageError. `spin`:
- * idle intra-op threads spin (ORT's default), as for training steps.
+ * idle intra-op threads spin (ORT's default), as for training steps; `arena`: ORT's CPU arena.
  */
 export function createSession(
   ort: Ort,
@@ -31,8 +31,12 @@ export function createSession(
   device: Device,
   threads: number,
   spin = true,
+  arena = true,
 ): Promise<InferenceSession> {
   return ort.InferenceSession.create(bytes, {
+    // No arena: memory goes back after each run instead of staying at the largest run's peak
+    // (the optimizer's per-tensor runs, beside the step graph's own arena).
+    enableCpuMemArena: arena,
     executionProviders: [device],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
