@@ -1,13 +1,13 @@
 // Child process of the training bench (tfjs holds one backend per process): times full training
-// steps of the real trainer's parts (gradient engine in process or on worker threads, clipping,
-// AdamW) for one config on one backend, or sampling with and without the KV cache, or the matrix
+// steps of the real trainer's parts (gradient engine in process or on worker threads, and the
+// optimizer the trainer would use: onnxruntime's clip + AdamW graph, else the host AdamW) for one config on one backend, or sampling with and without the KV cache, or the matrix
 // products of one sequence alone (a bound on training speed), and prints one JSON line.
 //   node --import tsx bench/train-worker.ts train BACKEND A|B|C|G STEPS WORKERS [MICRO_BATCH]
 //     (BACKEND may be onnxruntime; STEPS 0: the warm-up step alone, for its peak RSS)
 //   node --import tsx bench/train-worker.ts sample BACKEND NEW_TOKENS   (BACKEND may be onnxruntime)
 //   node --import tsx bench/train-worker.ts products BACKEND A|B WORKERS
 import { readFileSync } from 'node:fs';
-import { AdamW, clipByGlobalNorm } from '../stages/model/adamw.ts';
+import { AdamW } from '../stages/model/adamw.ts';
 import { type BackendChoice, loadBackend, type Tf } from '../stages/model/backend.ts';
 import { type Decoder, generate, gptDecoder } from '../stages/model/generate.ts';
 import { Gpt, initialWeights } from '../stages/model/gpt.ts';
@@ -48,7 +48,6 @@ async function main(): Promise<void> {
     const workers = Number(rest[2] ?? 1);
     if (rest[3]) c.microBatch = Number(rest[3]);
     const weights = initialWeights(c, 1337);
-    const optimizer = new AdamW(weights, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
     let engine: GradientEngine;
     let backend: { name: string; detail: string };
     if (backendName === 'onnxruntime') {
@@ -62,6 +61,9 @@ async function main(): Promise<void> {
           ? await WorkerGradients.start(workers, tfjs.name, c, weights)
           : new InProcessGradients(tfjs, c, weights);
     }
+    // The trainer's choice: the engine's own optimizer (onnxruntime: a second graph), else the host's.
+    const adamw = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+    const optimizer = (await engine.optimizer?.(weights, adamw)) ?? new AdamW(weights, adamw);
     const B = c.microBatch;
     const T = c.blockSize;
     // One micro-batch per step, as its B sequences (the trainer's unit of work).
@@ -69,26 +71,36 @@ async function main(): Promise<void> {
       ids: Int32Array.from({ length: T }, (_, i) => ((b * T + i) * 7919) % 4098),
       targets: Int32Array.from({ length: T }, (_, i) => ((b * T + i + 1) * 7919) % 4098),
     }));
-    let hostMs = 0;
+    let optimizerMs = 0;
     const step = async () => {
       const { grads } = await engine.gradients(weights, sequences, 1 / B);
       const t = performance.now();
-      clipByGlobalNorm(grads, 1);
-      optimizer.apply(grads, 6e-4);
-      hostMs += performance.now() - t;
+      await optimizer.update(grads, 6e-4, 1);
+      optimizerMs += performance.now() - t;
     };
     await step(); // warm-up (kernel set-up, first allocations)
-    hostMs = 0;
-    if (engine instanceof OrtGradients) Object.assign(engine.times, { feeds: 0, run: 0, accumulate: 0 });
+    optimizerMs = 0;
+    const ort = engine instanceof OrtGradients ? engine : undefined;
+    if (ort) {
+      Object.assign(ort.times, { feeds: 0, run: 0, accumulate: 0, outputBytes: 0 });
+      Object.assign(ort.adamw!.times, { run: 0, outputBytes: 0 });
+    }
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await step();
     const ms = steps ? (performance.now() - t0) / steps : Number.NaN;
+    // Where an onnxruntime step goes: the step graph, building its feeds, JS around the outputs,
+    // the optimizer graph, and the bytes the runs' outputs bring back into JS arrays (on the CPU
+    // provider, the only copy: inputs wrap the JS arrays), with what a memcpy of them costs here.
+    let split = '';
+    if (ort) {
+      const per = (x: number) => x / steps;
+      const bytes = per(ort.times.outputBytes + ort.adamw!.times.outputBytes);
+      split =
+        `; per step: step graph ${per(ort.times.run).toFixed(0)} ms, feeds ${per(ort.times.feeds).toFixed(1)} ms, ` +
+        `JS around outputs ${per(ort.times.accumulate).toFixed(1)} ms, clip + AdamW graph ${per(optimizerMs).toFixed(0)} ms; ` +
+        `outputs copied back ${(bytes / 2 ** 20).toFixed(1)} MiB ≈ ${memcpyMs(bytes).toFixed(1)} ms of memcpy`;
+    } else split = `; per step: clip + AdamW (JS) ${(optimizerMs / Math.max(1, steps)).toFixed(0)} ms`;
     await engine.dispose();
-    // Where an onnxruntime step goes: the graph run, building its feeds, and clipping + AdamW on the host.
-    const split =
-      engine instanceof OrtGradients
-        ? `; per step: graph run ${(engine.times.run / steps).toFixed(0)} ms, feeds ${(engine.times.feeds / steps).toFixed(1)} ms, clip + AdamW ${(hostMs / steps).toFixed(0)} ms`
-        : '';
     process.stdout.write(
       `${JSON.stringify({ backend: backend.name, detail: `${backend.detail}; ${engine.description}${split}`, stepMs: ms, tokensPerSec: (B * T * 1000) / ms, microBatch: B, peakRssMiB: peakRssMiB() })}\n`,
     );
@@ -141,6 +153,18 @@ async function sample(backendName: string, newTokens: number): Promise<void> {
 }
 
 type Config = (typeof CONFIGS)[keyof typeof CONFIGS];
+
+/** Milliseconds a JS copy of `bytes` takes here (median of 5): what the outputs' copy costs. */
+function memcpyMs(bytes: number): number {
+  const from = new Float32Array(Math.ceil(bytes / 4)).fill(1);
+  const to = new Float32Array(from.length);
+  const times = Array.from({ length: 5 }, () => {
+    const t0 = performance.now();
+    to.set(from);
+    return performance.now() - t0;
+  }).sort((a, b) => a - b);
+  return times[2]!;
+}
 
 /**
  * The matrix products of one sequence's forward and backward pass, [m, k] × [k, n] each, in the

@@ -14,6 +14,9 @@ lm_head tied to wte, biases everywhere, no dropout.
 Run with Debian's torch: /usr/bin/python3 scripts/torch_gpt2.py --help
   val-loss    --checkpoint DIR --tokens A.npy [B.npy ...] --context T [--max-tokens N] [--threads K]
   train-bench --config A|B --steps N [--threads K]
+  train-curve --checkpoint DIR --batches S.npy --steps N --accumulation K --micro-batch B --context T
+              [--max-lr --min-lr --warmup --max-steps --weight-decay --grad-clip] [--threads K]
+              trains from a checkpoint on given sequences; prints each step's loss and grad norm
   blas-info   --size N [--threads K]   the BLAS torch uses (library, kernel) and its fp32 matmul GFLOP/s
 
 For a fair peer, pin OpenBLAS's kernel for this process only: Debian's OpenBLAS 0.3.21 does not
@@ -241,6 +244,53 @@ def cmd_train_bench(a):
                       "params": sum(p.numel() for p in params)}))
 
 
+def learning_rate(step, max_lr, min_lr, warmup, max_steps):
+    """build-nanogpt's get_lr: linear warmup, then cosine decay to min_lr at max_steps."""
+    if step < warmup:
+        return max_lr * (step + 1) / warmup
+    if step >= max_steps:
+        return min_lr
+    ratio = (step - warmup) / max(1, max_steps - warmup)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (max_lr - min_lr)
+
+
+def cmd_train_curve(a):
+    """build-nanogpt's training loop from a checkpoint, on the sequences of --batches in order.
+
+    --batches: uint16 .npy, flat, steps x accumulation x micro-batch rows of context+1 tokens
+    (row r: inputs r[:-1], targets r[1:]), so both engines read the very same batches.
+    """
+    torch.set_num_threads(a.threads)
+    model, _ = load_checkpoint(a.checkpoint)
+    model.train()
+    B, T, K = a.micro_batch, a.context, a.accumulation
+    rows = np.load(a.batches).astype(np.int64).reshape(-1, T + 1)
+    if len(rows) < a.steps * K * B:
+        sys.exit(f"{a.batches}: {len(rows)} rows, {a.steps} steps need {a.steps * K * B}")
+    data = torch.from_numpy(rows[:a.steps * K * B]).view(a.steps, K, B, T + 1)
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": a.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=a.max_lr, betas=(0.9, 0.95), eps=1e-8)
+    lines = []
+    for step in range(a.steps):
+        loss_accum = 0.0
+        for micro in range(K):
+            x, y = data[step, micro, :, :-1], data[step, micro, :, 1:]
+            logits = model(x)
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1)) / K
+            loss_accum += loss.item()
+            loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip if a.grad_clip > 0 else float("inf")).item()
+        lr = learning_rate(step, a.max_lr, a.min_lr, a.warmup, a.max_steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        lines.append({"step": step, "loss": loss_accum, "lr": lr, "grad_norm": norm})
+    print(json.dumps({"torch": torch.__version__, "threads": a.threads, "steps": lines}))
+
+
 def loaded_blas():
     """The BLAS shared library this process loaded, and (for OpenBLAS) its config and kernel name."""
     import ctypes
@@ -287,11 +337,28 @@ def main(argv=None):
     b.add_argument("--steps", type=int, required=True)
     b.add_argument("--threads", type=int, default=1)
     b.set_defaults(fn=cmd_train_bench)
+    c = sub.add_parser("train-curve", help="each step's loss training from a checkpoint on given batches")
+    c.add_argument("--checkpoint", required=True, help="dir with model.safetensors + config.json")
+    c.add_argument("--batches", required=True, help="uint16 .npy: the steps' sequences of context+1 tokens")
+    c.add_argument("--steps", type=int, required=True)
+    c.add_argument("--accumulation", type=int, required=True, help="micro-batches per step")
+    c.add_argument("--micro-batch", type=int, required=True)
+    c.add_argument("--context", type=int, required=True)
+    c.add_argument("--max-lr", type=float, default=6e-4)
+    c.add_argument("--min-lr", type=float, default=6e-5)
+    c.add_argument("--warmup", type=int, default=10)
+    c.add_argument("--max-steps", type=int, default=None, help="the schedule's length (default: --steps)")
+    c.add_argument("--weight-decay", type=float, default=0.1)
+    c.add_argument("--grad-clip", type=float, default=1.0)
+    c.add_argument("--threads", type=int, default=1)
+    c.set_defaults(fn=cmd_train_curve)
     m = sub.add_parser("blas-info", help="the BLAS in use and its fp32 matmul speed")
     m.add_argument("--size", type=int, default=1024)
     m.add_argument("--threads", type=int, default=1)
     m.set_defaults(fn=cmd_blas_info)
     a = ap.parse_args(argv)
+    if getattr(a, "max_steps", 0) is None:
+        a.max_steps = a.steps
     a.fn(a)
 
 

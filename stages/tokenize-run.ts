@@ -82,16 +82,16 @@ interface Encoder {
 
 async function openEncoder(ctx: StageContext<TokenizeParams>): Promise<Encoder> {
   const p = ctx.params;
-  checkDevice(p.provider, 'codec.provider');
+  checkDevice(p.device, 'codec.device');
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(join(ctx.input('codec'), 'encoder.onnx'), {
-      executionProviders: onnxProviders(p.provider),
+      executionProviders: onnxProviders(p.device),
       logSeverityLevel: 3,
       ...(p.threads > 0 ? { intraOpNumThreads: p.threads } : {}),
     });
   } catch (cause) {
-    throw deviceError(p.provider, 'codec.provider', 'encoder.onnx', cause);
+    throw deviceError(p.device, 'codec.device', 'encoder.onnx', cause);
   }
   // A model exported for a fixed batch takes exactly that many windows per call (read from the
   // model itself: codec.json of older runs does not record it).

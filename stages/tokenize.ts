@@ -4,17 +4,23 @@
 // that `shard` reads (codes/<chapter>/level{0,1,2}.npy + manifest.json). The work is tokenize-run.ts.
 import * as v from 'valibot';
 import { defineStage } from '../src/stage-api/index.ts';
-import { DEVICES } from './lib/device.ts';
+import { DEVICES, renamedParam } from './lib/device.ts';
 
-const params = v.strictObject({
-  // 30: pipeline.yaml's default, chosen on SNAC 24 kHz (README: Running with the real SNAC).
-  chunk_seconds: v.optional(v.pipe(v.number(), v.gtValue(0)), 30),
-  batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
-  // 0: onnxruntime's default (all cores).
-  threads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
-  // Where the encoder runs: cpu, or cuda (onnxruntime-node's CUDA provider; README: real SNAC).
-  provider: v.optional(v.picklist(DEVICES), 'cpu'),
-});
+const params = v.pipe(
+  v.strictObject({
+    // 30: pipeline.yaml's default, chosen on SNAC 24 kHz (README: Running with the real SNAC).
+    chunk_seconds: v.optional(v.pipe(v.number(), v.gtValue(0)), 30),
+    batch_size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 2),
+    // 0: onnxruntime's default (all cores).
+    threads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+    // Where the encoder runs: cpu, or cuda (onnxruntime-node's CUDA provider; README: real SNAC).
+    // The same word as train.device.
+    device: v.optional(v.picklist(DEVICES), 'cpu'),
+    // The old name of device: refused with the fix, below.
+    provider: v.optional(v.unknown()),
+  }),
+  renamedParam('provider', 'device', 'codec.device'),
+);
 
 /** The validated `with:` of a tokenize stage. */
 export type TokenizeParams = v.InferOutput<typeof params>;

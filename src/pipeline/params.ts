@@ -1,7 +1,7 @@
 // Params: nested defaults from pipeline.yaml, overridden by experiments and `--set`, nanoGPT-style:
 // an override must name a param that exists and keep its type, so typos fail loudly.
 import { type ErrorSink, type Loc, PipeError } from '../errors.ts';
-import { suggestionHint } from '../util/did-you-mean.ts';
+import { closest, suggestionHint } from '../util/did-you-mean.ts';
 
 export type ParamTree = { [key: string]: unknown };
 
@@ -69,7 +69,7 @@ export function mergeOverrides(
         new PipeError(`unknown param "${dotted}"`, {
           code: 'E_SPEC_UNKNOWN_PARAM',
           loc: locate(path),
-          hint: `${suggestionHint(dotted, allPaths(root), 'params')}; a new param must first get a default in pipeline.yaml`,
+          hint: `${unknownParamHint(dotted, root, base, prefix)}; a new param must first get a default in pipeline.yaml`,
         }),
       );
       continue;
@@ -93,6 +93,17 @@ export function mergeOverrides(
     else origins.delete(dotted);
   }
   return out;
+}
+
+/**
+ * A typo's fix from every param; failing that, the params beside it (a renamed param such as
+ * codec.provider → codec.device is not a typo, but its new name sits among its siblings).
+ */
+function unknownParamHint(dotted: string, root: ParamTree, base: ParamTree, prefix: string[]): string {
+  const guess = closest(dotted, allPaths(root));
+  if (guess || prefix.length === 0) return suggestionHint(dotted, allPaths(root), 'params');
+  const siblings = Object.keys(base).map((key) => [...prefix, key].join('.'));
+  return suggestionHint(dotted, siblings, `params under ${prefix.join('.')}`);
 }
 
 function kindOf(value: unknown): string {

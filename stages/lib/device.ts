@@ -1,9 +1,11 @@
-// Where a stage runs its model: one word, `cpu | cuda`, for every stage that has the choice
-// (tokenize's `provider` today; train's device can take the same). This module owns the rule that
-// turns the word into onnxruntime-node's execution providers and the error when CUDA is missing.
+// Where a stage runs its model: one word, `device: cpu | cuda`, for every stage that has the
+// choice (tokenize's encoder, and train, evaluate and sample on onnxruntime). This module owns the
+// word, the rule that turns it into onnxruntime-node's execution providers, the error when CUDA is
+// missing, and the error for tokenize's old name of it (`provider`).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import * as v from 'valibot';
 import { StageError } from '../../src/stage-api/index.ts';
 
 export const DEVICES = ['cpu', 'cuda'] as const;
@@ -30,10 +32,14 @@ export function cudaProviderLibrary(): string {
 
 /** Throws before a session is made when `device` cannot work here for a reason we can name. */
 export function checkDevice(device: Device, param: string): void {
-  if (device !== 'cuda' || existsSync(cudaProviderLibrary())) return;
-  throw new StageError(`${param}: cuda, but onnxruntime-node's CUDA execution provider is not installed`, {
-    hint: `install it with \`${CUDA_INSTALL_COMMAND}\` (CUDA 12 and cuDNN 9 on the machine; it downloads from NuGet), or set ${param}: cpu`,
-  });
+  const library = cudaProviderLibrary();
+  if (device !== 'cuda' || existsSync(library)) return;
+  throw new StageError(
+    `${param}: cuda, but onnxruntime-node's CUDA execution provider is not installed (no ${library})`,
+    {
+      hint: `install it with \`${CUDA_INSTALL_COMMAND}\` (CUDA 12 and cuDNN 9 on the machine; it downloads from NuGet), or set ${param}: cpu`,
+    },
+  );
 }
 
 /** The error when onnxruntime could not start a session on `device`. */
@@ -46,4 +52,19 @@ export function deviceError(device: Device, param: string, file: string, cause: 
         : `${file} may not be a model this onnxruntime-node can run; check the codec stage's models`,
     cause,
   });
+}
+
+/**
+ * A schema check refusing a stage param's old name with the fix (tokenize's `provider` became
+ * `device`, train's word): an error at the key, not a silent second spelling of one setting.
+ */
+export function renamedParam<T extends Record<string, unknown>>(old: string, now: string, param: string) {
+  return v.forward<T, v.BaseIssue<unknown>, [string]>(
+    v.check(
+      (p) => p[old] === undefined,
+      (issue) =>
+        `${old} was renamed ${now} (one word for where a model runs, as train.device): write ${now}: ${String((issue.input as T)[old])}; in pipeline.yaml's params, ${param}`,
+    ),
+    [old] as never,
+  );
 }

@@ -1,9 +1,25 @@
 // AdamW exactly as torch.optim.AdamW applies it (decoupled weight decay first, then the Adam step
 // with bias correction), plus gradient clipping by global norm as torch.nn.utils.clip_grad_norm_.
 // Weight decay applies to parameters of two or more dimensions only (build-nanogpt's groups).
-// It works on host arrays (the trainer's master weights), not tensors: the update is a few passes
-// over the parameters, and keeping it on the host lets gradient workers own the tensors.
+// This one works on host arrays (the trainer's master weights), for the tfjs engines: the update is
+// a few passes over the parameters, and keeping it on the host lets gradient workers own the
+// tensors. The onnxruntime engine runs the same step as a graph (onnx/ort-adamw.ts).
 import type { NamedTensor } from './safetensors.ts';
+
+/** What the trainer steps the weights with: this class, or the same step as an ONNX graph. */
+export interface Optimizer {
+  /** Steps taken. */
+  readonly step: number;
+  /**
+   * Clips `grads` to global norm `maxNorm` (0: no clipping), then takes one AdamW step with
+   * learning rate `lr`, updating the weights it was made with; returns the norm before clipping.
+   * `grads` may be used up.
+   */
+  update(grads: ReadonlyMap<string, Float32Array>, lr: number, maxNorm: number): Promise<number>;
+  /** Moments under "exp_avg.NAME" / "exp_avg_sq.NAME" (torch's state names), for safetensors. */
+  state(): Map<string, NamedTensor>;
+  load(state: ReadonlyMap<string, NamedTensor>, step: number): void;
+}
 
 export interface AdamWOptions {
   beta1: number;
@@ -12,7 +28,7 @@ export interface AdamWOptions {
   weightDecay: number;
 }
 
-export class AdamW {
+export class AdamW implements Optimizer {
   private readonly m = new Map<string, Float32Array>();
   private readonly v = new Map<string, Float32Array>();
   /** Steps taken (torch's `step` per parameter; the same for all here). */
@@ -26,6 +42,12 @@ export class AdamW {
       this.m.set(name, new Float32Array(p.data.length));
       this.v.set(name, new Float32Array(p.data.length));
     }
+  }
+
+  async update(grads: ReadonlyMap<string, Float32Array>, lr: number, maxNorm: number): Promise<number> {
+    const norm = clipByGlobalNorm(grads, maxNorm);
+    this.apply(grads, lr);
+    return norm;
   }
 
   /** Updates the parameters in place with learning rate `lr`. */
@@ -51,7 +73,6 @@ export class AdamW {
     }
   }
 
-  /** Moments under "exp_avg.NAME" / "exp_avg_sq.NAME" (torch's state names), for safetensors. */
   state(): Map<string, NamedTensor> {
     const out = new Map<string, NamedTensor>();
     for (const [prefix, moments] of [

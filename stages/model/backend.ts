@@ -12,9 +12,8 @@ export type Tf = typeof import('@tensorflow/tfjs');
 /** What `train` runs on: the tfjs backends, or onnxruntime (the step as ONNX graphs, stages/model/onnx/). */
 export const TRAIN_BACKENDS = [...BACKENDS, 'onnxruntime'] as const;
 export type TrainBackendChoice = (typeof TRAIN_BACKENDS)[number];
-/** ONNX Runtime's execution providers for `train.device` (onnxruntime-node's names). */
-export const DEVICES = ['cpu', 'cuda'] as const;
-export type Device = (typeof DEVICES)[number];
+/** `train.device`: the word tokenize's `device` uses too (stages/lib/device.ts owns it). */
+export { DEVICES, type Device } from '../lib/device.ts';
 
 export interface LoadedBackend {
   tf: Tf;

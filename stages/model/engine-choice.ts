@@ -3,10 +3,10 @@
 // NVIDIA GPU is visible, else on the CPU. A named backend runs as named. For the tfjs backends, the
 // gradient engine runs in process or on worker threads (startEngine).
 import { existsSync } from 'node:fs';
+import { cudaProviderLibrary } from '../lib/device.ts';
 import type { Device, LoadedBackend, TrainBackendChoice } from './backend.ts';
 import type { GptConfig } from './config.ts';
 import { type GradientEngine, InProcessGradients } from './gradients.ts';
-import { cudaProviderPath } from './onnx/ort-session.ts';
 import type { NamedTensor } from './safetensors.ts';
 import { WorkerGradients } from './worker-gradients.ts';
 
@@ -17,7 +17,7 @@ export interface EngineChoice {
 
 export function chooseEngine(backend: TrainBackendChoice, device: Device | undefined): EngineChoice {
   if (backend !== 'auto') return { backend, device: device ?? 'cpu' };
-  const gpu = existsSync('/proc/driver/nvidia/version') && cudaProviderPath().present;
+  const gpu = existsSync('/proc/driver/nvidia/version') && existsSync(cudaProviderLibrary());
   return { backend: 'onnxruntime', device: device ?? (gpu ? 'cuda' : 'cpu') };
 }
 

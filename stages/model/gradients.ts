@@ -1,3 +1,4 @@
+import type { AdamWOptions, Optimizer } from './adamw.ts';
 import type { LoadedBackend } from './backend.ts';
 import type { GptConfig } from './config.ts';
 import { Gpt, parameterShapes } from './gpt.ts';
@@ -28,6 +29,11 @@ export interface GradientEngine {
   ): Promise<GradientResult>;
   /** Mean loss over the sequences (no gradients). */
   loss(weights: ReadonlyMap<string, NamedTensor>, sequences: Sequence[]): Promise<number>;
+  /**
+   * An optimizer of the engine's own that steps `weights` (clipping and AdamW where the gradients
+   * are: onnxruntime's second graph); absent: the trainer's AdamW on host arrays. dispose() ends it.
+   */
+  optimizer?(weights: ReadonlyMap<string, NamedTensor>, options: AdamWOptions): Promise<Optimizer>;
   dispose(): Promise<void>;
 }
 

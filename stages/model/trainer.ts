@@ -3,7 +3,7 @@
 // resume checkpoints every checkpoint_interval steps (and when interrupted). This file sets a run up
 // and drives it; each step is training-run.ts's.
 import type { StageProgress } from '../../src/stage-api/index.ts';
-import { AdamW } from './adamw.ts';
+import { AdamW, type Optimizer } from './adamw.ts';
 import {
   latestCheckpoint,
   readCheckpointState,
@@ -74,14 +74,17 @@ export interface TrainSummary {
 export async function train(s: TrainSettings, io: TrainIo): Promise<TrainSummary> {
   const { trainLoader, valLoader } = openLoaders(s, io);
   const start = startingPoint(s, io, trainLoader);
-  const optimizer = new AdamW(start.weights, {
-    beta1: 0.9,
-    beta2: 0.95,
-    eps: 1e-8,
-    weightDecay: s.weightDecay,
-  });
-  if (start.resumeFrom) optimizer.load(readOptimizer(start.resumeFrom), start.state.step);
   const engine = await io.engine(start.weights);
+  let optimizer: Optimizer;
+  try {
+    // Clipping and AdamW where the engine keeps them (onnxruntime: a second graph), else on the host.
+    const options = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: s.weightDecay };
+    optimizer = (await engine.optimizer?.(start.weights, options)) ?? new AdamW(start.weights, options);
+    if (start.resumeFrom) optimizer.load(readOptimizer(start.resumeFrom), start.state.step);
+  } catch (error) {
+    await engine.dispose();
+    throw error;
+  }
   const run = new TrainingRun(s, io, { ...start, trainLoader, valLoader, optimizer, engine });
   io.log(
     `${run.parameters.toLocaleString('en-US')} parameters; ${s.maxSteps} steps of ${s.totalBatch} tokens ` +
@@ -115,8 +118,9 @@ function openLoaders(s: TrainSettings, io: TrainIo): { trainLoader: TokenLoader;
 }
 
 /**
- * Fresh, or the newest resume checkpoint of this exact stage key. The master weights and AdamW live
- * in host arrays; the engine's replicas get the weights before every pass.
+ * Fresh, or the newest resume checkpoint of this exact stage key. The master weights live in host
+ * arrays (an engine's optimizer may swap in new ones); the engine's replicas get the weights before
+ * every pass.
  */
 function startingPoint(
   s: TrainSettings,

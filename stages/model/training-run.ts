@@ -2,7 +2,7 @@
 // resume checkpoint), the save after an interrupt, and the final checkpoint with the summary.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AdamW, clipByGlobalNorm, learningRate } from './adamw.ts';
+import { learningRate, type Optimizer } from './adamw.ts';
 import { type Checkpoint, saveResumeCheckpoint, type TrainerState, writeCheckpoint } from './checkpoint.ts';
 import { parameterCount } from './config.ts';
 import { type GradientEngine, Interrupted, type Sequence } from './gradients.ts';
@@ -19,7 +19,7 @@ export class TrainingRun {
   private readonly weights: Map<string, NamedTensor>;
   private readonly trainLoader: TokenLoader;
   private readonly valLoader: TokenLoader | undefined;
-  private readonly optimizer: AdamW;
+  private readonly optimizer: Optimizer;
   private readonly engine: GradientEngine;
   private readonly resumedFrom: number;
   private readonly sessionStart = performance.now();
@@ -36,7 +36,7 @@ export class TrainingRun {
       weights: Map<string, NamedTensor>;
       trainLoader: TokenLoader;
       valLoader?: TokenLoader;
-      optimizer: AdamW;
+      optimizer: Optimizer;
       engine: GradientEngine;
     },
   ) {
@@ -91,14 +91,13 @@ export class TrainingRun {
       1 / sequences.length,
       io.signal,
     );
-    const gradNorm = clipByGlobalNorm(grads, s.gradClip);
     const lr = learningRate(step, {
       maxLr: s.maxLr,
       minLr: s.minLr,
       warmup: s.warmupSteps,
       maxSteps: s.maxSteps,
     });
-    this.optimizer.apply(grads, lr);
+    const gradNorm = await this.optimizer.update(grads, lr, s.gradClip);
     state.step++;
     this.sessionTokens += s.totalBatch;
     const seconds = (performance.now() - t0) / 1000;

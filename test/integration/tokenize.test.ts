@@ -30,7 +30,7 @@ describe('tokenize', () => {
   before(() => {
     ws = makeWorkspace({
       'pipeline.yaml': `params:
-  codec: {pad_multiple: 0, models: models, provider: cpu}
+  codec: {pad_multiple: 0, models: models, device: cpu}
 stages:
   audio:
     cmd: cp -r data/wav wav && cp data/manifest.json manifest.json
@@ -45,7 +45,7 @@ stages:
   tokenize:
     uses: tokenize
     needs: {audio: audio, codec: codec}
-    with: {chunk_seconds: 3, batch_size: 2, provider: "\${codec.provider}"}
+    with: {chunk_seconds: 3, batch_size: 2, device: "\${codec.device}"}
   shard:
     uses: shard
     needs: {codes: tokenize}
@@ -178,19 +178,43 @@ stages:
     );
   });
 
-  test('provider cuda without the CUDA provider installed fails with the command that installs it', async (t) => {
+  test('device cuda without the CUDA provider installed fails with the command that installs it', async (t) => {
     if (existsSync(cudaProviderLibrary())) return t.skip('onnxruntime-node has its CUDA provider here');
-    const r = await runJson(ws.dir, ['--set', 'codec.provider=cuda']);
+    const r = await runJson(ws.dir, ['--set', 'codec.device=cuda']);
     assert.equal(r.status.tokenize, 'failed');
     assert.match(
       r.stderr,
-      /codec\.provider: cuda, but onnxruntime-node's CUDA execution provider is not installed/,
+      /codec\.device: cuda, but onnxruntime-node's CUDA execution provider is not installed \(no .*libonnxruntime_providers_cuda\.so\)/,
     );
     assert.match(r.stderr, /ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node/);
     assert.doesNotMatch(r.stderr, /bug in the built-in stage|internal error/);
-    const other = await cli(ws.dir, ['run', '--set', 'codec.provider=rocm']);
+    const other = await cli(ws.dir, ['run', '--set', 'codec.device=rocm']);
     assert.equal(other.code, 2, other.stderr);
-    assert.match(other.stderr, /stages\.tokenize\.with\.provider: expected \("cpu" \| "cuda"\), got "rocm"/);
+    assert.match(other.stderr, /stages\.tokenize\.with\.device: expected \("cpu" \| "cuda"\), got "rocm"/);
+  });
+
+  test("tokenize's old word for the device, provider, is refused at its key with the fix", async () => {
+    // One word for one concept (train.device): the old spelling is an error, not a second name.
+    const pipeline = readFileSync(ws.path('pipeline.yaml'), 'utf8');
+    try {
+      writeFileSync(
+        ws.path('pipeline.yaml'),
+        pipeline.replace('device: "${codec.device}"', 'provider: "${codec.device}"'),
+      );
+      const r = await cli(ws.dir, ['run', '--set', 'codec.device=cuda']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /pipeline\.yaml:\d+:\d+ .*\n.*provider was renamed device \(one word for where a model runs, as train\.device\): write device: cuda; in pipeline\.yaml's params, codec\.device/,
+      );
+      // An old param name in --set is an unknown param that points at the new one.
+      const old = await cli(ws.dir, ['run', '--set', 'codec.provider=cuda']);
+      assert.equal(old.code, 2, old.stderr);
+      assert.match(old.stderr, /unknown param "codec\.provider"/);
+      assert.match(old.stderr, /hint: valid params under codec: .*codec\.device;/);
+    } finally {
+      writeFileSync(ws.path('pipeline.yaml'), pipeline);
+    }
   });
 
   test('an encoder that rejects the windows fails naming the model, the tensor and what it declares', async () => {

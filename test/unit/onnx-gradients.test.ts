@@ -4,7 +4,7 @@
 // - each deliberate bug in the backward pass (BackwardMutation) makes that check fail, on the
 //   tensors it should;
 // - in float32, the same gradients as the tfjs model's hand-written ones (ops.ts), tensor by tensor;
-// - the one-hot and the ScatterND embedding gradients agree.
+// - the one-hot and the ScatterElements embedding gradients agree.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -153,7 +153,7 @@ describe('ONNX step graph gradients', () => {
     model.dispose();
   });
 
-  test('the one-hot product and ScatterND give the same embedding gradient', async () => {
+  test('the one-hot product and ScatterElements give the same embedding gradient', async () => {
     const w = new Map([...weights].map(([name, t]) => [name, t.data]));
     const scatter = (await (await stepGraph({ float: 'float64' }))(w)).grads.get('transformer.wte.weight')!;
     const onehot = (await (await stepGraph({ float: 'float64', embeddingGrad: 'onehot' }))(w)).grads.get(

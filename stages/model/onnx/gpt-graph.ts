@@ -24,10 +24,19 @@ export interface GptGraphOptions {
   float?: 'float32' | 'float64';
   /** false: loss only (evaluation). */
   backward?: boolean;
-  /** How the token embedding's gradient is summed: ScatterND(add) or a one-hot product. */
+  /** How the token embedding's gradient is summed: ScatterElements(add) or a one-hot product. */
   embeddingGrad?: 'scatter' | 'onehot';
   mutation?: BackwardMutation;
+  /**
+   * Gradient accumulation in the graph: each gradient output is input `acc.<param>` plus this
+   * run's gradient. `acc.*` take any shape that broadcasts, so the first micro-batch of a step
+   * feeds a scalar 0 and the next ones feed the previous run's outputs.
+   */
+  accumulate?: boolean;
 }
+
+/** Names of the accumulator inputs, by parameter. */
+export const accName = (param: string) => `acc.${param}`;
 
 /** Names of the gradient outputs, by parameter. */
 export const gradName = (param: string) => `grad.${param}`;
@@ -94,6 +103,18 @@ class GptGraph {
     this.hs = c.nEmbd / c.nHead;
   }
 
+  /**
+   * Records a parameter's gradient; with accumulation, adds `acc.<param>` at once, so the raw
+   * gradient is freed as soon as it is made instead of living until the end of the graph.
+   */
+  private setGrad(name: string, grad: string): void {
+    const { g } = this;
+    this.grads.set(
+      name,
+      this.o.accumulate ? g.op('Add', [g.input(accName(name), g.float, undefined), grad]) : grad,
+    );
+  }
+
   build(): Uint8Array {
     const { g, c, T, C } = this;
     const ids = g.input('ids', 'int64', ['batch', T]);
@@ -139,7 +160,7 @@ class GptGraph {
     for (let i = c.nLayer - 1; i >= 0; i--) dx = this.blockBackward(i, dx, layers[i]!);
     // Embeddings: dx is d(tok + pos) [N, C]. Positions sum over the batch, padded to blockSize rows.
     const dpos = g.op('ReduceSum', [g.op('Reshape', [dx, g.ints([-1, T, C])]), g.ints([0])], { keepdims: 0 });
-    this.grads.set(
+    this.setGrad(
       'transformer.wpe.weight',
       T === c.blockSize ? dpos : g.op('Pad', [dpos, g.ints([0, 0, c.blockSize - T, 0])]),
     );
@@ -151,10 +172,14 @@ class GptGraph {
       });
       dwteEmb = g.op('Gemm', [idsOnehot, dx], { transA: 1 }); // [V, C]
     } else {
+      // NOTE: ScatterElements, not ScatterND: ORT's CPU ScatterND(add) splits the updates over
+      // threads with no care for repeated ids, so rows of tokens seen more than once lost updates
+      // at random (microsoft/onnxruntime#18048); ScatterElements(add) sums them in order, one thread.
       const zeros = g.op('Expand', [g.scalar(0), g.ints([c.vocabSize, C])]);
-      dwteEmb = g.op('ScatterND', [zeros, flatIds, dx], { reduction: 'add' }); // [V, C]
+      const rows = g.op('Expand', [flatIds, g.op('Shape', [dx])]); // [N, C]: each position's id, per column
+      dwteEmb = g.op('ScatterElements', [zeros, rows, dx], { axis: 0, reduction: 'add' }); // [V, C]
     }
-    this.grads.set('transformer.wte.weight', g.op('Add', [dwteHead, dwteEmb]));
+    this.setGrad('transformer.wte.weight', g.op('Add', [dwteHead, dwteEmb]));
     for (const [name] of parameterShapes(c)) g.output(gradName(name), this.grads.get(name)!);
     return g.model('gpt2-train-step');
   }
@@ -228,8 +253,8 @@ class GptGraph {
   /** Records dw = xᵀ @ dy and db = Σ dy; returns dx = dy @ wᵀ. */
   private linearBackward(dy: string, x: string, prefix: string): string {
     const { g } = this;
-    this.grads.set(`${prefix}.weight`, g.op('Gemm', [x, dy], { transA: 1 }));
-    this.grads.set(`${prefix}.bias`, g.op('ReduceSum', [dy, g.ints([0])], { keepdims: 0 }));
+    this.setGrad(`${prefix}.weight`, g.op('Gemm', [x, dy], { transA: 1 }));
+    this.setGrad(`${prefix}.bias`, g.op('ReduceSum', [dy, g.ints([0])], { keepdims: 0 }));
     return g.op('Gemm', [dy, `${prefix}.weight`], { transB: 1 });
   }
 
@@ -240,11 +265,11 @@ class GptGraph {
   /** dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ; records dγ and dβ. */
   private layerNormBackward(dy: string, s: LayerNormSaved, prefix: string): string {
     const { g } = this;
-    this.grads.set(
+    this.setGrad(
       `${prefix}.weight`,
       g.op('ReduceSum', [g.op('Mul', [dy, s.xhat]), g.ints([0])], { keepdims: 0 }),
     );
-    this.grads.set(`${prefix}.bias`, g.op('ReduceSum', [dy, g.ints([0])], { keepdims: 0 }));
+    this.setGrad(`${prefix}.bias`, g.op('ReduceSum', [dy, g.ints([0])], { keepdims: 0 }));
     const dxhat = g.op('Mul', [dy, s.g]);
     const meanD = g.op('ReduceMean', [dxhat], { axes: [-1], keepdims: 1 });
     const meanDX = g.op('ReduceMean', [g.op('Mul', [dxhat, s.xhat])], { axes: [-1], keepdims: 1 });

@@ -31,8 +31,8 @@ export class Graph {
     return `${hint}_${this.count++}`;
   }
 
-  /** Declares a graph input; a string dimension is symbolic (e.g. "batch"). */
-  input(name: string, type: ElemType, dims: readonly (number | string)[]): string {
+  /** Declares a graph input; a string dimension is symbolic (e.g. "batch"); no dims: any shape. */
+  input(name: string, type: ElemType, dims: readonly (number | string)[] | undefined): string {
     this.inputs.push(valueInfo(name, type, dims));
     return name;
   }

@@ -1,14 +1,18 @@
 // The gradient engine on ONNX Runtime (`train.backend: onnxruntime`): the step graph of
-// gpt-graph.ts in one InferenceSession per sequence length, fed a micro-batch of sequences per run.
-// It serves the trainer through the same GradientEngine contract as the tfjs replicas, so the
-// master weights, clipping, AdamW, schedule, data order and checkpoints stay the trainer's.
+// gpt-graph.ts in one InferenceSession per sequence length, fed a micro-batch of sequences per run,
+// the micro-batches of a step summed in the graph (its `acc.*` inputs). It serves the trainer
+// through the same GradientEngine contract as the tfjs replicas, and gives it an optimizer that
+// clips and steps AdamW in a second graph (ort-adamw.ts); schedule, data order and checkpoints stay
+// the trainer's.
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { AdamWOptions } from '../adamw.ts';
 import type { Device } from '../backend.ts';
 import type { GptConfig } from '../config.ts';
 import { parameterShapes } from '../gpt.ts';
 import { type GradientEngine, type GradientResult, Interrupted, type Sequence } from '../gradients.ts';
 import type { NamedTensor } from '../safetensors.ts';
-import { buildGptGraph, gradName } from './gpt-graph.ts';
+import { accName, buildGptGraph, gradName } from './gpt-graph.ts';
+import { OrtAdamW } from './ort-adamw.ts';
 import { createSession, loadOrt, type Ort, ortThreads } from './ort-session.ts';
 
 export interface OrtEngineOptions {
@@ -19,16 +23,23 @@ export interface OrtEngineOptions {
   threads?: number;
 }
 
-/** Where a step's time went, summed over runs since the last reset (milliseconds). */
+/** Where a step's time went, summed over runs since the last reset (milliseconds, bytes). */
 export interface StepTimes {
+  /** Building the input tensors (token ids; weights are wrapped, not copied). */
   feeds: number;
+  /** session.run of the step graph. */
   run: number;
+  /** Reading the loss and keeping the summed gradients (JS). */
   accumulate: number;
+  /** Bytes of gradient outputs onnxruntime-node copied back into JS arrays. */
+  outputBytes: number;
 }
 
 export class OrtGradients implements GradientEngine {
   readonly description: string;
-  readonly times: StepTimes = { feeds: 0, run: 0, accumulate: 0 };
+  readonly times: StepTimes = { feeds: 0, run: 0, accumulate: 0, outputBytes: 0 };
+  /** The optimizer graph's session, once the trainer asked for it. */
+  adamw?: OrtAdamW;
   private readonly train = new Map<number, Promise<InferenceSession>>();
   private readonly eval = new Map<number, Promise<InferenceSession>>();
   private readonly shapes: [string, number[]][];
@@ -59,7 +70,7 @@ export class OrtGradients implements GradientEngine {
   ): Promise<InferenceSession> {
     let session = cache.get(T);
     if (!session) {
-      const bytes = buildGptGraph(this.config, { T, backward });
+      const bytes = buildGptGraph(this.config, { T, backward, accumulate: backward });
       session = createSession(this.ort, bytes, this.options.device, this.options.threads);
       cache.set(T, session);
     }
@@ -93,6 +104,7 @@ export class OrtGradients implements GradientEngine {
     scale: number,
     signal?: AbortSignal,
   ): Promise<GradientResult> {
+    const zero = new this.ort.Tensor('float32', Float32Array.of(0), []);
     let loss = 0;
     let sums: Float32Array[] | undefined;
     for (const chunk of chunks(sequences, this.options.microBatch)) {
@@ -103,23 +115,33 @@ export class OrtGradients implements GradientEngine {
       const feeds = this.feeds(chunk, weights);
       // Per-token gradients scaled so the chunk adds Σ_sequences scale × ∂(mean loss of the sequence).
       feeds.grad_scale = new this.ort.Tensor('float32', Float32Array.of(scale / T), []);
+      // The sums so far (a scalar 0 before the first chunk): the graph adds this chunk's gradients.
+      this.shapes.forEach(([name, shape], k) => {
+        feeds[accName(name)] = sums ? new this.ort.Tensor('float32', sums[k]!, shape) : zero;
+      });
       this.times.feeds += performance.now() - t0;
       t0 = performance.now();
       const out = await session.run(feeds);
       this.times.run += performance.now() - t0;
       t0 = performance.now();
       loss += scale * chunk.length * (out.loss!.data as Float32Array)[0]!;
-      const grads = this.shapes.map(([name]) => out[gradName(name)]!.data as Float32Array);
-      if (!sums) sums = grads;
-      else
-        grads.forEach((g, k) => {
-          const sum = sums![k]!;
-          for (let i = 0; i < g.length; i++) sum[i]! += g[i]!;
-        });
+      sums = this.shapes.map(([name]) => out[gradName(name)]!.data as Float32Array);
+      for (const g of sums) this.times.outputBytes += g.byteLength;
       this.times.accumulate += performance.now() - t0;
     }
     sums ??= this.shapes.map(([, shape]) => new Float32Array(shape.reduce((a, b) => a * b, 1)));
     return { loss, grads: new Map(this.shapes.map(([name], k) => [name, sums![k]!])), tensors: 0 };
+  }
+
+  /** Clipping and AdamW as a second graph on the same device, updating `weights` (ort-adamw.ts). */
+  async optimizer(weights: ReadonlyMap<string, NamedTensor>, options: AdamWOptions): Promise<OrtAdamW> {
+    await this.adamw?.dispose();
+    this.adamw = await OrtAdamW.start(this.ort, this.config, weights, {
+      ...options,
+      device: this.options.device,
+      threads: this.options.threads,
+    });
+    return this.adamw;
   }
 
   async loss(weights: ReadonlyMap<string, NamedTensor>, sequences: Sequence[]): Promise<number> {
@@ -133,6 +155,8 @@ export class OrtGradients implements GradientEngine {
   }
 
   async dispose(): Promise<void> {
+    await this.adamw?.dispose();
+    this.adamw = undefined;
     for (const cache of [this.train, this.eval]) {
       for (const session of cache.values()) await (await session.catch(() => undefined))?.release();
       cache.clear();

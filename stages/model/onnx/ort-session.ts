@@ -1,13 +1,10 @@
 // Starting ONNX Runtime sessions for the GPT graphs, one rule for train, evaluate and sample: the
 // execution provider (`device`), the thread count (GPT2O_THREADS, else one per core), and the
 // errors a person can act on (no CUDA provider installed, a session that cannot start).
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { StageError } from '../../../src/stage-api/index.ts';
-import type { Device } from '../backend.ts';
+import { CUDA_INSTALL_COMMAND, checkDevice, type Device } from '../../lib/device.ts';
 
 export type Ort = typeof import('onnxruntime-node');
 
@@ -20,13 +17,13 @@ export function ortThreads(threads?: number): number {
 /** onnxruntime-node, after checking that the provider `device` needs is installed. */
 export async function loadOrt(device: Device): Promise<Ort> {
   const ort = await import('onnxruntime-node');
-  if (device === 'cuda') assertCudaProvider();
+  checkDevice(device, 'device');
   return ort;
 }
 
 /**
  * A session of `bytes` (a ModelProto) on `device`; a failure to start is a StageError. `spin`:
- * idle intra-op threads spin (ORT's default), as for training steps.
+ * idle intra-op threads spin (ORT's default), as for training steps; `arena`: ORT's CPU arena.
  */
 export function createSession(
   ort: Ort,
@@ -34,8 +31,12 @@ export function createSession(
   device: Device,
   threads: number,
   spin = true,
+  arena = true,
 ): Promise<InferenceSession> {
   return ort.InferenceSession.create(bytes, {
+    // No arena: memory goes back after each run instead of staying at the largest run's peak
+    // (the optimizer's per-tensor runs, beside the step graph's own arena).
+    enableCpuMemArena: arena,
     executionProviders: [device],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
@@ -53,26 +54,4 @@ export function createSession(
   });
 }
 
-const CUDA_HINT =
-  'install the CUDA execution provider with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` ' +
-  '(it needs CUDA 12 and cuDNN 9 on the machine), or set device to cpu';
-
-/** Whether onnxruntime-node's CUDA execution provider library is installed. */
-export function cudaProviderPath(): { path: string; present: boolean } {
-  const binding = createRequire(import.meta.url).resolve('onnxruntime-node');
-  const bin = join(dirname(binding), '..', 'bin', 'napi-v6', `${process.platform}`, process.arch);
-  const library =
-    process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-  const path = join(bin, library);
-  return { path, present: existsSync(path) };
-}
-
-/** The CUDA provider is a separate download (skipped by our .npmrc): say how to get it. */
-function assertCudaProvider(): void {
-  const { path, present } = cudaProviderPath();
-  if (!present)
-    throw new StageError(
-      `device is cuda, but onnxruntime-node's CUDA execution provider is not installed (no ${path})`,
-      { hint: CUDA_HINT },
-    );
-}
+const CUDA_HINT = `install the CUDA execution provider with \`${CUDA_INSTALL_COMMAND}\` (it needs CUDA 12 and cuDNN 9 on the machine), or set device to cpu`;
