@@ -5,7 +5,7 @@
 // race: the queue is read while the gate is closed.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeWorkspace, spawnCli, type Workspace } from '../../helpers/workspace.ts';
@@ -18,8 +18,8 @@ interface Finished {
 }
 
 /** Starts a run of the built binary; `finished` resolves when it exits. */
-function startRun(ws: Workspace, args: string[]) {
-  const child = spawnCli(ws.dir, args);
+function startRun(ws: Workspace, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawnCli(ws.dir, args, env);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => {
@@ -77,7 +77,13 @@ stages:
     outs: [three.txt]
 `,
     );
-    const run = startRun(ws, ['run', 'chain.yaml', '--cache', 'cache-chain', '--json']);
+    // squeue as the head sees it: the real one, each call's arguments logged.
+    const squeueLog = ws.path('squeue-calls.txt');
+    const realSqueue = execFileSync('sh', ['-c', 'command -v squeue'], { encoding: 'utf8' }).trim();
+    ws.write('bin/squeue', `#!/bin/sh\necho "$*" >> ${squeueLog}\nexec ${realSqueue} "$@"\n`);
+    chmodSync(ws.path('bin/squeue'), 0o755);
+    const PATH = `${ws.path('bin')}:${process.env.PATH}`;
+    const run = startRun(ws, ['run', 'chain.yaml', '--cache', 'cache-chain', '--json'], { PATH });
     const [three] = await jobsOf('chain3', 1);
     assert.ok(three, 'chain3 was never submitted');
     const [one] = await jobsOf('chain1', 1);
@@ -88,6 +94,20 @@ stages:
     assert.equal(field(three, 'JobState'), 'PENDING', three);
     assert.match(two!, new RegExp(`\\sDependency=afterok:${id(one!)}[(]`), two);
     assert.match(three, new RegExp(`\\sDependency=afterok:${id(two!)}[(]`), three);
+    // The head follows the three jobs with one squeue call for all of them (its polls fall due
+    // together), not one call per job.
+    const ids = [one!, two!, three].map(id);
+    const calls = () => (existsSync(squeueLog) ? readFileSync(squeueLog, 'utf8') : '');
+    const asksAll = () =>
+      calls()
+        .split('\n')
+        .some((line) => {
+          const asked = /-j (\S+)/.exec(line)?.[1]?.split(',') ?? [];
+          return ids.every((i) => asked.includes(i));
+        });
+    const deadline = Date.now() + 60_000;
+    while (!asksAll() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.ok(asksAll(), `no squeue call asked about jobs ${ids.join(', ')} together:\n${calls()}`);
     writeFileSync(gate, '');
 
     const r = await run.finished;
