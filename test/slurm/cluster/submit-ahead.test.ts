@@ -241,7 +241,8 @@ stages:
       ],
     );
     assert.match(r.stderr, /stage "fbase": Slurm job \d+ FAILED/);
-    // b's dependents were cancelled by Slurm before they ever started: no run time, no log.
+    // b's dependents were cancelled by Slurm before they ever started: Slurm creates a job's log
+    // when it starts, and there is none.
     const failedBase = (await jobsOf('fbase', 3)).find((l) => field(l, 'JobState') === 'FAILED')!;
     const bMid = (await jobsOf('fmid', 3)).find((l) => l.includes(`Dependency=afterok:${id(failedBase)}(`));
     assert.ok(bMid, 'no fmid job after the failed fbase job');
@@ -250,7 +251,6 @@ stages:
       const settled = await settledJob(id(job));
       assert.equal(field(settled, 'JobState'), 'CANCELLED', settled);
       assert.equal(field(settled, 'Reason'), 'DependencyNeverSatisfied', settled);
-      assert.equal(field(settled, 'RunTime'), '00:00:00', settled);
       const stage = field(job, 'JobName')!.replace('gpt2o-', '');
       assert.equal(existsSync(ws.path(`cache-fails/logs/slurm-${stage}-${id(job)}.log`)), false);
     }
