@@ -55,15 +55,26 @@ function matchesRead(path: string, pattern: string): boolean {
   return path === pattern || path.startsWith(folder);
 }
 
-/** Describes a stage for hashing, given the output trees of its upstream stages. */
+/**
+ * Describes a stage for hashing, given the output trees of its upstream stages. With `pendingJobs`
+ * (upstream stage → the Slurm job computing it), an upstream whose output does not exist yet enters
+ * by its job instead: the description of a stage submitted before its key is known (its submission
+ * fingerprint, run/slurm/ahead.ts); no real key has such an input.
+ */
 export async function describeStage(
   stage: ResolvedStage,
   graph: Graph,
   upstreamTrees: ReadonlyMap<string, string>,
   store: CacheStore,
+  pendingJobs?: ReadonlyMap<string, string>,
 ): Promise<KeyDescription> {
   const inputs: Record<string, string> = {};
   for (const [slot, upstream] of Object.entries(inputSlots(stage, graph))) {
+    const job = pendingJobs?.get(upstream);
+    if (job !== undefined) {
+      inputs[slot] = `slurm-job:${job}`;
+      continue;
+    }
     const tree = upstreamTrees.get(upstream);
     if (!tree) throw new Error(`internal: output of "${upstream}" unknown while keying "${stage.name}"`);
     inputs[slot] = await slotTree(stage, slot, tree, store, { put: false });

@@ -18,7 +18,11 @@ export class PlainReporter implements Reporter {
     const name = event.stage.padEnd(this.width);
     switch (event.type) {
       case 'stage-start':
-        this.write(`  ▶ ${name}  running (key ${event.key.slice(0, 12)})`);
+        this.write(
+          event.key
+            ? `  ▶ ${name}  running (key ${event.key.slice(0, 12)})`
+            : `  ▶ ${name}  submitted (its job computes the key)`,
+        );
         break;
       case 'stage-wait':
         this.write(`  … ${name}  waiting: ${event.holder} is computing the same stage`);

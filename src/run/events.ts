@@ -4,8 +4,9 @@ import type { StageProgress } from '../stage-api/index.ts';
 export type StageStatus = 'ran' | 'cached' | 'failed' | 'skipped' | 'would-run';
 
 export type RunEvent =
-  | { type: 'stage-start'; stage: string; key: string }
-  | { type: 'stage-wait'; stage: string; key: string; holder: string }
+  /** key: unset for a Slurm job submitted before its key is known (the job computes it). */
+  | { type: 'stage-start'; stage: string; key?: string }
+  | { type: 'stage-wait'; stage: string; key?: string; holder: string }
   | { type: 'stage-progress'; stage: string; progress: StageProgress }
   | { type: 'stage-log'; stage: string; line: string }
   | { type: 'stage-warning'; stage: string; message: string }

@@ -6,13 +6,15 @@
 //
 //     prepare ──► train ──► evaluate        upstream failed or skipped  → skip
 //          └────► report ◄──┘               upstream would run (dry)     → would-run
+//                                           upstream is a Slurm job, and
+//                                             this stage runs on Slurm   → submit (after those jobs)
 //                                           cannot be keyed (dep gone)   → fail
 //                                           forced, or key not cached    → run
 //                                           key cached and intact        → serve
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
 import type { ExecutorName, ResolvedStage } from '../pipeline/types.ts';
 
-export type Action = 'run' | 'serve' | 'skip' | 'would-run' | 'fail';
+export type Action = 'run' | 'serve' | 'skip' | 'would-run' | 'fail' | 'submit';
 
 export interface Step {
   stage: string;
@@ -31,12 +33,19 @@ export interface Step {
   forced?: boolean;
   /** Problems found in a cached result of this key, which is therefore a miss. */
   damage: string[];
+  /**
+   * submit: the Slurm jobs still computing its upstream. Its key depends on their outputs, so the
+   * job submitted now (to start after them) computes it when it starts.
+   */
+  after?: string[];
 }
 
 /** What a dependent needs to know about one upstream stage. */
 export type Upstream =
   | { name: string; state: 'done'; tree: string }
-  | { name: string; state: 'failed' | 'skipped' | 'pending' };
+  | { name: string; state: 'failed' | 'skipped' | 'pending' }
+  /** Being computed by a Slurm job that was submitted and has not ended (a real run on Slurm). */
+  | { name: string; state: 'submitted'; jobId: string };
 
 /** The only ways the plan touches the world. */
 export interface PlanLookups {
@@ -70,13 +79,26 @@ export async function planStage(
     return { stage: name, executor, damage: [], action: 'skip', reason };
   }
   const pending = upstream.find((u) => u.state === 'pending');
-  if (pending)
+  const submitted = upstream.flatMap((u) => (u.state === 'submitted' ? [u] : []));
+  if (!pending && submitted.length > 0 && executor === 'slurm')
+    return {
+      stage: name,
+      executor,
+      damage: [],
+      action: 'submit',
+      reason: `after Slurm job${submitted.length === 1 ? '' : 's'} ${submitted.map((u) => u.jobId).join(', ')}`,
+      after: submitted.map((u) => u.jobId),
+      ...(options.force.has(name) ? { forced: true } : {}),
+    };
+  // A stage that runs here waits for its upstream's output (the scheduler never asks this).
+  const waiting = pending ?? submitted[0];
+  if (waiting)
     return {
       stage: name,
       executor,
       damage: [],
       action: 'would-run',
-      reason: `upstream "${pending.name}" would run`,
+      reason: `upstream "${waiting.name}" would run`,
     };
 
   const trees = new Map(upstream.map((u) => [u.name, (u as { tree: string }).tree]));

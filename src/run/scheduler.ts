@@ -2,6 +2,10 @@
 // is served from the cache or executed (under a per-key lock, execute-stage.ts) and committed. Independent stages run in
 // parallel up to `jobs`. A failure stops new work (unless keepGoing) and skips the failed stage's
 // dependents; finished stages stay cached.
+//
+// On Slurm, a stage waits only until its upstream is submitted: every job of the run goes into the
+// queue at once, each dependent after the jobs it needs (submit-ahead.ts). Slurm jobs take no job
+// slot: `jobs` bounds what runs here, and Slurm schedules the rest.
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { acquireLock, tryLock } from '../cache/lock.ts';
@@ -13,7 +17,9 @@ import { executeStage } from './execute-stage.ts';
 import { type PlanLookups, type PlanOptions, plan, planStage, type Step, type Upstream } from './plan.ts';
 import { executorOf, storeLookups } from './plan-lookups.ts';
 import { Semaphore } from './semaphore.ts';
+import { asShared } from './shared-outcome.ts';
 import { runOnSlurm, type SlurmContext } from './slurm/index.ts';
+import { type SharedSubmissions, submitAhead } from './submit-ahead.ts';
 
 export interface RunOptions {
   graph: Graph;
@@ -35,12 +41,27 @@ export interface RunOptions {
   forceLocal?: boolean;
   /** What a Slurm job needs to recompute a stage; required when a stage runs on Slurm. */
   slurm?: SlurmContext;
-  /** Shared by the runs of one sweep (sweep.ts): the job slots, and the keys already being computed. */
-  sweep?: { name: string; semaphore: Semaphore; running: SharedKeys };
+  /**
+   * Shared by the runs of one sweep (sweep.ts): the job slots, the keys already being computed and
+   * the Slurm jobs already submitted ahead of their keys.
+   */
+  sweep?: { name: string; semaphore: Semaphore; running: SharedKeys; submitted: SharedSubmissions };
 }
 
-/** Stage keys a sweep is computing, with the variant computing each: a key runs once per sweep. */
-export type SharedKeys = Map<string, { variant: string; outcome: Promise<StageOutcome> }>;
+/**
+ * Stage keys a sweep is computing, with the variant computing each and its Slurm job once
+ * submitted (undefined when it runs here, or has ended): a key runs once per sweep.
+ */
+export type SharedKeys = Map<
+  string,
+  { variant: string; outcome: Promise<StageOutcome>; job: Promise<string | undefined> }
+>;
+
+/** A stage's Slurm job id once it is submitted; undefined once the stage has ended, or for none. */
+interface JobAnnouncement {
+  job: Promise<string | undefined>;
+  announce(jobId: string | undefined): void;
+}
 
 export async function runStages(options: RunOptions): Promise<Map<string, StageOutcome>> {
   const lookups = storeLookups(options.graph, options.store);
@@ -56,16 +77,52 @@ export async function runStages(options: RunOptions): Promise<Map<string, StageO
   if (options.signal.aborted) stop();
   else options.signal.addEventListener('abort', stop, { once: true });
 
+  const ended = new Map<string, StageOutcome>();
+  const jobs = new Map<string, JobAnnouncement>();
+  /** An upstream stage as a stage on Slurm sees it: its job as soon as it is submitted, else its end. */
+  const upstreamForSlurm = async (name: string): Promise<Upstream> => {
+    const jobId = await jobs.get(name)!.job;
+    const end = ended.get(name);
+    if (jobId !== undefined && !end) return { name, state: 'submitted', jobId };
+    return upstreamOfOutcome(end ?? (await outcomes.get(name)!));
+  };
   for (const name of options.selected) {
     const ups = options.graph.upstream.get(name) ?? [];
-    const outcome = Promise.all(ups.map((u) => outcomes.get(u)!)).then(async (upstream) => {
-      const stage = options.graph.stages.get(name)!;
-      const step = await planStage(stage, upstream.map(upstreamOfOutcome), lookups, planOptions);
-      const result = await settleStep(step, upstream, options, semaphore, stopping.signal, mayHaveResume);
-      if (result.status === 'failed' && !options.keepGoing) stopping.abort();
-      options.emit({ type: 'stage-end', stage: name, outcome: result });
-      return result;
-    });
+    const stage = options.graph.stages.get(name)!;
+    const job = announcement();
+    jobs.set(name, job);
+    const onSlurm = planOptions.executorOf(stage) === 'slurm';
+    const outcome = (async () => {
+      try {
+        const upstream = onSlurm
+          ? await Promise.all(ups.map(upstreamForSlurm))
+          : (await Promise.all(ups.map((u) => outcomes.get(u)!))).map(upstreamOfOutcome);
+        const step = await planStage(stage, upstream, lookups, planOptions);
+        /** Once the upstream has ended, planned again: the key its job computed, or a skip. */
+        const settle = async () => {
+          const ends = await Promise.all(ups.map((u) => outcomes.get(u)!));
+          const again = await planStage(stage, ends.map(upstreamOfOutcome), lookups, planOptions);
+          return again.key !== undefined && (again.action === 'serve' || again.action === 'run')
+            ? { key: again.key }
+            : dryOutcome(again);
+        };
+        const result =
+          step.action === 'submit'
+            ? await submitAhead({ step, upstream, options, stopSignal: stopping.signal, settle, job })
+            : await settleStep(step, () => Promise.all(ups.map((u) => outcomes.get(u)!)), options, {
+                semaphore,
+                stopSignal: stopping.signal,
+                job,
+                mayHaveResume,
+              });
+        if (result.status === 'failed' && !options.keepGoing) stopping.abort();
+        options.emit({ type: 'stage-end', stage: name, outcome: result });
+        ended.set(name, result);
+        return result;
+      } finally {
+        job.announce(undefined);
+      }
+    })();
     outcomes.set(name, outcome);
   }
   const settled = await Promise.all(outcomes.values());
@@ -121,40 +178,52 @@ function warnDamage(step: Step, emit: Emit): void {
     emit({ type: 'stage-warning', stage: step.stage, message: `${step.damage[0]}; recomputing` });
 }
 
+/** What carrying out a step needs besides the run's options. */
+interface StepContext {
+  semaphore: Semaphore;
+  /** Aborted when a failure stops the run (not keep-going): nothing new starts. */
+  stopSignal: AbortSignal;
+  job: JobAnnouncement;
+  /** Whether cache/resume/ existed when the run began: one look instead of one per served stage. */
+  mayHaveResume: boolean;
+}
+
 /** Carries out one step of a real run. */
 async function settleStep(
   step: Step,
-  upstream: StageOutcome[],
+  upstream: () => Promise<StageOutcome[]>,
   options: RunOptions,
-  semaphore: Semaphore,
-  stopSignal: AbortSignal,
-  mayHaveResume: boolean,
+  context: StepContext,
 ): Promise<StageOutcome> {
   warnDamage(step, options.emit);
   if (step.action === 'serve') {
-    if (mayHaveResume) await dropLeftoverResume(options.store, step.key!);
+    if (context.mayHaveResume) await dropLeftoverResume(options.store, step.key!);
     return dryOutcome(step);
   }
   if (step.action !== 'run') return dryOutcome(step);
   const { stage: name, key } = step as Step & { key: string };
+  const { stopSignal } = context;
   if (stopSignal.aborted) return { name, status: 'skipped', seconds: 0, key, reason: 'the run was stopped' };
   const sweep = options.sweep;
-  if (!sweep) return executeStep(step, upstream, options, semaphore, stopSignal);
+  if (!sweep) return executeStep(step, upstream, options, context);
   for (let waited = false; ; waited = true) {
     // NOTE: checked and set with no await in between, so two variants never both start one key.
     const first = sweep.running.get(key);
     if (!first) {
-      const outcome = executeStep(step, upstream, options, semaphore, stopSignal);
-      sweep.running.set(key, { variant: sweep.name, outcome });
+      const outcome = executeStep(step, upstream, options, context);
+      sweep.running.set(key, { variant: sweep.name, outcome, job: context.job.job });
       return outcome;
     }
-    if (!waited)
+    if (!waited) {
       options.emit({
         type: 'stage-wait',
         stage: name,
         key,
         holder: `variant ${first.variant} of this sweep`,
       });
+      // Its dependents on Slurm start after the job that computes it, whichever variant submitted it.
+      void first.job.then((jobId) => jobId && context.job.announce(jobId));
+    }
     const theirs = await first.outcome;
     // Their variant stopped (a failure of its own) before computing it: this one computes it.
     if (theirs.status === 'skipped' && !stopSignal.aborted) {
@@ -165,47 +234,37 @@ async function settleStep(
   }
 }
 
-/** Another variant's outcome for the same key, as this variant's. */
-function asShared(theirs: StageOutcome, name: string, variant: string): StageOutcome {
-  const { key } = theirs;
-  const reason = `shared with variant ${variant}`;
-  if (theirs.status === 'ran' || theirs.status === 'cached')
-    return { name, status: 'cached', key, seconds: 0, tree: theirs.tree!, reason };
-  if (theirs.status === 'failed')
-    return { name, status: 'failed', key, seconds: 0, error: theirs.error, reason, shared: true };
-  return { name, status: 'skipped', key, seconds: 0, reason: `${reason}: ${theirs.reason ?? theirs.status}` };
-}
-
-/** Runs a step that must run: in a job slot, here or on Slurm. */
+/** Runs a step that must run: on Slurm (no job slot: Slurm schedules it), or here in a job slot. */
 async function executeStep(
   step: Step,
-  upstream: StageOutcome[],
+  upstream: () => Promise<StageOutcome[]>,
   options: RunOptions,
-  semaphore: Semaphore,
-  stopSignal: AbortSignal,
+  { semaphore, stopSignal, job }: StepContext,
 ): Promise<StageOutcome> {
   const { stage: name, key } = step as Step & { key: string };
-
+  const stage = options.graph.stages.get(name)!;
+  if (step.executor === 'slurm') {
+    // The job takes the stage's lock and commits; the head only submits, follows and serves.
+    if (!options.slurm) {
+      const error = new Error('internal: a stage runs on Slurm but the run has no Slurm context');
+      return { name, status: 'failed', seconds: 0, key, error };
+    }
+    return runOnSlurm({
+      stage,
+      key,
+      forced: step.forced === true,
+      store: options.store,
+      ctx: options.slurm,
+      signal: options.signal,
+      emit: options.emit,
+      onSubmitted: job.announce,
+    });
+  }
   await semaphore.acquire();
   try {
     if (stopSignal.aborted)
       return { name, status: 'skipped', seconds: 0, key, reason: 'the run was stopped' };
-    const stage = options.graph.stages.get(name)!;
-    const forced = step.forced === true;
-    if (step.executor === 'slurm') {
-      // The job takes the stage's lock and commits; the head only submits, follows and serves.
-      if (!options.slurm) throw new Error('a stage runs on Slurm but the run has no Slurm context');
-      return await runOnSlurm({
-        stage,
-        key,
-        forced,
-        store: options.store,
-        ctx: options.slurm,
-        signal: options.signal,
-        emit: options.emit,
-      });
-    }
-    return await runLocally(step as Step & { key: string }, upstream, options);
+    return await runLocally(step as Step & { key: string }, await upstream(), options);
   } catch (error) {
     return { name, status: 'failed', seconds: 0, key, error: error as Error };
   } finally {
@@ -266,4 +325,13 @@ async function dropLeftoverResume(store: CacheStore, key: string): Promise<void>
   } finally {
     await lock.release();
   }
+}
+
+/** A promise of a stage's job id, resolved by whoever learns it first. */
+function announcement(): JobAnnouncement {
+  let announce!: (jobId: string | undefined) => void;
+  const job = new Promise<string | undefined>((resolve) => {
+    announce = resolve;
+  });
+  return { job, announce };
 }

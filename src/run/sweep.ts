@@ -6,6 +6,7 @@ import type { Emit, StageOutcome } from './events.ts';
 import { type RunOptions, runStages, type SharedKeys } from './scheduler.ts';
 import { Semaphore } from './semaphore.ts';
 import type { SlurmContext } from './slurm/index.ts';
+import type { SharedSubmissions } from './submit-ahead.ts';
 
 export interface SweepVariantRun {
   name: string;
@@ -26,6 +27,7 @@ export async function runSweepStages(
 ): Promise<Map<string, Map<string, StageOutcome>>> {
   const semaphore = new Semaphore(Math.max(1, options.jobs));
   const running: SharedKeys = new Map();
+  const submitted: SharedSubmissions = new Map();
   const results = await Promise.all(
     variants.map((v) =>
       runStages({
@@ -34,7 +36,7 @@ export async function runSweepStages(
         selected: v.selected,
         emit: v.emit,
         ...(v.slurm ? { slurm: v.slurm } : {}),
-        sweep: { name: v.name, semaphore, running },
+        sweep: { name: v.name, semaphore, running, submitted },
       }),
     ),
   );

@@ -119,6 +119,13 @@ const ROWS: Row[] = [
     change: (ws) => ws.write('pipeline.yaml', PIPELINE({ n: 3, executor: 'slurm' })),
     dry: { b: 'would-run', c: 'would-run' },
   },
+  {
+    // A real run submits c at once, after b's job (plan action submit, unkeyed); a dry run
+    // submits nothing, so both commands say c would run and give it no key.
+    situation: 'every stage on Slurm, one changed: its dependent would be submitted after its job',
+    change: (ws) => ws.write('pipeline.yaml', `executor: slurm\n${PIPELINE({ n: 3 })}`),
+    dry: { b: 'would-run', c: 'would-run' },
+  },
 ];
 
 async function dryRun(ws: Workspace, args: string[]) {

@@ -198,6 +198,33 @@ describe('plan on hand-built graphs', () => {
     assert.ok(step.error instanceof TypeError);
   });
 
+  test('a Slurm stage whose upstream is a submitted Slurm job is submitted after it, unkeyed', async () => {
+    const world = cachedWorld({ a: [], b: [], c: ['a', 'b'] });
+    const calls: string[] = [];
+    const options = { force: new Set<string>(), executorOf: (s: ResolvedStage) => s.executor ?? 'local' };
+    const upstream = [
+      { name: 'a', state: 'submitted', jobId: '41' },
+      { name: 'b', state: 'done', tree: 't-b' },
+    ] as const;
+    const step = await planStage(stageNamed('c', 'slurm'), upstream, lookups(world, calls), options);
+    assert.deepEqual(
+      [step.action, step.after, step.reason, step.key],
+      ['submit', ['41'], 'after Slurm job 41', undefined],
+    );
+    assert.deepEqual(calls, [], 'its key depends on the job: nothing is keyed yet');
+    // A failed upstream still wins: nothing is submitted for a stage that cannot run.
+    const blocked = await planStage(
+      stageNamed('c', 'slurm'),
+      [upstream[0], { name: 'b', state: 'failed' }],
+      lookups(world),
+      options,
+    );
+    assert.deepEqual([blocked.action, blocked.reason], ['skip', 'upstream "b" failed']);
+    // A stage that runs here cannot start before the job's output exists.
+    const local = await planStage(stageNamed('c'), upstream, lookups(world), options);
+    assert.deepEqual([local.action, local.reason], ['would-run', 'upstream "a" would run']);
+  });
+
   test('a 2,000-stage cached line is served whole (no recursion limit, no quadratic walk)', async () => {
     const edges: Record<string, string[]> = {};
     for (let i = 0; i < 2000; i++) edges[`s${i}`] = i === 0 ? [] : [`s${i - 1}`];

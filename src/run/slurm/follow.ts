@@ -5,8 +5,11 @@ import { exec, type JobState, jobState, TERMINAL } from './scontrol.ts';
 
 /** How many log lines a finished or failed stage keeps for its report. */
 export const TAIL_LINES = 40;
+// Doubling from 500 ms to 4 s, and each sleep ends on a multiple of its length on the clock: a run
+// follows all its jobs at once, and their polls then fall due together, so one squeue call answers
+// for all of them (scontrol.ts, jobState).
 const POLL_FIRST_MS = 500;
-const POLL_MAX_MS = 5000;
+const POLL_MAX_MS = 4000;
 
 export interface FollowRequest {
   stage: string;
@@ -54,14 +57,14 @@ export async function followJob(
       }
       if (cancelled && Date.now() > cancelDeadline) return { state: state ?? { state: 'CANCELLED' }, lines };
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
+        const timer = setTimeout(resolve, delay - (Date.now() % delay));
         wake = () => {
           clearTimeout(timer);
           resolve();
         };
       });
       wake = undefined;
-      delay = Math.min(POLL_MAX_MS, Math.round(delay * 1.5));
+      delay = Math.min(POLL_MAX_MS, delay * 2);
     }
   } finally {
     req.signal.removeEventListener('abort', onAbort);

@@ -4,6 +4,11 @@
 // ends, serves the result the job committed to the shared cache. The job runs this same binary on
 // exactly that one stage with the local executor (its upstream is already cached), so the stage's
 // lock, atomic commit and record are the ordinary ones.
+//
+// A stage whose upstream is still being computed by Slurm jobs is submitted at once too, to start
+// after them (`--dependency=afterok:…`, `--kill-on-invalid-dep=yes`: Slurm cancels it when one of
+// them fails). Its key depends on their outputs, so the job computes it when it starts; the head
+// learns it only when the job has ended, from the then finished upstream (`ahead.settle`).
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CacheStore } from '../../cache/store.ts';
@@ -20,17 +25,24 @@ export { type SlurmContext, sbatchArgs, slurmJobInfo } from './job.ts';
 
 export interface SlurmStageRequest {
   stage: ResolvedStage;
-  key: string;
+  /** Unset for a job submitted ahead (`ahead`): the job computes the key. */
+  key?: string;
   forced: boolean;
   store: CacheStore;
   ctx: SlurmContext;
   signal: AbortSignal;
   emit: Emit;
+  /** Submitted before its key is known: the upstream jobs it starts after, and, once they have
+   * ended, the stage's key or the outcome it has without running (upstream failed). */
+  ahead?: { after: readonly string[]; settle(): Promise<{ key: string } | StageOutcome> };
+  /** Told the job id once the job is submitted (or joined): dependents are submitted after it. */
+  onSubmitted?(jobId: string): void;
 }
 
 /** Runs one stage as a Slurm job and waits for it; never throws (failures are outcomes). */
 export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> {
-  const { stage, key, store } = req;
+  const { stage, store } = req;
+  let key = req.key;
   const started = Date.now();
   const failed = (error: Error, extra: Partial<StageOutcome> = {}): StageOutcome => ({
     name: stage.name,
@@ -49,17 +61,26 @@ export async function runOnSlurm(req: SlurmStageRequest): Promise<StageOutcome> 
     const script = await writeJobScript(work, stage, key, command, req.ctx.cwd);
     if (req.signal.aborted) return failed(interrupted(stage.name));
     // One job per key, also across runs: another run (e.g. a sweep over experiments sharing this
-    // stage) may have submitted it already; then this run follows that job instead.
-    const claim = await claimSubmission(store, key, req.signal);
+    // stage) may have submitted it already; then this run follows that job instead. A job
+    // submitted ahead has no key to claim: it takes the key's ordinary lock when it starts, so
+    // it waits for a run computing that key and is then served its result, and never runs it twice.
+    const claim = key !== undefined ? await claimSubmission(store, key, req.signal) : {};
     if (claim.cached)
       return { name: stage.name, status: 'cached', key, seconds: 0, tree: claim.cached.output.tree };
     const job = await submitOrJoin(req, claim, script);
     releaseMarker = claim.marker;
+    req.onSubmitted?.(job.jobId);
     const follow = { stage: stage.name, signal: req.signal, emit: req.emit };
-    const { state, lines } = await followJob(job.jobId, job.logPath, follow, claim.marker !== undefined);
+    const own = claim.marker !== undefined || key === undefined;
+    const { state, lines } = await followJob(job.jobId, job.logPath, follow, own);
     const logTail = lines.slice(-TAIL_LINES).join('\n');
     if (req.signal.aborted) return failed(interrupted(stage.name), { logPath: job.logPath, logTail });
-    const outcome = await finishedOutcome(req, job, state, started);
+    if (req.ahead) {
+      const settled = await req.ahead.settle();
+      if ('status' in settled) return settled;
+      key = settled.key;
+    }
+    const outcome = await finishedOutcome(req, key!, job, state, started);
     return outcome instanceof PipeError ? failed(outcome, { logPath: job.logPath, logTail }) : outcome;
   } catch (error) {
     return failed(
@@ -90,8 +111,9 @@ async function submitOrJoin(
   script: string,
 ): Promise<SubmittedJob> {
   const { stage, key, store, emit } = req;
-  if (!claim.marker) {
-    const job = claim.job!;
+  const keyed = key !== undefined ? { key } : {};
+  if (claim.job && key !== undefined) {
+    const job = claim.job;
     emit({ type: 'stage-start', stage: stage.name, key });
     emit({
       type: 'stage-wait',
@@ -102,28 +124,34 @@ async function submitOrJoin(
     return job;
   }
   const logPattern = store.layout.slurmLog(stage.name, '%j');
+  const after = req.ahead?.after ?? [];
+  const dependency =
+    after.length > 0 ? [`--dependency=afterok:${after.join(':')}`, '--kill-on-invalid-dep=yes'] : [];
   let jobId: string;
   try {
-    jobId = await submit([...sbatchArgs(stage, logPattern), script], stage.name);
+    jobId = await submit([...sbatchArgs(stage, logPattern), ...dependency, script], stage.name);
   } catch (error) {
-    await rm(claim.marker, { recursive: true, force: true });
+    if (claim.marker) await rm(claim.marker, { recursive: true, force: true });
     throw error;
   }
   const logPath = store.layout.slurmLog(stage.name, jobId);
-  await writeFile(join(claim.marker, 'job.json'), JSON.stringify({ jobId, logPath }));
-  emit({ type: 'stage-start', stage: stage.name, key });
-  emit({ type: 'stage-log', stage: stage.name, line: `submitted as Slurm job ${jobId}` });
+  if (claim.marker) await writeFile(join(claim.marker, 'job.json'), JSON.stringify({ jobId, logPath }));
+  emit({ type: 'stage-start', stage: stage.name, ...keyed });
+  const waits =
+    after.length > 0 ? `, to start after job${after.length === 1 ? '' : 's'} ${after.join(', ')}` : '';
+  emit({ type: 'stage-log', stage: stage.name, line: `submitted as Slurm job ${jobId}${waits}` });
   return { jobId, logPath };
 }
 
 /** The outcome of a job that ended: its committed result, or why there is none. */
 async function finishedOutcome(
   req: SlurmStageRequest,
+  key: string,
   job: SubmittedJob,
   state: JobState,
   started: number,
 ): Promise<StageOutcome | PipeError> {
-  const { stage, key, store, emit } = req;
+  const { stage, store, emit } = req;
   const { jobId, logPath } = job;
   if (state.state === 'COMPLETED' || state.state === 'GONE') {
     const record = await committedRecord(store, key, (damage) =>
@@ -141,6 +169,10 @@ async function finishedOutcome(
         },
       );
     }
+    // A job that found the key cached when it started (committed meanwhile by another run, or an
+    // upstream that reproduced its old output) ran nothing: its record names another job or none.
+    if (record.slurm?.jobId !== jobId)
+      return { name: stage.name, status: 'cached', key, seconds: 0, tree: record.output.tree };
     return {
       name: stage.name,
       status: 'ran',

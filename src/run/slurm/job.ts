@@ -95,7 +95,7 @@ export const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 export async function writeJobScript(
   dir: string,
   stage: ResolvedStage,
-  key: string,
+  key: string | undefined,
   command: readonly string[],
   cwd: string,
 ): Promise<string> {
@@ -104,7 +104,7 @@ export async function writeJobScript(
     script,
     [
       '#!/bin/sh',
-      `# gpt2o-pipe: stage "${stage.name}", key ${key}`,
+      `# gpt2o-pipe: stage "${stage.name}", key ${key ?? 'computed by the job (its upstream ran in Slurm jobs)'}`,
       `cd ${quote(cwd)} || exit 1`,
       `GPT2O_SLURM_RESOURCES=${quote(JSON.stringify(stage.resources ?? {}))}`,
       'export GPT2O_SLURM_RESOURCES',

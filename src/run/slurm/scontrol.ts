@@ -1,4 +1,5 @@
-// Talking to Slurm: sbatch to submit, `scontrol show job` to ask how a job is doing, scancel.
+// Talking to Slurm: sbatch to submit, squeue and `scontrol show job` to ask how jobs are doing,
+// scancel.
 import { EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
 
 const FAILED_STATES = new Set([
@@ -56,8 +57,49 @@ export async function submit(args: string[], stage: string): Promise<string> {
   return id;
 }
 
-/** `scontrol show job -o ID` as a state; GONE when Slurm no longer knows the job. */
+/**
+ * A job's state; undefined when Slurm cannot say right now (ask again). A run follows many jobs at
+ * once: the followers that ask within BATCH_MS of each other share one `squeue -j ID,ID,…` call.
+ * A job squeue shows as ended, or does not show, is asked about alone (`scontrol show job`: its
+ * exit code and node, or that Slurm no longer knows it), once, when it ends.
+ */
 export async function jobState(jobId: string): Promise<JobState | undefined> {
+  const queued = (await queuedStates(jobId))?.get(jobId);
+  if (queued && !TERMINAL(queued.state)) return queued;
+  return jobRecord(jobId);
+}
+
+const BATCH_MS = 50;
+let batch: { ids: Set<string>; states: Promise<Map<string, JobState> | undefined> } | undefined;
+
+/** The states of the jobs asked about in this batch; undefined when squeue failed. */
+function queuedStates(jobId: string): Promise<Map<string, JobState> | undefined> {
+  if (!batch) {
+    const ids = new Set<string>();
+    const states = new Promise((resolve) => setTimeout(resolve, BATCH_MS)).then(() => {
+      batch = undefined;
+      return squeueStates([...ids]);
+    });
+    batch = { ids, states };
+  }
+  batch.ids.add(jobId);
+  return batch.states;
+}
+
+/** One squeue call for many jobs (`-t all`: ended ones too, while Slurm still lists them). */
+async function squeueStates(ids: readonly string[]): Promise<Map<string, JobState> | undefined> {
+  const result = await exec('squeue', ['-h', '-t', 'all', '-j', ids.join(','), '-o', '%i|%T|%N|%r']);
+  if (result.code !== 0) return undefined;
+  const states = new Map<string, JobState>();
+  for (const line of result.stdout.split('\n')) {
+    const [id, state, node, reason] = line.trim().split('|');
+    if (id && state) states.set(id, { state, ...(node ? { node } : {}), ...(reason ? { reason } : {}) });
+  }
+  return states;
+}
+
+/** `scontrol show job -o ID` as a state; GONE when Slurm no longer knows the job. */
+async function jobRecord(jobId: string): Promise<JobState | undefined> {
   const result = await exec('scontrol', ['show', 'job', '-o', jobId]);
   if (result.code !== 0) {
     if (/invalid job id/i.test(result.stderr)) return { state: 'GONE' };

@@ -3,36 +3,12 @@
 // when the cluster cannot start.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { execCli, makeWorkspace, REPO, spawnCli, type Workspace } from '../../helpers/workspace.ts';
-
-const SCRIPTS = join(REPO, 'test', 'slurm');
-const clusterParent = mkdtempSync(join(tmpdir(), 'gpt2o-slurm-'));
-const clusterDir = join(clusterParent, 'cluster');
-// Ports of our own cluster, away from any other one on this machine.
-const port = String(18000 + (process.pid % 1000) * 2);
-
-function scontrolJob(id: string): string {
-  return execFileSync('scontrol', ['show', 'job', '-o', id], { encoding: 'utf8' });
-}
-
-/**
- * The job's record once it has left the transient states: a cancelled job is COMPLETING while
- * slurmd still cleans up its processes, and reaches CANCELLED only after that (seconds, on a busy
- * machine).
- */
-async function settledJob(id: string): Promise<string> {
-  const deadline = Date.now() + 60_000;
-  let record = scontrolJob(id);
-  while (/JobState=(PENDING|CONFIGURING|RUNNING|COMPLETING)\b/.test(record) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
-    record = scontrolJob(id);
-  }
-  return record;
-}
+import { execCli, makeWorkspace, spawnCli, type Workspace } from '../../helpers/workspace.ts';
+import { scontrolJob, settledJob, startCluster } from '../cluster-helpers.ts';
 
 const PIPELINE = `
 params:
@@ -74,20 +50,16 @@ async function runJsonBin(ws: Workspace, args: string[]) {
 describe('slurm executor', () => {
   let ws: Workspace;
 
+  let stopCluster: (() => void) | undefined;
+
   before(() => {
     // Throws (the suite fails) when the cluster does not come up: never a silent skip.
-    const conf = execFileSync(join(SCRIPTS, 'start.sh'), [clusterDir], {
-      encoding: 'utf8',
-      env: { ...process.env, GPT2O_SLURM_PORT: port },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    }).trim();
-    process.env.SLURM_CONF = conf;
+    stopCluster = startCluster();
     ws = makeWorkspace({ 'pipeline.yaml': PIPELINE });
   });
 
   after(() => {
-    execFileSync(join(SCRIPTS, 'stop.sh'), [clusterDir], { stdio: 'inherit' });
-    rmSync(clusterParent, { recursive: true, force: true });
+    stopCluster?.();
     ws?.remove();
   });
 
