@@ -15,7 +15,7 @@ import { fixtureStages } from '../fixtures/stages/index.ts';
 import { readWavWithWavefile, tone, wavFile, whiteNoise } from '../helpers/audio.ts';
 import { FAKE_CODES_AND_SHARD } from '../helpers/fake-shards.ts';
 import { writeTestCodec } from '../helpers/test-codec.ts';
-import { cli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
+import { cli, makeWorkspace, type Workspace } from '../helpers/workspace.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
