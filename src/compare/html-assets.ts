@@ -37,6 +37,8 @@ svg.bars rect:hover { opacity: 0.75; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: 6px 12px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+tr.best th, tr.best td { background: #fff6db; }
+tr.best strong { color: #8a5a00; font-size: 12px; margin-left: 6px; }
 thead th { text-align: right; background: var(--bg-soft); }
 tbody th { text-align: left; font-weight: normal; }
 td { text-align: right; }

@@ -13,7 +13,7 @@ import { renderAudio } from './html-audio.ts';
 import { renderBreakdowns } from './html-bars.ts';
 import { escapeHtml, experimentStyle, swatch } from './html-common.ts';
 import { REPORT_MARKER } from './report-file.ts';
-import { comparisonRows } from './text.ts';
+import { comparisonRows, sweepTable } from './text.ts';
 
 /** The curves of the report, in order; the series names are the `metrics.jsonl` fields. */
 const CHARTS = [
@@ -40,7 +40,9 @@ export interface ReportData {
 
 export function renderReport(c: Comparison): string {
   const names = c.experiments.map((e) => e.experiment);
-  const title = `Comparison: ${names.join(' vs ')}`;
+  const title = c.sweep
+    ? `Sweep ${c.sweep.sweep}: ${c.sweep.variants.length} variants`
+    : `Comparison: ${names.join(' vs ')}`;
   const data = reportData(c);
   return `<!doctype html>
 <html lang="en">
@@ -57,6 +59,7 @@ ${REPORT_MARKER}
 <main>
 ${renderHeader(c)}
 ${renderCharts(c, data)}
+${renderSweep(c)}
 ${renderTables(c)}
 ${renderBreakdowns(c)}
 ${renderAudio(c)}
@@ -130,8 +133,12 @@ function renderHeader(c: Comparison): string {
   <span class="muted">run <time datetime="${escapeHtml(e.updatedAt)}">${escapeHtml(formatDate(e.updatedAt))}</time></span></li>`,
     )
     .join('\n');
+  // A sweep's variants are too many and too long to join into a title: it is named by the sweep.
+  const title = c.sweep
+    ? `Sweep ${escapeHtml(c.sweep.sweep)} <span class="muted">${c.sweep.variants.length} variants of ${c.sweep.params.map(escapeHtml).join(' × ')}</span>`
+    : c.experiments.map((e) => escapeHtml(e.experiment)).join(' <span class="muted">vs</span> ');
   return `<header>
-<h1>${c.experiments.map((e) => escapeHtml(e.experiment)).join(' <span class="muted">vs</span> ')}</h1>
+<h1>${title}</h1>
 <ul class="experiments">
 ${items}
 </ul>
@@ -166,6 +173,32 @@ function renderLegend(c: Comparison, data: ReportData): string {
       `<li><button type="button" data-index="${i}" aria-pressed="true">${swatch(i)}${escapeHtml(e.experiment)}</button></li>`,
   );
   return `<ul class="legend" id="legend">${items.join('')}</ul>`;
+}
+
+/**
+ * A sweep's variants as `compare SWEEP` prints them: a line per variant, the swept params and the
+ * loss-like metrics as columns, the best by `--by` marked. Empty when not comparing a sweep.
+ */
+function renderSweep(c: Comparison): string {
+  const table = sweepTable(c);
+  if (!table || !c.sweep) return '';
+  const index = new Map(c.experiments.map((e, i) => [e.experiment, i]));
+  const head = `<thead><tr><th scope="col">variant</th>${table.columns
+    .map((col) => `<th scope="col"><code>${escapeHtml(col)}</code></th>`)
+    .join('')}</tr></thead>`;
+  const body = table.rows
+    .map((r) => {
+      const i = index.get(r.variant);
+      const name = `${i === undefined ? '' : swatch(i)}${escapeHtml(r.variant)}${r.finished ? '' : ' <span class="muted">(no finished run)</span>'}`;
+      return `<tr${r.best ? ' class="best"' : ''}><th scope="row">${name}${r.best ? ' <strong>best</strong>' : ''}</th>${r.cells
+        .map((cell) => `<td>${escapeHtml(cell)}</td>`)
+        .join('')}</tr>`;
+    })
+    .join('\n');
+  const by = c.by
+    ? `<p class="note">Best by <code>${escapeHtml(c.by.metric)}</code> (${c.by.direction === 'min' ? 'lower' : 'higher'} is better): ${c.by.best ? escapeHtml(c.by.best) : 'no variant has this metric'}.</p>`
+    : '';
+  return `<section>\n<h2>Sweep</h2>\n<div class="scroll"><table class="sweep">${head}<tbody>${body}</tbody></table></div>\n${by}\n</section>`;
 }
 
 /** The params that differ and the metrics, as in the terminal table: one column per experiment. */

@@ -63,16 +63,19 @@ export function formatBest(c: Comparison): string {
     : `best by ${c.by.metric}: no experiment has this metric\n`;
 }
 
-/**
- * A sweep as a table with a line per variant: its swept params, then the loss-like metrics of the
- * stages whose results differ (and the `--by` metric); `*` marks the best variant.
- */
-export function formatSweepTable(c: Comparison): string {
+/** A sweep's table as cells: a line per variant with its swept values and metric columns. */
+export interface SweepTable {
+  /** Swept params, then metrics. */
+  columns: string[];
+  rows: { variant: string; finished: boolean; best: boolean; cells: string[] }[];
+}
+
+/** The cells of a sweep's table, shared by the terminal and the HTML report. */
+export function sweepTable(c: Comparison): SweepTable | undefined {
   const view = c.sweep;
-  if (!view) return formatTable(c);
+  if (!view) return undefined;
   const results = new Map(c.experiments.map((e) => [e.experiment, e]));
   const metrics = sweepMetrics(c);
-  const header = ['', 'variant', ...view.params, ...metrics];
   // Swept values as people write them (6e-4), as in the variants' names.
   const paramCells = view.params.map((p) => view.variants.map((v) => formatSweptValue(v.values[p])));
   const metricCells = metrics.map((m) =>
@@ -82,11 +85,29 @@ export function formatSweepTable(c: Comparison): string {
       ),
     ),
   );
-  const rows = view.variants.map((v, i) => [
-    c.by?.best === v.experiment ? '*' : ' ',
-    v.finished ? v.experiment : `${v.experiment} (no finished run)`,
-    ...paramCells.map((col) => col[i]!),
-    ...metricCells.map((col) => col[i]!),
+  return {
+    columns: [...view.params, ...metrics],
+    rows: view.variants.map((v, i) => ({
+      variant: v.experiment,
+      finished: v.finished,
+      best: c.by?.best === v.experiment,
+      cells: [...paramCells.map((col) => col[i]!), ...metricCells.map((col) => col[i]!)],
+    })),
+  };
+}
+
+/**
+ * A sweep as a table with a line per variant: its swept params, then the loss-like metrics of the
+ * stages whose results differ (and the `--by` metric); `*` marks the best variant.
+ */
+export function formatSweepTable(c: Comparison): string {
+  const table = sweepTable(c);
+  if (!table || !c.sweep) return formatTable(c);
+  const header = ['', 'variant', ...table.columns];
+  const rows = table.rows.map((r) => [
+    r.best ? '*' : ' ',
+    r.finished ? r.variant : `${r.variant} (no finished run)`,
+    ...r.cells,
   ]);
   const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
   const line = (cells: string[]) =>
@@ -94,9 +115,9 @@ export function formatSweepTable(c: Comparison): string {
       .map((cell, j) => (j < 2 ? cell.padEnd(widths[j]!) : cell.padStart(widths[j]!)))
       .join('  ')
       .trimEnd();
-  const finished = view.variants.filter((v) => v.finished).length;
+  const finished = table.rows.filter((r) => r.finished).length;
   return [
-    `sweep ${view.sweep}: ${view.variants.length} variants, ${finished} with a finished run`,
+    `sweep ${c.sweep.sweep}: ${table.rows.length} variants, ${finished} with a finished run`,
     line(header),
     ...rows.map(line),
     formatBest(c).trimEnd(),

@@ -136,6 +136,14 @@ describe('compare --html in a browser', () => {
     assert.doesNotMatch(html, /<link\b[^>]*rel=["']?stylesheet/i, 'styles are inlined');
     assert.doesNotMatch(html, /<script\b[^>]*\bsrc=/i, 'scripts are inlined');
     assert.match(html, /<h2>Params that differ<\/h2>/);
+    // The sweep's own table: a line per variant, its swept values as columns (in the sweep's order).
+    const sweep = /<table class="sweep">([\s\S]*?)<\/table>/.exec(html)?.[1] ?? '';
+    const cells = [
+      ...sweep.matchAll(
+        /<tr[^>]*><th scope="row">(?:<svg[\s\S]*?<\/svg>)?([^<]+)<\/th><td>([^<]*)<\/td><td>([^<]*)<\/td>/g,
+      ),
+    ].map((m) => m.slice(1, 4).join(' '));
+    assert.deepEqual(cells, [`${TONE} 32 tone`, `${NOISE} 16 noise`]);
     assert.match(html, /<code>train\.context_length<\/code><\/th><td>32<\/td><td>16<\/td>/);
   });
 
