@@ -2,7 +2,6 @@
 // the sweep, runs all its variants as one graph (run/sweep.ts), publishes each variant as an
 // experiment of its own (ref, runs/<variant>/) and reports one line per variant.
 import { relative } from 'node:path';
-import { enterRun } from '../../cache/maintenance.ts';
 import { writeSweep } from '../../cache/sweeps.ts';
 import type { PipeError } from '../../errors.ts';
 import { selectStages } from '../../graph/build.ts';
@@ -15,7 +14,7 @@ import { countExecutions, runSweepStages, type SweepVariantRun } from '../../run
 import { formatSeconds } from '../../util/format.ts';
 import type { CliIo } from '../io.ts';
 import { checkStageNames, workspaceOf } from '../workspace.ts';
-import { failureReport, type RunRequest, recordRun, runExitCode, stageJson } from './run.ts';
+import { failureReport, markRun, type RunRequest, recordRun, runExitCode, stageJson } from './run.ts';
 
 /** Runs a resolved sweep; returns the exit code of all its variants together (errors.ts). */
 export async function runSweep(
@@ -55,15 +54,7 @@ export async function runSweep(
     });
   }
 
-  const unmark = request.dryRun
-    ? () => undefined
-    : await enterRun(store, {
-        signal: request.signal,
-        onWait: (holder) =>
-          io.stderr(
-            `waiting: gc or verify --repair (${holder}) is working on the cache; this run starts when it is done\n`,
-          ),
-      });
+  const unmark = await markRun(io, store, request);
   const reporter: SweepReporter =
     io.isTTY && !json
       ? new (await import('../../report/sweep-listr.ts')).ListrSweepReporter()

@@ -84,6 +84,19 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       hint: 'add --sweep KEY=V1,V2, or a sweep: block to the experiment',
     });
   }
+  // One request for a sweep and for one experiment (called where it is needed, so a bad --jobs is
+  // reported in the order it always was).
+  const request = (): RunRequest => ({
+    executor: checkExecutor(values.executor),
+    targets,
+    force: values.force ?? [],
+    jobs: parseJobs(values.jobs, availableParallelism()),
+    workers: parseWorkers(io.env, availableParallelism()),
+    dryRun: values['dry-run'] === true,
+    keepGoing: values['keep-going'] === true,
+    json: values.json === true,
+    signal: io.signal,
+  });
   if (values['stage-exec'] !== true && (sweepFlags.length > 0 || (await hasSweepBlock(specFile, io)))) {
     const { resolveSweep } = await import('../../pipeline/sweep-resolve.ts');
     const sweep = await resolveSweep(resolve(io.cwd, specFile), {
@@ -95,15 +108,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     if (sweep) {
       const { runSweep } = await import('./run-sweep.ts');
       return runSweep(io, sweep, {
-        executor: checkExecutor(values.executor),
-        targets,
-        force: values.force ?? [],
-        jobs: parseJobs(values.jobs, availableParallelism()),
-        workers: parseWorkers(io.env, availableParallelism()),
-        dryRun: values['dry-run'] === true,
-        keepGoing: values['keep-going'] === true,
-        json: values.json === true,
-        signal: io.signal,
+        ...request(),
         sets: values.set ?? [],
         ...(values.cache !== undefined ? { cache: values.cache } : {}),
         command: ['gpt2o-pipe run', ...args.filter((a) => a !== '--json')].join(' '),
@@ -118,19 +123,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   });
   const { graph } = workspace;
   checkStageNames(io, graph, [...targets, ...(values.force ?? [])]);
-  const executor = checkExecutor(values.executor);
-  return runWorkspace(io, workspace, {
-    executor,
-    stageExec: values['stage-exec'] === true,
-    targets,
-    force: values.force ?? [],
-    jobs: parseJobs(values.jobs, availableParallelism()),
-    workers: parseWorkers(io.env, availableParallelism()),
-    dryRun: values['dry-run'] === true,
-    keepGoing: values['keep-going'] === true,
-    json: values.json === true,
-    signal: io.signal,
-  });
+  return runWorkspace(io, workspace, { ...request(), stageExec: values['stage-exec'] === true });
 }
 
 function checkExecutor(executor: string | undefined): ExecutorName | undefined {
@@ -176,6 +169,25 @@ export interface RunRequest {
   stageExec?: boolean;
 }
 
+/**
+ * Registers a run that writes to the cache (gc and verify --repair wait for it, and it waits for
+ * them, saying so); returns the call that ends it. A dry run writes nothing and registers nothing.
+ */
+export async function markRun(
+  io: CliIo,
+  store: CacheStore,
+  request: Pick<RunRequest, 'dryRun' | 'signal'>,
+): Promise<() => void> {
+  if (request.dryRun) return () => undefined;
+  return enterRun(store, {
+    signal: request.signal,
+    onWait: (holder) =>
+      io.stderr(
+        `waiting: gc or verify --repair (${holder}) is working on the cache; this run starts when it is done\n`,
+      ),
+  });
+}
+
 /** Plans, runs, records and reports; returns the exit code (errors.ts: 0, 1, 70 on a bug, 130 when stopped). */
 export async function runWorkspace(io: CliIo, workspace: Workspace, request: RunRequest): Promise<number> {
   const { graph, store, runsDir } = workspace;
@@ -187,15 +199,7 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
     `gpt2o-pipe run: experiment "${spec.experiment}" (${relative(io.cwd, spec.specFile)}), ${selected.length} stage${selected.length === 1 ? '' : 's'}, cache ${relative(io.cwd, store.root) || '.'}\n`,
   );
 
-  const unmark = request.dryRun
-    ? () => undefined
-    : await enterRun(store, {
-        signal: request.signal,
-        onWait: (holder) =>
-          io.stderr(
-            `waiting: gc or verify --repair (${holder}) is working on the cache; this run starts when it is done\n`,
-          ),
-      });
+  const unmark = await markRun(io, store, request);
   const lines = batchLines(say);
   const reporter: Reporter =
     io.isTTY && !json
