@@ -9,6 +9,20 @@ import { hashFile } from './hash.ts';
 import { OWNER_TAG } from './liveness.ts';
 
 type Entry = [size: number, mtimeMs: number, ctimeMs: number, ino: number, digest: string];
+
+/**
+ * Whether a remembered file is unchanged: the same size, mtime, ctime and inode as when its entry was
+ * written (ctime catches a rewrite in place that restores the mtime). The one rule for every memo
+ * keyed by a file's stat (this cache and validated-files.ts).
+ */
+export function statUnchanged(
+  entry: readonly [number, number, number, number, ...unknown[]],
+  stat: Stats,
+): boolean {
+  return (
+    entry[0] === stat.size && entry[1] === stat.mtimeMs && entry[2] === stat.ctimeMs && entry[3] === stat.ino
+  );
+}
 /** Files changed this recently are not remembered (a same-size rewrite in the same timestamp tick). */
 export const RACY_MS = 2000;
 
@@ -32,15 +46,7 @@ export class StatCache {
   /** The digest remembered for a file whose stat has not changed since it was hashed; never hashes. */
   known(path: string, stat: Stats): string | undefined {
     const hit = this.load()[path];
-    if (
-      hit &&
-      hit[0] === stat.size &&
-      hit[1] === stat.mtimeMs &&
-      hit[2] === stat.ctimeMs &&
-      hit[3] === stat.ino
-    )
-      return hit[4];
-    return undefined;
+    return hit && statUnchanged(hit, stat) ? hit[4] : undefined;
   }
 
   /**

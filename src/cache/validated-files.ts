@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, type Stats, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { RACY_MS } from './stat-cache.ts';
+import { RACY_MS, statUnchanged } from './stat-cache.ts';
 
 type Entry = [size: number, mtimeMs: number, ctimeMs: number, ino: number, value: unknown];
 
@@ -41,13 +41,7 @@ export class ValidatedFiles {
   /** The value validated for `path` when its stat has not changed since; never reads the file. */
   get(path: string, stat: Stats): unknown {
     const hit = this.load()[path];
-    if (
-      hit &&
-      hit[0] === stat.size &&
-      hit[1] === stat.mtimeMs &&
-      hit[2] === stat.ctimeMs &&
-      hit[3] === stat.ino
-    ) {
+    if (hit && statUnchanged(hit, stat)) {
       this.used.add(path);
       return hit[4];
     }
