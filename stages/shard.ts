@@ -5,9 +5,10 @@
 // The work is shard-run.ts.
 import * as v from 'valibot';
 import { defineStage } from '../src/stage-api/index.ts';
+import { LAYOUT_NAMES } from './tokens/layout-names.ts';
 
 const params = v.strictObject({
-  layout: v.optional(v.picklist(['gpt2o', 'offset']), 'gpt2o'),
+  layout: v.optional(v.picklist(LAYOUT_NAMES), 'gpt2o'),
   shard_tokens: v.optional(v.pipe(v.number(), v.integer(), v.minValue(8)), 10_000_000),
 });
 

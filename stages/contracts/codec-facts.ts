@@ -4,28 +4,26 @@
 import * as v from 'valibot';
 import type { RandomOp } from '../codec/random-ops.ts';
 import type { Batch } from '../codec/run-model.ts';
-import { type JsonContract, readContract, writeContract } from './json-contract.ts';
-
-const positive = v.pipe(v.number(), v.integer(), v.minValue(1));
+import { type JsonContract, positiveInt, readContract, writeContract } from './json-contract.ts';
 
 const contract = {
   file: 'codec.json',
   what: 'codec facts file',
   producer: 'codec',
   schema: v.object({
-    sample_rate: positive,
+    sample_rate: positiveInt,
     /** Samples per frame of the finest level. */
-    hop_length: positive,
+    hop_length: positiveInt,
     /** Samples per frame of each level divided by hop_length, in the encoder's output order. */
-    strides: v.array(positive),
+    strides: v.array(positiveInt),
     /** Samples per coarse frame: hop × the largest stride. */
-    frame_samples: positive,
+    frame_samples: positiveInt,
     /**
      * Audio fed to the encoder must be a multiple of this many samples: frame_samples, or a multiple
      * of it given as `pad_multiple` (codecs with a local attention window need whole windows).
      */
-    pad_multiple: positive,
-    codebook_size: positive,
+    pad_multiple: positiveInt,
+    codebook_size: positiveInt,
     encoder: v.object({ input: v.string(), outputs: v.array(v.string()) }),
     decoder: v.object({ inputs: v.array(v.string()), output: v.string() }),
   }),

@@ -2,13 +2,20 @@
 // tokens/codes-files.ts's), listing the chapters in order with their split, frames and seconds, plus
 // the codec facts the token layout needs (codebook size, sample rate, hop length).
 import * as v from 'valibot';
-import { type JsonContract, pathInside, readContract, writeContract } from './json-contract.ts';
+import {
+  countInt,
+  type JsonContract,
+  pathInside,
+  positiveInt,
+  readContract,
+  writeContract,
+} from './json-contract.ts';
 
 const chapter = v.object({
   /** Folder inside the output, e.g. codes/sherlock_01. */
   dir: pathInside('folder'),
   split: v.picklist(['train', 'val']),
-  frames: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  frames: countInt,
   seconds: v.number(),
 });
 
@@ -17,7 +24,7 @@ const contract = {
   what: 'codes manifest',
   producer: 'tokenize',
   schema: v.object({
-    codebook_size: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    codebook_size: positiveInt,
     sample_rate: v.number(),
     hop_length: v.number(),
     chapters: v.array(chapter),

@@ -11,6 +11,11 @@ import * as v from 'valibot';
 import { StageError } from '../../src/stage-api/index.ts';
 import { unsafePath } from '../lib/files.ts';
 
+/** A whole number ≥ 1 (a size, a rate, a count that cannot be empty). */
+export const positiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
+/** A whole number ≥ 0 (tokens, frames). */
+export const countInt = v.pipe(v.number(), v.integer(), v.minValue(0));
+
 /** A JSON file one stage writes into its output and others read from their input. */
 export interface JsonContract<S extends v.GenericSchema> {
   /** The file's name inside the output, e.g. manifest.json. */

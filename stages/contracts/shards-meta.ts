@@ -2,7 +2,8 @@
 // token layout and its vocabulary, the codec facts, and per split the tokens, frames, seconds and
 // shard count. The model stages read the layout, the vocabulary and the token counts.
 import * as v from 'valibot';
-import { type JsonContract, readContract, writeContract } from './json-contract.ts';
+import { LAYOUT_NAMES } from '../tokens/layout-names.ts';
+import { countInt, type JsonContract, positiveInt, readContract, writeContract } from './json-contract.ts';
 
 /** Per split (and in total): what went into the shards. */
 export interface SplitTotals {
@@ -28,20 +29,18 @@ export interface ShardsMetaFile {
   tokens_per_audio_second: number;
 }
 
-const count = v.pipe(v.number(), v.integer(), v.minValue(0));
-
 const contract = {
   file: 'meta.json',
   what: 'shards meta',
   producer: 'shard',
   schema: v.object({
-    layout: v.picklist(['gpt2o', 'offset']),
-    vocab_size: v.pipe(v.number(), v.integer(), v.minValue(1)),
-    codebook_size: v.pipe(v.number(), v.integer(), v.minValue(1)),
-    tokens_per_frame: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    layout: v.picklist(LAYOUT_NAMES),
+    vocab_size: positiveInt,
+    codebook_size: positiveInt,
+    tokens_per_frame: positiveInt,
     sample_rate: v.number(),
-    train: v.object({ tokens: count }),
-    val: v.object({ tokens: count }),
+    train: v.object({ tokens: countInt }),
+    val: v.object({ tokens: countInt }),
   }),
 } satisfies JsonContract<v.GenericSchema>;
 

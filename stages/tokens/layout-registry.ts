@@ -5,10 +5,10 @@
 // offset — frame start 0 and end-of-chunk 1 as special tokens, then each of the seven code positions
 //          in its own range of `codebook` ids (position p: 2 + p·codebook + code), so the vocabulary
 //          itself tells the levels apart (as Orpheus-style models do).
+import type { LayoutName } from './layout-names.ts';
 import { Layout } from './token-layout.ts';
 
-export const LAYOUT_NAMES = ['gpt2o', 'offset'] as const;
-export type LayoutName = (typeof LAYOUT_NAMES)[number];
+export { LAYOUT_NAMES, type LayoutName } from './layout-names.ts';
 
 /** The layout named `name` for a codec with `codebookSize` codes per level. */
 export function makeLayout(name: LayoutName, codebookSize: number): Layout {

@@ -14,7 +14,15 @@ import { countExecutions, runSweepStages, type SweepVariantRun } from '../../run
 import { formatSeconds } from '../../util/format.ts';
 import type { CliIo } from '../io.ts';
 import { checkStageNames, workspaceOf } from '../workspace.ts';
-import { failureReport, markRun, type RunRequest, recordRun, runExitCode, stageJson } from './run.ts';
+import {
+  failureReport,
+  markRun,
+  type RunRequest,
+  recordRun,
+  runExitCode,
+  schedulingOf,
+  stageJson,
+} from './run.ts';
 
 /** Runs a resolved sweep; returns the exit code of all its variants together (errors.ts). */
 export async function runSweep(
@@ -82,12 +90,7 @@ export async function runSweep(
     }));
     outcomes = await runSweepStages(runs, {
       store,
-      jobs: request.jobs,
-      workers: request.workers,
-      force: new Set(request.force),
-      dryRun: request.dryRun,
-      keepGoing: request.keepGoing,
-      signal: request.signal,
+      ...schedulingOf(request),
       defaultExecutor: request.executor ?? base.executor,
     });
     await reporter.finish();

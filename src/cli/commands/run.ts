@@ -188,6 +188,18 @@ export async function markRun(
   });
 }
 
+/** What the scheduler takes from a request, for one experiment and for a sweep alike. */
+export function schedulingOf(request: RunRequest) {
+  return {
+    jobs: request.jobs,
+    workers: request.workers,
+    force: new Set(request.force),
+    dryRun: request.dryRun,
+    keepGoing: request.keepGoing,
+    signal: request.signal,
+  };
+}
+
 /** Plans, runs, records and reports; returns the exit code (errors.ts: 0, 1, 70 on a bug, 130 when stopped). */
 export async function runWorkspace(io: CliIo, workspace: Workspace, request: RunRequest): Promise<number> {
   const { graph, store, runsDir } = workspace;
@@ -213,12 +225,7 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
       graph,
       store,
       selected,
-      jobs: request.jobs,
-      workers: request.workers,
-      force: new Set(request.force),
-      dryRun: request.dryRun,
-      keepGoing: request.keepGoing,
-      signal: request.signal,
+      ...schedulingOf(request),
       emit: (event) => {
         reporter.event(event);
         // In a Slurm job, stdout is the job log the head streams: the stage's own lines belong in it.
