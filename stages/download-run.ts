@@ -13,7 +13,7 @@ import { type Job, remaining } from './download/job.ts';
 import type { DownloadParams } from './download.ts';
 import { hashPrefix, listFolder, looksLikeZip, tooLarge, writeHashed } from './lib/files.ts';
 import { fetchToFile } from './lib/http.ts';
-import { compileInclude, noMatchError } from './lib/include.ts';
+import { compileInclude, selectIncluded } from './lib/include.ts';
 import { Pins } from './lib/pins.ts';
 import { byteProgress } from './lib/progress.ts';
 import { parseSource, type Source } from './lib/sources.ts';
@@ -155,13 +155,7 @@ async function fromLocal(job: Job, path: string): Promise<DownloadedFile[]> {
 
 async function fromFolder(job: Job, root: string): Promise<DownloadedFile[]> {
   const all = await listFolder(root);
-  const selected = all.filter((f) => job.include.test(f.path));
-  if (selected.length === 0)
-    throw noMatchError(
-      root,
-      job.include,
-      all.map((f) => f.path),
-    );
+  const selected = selectIncluded(root, job.include, all);
   const declared = selected.reduce((sum, f) => sum + f.size, 0);
   if (declared > remaining(job))
     throw tooLarge(`${root} (${selected.length} files)`, remaining(job), declared);

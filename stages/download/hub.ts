@@ -6,7 +6,7 @@ import type { DownloadedFile } from '../contracts/download-manifest.ts';
 import { tooLarge, unsafePath } from '../lib/files.ts';
 import { hubEndpoint, hubHeaders, listDatasetFiles, resolveUrl } from '../lib/hf.ts';
 import { fetchToFile, type RequestOptions } from '../lib/http.ts';
-import { noMatchError } from '../lib/include.ts';
+import { selectIncluded } from '../lib/include.ts';
 import { byteProgress } from '../lib/progress.ts';
 import type { Source } from '../lib/sources.ts';
 import { type Job, remaining } from './job.ts';
@@ -16,13 +16,7 @@ export async function fromHub(job: Job, dataset: Extract<Source, { kind: 'hf' }>
   const request = { ...job.request, headers: hubHeaders() };
   const listed = await listDatasetFiles(endpoint, dataset, request);
   const where = `hf:${dataset.owner}/${dataset.name}@${dataset.revision}`;
-  const selected = listed.filter((f) => job.include.test(f.path));
-  if (selected.length === 0)
-    throw noMatchError(
-      where,
-      job.include,
-      listed.map((f) => f.path),
-    );
+  const selected = selectIncluded(where, job.include, listed);
   for (const { path } of selected) {
     const problem = unsafePath(path, job.audioDir);
     if (problem)

@@ -17,8 +17,27 @@ export function compileInclude(globs: readonly string[]): Include {
   return { test: (path) => match(path), globs };
 }
 
+/**
+ * The entries of a source (a zip, a folder, a dataset) whose path `include` matches; none is the
+ * user's error, naming the source and listing what it held.
+ */
+export function selectIncluded<T extends { path: string }>(
+  where: string,
+  include: Include,
+  entries: readonly T[],
+): T[] {
+  const selected = entries.filter((e) => include.test(e.path));
+  if (selected.length === 0)
+    throw noMatchError(
+      where,
+      include,
+      entries.map((e) => e.path),
+    );
+  return selected;
+}
+
 /** The error for a source with no file matching `include`, listing the first few it did have. */
-export function noMatchError(where: string, include: Include, names: readonly string[]): StageError {
+function noMatchError(where: string, include: Include, names: readonly string[]): StageError {
   const shown = names.slice(0, SHOWN_NAMES).join(', ');
   const more = names.length > SHOWN_NAMES ? ` and ${names.length - SHOWN_NAMES} more` : '';
   const contents = names.length === 0 ? 'no files at all' : `${shown}${more}`;

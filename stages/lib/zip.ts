@@ -7,7 +7,7 @@ import * as zlib from 'node:zlib';
 import yauzl from 'yauzl';
 import { StageError } from '../../src/stage-api/index.ts';
 import { tooLarge, unsafePath, type WrittenFile, writeHashed } from './files.ts';
-import { type Include, noMatchError } from './include.ts';
+import { type Include, selectIncluded } from './include.ts';
 
 export interface ExtractOptions {
   /** Which entries to extract, by their path inside the archive. */
@@ -50,13 +50,7 @@ export async function extractZip(
   }
   try {
     const entries = await listEntries(zip, destDir, options.name);
-    const selected = entries.filter((e) => options.include.test(e.path));
-    if (selected.length === 0)
-      throw noMatchError(
-        options.name,
-        options.include,
-        entries.map((e) => e.path),
-      );
+    const selected = selectIncluded(options.name, options.include, entries);
     const declared = selected.reduce((sum, e) => sum + e.entry.uncompressedSize, 0);
     if (declared > options.maxBytes)
       throw tooLarge(
