@@ -18,13 +18,16 @@ process.on('SIGTERM', () => controller.abort());
 // A reader that goes away (`run | head -1`) stops the run the way Ctrl-C does.
 const output = watchOutputClosed(controller);
 
-const code = await runMain(process.argv.slice(2), {
-  stdout: output.stdout,
-  stderr: output.stderr,
-  cwd: process.cwd(),
-  env: process.env,
-  isTTY: process.stdout.isTTY === true && process.env.CI === undefined,
-  registry: builtinStages,
-  signal: controller.signal,
-});
-process.exitCode = output.closed() ? EXIT_BROKEN_PIPE : code;
+// Not a top-level await: the bundle is CommonJS (scripts/build.mjs).
+void (async () => {
+  const code = await runMain(process.argv.slice(2), {
+    stdout: output.stdout,
+    stderr: output.stderr,
+    cwd: process.cwd(),
+    env: process.env,
+    isTTY: process.stdout.isTTY === true && process.env.CI === undefined,
+    registry: builtinStages,
+    signal: controller.signal,
+  });
+  process.exitCode = output.closed() ? EXIT_BROKEN_PIPE : code;
+})();
