@@ -36,6 +36,33 @@ describe('canonical JSON and keys', () => {
     );
   });
 
+  test('gives the text the first implementation gave (so no cache is re-keyed)', () => {
+    // The map/filter/join version every key in existing caches was made with, kept as the oracle.
+    const first = (value: unknown): string => {
+      if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+      if (Array.isArray(value)) return `[${value.map((v) => first(v === undefined ? null : v)).join(',')}]`;
+      const keys = Object.keys(value)
+        .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${first((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    };
+    const withUndefined = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.jsonValue({ maxDepth: 1 }),
+        fc.constant(undefined),
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(fc.string({ maxLength: 4 }), tie('value'), { maxKeys: 4 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), withUndefined), (value) => {
+        assert.equal(canonicalJson(value), first(value));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   test('the digest is XXH128 as hex (pinned, so a library change cannot silently re-key caches)', async () => {
     assert.equal(await hashBytes(''), '99aa06d3014798d86001c324468d497f');
     assert.equal(await hashBytes('gpt2o'), await hashBytes(new TextEncoder().encode('gpt2o')));
