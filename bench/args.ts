@@ -1,4 +1,6 @@
 // Command-line options of `npm run bench`, normalized once here so the sections see plain values.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export interface BenchOptions {
@@ -10,14 +12,18 @@ export interface BenchOptions {
   json: boolean;
   /** Files in the big-tree section's output folder. */
   treeFiles: number;
+  /** The entry point of another build of gpt2o-pipe to time the no-ops against; undefined: none. */
+  baseline: string | undefined;
 }
 
-export const USAGE = `Usage: npm run bench -- [--repeat N] [--small] [--tree-files N] [--json]
+export const USAGE = `Usage: npm run bench -- [--repeat N] [--small] [--tree-files N] [--baseline DIR] [--json]
 
   --repeat N       timed repetitions of each measurement (default 7)
   --small          use a 256 MiB file instead of 1 GiB for the hashing and status sections,
                    and 20,000 files instead of 100,000 for the big-tree section
   --tree-files N   files in the big-tree section's output folder (default 100000)
+  --baseline DIR   also time the no-ops of the gpt2o-pipe checkout in DIR (built), interleaved
+                   with this one: "before and after" a change, measured in the same run
   --json           print one JSON object on stdout (progress still goes to stderr)
 `;
 
@@ -30,6 +36,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
       small: { type: 'boolean' },
       json: { type: 'boolean' },
       'tree-files': { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -48,5 +55,17 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
   if (!Number.isInteger(treeFiles) || treeFiles < 1) {
     throw new Error(`--tree-files must be a positive integer, got "${raw}"`);
   }
-  return { repeat, small, json: values.json === true, treeFiles };
+  const baseline = values.baseline === undefined ? undefined : baselineEntry(values.baseline);
+  return { repeat, small, json: values.json === true, treeFiles, baseline };
+}
+
+/** The entry point of the checkout at `dir`: bin/gpt2o-pipe.cjs, or .js in builds before it. */
+function baselineEntry(dir: string): string {
+  for (const name of ['gpt2o-pipe.cjs', 'gpt2o-pipe.js']) {
+    const path = resolve(dir, 'bin', name);
+    if (existsSync(path)) return path;
+  }
+  throw new Error(
+    `--baseline ${dir}: no bin/gpt2o-pipe.cjs or bin/gpt2o-pipe.js there (a built gpt2o-pipe checkout?)`,
+  );
 }

@@ -18,9 +18,22 @@ export interface NoopResult {
   stages: number;
   /** One build from scratch, in ms; null when the tool is not installed. */
   coldMs: { gpt2oPipe: number; snakemake: number | null; make: number | null };
-  noop: { gpt2oPipeRun: Sample; gpt2oPipeStatus: Sample; snakemake: Sample | null; make: Sample | null };
+  noop: {
+    gpt2oPipeRun: Sample;
+    gpt2oPipeStatus: Sample;
+    snakemake: Sample | null;
+    make: Sample | null;
+    /** The same no-ops by the --baseline build, in its own project; null without --baseline. */
+    baseline: { run: Sample; status: Sample } | null;
+  };
   /** Median / median ratios. */
-  ratios: { runVsSnakemake: number | null; runVsMake: number | null; statusVsSnakemake: number | null };
+  ratios: {
+    runVsSnakemake: number | null;
+    runVsMake: number | null;
+    statusVsSnakemake: number | null;
+    runVsBaseline: number | null;
+    statusVsBaseline: number | null;
+  };
 }
 
 /** The ratio each pipeline's cached run must reach against Snakemake's no-op. */
@@ -32,12 +45,16 @@ export const SNAKEMAKE_TARGETS: Record<ShapeId, number> = {
   wide5000: 0.2,
 };
 
-/** Builds the pipeline three ways under `root`, then times the no-ops `repeat` times, interleaved. */
+/**
+ * Builds the pipeline three ways under `root` (four with a baseline build of gpt2o-pipe), then
+ * times the no-ops `repeat` times, interleaved.
+ */
 export function benchNoop(
   shape: PipelineShape,
   root: string,
   repeat: number,
   log: (line: string) => void,
+  baseline?: string,
 ): NoopResult {
   const dir = join(root, shape.id);
   const pipeDir = writeProject(join(dir, 'gpt2o-pipe'), 'pipeline.yaml', toPipelineYaml(shape));
@@ -51,6 +68,11 @@ export function benchNoop(
     snakemake: null as number | null,
     make: null as number | null,
   };
+  // The baseline gets a project and a cache of its own: another build may store differently.
+  const baseDir = baseline
+    ? writeProject(join(dir, 'gpt2o-pipe-baseline'), 'pipeline.yaml', toPipelineYaml(shape))
+    : '';
+  if (baseline) runCommand(pipeCommand('run', baseDir, [], baseline));
   let snakeDir = '';
   let makeDir = '';
   if (hasSnakemake) {
@@ -69,6 +91,7 @@ export function benchNoop(
   // NOTE: these checks double as the warm-up run of each tool.
   log(`${shape.id}: checking that every tool now has nothing to do`);
   assertPipeNoop(pipeDir, shape.steps.length);
+  if (baseline) assertPipeNoop(baseDir, shape.steps.length, baseline);
   if (hasSnakemake) assertOutputIncludes(snakemakeCommand(snakeDir, ['-n']), 'Nothing to be done');
   if (hasMake) runCommand(makeCommand(makeDir, ['-q'])); // exits 1 if anything is out of date
 
@@ -76,9 +99,12 @@ export function benchNoop(
   const commands: Command[] = [pipeCommand('run', pipeDir), pipeCommand('status', pipeDir)];
   if (hasSnakemake) commands.push(snakemakeCommand(snakeDir));
   if (hasMake) commands.push(makeCommand(makeDir));
+  if (baseline)
+    commands.push(pipeCommand('run', baseDir, [], baseline), pipeCommand('status', baseDir, [], baseline));
   const [run, status, ...peers] = timeCommandsInterleaved(commands, repeat);
   const snakemake = hasSnakemake ? peers.shift()! : null;
   const make = hasMake ? peers.shift()! : null;
+  const base = baseline ? { run: peers.shift()!, status: peers.shift()! } : null;
 
   return {
     id: shape.id,
@@ -86,11 +112,13 @@ export function benchNoop(
     snakefile: shape.snakefile,
     stages: shape.steps.length,
     coldMs,
-    noop: { gpt2oPipeRun: run!, gpt2oPipeStatus: status!, snakemake, make },
+    noop: { gpt2oPipeRun: run!, gpt2oPipeStatus: status!, snakemake, make, baseline: base },
     ratios: {
       runVsSnakemake: ratio(run!.medianMs, snakemake?.medianMs),
       runVsMake: ratio(run!.medianMs, make?.medianMs),
       statusVsSnakemake: ratio(status!.medianMs, snakemake?.medianMs),
+      runVsBaseline: ratio(run!.medianMs, base?.run.medianMs),
+      statusVsBaseline: ratio(status!.medianMs, base?.status.medianMs),
     },
   };
 }
@@ -131,8 +159,8 @@ function writeProject(dir: string, file: string, content: string): string {
 }
 
 /** `run --json` must report every stage cached, and `status --json` every stage up to date. */
-function assertPipeNoop(dir: string, stages: number): void {
-  const run = JSON.parse(runCommand(pipeCommand('run', dir, ['--json'])).stdout) as {
+function assertPipeNoop(dir: string, stages: number, bin?: string): void {
+  const run = JSON.parse(runCommand(pipeCommand('run', dir, ['--json'], bin)).stdout) as {
     stages: { name: string; status: string }[];
   };
   const notCached = run.stages.filter((s) => s.status !== 'cached');
@@ -141,12 +169,12 @@ function assertPipeNoop(dir: string, stages: number): void {
       `gpt2o-pipe run in ${dir}: expected ${stages} cached stages, got ${JSON.stringify(run.stages.slice(0, 5))}`,
     );
   }
-  assertPipeUpToDate(dir);
+  assertPipeUpToDate(dir, bin);
 }
 
 /** `status --json` must say every stage is up to date (else the timing would measure something else). */
-export function assertPipeUpToDate(dir: string): void {
-  const status = JSON.parse(runCommand(pipeCommand('status', dir, ['--json'])).stdout) as {
+export function assertPipeUpToDate(dir: string, bin?: string): void {
+  const status = JSON.parse(runCommand(pipeCommand('status', dir, ['--json'], bin)).stdout) as {
     experiments: { stages: { name: string; state: string; reasons: string[] }[] }[];
   };
   const stale = status.experiments.flatMap((e) => e.stages).filter((s) => s.state !== 'up-to-date');

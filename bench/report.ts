@@ -23,7 +23,13 @@ export interface BenchResults {
   peers: PeerInfo[];
   /** Peers that did not run at their best, or not at all: printed at the top, never silent. */
   warnings: string[];
-  options: { repeat: number; small: boolean; bigFileBytes: number; treeFiles: number };
+  options: {
+    repeat: number;
+    small: boolean;
+    bigFileBytes: number;
+    treeFiles: number;
+    baseline: string | null;
+  };
   noop: Record<ShapeId, NoopResult>;
   coldJobs: ColdJobsResult;
   hashing: HashResult;
@@ -48,6 +54,7 @@ export function formatReport(r: BenchResults): string {
       (p) => `  ${p.name.padEnd(10)} ${p.version === null ? 'NOT INSTALLED' : `${p.version}; ${p.how}`}`,
     ),
     `  ${'pytorch'.padEnd(10)} ${r.train.torchPeer ? describeTorchPeer(r.train.torchPeer) : 'NOT INSTALLED (/usr/bin/python3 cannot import torch)'}`,
+    ...(r.options.baseline ? [`baseline (no-ops only): ${r.options.baseline}`] : []),
     ...r.warnings.map((w) => `WARNING: ${w}`),
     '',
     '1. No-op of a fully built pipeline (cold = one build from scratch, for information)',
@@ -86,6 +93,12 @@ function formatNoop(n: NoopResult, checks: Check[]): string[] {
         n.noop.snakemake !== null,
       ),
       row('make', n.coldMs.make, n.noop.make, n.noop.make !== null),
+      ...(n.noop.baseline
+        ? [
+            row('baseline run', null, n.noop.baseline.run),
+            row('baseline status', null, n.noop.baseline.status),
+          ]
+        : []),
     ],
   );
   return [
@@ -94,6 +107,12 @@ function formatNoop(n: NoopResult, checks: Check[]): string[] {
     `    run / snakemake     ${formatCheck(findCheck(checks, `noop.${n.id}.run_vs_snakemake`))}`,
     `    run / make          ${times(n.ratios.runVsMake, 'make not installed')}`,
     `    status / snakemake  ${times(n.ratios.statusVsSnakemake, 'snakemake not installed')}`,
+    ...(n.noop.baseline
+      ? [
+          `    run / baseline      ${times(n.ratios.runVsBaseline, '')}`,
+          `    status / baseline   ${times(n.ratios.statusVsBaseline, '')}`,
+        ]
+      : []),
     '',
   ];
 }

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   try {
     const noop = {} as Record<ShapeId, NoopResult>;
     for (const shape of [linearPipeline(), widePipeline(), ...scalePipelines()])
-      noop[shape.id] = benchNoop(shape, root, options.repeat, log);
+      noop[shape.id] = benchNoop(shape, root, options.repeat, log, options.baseline);
     const coldJobs = benchColdJobs(root, options.repeat, log);
 
     const bigFile = ensureBigFile(bigFileBytes, log);
@@ -65,7 +65,13 @@ async function main(): Promise<void> {
       machine,
       peers,
       warnings,
-      options: { repeat: options.repeat, small: options.small, bigFileBytes, treeFiles: options.treeFiles },
+      options: {
+        repeat: options.repeat,
+        small: options.small,
+        bigFileBytes,
+        treeFiles: options.treeFiles,
+        baseline: options.baseline ?? null,
+      },
       noop,
       coldJobs,
       hashing,

@@ -28,12 +28,15 @@ function pipeEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** `node bin/gpt2o-pipe.cjs <sub> pipeline.yaml [...extra]`, run in the project folder. */
-export function pipeCommand(sub: 'run' | 'status', cwd: string, extra: string[] = []): Command {
+/**
+ * `node bin/gpt2o-pipe.cjs <sub> pipeline.yaml [...extra]`, run in the project folder; `bin`: the
+ * entry point of another build (bench --baseline).
+ */
+export function pipeCommand(sub: 'run' | 'status', cwd: string, extra: string[] = [], bin = BIN): Command {
   return {
-    label: `gpt2o-pipe ${sub}`,
+    label: bin === BIN ? `gpt2o-pipe ${sub}` : `baseline ${sub}`,
     file: process.execPath,
-    args: [BIN, sub, 'pipeline.yaml', ...extra],
+    args: [bin, sub, 'pipeline.yaml', ...extra],
     cwd,
     env: pipeEnv(),
   };
