@@ -8,15 +8,10 @@
 // compiled as usual: slower to start by some 20 ms, never wrong. A Node upgrade makes V8 refuse it
 // until the next `npm run build`.
 'use strict';
-const { readFileSync, writeFileSync } = require('node:fs');
+const { readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const Module = require('node:module');
-const { setFlagsFromString } = require('node:v8');
 const { Script } = require('node:vm');
-
-// V8 checks a code cache's checksum only when asked to; without it a damaged cache file would crash
-// the process when it is read, instead of being refused.
-setFlagsFromString('--verify-snapshot-checksum');
 
 const bundle = join(__dirname, '..', 'dist', 'cli.cjs');
 const cacheFile = `${bundle}.cache`;

@@ -50,11 +50,8 @@ test('a cache made for another build is not used, and the CLI works the same', (
   assert.deepEqual(start(), { version: pkgVersion, report: 'gpt2o-pipe: code cache made for another build' });
 });
 
-test('a damaged cache is refused by V8, and the CLI works the same', () => {
-  const damaged = Buffer.from(original);
-  // Past the stamp line: V8's checksum covers its payload.
-  for (let i = original.length - 4096; i < original.length; i++) damaged[i] = damaged[i]! ^ 0x5a;
-  writeFileSync(cacheFile, damaged);
+test('a cache cut short (a build stopped while writing it) is refused by V8, and the CLI works the same', () => {
+  writeFileSync(cacheFile, original.subarray(0, original.length - 4096));
   assert.deepEqual(start(), { version: pkgVersion, report: 'gpt2o-pipe: code cache refused by V8' });
 });
 
