@@ -49,11 +49,17 @@ script
   );
 
 // The build writes the cache from a warm run (scripts/build.mjs): what start-up and a fully cached
-// run compiled by then is in it.
+// run compiled by then is in it. Written aside and renamed, so a build stopped halfway leaves no
+// half file. (V8 refuses a cache of the wrong length, but checksums the rest only under a V8 flag,
+// and setting any V8 flag at run time costs more start-up than the cache saves: Node's own modules
+// then compile without their code cache. A cache damaged later on disk is as bad as a damaged
+// bundle; `npm run build` makes both again.)
 if (process.env.GPT2O_WRITE_CODE_CACHE) {
-  process.on('exit', () =>
-    writeFileSync(cacheFile, Buffer.concat([Buffer.from(stamp), script.createCachedData()])),
-  );
+  process.on('exit', () => {
+    const tmp = `${cacheFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, Buffer.concat([Buffer.from(stamp), script.createCachedData()]));
+    renameSync(tmp, cacheFile);
+  });
 }
 
 /** The cache's V8 data when it was made from this bundle; otherwise why there is none. */
