@@ -4,7 +4,7 @@ import type { Document, Node } from 'yaml';
 import YAML_PACKAGE from 'yaml/package.json' with { type: 'json' };
 import { type Loc, PipeError } from '../errors.ts';
 import { loadYaml, type YamlModule } from '../util/load-yaml.ts';
-import { type ParsedYaml, readParsed, writeParsed } from './parse-cache.ts';
+import { type CachedParse, type ParsedYaml, readParsed, writeParsed } from './parse-cache.ts';
 import {
   DEPTH_HINT,
   isStackOverflow,
@@ -41,19 +41,27 @@ export async function readYamlFile(path: string): Promise<YamlFile> {
 
 /** Parses YAML text that came from `path`; unchanged files come from the parse cache. */
 export async function parseYamlText(path: string, text: string): Promise<YamlFile> {
-  let parsed = readParsed(text, PARSER_ID);
-  // An entry is data from disk: one that is not what parseFresh writes counts as a miss.
-  if (parsed && !isParsedShape(parsed)) parsed = undefined;
+  let parsed: CachedParse | undefined = readParsed(text, PARSER_ID);
+  // An entry is data from disk: one whose value is nested deeper than parseFresh allows is a miss.
+  if (parsed && tooDeepPath(parsed.value) !== undefined) parsed = undefined;
   if (!parsed) {
-    parsed = await parseFresh(path, text);
+    const fresh = await parseFresh(path, text);
     // JSON cannot hold every YAML value (.inf, .nan, dates, binary): such files are not cached,
     // so a second run sees exactly what the first did.
-    if (isJsonValue(parsed.value)) writeParsed(text, PARSER_ID, parsed);
+    if (isJsonValue(fresh.value)) writeParsed(text, PARSER_ID, fresh);
+    parsed = { value: fresh.value, where: () => fresh };
   }
-  const { lineStarts } = parsed;
+  const { where } = parsed;
   let offsets: Map<string, OffsetEntry> | undefined;
+  let lineStarts: readonly number[] = [0];
   const place = (keyPath: readonly (string | number)[], at: 'key' | 'value') => {
-    offsets ??= indexByPath(parsed.offsets);
+    if (!offsets) {
+      // NOTE: a places file damaged after the hit was checked (same length, other bytes) leaves
+      // only the file to point at: line 1. Every other miss was caught by readParsed.
+      const known = where();
+      offsets = indexByPath(known?.offsets ?? []);
+      lineStarts = known?.lineStarts ?? [0];
+    }
     return toLoc(path, lineStarts, findOffset(offsets, keyPath, at));
   };
   return {
@@ -210,22 +218,6 @@ function duplicateKeyAt(yaml: YamlModule, doc: Document, offset: number): string
     }
   }
   return first;
-}
-
-/** A parse-cache entry has the shape parseFresh writes, and a value of bounded depth. */
-function isParsedShape(parsed: ParsedYaml): boolean {
-  return (
-    typeof parsed === 'object' &&
-    parsed !== null &&
-    Array.isArray(parsed.lineStarts) &&
-    parsed.lineStarts.every((n) => Number.isInteger(n)) &&
-    Array.isArray(parsed.offsets) &&
-    parsed.offsets.every(
-      (e) => Array.isArray(e) && typeof e[0] === 'string' && Number.isInteger(e[1]) && Number.isInteger(e[2]),
-    ) &&
-    'value' in parsed &&
-    tooDeepPath(parsed.value) === undefined
-  );
 }
 
 /** 1-based line and column of an offset (binary search over line starts, like LineCounter). */

@@ -1,7 +1,8 @@
 // The parse cache must be invisible: a hit gives the same value and the same error locations as a
 // fresh parse, a damaged entry is parsed again, and a changed file never hits an old entry.
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import '../helpers/workspace.ts';
@@ -15,8 +16,9 @@ const place = (loc: Loc) => ({ file: loc.file, line: loc.line, col: loc.col });
 test('a cache hit equals a fresh parse, values and locations alike', async () => {
   const dir = process.env.GPT2O_PARSE_CACHE!;
   const fresh = await parseYamlText('/p/pipeline.yaml', TEXT);
-  const entries = readdirSync(dir);
-  assert.equal(entries.length, 1);
+  const entries = readdirSync(dir).sort();
+  assert.equal(entries.length, 2);
+  assert.match(entries[1]!, /\.where\.json$/);
   const hit = await parseYamlText('/p/pipeline.yaml', TEXT);
   assert.deepEqual(hit.value, fresh.value);
   for (const [path, at] of [
@@ -58,5 +60,33 @@ test('an entry with the wrong shape or a value nested too deep is a miss, never 
   for (const bad of planted) {
     for (const name of readdirSync(dir)) writeFileSync(join(dir, name), bad);
     assert.deepEqual((await parseYamlText('/p/pipeline.yaml', text)).value, fresh.value, bad.slice(0, 60));
+  }
+});
+
+test('where things are is read only when a message asks, and a places file cut short is a miss', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2o-parsed-where-'));
+  const saved = process.env.GPT2O_PARSE_CACHE;
+  process.env.GPT2O_PARSE_CACHE = dir;
+  try {
+    const text = 'params:\n  lr: 0.5\nstages: {}\n';
+    await parseYamlText('/p/e.yaml', text);
+    const where = readdirSync(dir).find((f) => f.endsWith('.where.json'))!;
+    const bytes = readFileSync(join(dir, where));
+
+    // Cut short: the hit is refused, the file parsed again, and the place is right.
+    writeFileSync(join(dir, where), bytes.subarray(0, bytes.length - 5));
+    const reparsed = await parseYamlText('/p/e.yaml', text);
+    assert.deepEqual(place(reparsed.locate(['params', 'lr'])), { file: '/p/e.yaml', line: 2, col: 7 });
+    assert.deepEqual(readFileSync(join(dir, where)), bytes);
+
+    // A hit whose places file is damaged after it was checked (same length): the value is right,
+    // and the place falls back to the file's first line (the places were never read before).
+    const hit = await parseYamlText('/p/e.yaml', text);
+    writeFileSync(join(dir, where), Buffer.alloc(bytes.length, 0x20));
+    assert.deepEqual(hit.value, { params: { lr: 0.5 }, stages: {} });
+    assert.deepEqual(place(hit.locate(['params', 'lr'])), { file: '/p/e.yaml', line: 1, col: 1 });
+  } finally {
+    process.env.GPT2O_PARSE_CACHE = saved;
+    rmSync(dir, { recursive: true, force: true });
   }
 });
