@@ -74,7 +74,12 @@ await build({
 copyFileSync(join(root, 'stages/audio/mpg123/mpg123.wasm'), join(dist, 'mpg123.wasm'));
 
 stampBuild(join(dist, 'cli.cjs'));
-writeCodeCache();
+try {
+  writeCodeCache();
+} catch (error) {
+  // The cache only speeds up start-up; a machine where the warm-up cannot run still gets a CLI.
+  process.stderr.write(`build: no code cache (start-up will compile the bundle): ${error.message}\n`);
+}
 
 /**
  * Puts the bundle's digest on its first line. The code cache carries the same digest, and the
