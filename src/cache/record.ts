@@ -47,6 +47,9 @@ export interface RunRecord {
   slurm?: SlurmJobInfo;
 }
 
+/** What serving a key needs of its record (CacheStore.serve): its output and its warnings. */
+export type ServedRecord = Pick<RunRecord, 'key' | 'output' | 'warnings'>;
+
 export interface SlurmJobInfo {
   jobId: string;
   node: string;

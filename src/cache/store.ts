@@ -26,7 +26,7 @@ import { canonicalJson } from './canonical.ts';
 import { hashBytes, hashFile } from './hash.ts';
 import { CACHE_FORMAT, CacheLayout, DIGEST } from './layout.ts';
 import { OWNER_TAG } from './liveness.ts';
-import type { RunRecord } from './record.ts';
+import type { RunRecord, ServedRecord } from './record.ts';
 import { StatCache } from './stat-cache.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
 import { manifestProblem, parseManifest, recordProblem } from './validate.ts';
@@ -327,8 +327,8 @@ export class CacheStore {
    * cache) is not rehashed, so a fully cached run hashes nothing. A damaged result is reported
    * through `onDamage` and counts as a miss (the stage reruns and rewrites the object).
    */
-  async serve(key: string, onDamage?: (damage: Damage) => void): Promise<RunRecord | undefined> {
-    const found = this.lookupRecord(key);
+  async serve(key: string, onDamage?: (damage: Damage) => void): Promise<ServedRecord | undefined> {
+    const found = this.lookupServed(key);
     if (found.problem !== undefined)
       onDamage?.({ digest: key, path: this.layout.record(key), record: true, reason: found.problem });
     const record = found.record;
@@ -462,30 +462,32 @@ export class CacheStore {
   /** A run record, or why the one stored under `key` cannot be used (nothing when there is none). */
   lookupRecord(key: string): { record?: RunRecord; problem?: string } {
     if (!DIGEST.test(key)) return { problem: `"${key}" is not a stage key` };
+    return readRecordFile(this.layout.record(key), key);
+  }
+
+  /**
+   * What serving `key` needs of its record. The stat first: a record unchanged since it was last
+   * validated comes from the memo of validated files, which keeps only this much of it (a whole
+   * record is ten times the size, and parsing them all was a tenth of a no-op of 5,000 stages); a
+   * record replaced meanwhile has a new inode and ctime, and is read and validated again.
+   */
+  private lookupServed(key: string): { record?: ServedRecord; problem?: string } {
+    if (!DIGEST.test(key)) return { problem: `"${key}" is not a stage key` };
     const path = this.layout.record(key);
-    let text: string;
-    let stat: Stats;
+    let stat: Stats | undefined;
     try {
-      // The stat first: a record unchanged since it was last read comes from the memo (a record
-      // replaced meanwhile has a new inode and ctime, and is read again).
       stat = statSync(path);
-      const memo = this.validated.get(path, stat);
-      if (memo !== undefined && recordProblem(memo, key) === undefined) return { record: memo as RunRecord };
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      return code === 'ENOENT' || code === 'ENOTDIR' ? {} : { problem: `cannot be read (${code})` };
-    }
-    let record: unknown;
-    try {
-      record = JSON.parse(text);
     } catch {
-      return { problem: 'is not valid JSON' };
+      stat = undefined; // readRecordFile says why
     }
-    const problem = recordProblem(record, key);
-    if (problem) return { problem };
-    this.validated.remember(path, stat, record);
-    return { record: record as RunRecord };
+    const memo = stat ? this.validated.get(path, stat) : undefined;
+    if (isServedRecord(memo, key)) return { record: memo };
+    const found = readRecordFile(path, key);
+    if (found.record && stat) {
+      const { output, warnings } = found.record;
+      this.validated.remember(path, stat, { key, output, warnings } satisfies ServedRecord);
+    }
+    return found;
   }
 
   /** Publishes a run record; this rename is the commit point of a stage run. */
@@ -690,4 +692,35 @@ export function cacheAccessError(path: string, error: unknown): PipeError {
     hint: 'point --cache (or $GPT2O_CACHE) at a folder you can write, or fix its permissions',
     cause: error,
   });
+}
+
+function isServedRecord(value: unknown, key: string): value is ServedRecord {
+  const r = value as Partial<ServedRecord> | undefined;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    r.key === key &&
+    typeof r.output?.tree === 'string' &&
+    DIGEST.test(r.output.tree) &&
+    Array.isArray(r.warnings)
+  );
+}
+
+/** The record in `path` when it is valid for `key`, or why not (nothing when there is none). */
+function readRecordFile(path: string, key: string): { record?: RunRecord; problem?: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? {} : { problem: `cannot be read (${code})` };
+  }
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch {
+    return { problem: 'is not valid JSON' };
+  }
+  const problem = recordProblem(record, key);
+  return problem ? { problem } : { record: record as RunRecord };
 }

@@ -16,7 +16,7 @@ import { RACY_MS, statUnchanged } from './stat-cache.ts';
 type Entry = [size: number, mtimeMs: number, ctimeMs: number, ino: number, value: unknown];
 
 // Bump when what is stored for a path, or how it is validated, changes.
-const FORMAT = 'validated-v1';
+const FORMAT = 'validated-v2';
 /** Above this many entries on disk, a save keeps only what this process used (the memo never grows without bound). */
 const MAX_ENTRIES = 100_000;
 

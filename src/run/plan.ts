@@ -11,7 +11,7 @@
 //                                           cannot be keyed (dep gone)   → fail
 //                                           forced, or key not cached    → run
 //                                           key cached and intact        → serve
-import type { KeyDescription, RunRecord } from '../cache/record.ts';
+import type { KeyDescription, ServedRecord } from '../cache/record.ts';
 import type { ExecutorName, ResolvedStage } from '../pipeline/types.ts';
 
 export type Action = 'run' | 'serve' | 'skip' | 'would-run' | 'fail' | 'submit';
@@ -25,8 +25,8 @@ export interface Step {
   executor: ExecutorName;
   key?: string;
   description?: KeyDescription;
-  /** serve: the cached run record. */
-  record?: RunRecord;
+  /** serve: what the cached run record says of its output. */
+  record?: ServedRecord;
   /** fail: why the stage could not be keyed (a PipeError; anything else is a bug). */
   error?: Error;
   /** run: it runs although its key may be cached (`--force`): nothing may serve it instead. */
@@ -55,7 +55,7 @@ export interface PlanLookups {
     upstreamTrees: ReadonlyMap<string, string>,
   ): Promise<{ description: KeyDescription; key: string }>;
   /** The intact cached record of `key`, or undefined; each problem found is passed to onDamage. */
-  serve(key: string, onDamage: (message: string) => void): Promise<RunRecord | undefined>;
+  serve(key: string, onDamage: (message: string) => void): Promise<ServedRecord | undefined>;
 }
 
 export interface PlanOptions {

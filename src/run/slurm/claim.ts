@@ -60,7 +60,8 @@ const RECORD_GRACE_MS = 10_000;
 export async function committedRecord(store: CacheStore, key: string, onDamage: (damage: Damage) => void) {
   const deadline = Date.now() + RECORD_GRACE_MS;
   for (;;) {
-    const record = await store.serve(key, onDamage);
+    // Served first (its output checked), then read whole: the head reports the job's log tail.
+    const record = (await store.serve(key, onDamage)) && store.readRecord(key);
     if (record || Date.now() > deadline) return record;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
