@@ -59,13 +59,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
   return { repeat, small, json: values.json === true, treeFiles, baseline };
 }
 
-/** The entry point of the checkout at `dir`: bin/gpt2o-pipe.cjs, or .js in builds before it. */
+/** The entry point of the checkout at `dir`. */
 function baselineEntry(dir: string): string {
-  for (const name of ['gpt2o-pipe.cjs', 'gpt2o-pipe.js']) {
-    const path = resolve(dir, 'bin', name);
-    if (existsSync(path)) return path;
-  }
-  throw new Error(
-    `--baseline ${dir}: no bin/gpt2o-pipe.cjs or bin/gpt2o-pipe.js there (a built gpt2o-pipe checkout?)`,
-  );
+  const path = resolve(dir, 'bin', 'gpt2o-pipe.js');
+  if (!existsSync(path))
+    throw new Error(`--baseline ${dir}: no bin/gpt2o-pipe.js there (a gpt2o-pipe checkout?)`);
+  return path;
 }

@@ -5,7 +5,7 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from './timing.ts';
 
-const BIN = fileURLToPath(new URL('../bin/gpt2o-pipe.cjs', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/gpt2o-pipe.js', import.meta.url));
 
 /** True when an executable with this name is on PATH (checked without starting it). */
 export function isInstalled(name: string): boolean {
@@ -29,7 +29,7 @@ function pipeEnv(): NodeJS.ProcessEnv {
 }
 
 /**
- * `node bin/gpt2o-pipe.cjs <sub> pipeline.yaml [...extra]`, run in the project folder; `bin`: the
+ * `node bin/gpt2o-pipe.js <sub> pipeline.yaml [...extra]`, run in the project folder; `bin`: the
  * entry point of another build (bench --baseline).
  */
 export function pipeCommand(sub: 'run' | 'status', cwd: string, extra: string[] = [], bin = BIN): Command {
@@ -42,7 +42,7 @@ export function pipeCommand(sub: 'run' | 'status', cwd: string, extra: string[] 
   };
 }
 
-/** `node bin/gpt2o-pipe.cjs ...args`, run in the project folder (verify, gc: no pipeline file). */
+/** `node bin/gpt2o-pipe.js ...args`, run in the project folder (verify, gc: no pipeline file). */
 export function pipeToolCommand(args: string[], cwd: string): Command {
   return {
     label: `gpt2o-pipe ${args[0]}`,

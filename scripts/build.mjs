@@ -6,7 +6,7 @@
 // 60 ms; on top of it, loading our code as 12 ES module chunks took about 25 ms (module resolution,
 // linking and compiling 330 KB), and more, smaller chunks made it worse. One CommonJS bundle run
 // through V8's code cache skips the ES module loader and nearly all compiling: 108 → 92 ms. See
-// bin/gpt2o-pipe.cjs for how the cache is used and when it is not.
+// bin/gpt2o-pipe.js for how the cache is used and when it is not.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -115,7 +115,7 @@ function writeCodeCache() {
     const env = { ...process.env, CI: '1', XDG_CACHE_HOME: join(project, 'xdg') };
     delete env.GPT2O_CACHE;
     const cli = (args, extra = {}) => {
-      const result = spawnSync(process.execPath, [join(root, 'bin', 'gpt2o-pipe.cjs'), ...args], {
+      const result = spawnSync(process.execPath, [join(root, 'bin', 'gpt2o-pipe.js'), ...args], {
         cwd: project,
         env: { ...env, ...extra },
         encoding: 'utf8',

@@ -1,4 +1,4 @@
-// The entry point's V8 code cache (bin/gpt2o-pipe.cjs): used when it was made from this very
+// The entry point's V8 code cache (bin/gpt2o-pipe.js): used when it was made from this very
 // bundle, and otherwise ignored without changing what the CLI does. Each case runs a copy of bin/
 // and dist/ in a temp folder, so the real build stays untouched while other tests use it.
 import assert from 'node:assert/strict';
@@ -16,8 +16,8 @@ let original: Buffer;
 before(() => {
   copy = makeWorkspace({});
   cpSync(join(REPO, 'dist'), copy.path('dist'), { recursive: true });
-  cpSync(BIN, copy.path('bin/gpt2o-pipe.cjs'));
-  bin = copy.path('bin/gpt2o-pipe.cjs');
+  cpSync(BIN, copy.path('bin/gpt2o-pipe.js'));
+  bin = copy.path('bin/gpt2o-pipe.js');
   cacheFile = copy.path('dist/cli.cjs.cache');
   original = readFileSync(cacheFile);
 });

@@ -73,16 +73,16 @@ export function jobCommand(stage: string, store: CacheStore, ctx: SlurmContext, 
   ];
 }
 
-/** bin/gpt2o-pipe.cjs, found from this module (src/run/slurm/ in development, dist/ when bundled). */
+/** bin/gpt2o-pipe.js, found from this module (src/run/slurm/ in development, dist/ when bundled). */
 function cliEntry(): string {
   if (process.env.GPT2O_BIN) return process.env.GPT2O_BIN;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
-    const candidate = join(dir, 'bin', 'gpt2o-pipe.cjs');
+    const candidate = join(dir, 'bin', 'gpt2o-pipe.js');
     if (existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
-  throw new PipeError('cannot find bin/gpt2o-pipe.cjs for the Slurm job', {
+  throw new PipeError('cannot find bin/gpt2o-pipe.js for the Slurm job', {
     code: 'E_SLURM_SUBMIT',
     hint: 'set GPT2O_BIN to the gpt2o-pipe entry point',
     exitCode: EXIT_STAGE_FAILED,

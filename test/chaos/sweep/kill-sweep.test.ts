@@ -110,14 +110,14 @@ interface KillPlan {
 
 // The built CLI, copied once per sweep: a rebuild of dist/ while the sweep runs (`npm run build`
 // in another terminal starts by deleting dist/) must not pull the binary out from under it.
-let cliPath = join(REPO, 'bin', 'gpt2o-pipe.cjs');
+let cliPath = join(REPO, 'bin', 'gpt2o-pipe.js');
 function snapshotCli(dir: string): void {
   cpSync(join(REPO, 'dist'), join(dir, 'dist'), { recursive: true });
   cpSync(join(REPO, 'bin'), join(dir, 'bin'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), '{"type": "module"}\n');
   // Packages left out of the bundle (onnxruntime-node, tfjs) resolve from the repository's.
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
-  cliPath = join(dir, 'bin', 'gpt2o-pipe.cjs');
+  cliPath = join(dir, 'bin', 'gpt2o-pipe.js');
 }
 
 /** Runs the built CLI; progress lines (stderr under --json) are timestamped as they arrive. */
