@@ -10,9 +10,10 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 
 await build({
-  // Worker threads need a file of their own; the stage finds it beside its chunk.
+  // Worker threads need a file of their own; the stage (or the command pool) finds it beside its chunk.
   entryPoints: {
     cli: 'src/cli/bin.ts',
+    'command-worker': 'src/run/command-worker.ts',
     'resample-worker': 'stages/audio/resample-worker.ts',
     'grad-worker': 'stages/model/grad-worker.ts',
   },

@@ -5,7 +5,7 @@
 // holder touches every minute) on another.
 
 import { readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ageMsAsync, HOST, holderIsAlive, startHeartbeat, unownedIsAlive } from './liveness.ts';
 
@@ -48,9 +48,22 @@ export async function tryLock(path: string): Promise<LockHandle | undefined> {
   return {
     async release() {
       stopHeartbeat();
-      await rm(path, { recursive: true, force: true });
+      await removeLockFolder(path);
     },
   };
+}
+
+/**
+ * Removes a released lock: its owner.json, then the folder (two calls, where a recursive removal
+ * takes six). Anything else found in it (it should hold nothing else) is removed with it.
+ */
+async function removeLockFolder(path: string): Promise<void> {
+  await unlink(join(path, 'owner.json')).catch(() => undefined);
+  try {
+    await rmdir(path);
+  } catch {
+    await rm(path, { recursive: true, force: true });
+  }
 }
 
 /** Waits for the lock, polling with backoff; `onWait` is told once who holds it. */

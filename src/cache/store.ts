@@ -129,7 +129,7 @@ export class CacheStore {
 
   /** A fresh private folder under tmp/ for staging; named "<pid>@<host>~…" so gc can tell leftovers of dead runs. */
   async makeTmpDir(prefix: string): Promise<string> {
-    await mkdir(this.layout.tmp, { recursive: true });
+    await this.ensureDir(this.layout.tmp);
     return mkdtemp(join(this.layout.tmp, `${OWNER_TAG}~${prefix}-`));
   }
 
@@ -169,7 +169,7 @@ export class CacheStore {
     const existing = readIfFile(target);
     if (existing?.equals(bytes)) return digest;
     await this.ensureDir(dirname(target));
-    await mkdir(this.layout.tmp, { recursive: true });
+    await this.ensureDir(this.layout.tmp);
     const tmp = this.tmpName('object');
     await writeOrClean(tmp, bytes, 0o444);
     await rename(tmp, target);

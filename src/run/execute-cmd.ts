@@ -2,7 +2,8 @@
 // their relative paths, the command runs through sh, and only the declared outs are collected.
 // The inputs are stat'ed before and after, so a command that wrote through them fails (see
 // input-guard.ts).
-import { lstat, mkdir, readdir, symlink } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
+import { mkdir, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { depPath } from '../cache/key.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
@@ -48,8 +49,8 @@ export async function executeCmd(input: StageRun<CmdStage>): Promise<StageResult
     throw inputChangedError(stage, changes, quarantined.length);
   }
   if (failure !== undefined) throw failure;
-  await checkOuts(stage, scratch);
-  const stray = await findStrayFiles(
+  checkOuts(stage, scratch);
+  const stray = findStrayFiles(
     scratch,
     linked,
     stage.outs.map((o) => o.path),
@@ -90,7 +91,8 @@ async function linkInputs({ stage, graph, store, scratch, inputs }: StageRun<Cmd
     guarded.push({ shown: rel, absolute: target, tree });
   };
   // Like Snakemake, create the folders declared outs go into, so `cmd > out/x.txt` just works.
-  for (const out of stage.outs) await mkdir(dirname(join(scratch, out.path)), { recursive: true });
+  for (const out of stage.outs)
+    if (posix.dirname(out.path) !== '.') await mkdir(dirname(join(scratch, out.path)), { recursive: true });
   const produced = new Set((graph.producedDeps.get(stage.name) ?? []).map((p) => p.dep));
   for (const dep of stage.deps) {
     if (!produced.has(dep.path)) await place(dep.path, depPath(graph, dep.path));
@@ -148,11 +150,12 @@ function inputChangedError(stage: CmdStage, changes: readonly InputChange[], qua
   );
 }
 
-async function checkOuts(stage: CmdStage, scratch: string): Promise<void> {
-  const missing: string[] = [];
-  for (const out of stage.outs) {
-    if (!(await lstat(join(scratch, out.path)).catch(() => undefined))) missing.push(out.path);
-  }
+function checkOuts(stage: CmdStage, scratch: string): void {
+  // NOTE: synchronous, as findStrayFiles: one quick call each, where a promise costs a round trip
+  // through libuv's thread pool that holds up every other stage's work on this thread.
+  const missing = stage.outs
+    .filter((out) => !lstatSync(join(scratch, out.path), { throwIfNoEntry: false }))
+    .map((out) => out.path);
   if (missing.length > 0) {
     throw new PipeError(
       `stage "${stage.name}" did not write its declared out${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')}`,
@@ -168,16 +171,16 @@ async function checkOuts(stage: CmdStage, scratch: string): Promise<void> {
 }
 
 /** Files the command wrote that are neither outs nor inputs: reported, never cached. */
-async function findStrayFiles(scratch: string, linked: Set<string>, outs: string[]): Promise<string[]> {
+function findStrayFiles(scratch: string, linked: Set<string>, outs: string[]): string[] {
   const stray: string[] = [];
-  const walk = async (rel: string) => {
-    for (const entry of await readdir(join(scratch, rel), { withFileTypes: true })) {
+  const walk = (rel: string) => {
+    for (const entry of readdirSync(join(scratch, rel), { withFileTypes: true })) {
       const path = rel ? posix.join(rel, entry.name) : entry.name;
       if (linked.has(path) || outs.some((o) => path === o || path.startsWith(`${o}/`))) continue;
-      if (entry.isDirectory()) await walk(path);
+      if (entry.isDirectory()) walk(path);
       else stray.push(path);
     }
   };
-  await walk('');
+  walk('');
   return stray.sort();
 }

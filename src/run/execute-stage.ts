@@ -2,7 +2,8 @@
 // for both kinds of stage: materialize the inputs, hand them to the kind's executor in a scratch
 // folder, store what it names as outputs, write the run record. Executors share one signature
 // (`StageRun` in, `StageResult` out), so nothing here asks which kind a stage is.
-import { rm, statfs } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { rm, rmdir, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { inputSlots, slotTree } from '../cache/key.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
@@ -106,8 +107,9 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
       logTail: log.tail(),
     });
     await cacheWrite(stage.name, store.writeRecord(record));
-    // The result is in the cache; what the stage kept to resume from is no longer needed.
-    await rm(resumeDir, { recursive: true, force: true });
+    // The result is in the cache; what the stage kept to resume from is no longer needed. One
+    // look first: most stages (every cmd stage) keep nothing.
+    if (existsSync(resumeDir)) await rm(resumeDir, { recursive: true, force: true });
     return {
       name: stage.name,
       status: 'ran',
@@ -131,6 +133,15 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
       logTail: log.tail(),
     };
   } finally {
+    await removeScratch(work);
+  }
+}
+
+/** Removes a stage's scratch folder; its outputs were moved out, so it is often empty (one rmdir). */
+async function removeScratch(work: string): Promise<void> {
+  try {
+    await rmdir(work);
+  } catch {
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
 }

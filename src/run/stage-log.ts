@@ -7,6 +7,15 @@ import { printable } from '../util/printable.ts';
 
 const TAIL_LINES = 40;
 
+/** Log folders this process made or found: every stage of a run logs into the same one. */
+const madeFolders = new Set<string>();
+
+function ensureFolder(dir: string): void {
+  if (madeFolders.has(dir)) return;
+  mkdirSync(dir, { recursive: true });
+  madeFolders.add(dir);
+}
+
 export class StageLog {
   private readonly stream: WriteStream;
   private readonly lines: string[] = [];
@@ -18,7 +27,7 @@ export class StageLog {
     readonly path: string,
     private readonly onLine: (line: string) => void,
   ) {
-    mkdirSync(dirname(path), { recursive: true });
+    ensureFolder(dirname(path));
     this.stream = createWriteStream(path);
     // Without a handler a full disk would crash the whole process; the stage fails instead.
     this.stream.on('error', (error) => {
