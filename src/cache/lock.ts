@@ -5,8 +5,9 @@
 // holder touches every minute) on another.
 
 import { readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeNewFile } from '../util/write-new-file.ts';
 import { ageMsAsync, HOST, holderIsAlive, startHeartbeat, unownedIsAlive } from './liveness.ts';
 
 interface Owner {
@@ -43,7 +44,7 @@ export async function tryLock(path: string): Promise<LockHandle | undefined> {
     return undefined;
   }
   const owner: Owner = { pid: process.pid, host: HOST, token, since: new Date().toISOString() };
-  await writeFile(join(path, 'owner.json'), JSON.stringify(owner));
+  await writeNewFile(join(path, 'owner.json'), JSON.stringify(owner));
   const stopHeartbeat = startHeartbeat(join(path, 'owner.json'));
   return {
     async release() {

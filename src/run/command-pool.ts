@@ -3,7 +3,7 @@
 // is started only when a command runs, so a fully cached run starts none. Idle threads do not keep
 // the process alive. A thread that goes away while it runs a command fails that command (never a
 // hang): its pid, when known, is in the error, for the caller to stop the group.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 /** What a command thread is asked to start. */
 export interface CommandRequest {
@@ -60,11 +60,11 @@ export class CommandPool {
   private readonly idle: Worker[] = [];
 
   /** `startThread`: how a thread is made; a test keeps a handle on its threads to end one. */
-  constructor(private readonly startThread: () => Worker = startCommandThread) {}
+  constructor(private readonly startThread: () => Worker | Promise<Worker> = startCommandThread) {}
 
   /** Starts a command on an idle thread (a new one when none is idle); resolves when it has ended. */
-  run(request: CommandRequest, watch: CommandWatch): Promise<CommandEnd> {
-    const worker = this.idle.pop() ?? this.start();
+  async run(request: CommandRequest, watch: CommandWatch): Promise<CommandEnd> {
+    const worker = this.idle.pop() ?? (await this.start());
     worker.ref();
     return new Promise<CommandEnd>((resolve, reject) => {
       let pid: number | undefined;
@@ -113,8 +113,8 @@ export class CommandPool {
     });
   }
 
-  private start(): Worker {
-    const worker = this.startThread();
+  private async start(): Promise<Worker> {
+    const worker = await this.startThread();
     // An idle thread that goes away (it should not) is simply not used again.
     worker.on('exit', () => {
       const at = this.idle.indexOf(worker);
@@ -129,7 +129,9 @@ export class CommandPool {
  * The command thread beside this module: dist/command-worker.js in the bundle; from source (the
  * tests run under tsx) the .ts file, through tsx's loader, which worker threads do not inherit.
  */
-export function startCommandThread(): Worker {
+export async function startCommandThread(): Promise<Worker> {
+  // Loaded here, not at start-up: a fully cached run starts no command (a builtin costs ~2 ms to load).
+  const { Worker } = await import('node:worker_threads');
   const here = import.meta.url;
   if (!here.endsWith('.ts')) return new Worker(new URL('./command-worker.js', here));
   const url = JSON.stringify(new URL('./command-worker.ts', here).href);

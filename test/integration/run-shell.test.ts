@@ -100,8 +100,8 @@ describe('commands started by the command threads', () => {
   }, async () => {
     const t = setup();
     const threads: Worker[] = [];
-    const pool = new CommandPool(() => {
-      const worker = startCommandThread();
+    const pool = new CommandPool(async () => {
+      const worker = await startCommandThread();
       threads.push(worker);
       return worker;
     });
