@@ -69,33 +69,54 @@ export async function executeCmd(input: StageRun<CmdStage>): Promise<StageResult
  * stage's output as a folder named after it; one bound to another slot name (`needs: {in: a}`)
  * appears as a folder named after the slot.
  */
-async function linkInputs({ stage, graph, store, scratch, inputs }: StageRun<CmdStage>) {
-  const linked = new Set<string>();
-  const guarded: GuardedInput[] = [];
-  const place = async (rel: string, target: string, tree?: GuardedInput['tree']) => {
-    const at = join(scratch, rel);
-    await mkdir(dirname(at), { recursive: true });
-    try {
-      await symlink(target, at);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      throw new PipeError(`stage "${stage.name}": two of its inputs or outs claim the path "${rel}"`, {
-        code: 'E_STAGE_INPUT_CLASH',
-        stage: stage.name,
-        loc: stage.loc,
-        hint: 'give the upstream a slot name (needs: {slot: stage}) or move one of the paths',
-        exitCode: EXIT_STAGE_FAILED,
-      });
-    }
-    linked.add(rel);
-    guarded.push({ shown: rel, absolute: target, tree });
-  };
+async function linkInputs(run: StageRun<CmdStage>) {
+  const { stage, scratch } = run;
+  const clash = (rel: string) =>
+    new PipeError(`stage "${stage.name}": two of its inputs or outs claim the path "${rel}"`, {
+      code: 'E_STAGE_INPUT_CLASH',
+      stage: stage.name,
+      loc: stage.loc,
+      hint: 'give the upstream a slot name (needs: {slot: stage}) or move one of the paths',
+      exitCode: EXIT_STAGE_FAILED,
+    });
+  const link = (input: GuardedInput) =>
+    symlink(input.absolute, join(scratch, input.shown)).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'EEXIST' ? clash(input.shown) : error;
+    });
   // Like Snakemake, create the folders declared outs go into, so `cmd > out/x.txt` just works.
   for (const out of stage.outs)
     if (posix.dirname(out.path) !== '.') await mkdir(dirname(join(scratch, out.path)), { recursive: true });
+  const guarded = inputsToLink(run);
+  if (guarded.every((input) => !input.shown.includes('/'))) {
+    // All at the top (a join of many upstream outputs): linked at once, not one round trip each.
+    const seen = new Set<string>();
+    for (const { shown } of guarded) {
+      if (seen.has(shown)) throw clash(shown);
+      seen.add(shown);
+    }
+    // Every link settles before the first failure (in input order) is thrown: none is made later.
+    const results = await Promise.allSettled(guarded.map(link));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } else {
+    // In order: a folder made for one path must not be taken for (or be) a link made for another.
+    for (const input of guarded) {
+      await mkdir(dirname(join(scratch, input.shown)), { recursive: true });
+      await link(input);
+    }
+  }
+  return { linked: new Set(guarded.map((input) => input.shown)), guarded };
+}
+
+/** The deps and upstream outputs a cmd stage sees, by their paths in its scratch folder. */
+function inputsToLink({ stage, graph, store, inputs }: StageRun<CmdStage>): GuardedInput[] {
+  const guarded: GuardedInput[] = [];
+  const place = (rel: string, target: string, tree?: GuardedInput['tree']) => {
+    guarded.push({ shown: rel, absolute: target, tree });
+  };
   const produced = new Set((graph.producedDeps.get(stage.name) ?? []).map((p) => p.dep));
   for (const dep of stage.deps) {
-    if (!produced.has(dep.path)) await place(dep.path, depPath(graph, dep.path));
+    if (!produced.has(dep.path)) place(dep.path, depPath(graph, dep.path));
   }
   for (const { slot, stage: name, tree, dir } of inputs) {
     const upstream = graph.stages.get(name);
@@ -112,17 +133,17 @@ async function linkInputs({ stage, graph, store, scratch, inputs }: StageRun<Cmd
     const folder = slot === name ? '' : slot;
     if (upstream.kind === 'cmd') {
       for (const out of upstream.outs)
-        await place(posix.join(folder, out.path), join(dir, out.path), {
+        place(posix.join(folder, out.path), join(dir, out.path), {
           digest: tree,
           dir,
           files: filesUnder(out.path),
         });
     } else {
       // A built-in stage's output has no declared paths; it appears as a folder.
-      await place(slot, dir, { digest: tree, dir, files: filesUnder('') });
+      place(slot, dir, { digest: tree, dir, files: filesUnder('') });
     }
   }
-  return { linked, guarded };
+  return guarded;
 }
 
 function inputChangedError(stage: CmdStage, changes: readonly InputChange[], quarantined: number): PipeError {

@@ -91,6 +91,10 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
     const run = { stage, graph, store, scratch: work, resumeDir, inputs, log, signal, emit, workers };
     const { outs, metrics, warnings } = await execute(run);
     const output = await cacheWrite(stage.name, storeOutputs(store, work, outs, stage.name));
+    // The output's folder is built now, while other stages run: its consumers and the runs/ link
+    // at the end of the run need it, and built there a join of 1,000 stages built 1,000 folders
+    // one after another while nothing else could run.
+    await cacheWrite(stage.name, store.materialize(output.tree));
     for (const message of warnings) {
       log.line(`warning: ${message}`);
       emit({ type: 'stage-warning', stage: stage.name, message });
