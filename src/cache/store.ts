@@ -19,7 +19,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { writeNewFile } from '../util/write-new-file.ts';
@@ -265,7 +265,7 @@ export class CacheStore {
     await placeLinks(staging, manifest.links ?? [], digest);
     await this.ensureDir(dirname(dir));
     try {
-      await rename(staging, dir);
+      renameSync(staging, dir);
     } catch (error) {
       // Another process materialized the same tree first: theirs is identical, use it.
       if (!['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;

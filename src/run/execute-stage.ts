@@ -2,8 +2,8 @@
 // for both kinds of stage: materialize the inputs, hand them to the kind's executor in a scratch
 // folder, store what it names as outputs, write the run record. Executors share one signature
 // (`StageRun` in, `StageResult` out), so nothing here asks which kind a stage is.
-import { existsSync } from 'node:fs';
-import { rm, rmdir, statfs } from 'node:fs/promises';
+import { existsSync, rmdirSync } from 'node:fs';
+import { rm, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { inputSlots, slotTree } from '../cache/key.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
@@ -144,7 +144,7 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
 /** Removes a stage's scratch folder; its outputs were moved out, so it is often empty (one rmdir). */
 async function removeScratch(work: string): Promise<void> {
   try {
-    await rmdir(work);
+    rmdirSync(work);
   } catch {
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
