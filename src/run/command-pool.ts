@@ -50,8 +50,9 @@ export class CommandThreadLost extends Error {
   constructor(
     readonly pid: number | undefined,
     why: string,
+    cause?: unknown,
   ) {
-    super(`the thread that started the command ${why}`);
+    super(`the thread that started the command ${why}`, cause === undefined ? undefined : { cause });
     this.name = 'CommandThreadLost';
   }
 }
@@ -100,7 +101,7 @@ export class CommandPool {
       const onError = (error: Error) => {
         finish(false);
         void worker.terminate();
-        reject(Object.assign(new CommandThreadLost(pid, `failed (${error.message})`), { cause: error }));
+        reject(new CommandThreadLost(pid, `failed (${error.message})`, error));
       };
       const onExit = (code: number) => {
         finish(false);
@@ -115,7 +116,8 @@ export class CommandPool {
 
   private async start(): Promise<Worker> {
     const worker = await this.startThread();
-    // An idle thread that goes away (it should not) is simply not used again.
+    // An idle thread that goes away (it should not) is simply not used again; its 'error' needs a
+    // listener of its own, or it would be thrown in this thread.
     worker.on('exit', () => {
       const at = this.idle.indexOf(worker);
       if (at >= 0) this.idle.splice(at, 1);

@@ -133,8 +133,9 @@ function octal(mode: number): string {
 async function readStates(root: string): Promise<Map<string, EntryState>> {
   const states = new Map<string, EntryState>();
   let visited = 0;
-  // NOTE: synchronous calls (a join stage stats a thousand inputs twice: a thread-pool round trip
-  // each held it up for a second), yielding now and then so other stages' events are not held up.
+  // NOTE: synchronous calls: a join of 1,000 upstream outputs stats each before and after its
+  // command, and a round trip through the thread pool for each stat was most of its time. The walk
+  // yields now and then, so a big dep folder does not hold up other stages' events.
   const visit = async (rel: string): Promise<void> => {
     if (++visited % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     const absolute = rel === '' ? root : join(root, rel);
