@@ -55,10 +55,12 @@ await build({
   define: { ...common.define, 'import.meta.url': '__gpt2oImportMetaUrl' },
 });
 
-// Worker threads start from files of their own (stages/lib/workers.ts finds them beside the CLI).
+// Worker threads start from files of their own, found beside the CLI (stages/lib/workers.ts and
+// src/run/command-pool.ts).
 await build({
   ...common,
   entryPoints: {
+    'command-worker': 'src/run/command-worker.ts',
     'resample-worker': 'stages/audio/resample-worker.ts',
     'grad-worker': 'stages/model/grad-worker.ts',
   },

@@ -19,9 +19,10 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
+import { writeNewFile } from '../util/write-new-file.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes, hashFile } from './hash.ts';
 import { CACHE_FORMAT, CacheLayout, DIGEST } from './layout.ts';
@@ -129,7 +130,7 @@ export class CacheStore {
 
   /** A fresh private folder under tmp/ for staging; named "<pid>@<host>~…" so gc can tell leftovers of dead runs. */
   async makeTmpDir(prefix: string): Promise<string> {
-    await mkdir(this.layout.tmp, { recursive: true });
+    await this.ensureDir(this.layout.tmp);
     return mkdtemp(join(this.layout.tmp, `${OWNER_TAG}~${prefix}-`));
   }
 
@@ -169,10 +170,10 @@ export class CacheStore {
     const existing = readIfFile(target);
     if (existing?.equals(bytes)) return digest;
     await this.ensureDir(dirname(target));
-    await mkdir(this.layout.tmp, { recursive: true });
+    await this.ensureDir(this.layout.tmp);
     const tmp = this.tmpName('object');
-    await writeOrClean(tmp, bytes, 0o444);
-    await rename(tmp, target);
+    await writeNewFile(tmp, bytes, 0o444);
+    renameSync(tmp, target);
     return digest;
   }
 
@@ -264,7 +265,7 @@ export class CacheStore {
     await placeLinks(staging, manifest.links ?? [], digest);
     await this.ensureDir(dirname(dir));
     try {
-      await rename(staging, dir);
+      renameSync(staging, dir);
     } catch (error) {
       // Another process materialized the same tree first: theirs is identical, use it.
       if (!['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
@@ -495,8 +496,8 @@ export class CacheStore {
     const target = this.layout.record(record.key);
     await this.ensureDir(dirname(target));
     const tmp = this.tmpName('record');
-    await writeOrClean(tmp, `${JSON.stringify(record, null, 2)}\n`);
-    await rename(tmp, target);
+    await writeNewFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    renameSync(tmp, target);
   }
 
   private async ensureDir(dir: string): Promise<void> {
@@ -580,16 +581,6 @@ function readIfFile(path: string): Buffer | undefined {
     return readFileSync(path);
   } catch {
     return undefined;
-  }
-}
-
-/** Writes a temp file; a failed write (a full disk) removes what it wrote before rethrowing. */
-async function writeOrClean(path: string, data: string | Uint8Array, mode?: number): Promise<void> {
-  try {
-    await writeFile(path, data, mode === undefined ? undefined : { mode });
-  } catch (error) {
-    await rm(path, { force: true }).catch(() => undefined);
-    throw error;
   }
 }
 

@@ -181,10 +181,12 @@ export async function storeOutputs(
   paths: readonly string[],
   stage: string,
 ): Promise<{ tree: string; files: number; bytes: number }> {
-  const rootReal = await realpath(root);
+  // NOTE: synchronous: a few readlink calls, where a promise is a round trip through the thread pool.
+  const rootReal = realpathSync.native(root);
   for (const path of paths) {
     // An out inside a folder that is a link (a dep folder linked in) would be someone else's file.
     const parent = posix.dirname(path);
+    if (parent === '.') continue;
     const parentReal = await realpath(join(root, parent)).catch(() => undefined);
     if (path !== '' && parentReal !== resolve(rootReal, parent))
       throw outputError(stage, new TreeEntryError(path, 'lies in a folder that is a link to another place'));

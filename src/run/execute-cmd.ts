@@ -2,7 +2,8 @@
 // their relative paths, the command runs through sh, and only the declared outs are collected.
 // The inputs are stat'ed before and after, so a command that wrote through them fails (see
 // input-guard.ts).
-import { lstat, mkdir, readdir, symlink } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
+import { mkdir, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { depPath } from '../cache/key.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
@@ -48,8 +49,8 @@ export async function executeCmd(input: StageRun<CmdStage>): Promise<StageResult
     throw inputChangedError(stage, changes, quarantined.length);
   }
   if (failure !== undefined) throw failure;
-  await checkOuts(stage, scratch);
-  const stray = await findStrayFiles(
+  checkOuts(stage, scratch);
+  const stray = findStrayFiles(
     scratch,
     linked,
     stage.outs.map((o) => o.path),
@@ -68,32 +69,54 @@ export async function executeCmd(input: StageRun<CmdStage>): Promise<StageResult
  * stage's output as a folder named after it; one bound to another slot name (`needs: {in: a}`)
  * appears as a folder named after the slot.
  */
-async function linkInputs({ stage, graph, store, scratch, inputs }: StageRun<CmdStage>) {
-  const linked = new Set<string>();
-  const guarded: GuardedInput[] = [];
-  const place = async (rel: string, target: string, tree?: GuardedInput['tree']) => {
-    const at = join(scratch, rel);
-    await mkdir(dirname(at), { recursive: true });
-    try {
-      await symlink(target, at);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      throw new PipeError(`stage "${stage.name}": two of its inputs or outs claim the path "${rel}"`, {
-        code: 'E_STAGE_INPUT_CLASH',
-        stage: stage.name,
-        loc: stage.loc,
-        hint: 'give the upstream a slot name (needs: {slot: stage}) or move one of the paths',
-        exitCode: EXIT_STAGE_FAILED,
-      });
+async function linkInputs(run: StageRun<CmdStage>) {
+  const { stage, scratch } = run;
+  const clash = (rel: string) =>
+    new PipeError(`stage "${stage.name}": two of its inputs or outs claim the path "${rel}"`, {
+      code: 'E_STAGE_INPUT_CLASH',
+      stage: stage.name,
+      loc: stage.loc,
+      hint: 'give the upstream a slot name (needs: {slot: stage}) or move one of the paths',
+      exitCode: EXIT_STAGE_FAILED,
+    });
+  const link = (input: GuardedInput) =>
+    symlink(input.absolute, join(scratch, input.shown)).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'EEXIST' ? clash(input.shown) : error;
+    });
+  // Like Snakemake, create the folders declared outs go into, so `cmd > out/x.txt` just works.
+  for (const out of stage.outs)
+    if (posix.dirname(out.path) !== '.') await mkdir(dirname(join(scratch, out.path)), { recursive: true });
+  const guarded = inputsToLink(run);
+  if (guarded.every((input) => !input.shown.includes('/'))) {
+    // All at the top (a join of many upstream outputs): linked at once, not one round trip each.
+    const seen = new Set<string>();
+    for (const { shown } of guarded) {
+      if (seen.has(shown)) throw clash(shown);
+      seen.add(shown);
     }
-    linked.add(rel);
+    // Every link settles before the first failure (in input order) is thrown: none is made later.
+    const results = await Promise.allSettled(guarded.map(link));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } else {
+    // In order: a folder made for one path must not be taken for (or be) a link made for another.
+    for (const input of guarded) {
+      await mkdir(dirname(join(scratch, input.shown)), { recursive: true });
+      await link(input);
+    }
+  }
+  return { linked: new Set(guarded.map((input) => input.shown)), guarded };
+}
+
+/** The deps and upstream outputs a cmd stage sees, by their paths in its scratch folder. */
+function inputsToLink({ stage, graph, store, inputs }: StageRun<CmdStage>): GuardedInput[] {
+  const guarded: GuardedInput[] = [];
+  const place = (rel: string, target: string, tree?: GuardedInput['tree']) => {
     guarded.push({ shown: rel, absolute: target, tree });
   };
-  // Like Snakemake, create the folders declared outs go into, so `cmd > out/x.txt` just works.
-  for (const out of stage.outs) await mkdir(dirname(join(scratch, out.path)), { recursive: true });
   const produced = new Set((graph.producedDeps.get(stage.name) ?? []).map((p) => p.dep));
   for (const dep of stage.deps) {
-    if (!produced.has(dep.path)) await place(dep.path, depPath(graph, dep.path));
+    if (!produced.has(dep.path)) place(dep.path, depPath(graph, dep.path));
   }
   for (const { slot, stage: name, tree, dir } of inputs) {
     const upstream = graph.stages.get(name);
@@ -110,17 +133,17 @@ async function linkInputs({ stage, graph, store, scratch, inputs }: StageRun<Cmd
     const folder = slot === name ? '' : slot;
     if (upstream.kind === 'cmd') {
       for (const out of upstream.outs)
-        await place(posix.join(folder, out.path), join(dir, out.path), {
+        place(posix.join(folder, out.path), join(dir, out.path), {
           digest: tree,
           dir,
           files: filesUnder(out.path),
         });
     } else {
       // A built-in stage's output has no declared paths; it appears as a folder.
-      await place(slot, dir, { digest: tree, dir, files: filesUnder('') });
+      place(slot, dir, { digest: tree, dir, files: filesUnder('') });
     }
   }
-  return { linked, guarded };
+  return guarded;
 }
 
 function inputChangedError(stage: CmdStage, changes: readonly InputChange[], quarantined: number): PipeError {
@@ -148,11 +171,12 @@ function inputChangedError(stage: CmdStage, changes: readonly InputChange[], qua
   );
 }
 
-async function checkOuts(stage: CmdStage, scratch: string): Promise<void> {
-  const missing: string[] = [];
-  for (const out of stage.outs) {
-    if (!(await lstat(join(scratch, out.path)).catch(() => undefined))) missing.push(out.path);
-  }
+function checkOuts(stage: CmdStage, scratch: string): void {
+  // NOTE: synchronous, as findStrayFiles: one quick call each, where a promise costs a round trip
+  // through libuv's thread pool that holds up every other stage's work on this thread.
+  const missing = stage.outs
+    .filter((out) => !lstatSync(join(scratch, out.path), { throwIfNoEntry: false }))
+    .map((out) => out.path);
   if (missing.length > 0) {
     throw new PipeError(
       `stage "${stage.name}" did not write its declared out${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')}`,
@@ -168,16 +192,16 @@ async function checkOuts(stage: CmdStage, scratch: string): Promise<void> {
 }
 
 /** Files the command wrote that are neither outs nor inputs: reported, never cached. */
-async function findStrayFiles(scratch: string, linked: Set<string>, outs: string[]): Promise<string[]> {
+function findStrayFiles(scratch: string, linked: Set<string>, outs: string[]): string[] {
   const stray: string[] = [];
-  const walk = async (rel: string) => {
-    for (const entry of await readdir(join(scratch, rel), { withFileTypes: true })) {
+  const walk = (rel: string) => {
+    for (const entry of readdirSync(join(scratch, rel), { withFileTypes: true })) {
       const path = rel ? posix.join(rel, entry.name) : entry.name;
       if (linked.has(path) || outs.some((o) => path === o || path.startsWith(`${o}/`))) continue;
-      if (entry.isDirectory()) await walk(path);
+      if (entry.isDirectory()) walk(path);
       else stray.push(path);
     }
   };
-  await walk('');
+  walk('');
   return stray.sort();
 }

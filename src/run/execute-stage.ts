@@ -2,6 +2,7 @@
 // for both kinds of stage: materialize the inputs, hand them to the kind's executor in a scratch
 // folder, store what it names as outputs, write the run record. Executors share one signature
 // (`StageRun` in, `StageResult` out), so nothing here asks which kind a stage is.
+import { existsSync, rmdirSync } from 'node:fs';
 import { rm, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { inputSlots, slotTree } from '../cache/key.ts';
@@ -90,6 +91,10 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
     const run = { stage, graph, store, scratch: work, resumeDir, inputs, log, signal, emit, workers };
     const { outs, metrics, warnings } = await execute(run);
     const output = await cacheWrite(stage.name, storeOutputs(store, work, outs, stage.name));
+    // The output's folder is built now, while other stages run: its consumers and the runs/ link
+    // at the end of the run need it, and built there a join of 1,000 stages built 1,000 folders
+    // one after another while nothing else could run.
+    await cacheWrite(stage.name, store.materialize(output.tree));
     for (const message of warnings) {
       log.line(`warning: ${message}`);
       emit({ type: 'stage-warning', stage: stage.name, message });
@@ -106,8 +111,9 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
       logTail: log.tail(),
     });
     await cacheWrite(stage.name, store.writeRecord(record));
-    // The result is in the cache; what the stage kept to resume from is no longer needed.
-    await rm(resumeDir, { recursive: true, force: true });
+    // The result is in the cache; what the stage kept to resume from is no longer needed. One
+    // look first: most stages (every cmd stage) keep nothing.
+    if (existsSync(resumeDir)) await rm(resumeDir, { recursive: true, force: true });
     return {
       name: stage.name,
       status: 'ran',
@@ -131,6 +137,15 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
       logTail: log.tail(),
     };
   } finally {
+    await removeScratch(work);
+  }
+}
+
+/** Removes a stage's scratch folder; its outputs were moved out, so it is often empty (one rmdir). */
+async function removeScratch(work: string): Promise<void> {
+  try {
+    rmdirSync(work);
+  } catch {
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -3,8 +3,8 @@
 // scratch folder, so `sort -o in.txt in.txt` or, as root, `echo x >> up.txt` would write through
 // them. Before the command every input is stat'ed (walking folders); afterwards the walk is
 // repeated, and any difference fails the stage. A cache object changed in place is quarantined.
-import type { Stats } from 'node:fs';
-import { lstat, readdir, rm, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, type Stats, statSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { hashFile } from '../cache/hash.ts';
 import type { CacheStore } from '../cache/store.ts';
@@ -132,18 +132,44 @@ function octal(mode: number): string {
  */
 async function readStates(root: string): Promise<Map<string, EntryState>> {
   const states = new Map<string, EntryState>();
+  let visited = 0;
+  // NOTE: synchronous calls: a join of 1,000 upstream outputs stats each before and after its
+  // command, and a round trip through the thread pool for each stat was most of its time. The walk
+  // yields now and then, so a big dep folder does not hold up other stages' events.
   const visit = async (rel: string): Promise<void> => {
+    if (++visited % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     const absolute = rel === '' ? root : join(root, rel);
-    const info = await stat(absolute).catch(() => lstat(absolute).catch(() => undefined));
+    const info = statOrLink(absolute);
     if (!info) return;
     const state = stateOf(info);
     states.set(rel, state);
     if (state.kind !== 'dir') return;
-    const names = (await readdir(absolute).catch(() => [] as string[])).sort();
+    let names: string[];
+    try {
+      names = readdirSync(absolute).sort();
+    } catch {
+      names = [];
+    }
     for (const name of names) await visit(rel === '' ? name : `${rel}/${name}`);
   };
   await visit('');
   return states;
+}
+
+/** How many entries a walk reads between two yields to the event loop. */
+const YIELD_EVERY = 512;
+
+/** What a path leads to; a dangling link as the link itself; undefined when it is gone. */
+function statOrLink(absolute: string): Stats | undefined {
+  try {
+    return statSync(absolute);
+  } catch {
+    try {
+      return lstatSync(absolute);
+    } catch {
+      return undefined;
+    }
+  }
 }
 
 function stateOf(info: Stats): EntryState {

@@ -225,6 +225,38 @@ describe('needs: on cmd stages', () => {
     }
   });
 
+  // Two inputs at one path: linked at once when every input is at the top of the scratch folder
+  // (a dep and a built-in upstream's folder), one after another when some are in folders.
+  for (const [where, spec, clash] of [
+    ['at the top of the scratch folder', 'deps: [tone]\n    needs: [tone]', 'tone'],
+    ['in a slot folder', 'needs: {d: a}\n    outs: [d/x.txt/y.txt]', 'd/x.txt'],
+  ] as const)
+    test(`two inputs, or an input and an out's folder, at one path (${where}) fail the stage, naming it`, async () => {
+      const ws = makeWorkspace({
+        tone: 'a project file named like the stage\n',
+        'pipeline.yaml': `stages:
+  tone: { uses: tone, with: { frequency: 440, samples: 3 } }
+  a: { cmd: echo a > x.txt, outs: [x.txt] }
+  c:
+    cmd: touch ../../ran.txt
+    ${spec}
+`,
+      });
+      try {
+        const r = await cli(ws.dir, ['run', 'c'], { registry: fixtureStages });
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `error E_STAGE_INPUT_CLASH \\(stage "c"\\)\\n {2}stage "c": two of its inputs or outs claim the path "${clash}"`,
+          ),
+        );
+        assert.ok(!existsSync(ws.path('runs/pipeline/c')));
+      } finally {
+        ws.remove();
+      }
+    });
+
   test('a built-in upstream appears as a folder named after its slot', async () => {
     const ws = makeWorkspace({
       'pipeline.yaml': `stages:

@@ -1,0 +1,182 @@
+// Commands started by the command threads (run/command-pool.ts), with real processes: their
+// output still reaches the stage log and its tail, a thread that goes away fails the stage with a
+// message (and stops the command) instead of hanging it, and Ctrl-C still stops the whole group.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { PipeError } from '../../src/errors.ts';
+import { CommandPool, startCommandThread } from '../../src/run/command-pool.ts';
+import { runShell, type ShellRun } from '../../src/run/run-shell.ts';
+import { StageLog } from '../../src/run/stage-log.ts';
+import { isAlive, killQuietly, waitFor } from '../helpers/process.ts';
+import { cli, makeWorkspace } from '../helpers/workspace.ts';
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2o-run-shell-'));
+  const lines: string[] = [];
+  const log = new StageLog(join(dir, 'logs', 's.log'), (line) => lines.push(line));
+  const shell = (cmd: string, more: Partial<ShellRun> = {}) =>
+    runShell({
+      stage: 's',
+      cmd,
+      cwd: dir,
+      env: process.env,
+      log,
+      signal: new AbortController().signal,
+      scriptPath: join(dir, 's.sh'),
+      ...more,
+    });
+  return { dir, lines, log, shell, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** `sleep 60` in the command's group, its pid written to a file once it runs. */
+function sleeperCommand(pidFile: string): string {
+  return `sleep 60 & echo $! > ${pidFile}; wait`;
+}
+
+async function sleeperPid(pidFile: string): Promise<number> {
+  await waitFor(
+    () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
+    'the sleeper to start',
+  );
+  return Number(readFileSync(pidFile, 'utf8'));
+}
+
+async function rejection(promise: Promise<unknown>): Promise<PipeError> {
+  const error = await promise.then(
+    () => assert.fail('the command should have failed'),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof PipeError, `not a PipeError: ${(error as Error)?.stack}`);
+  return error;
+}
+
+describe('commands started by the command threads', () => {
+  test('stdout and stderr reach the stage log and its tail, a line split across writes joined', async () => {
+    const t = setup();
+    try {
+      const error = await rejection(t.shell("printf 'out one\\npar'; sleep 0.1; printf 'tial\\n'; exit 3"));
+      assert.equal(error.code, 'E_STAGE_COMMAND');
+      assert.equal(error.message, 'stage "s": command exited with code 3');
+      await rejection(t.shell("printf 'err one\\n' >&2; kill -TERM $$"));
+      await t.log.close();
+      assert.equal(readFileSync(t.log.path, 'utf8'), 'out one\npartial\nerr one\n');
+      assert.deepEqual(t.lines, ['out one', 'partial', 'err one']);
+      assert.equal(t.log.tail(), 'out one\npartial\nerr one');
+    } finally {
+      t.remove();
+    }
+  });
+
+  test("a failed stage's error report ends with the command's last lines", async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  s:
+    cmd: "echo to-stdout; echo to-stderr >&2; exit 4"
+    outs: [x.txt]
+`,
+    });
+    try {
+      const r = await cli(ws.dir, ['run']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /stage "s": command exited with code 4/);
+      assert.match(r.stderr, /\| to-stdout/);
+      assert.match(r.stderr, /\| to-stderr/);
+      const logs = readdirSync(ws.path('cache/logs'));
+      assert.equal(logs.length, 1);
+      const log = readFileSync(ws.path(`cache/logs/${logs[0]}`), 'utf8').split('\n');
+      assert.ok(log.includes('to-stdout') && log.includes('to-stderr'), log.join('\n'));
+    } finally {
+      ws.remove();
+    }
+  });
+
+  // A timeout: a pool that missed the thread's end would wait for its answer forever.
+  test('a thread that is ended mid-command fails the stage, says so, and stops the command', {
+    timeout: 60_000,
+  }, async () => {
+    const t = setup();
+    const threads: Worker[] = [];
+    const pool = new CommandPool(async () => {
+      const worker = await startCommandThread();
+      threads.push(worker);
+      return worker;
+    });
+    const pidFile = join(t.dir, 'sleeper.pid');
+    let sleeper: number | undefined;
+    try {
+      const running = t.shell(sleeperCommand(pidFile), { pool });
+      sleeper = await sleeperPid(pidFile);
+      await threads[0]!.terminate();
+      const error = await rejection(running);
+      assert.equal(error.code, 'E_STAGE_COMMAND');
+      assert.match(
+        error.message,
+        /^stage "s": the thread that started the command exited with code \d+ before the command ended; the command was stopped$/,
+      );
+      await waitFor(() => !isAlive(sleeper!), 'the command to be stopped', 10_000);
+      // The pool makes a new thread for the next command.
+      await t.shell('echo again', { pool });
+      assert.equal(threads.length, 2);
+      assert.ok(t.lines.includes('again'));
+    } finally {
+      if (sleeper) killQuietly(sleeper);
+      t.remove();
+    }
+  });
+
+  test('a thread that exits before it reports anything fails the stage with its exit code', {
+    timeout: 60_000,
+  }, async () => {
+    const t = setup();
+    const pool = new CommandPool(
+      () =>
+        new Worker("require('node:worker_threads').parentPort.on('message', () => process.exit(7));", {
+          eval: true,
+        }),
+    );
+    try {
+      const error = await rejection(t.shell('echo never', { pool }));
+      assert.equal(
+        error.message,
+        'stage "s": the thread that started the command exited with code 7 before the command ended; the command was stopped',
+      );
+      assert.deepEqual(t.lines, []);
+    } finally {
+      t.remove();
+    }
+  });
+
+  test("Ctrl-C stops the command's whole group, also when it comes before the command started", async () => {
+    const t = setup();
+    const pidFile = join(t.dir, 'sleeper.pid');
+    let sleeper: number | undefined;
+    try {
+      const controller = new AbortController();
+      const running = t.shell(sleeperCommand(pidFile), { signal: controller.signal });
+      sleeper = await sleeperPid(pidFile);
+      controller.abort();
+      const error = await rejection(running);
+      assert.equal(error.code, 'E_INTERRUPTED');
+      assert.equal(error.message, 'stage "s" was interrupted');
+      await waitFor(() => !isAlive(sleeper!), 'the sleeper to be killed', 10_000);
+
+      const early = new AbortController();
+      early.abort();
+      const second = join(t.dir, 'second.pid');
+      const stopped = await rejection(t.shell(sleeperCommand(second), { signal: early.signal }));
+      assert.equal(stopped.code, 'E_INTERRUPTED');
+      // Killed as soon as it started: its sleeper, if it got as far as starting one, is gone too.
+      if (existsSync(second) && readFileSync(second, 'utf8').endsWith('\n')) {
+        const late = Number(readFileSync(second, 'utf8'));
+        await waitFor(() => !isAlive(late), 'the second sleeper to be killed', 10_000);
+      }
+    } finally {
+      if (sleeper) killQuietly(sleeper);
+      t.remove();
+    }
+  });
+});
