@@ -126,7 +126,7 @@ function formatColdJobs(c: ColdJobsResult, checks: Check[]): string[] {
     ],
   );
   return [
-    `  cold builds of ${c.stages.toLocaleString('en-US')} stages (1,000 independent + 1 join), fresh cache each`,
+    `  cold builds of ${c.stages.toLocaleString('en-US')} stages (1,000 independent + 1 join), fresh cache each, in ${c.folder}`,
     ...table.map((l) => `    ${l}`),
     `    jobs 1 / jobs 2     ${formatCheck(findCheck(checks, 'cold.wide1000.jobs2_speedup'))}`,
     '',
