@@ -22,8 +22,8 @@ export const USAGE = `Usage: npm run bench -- [--repeat N] [--small] [--tree-fil
   --small          use a 256 MiB file instead of 1 GiB for the hashing and status sections,
                    and 20,000 files instead of 100,000 for the big-tree section
   --tree-files N   files in the big-tree section's output folder (default 100000)
-  --baseline DIR   also time the no-ops of the gpt2o-pipe checkout in DIR (built), interleaved
-                   with this one: "before and after" a change, measured in the same run
+  --baseline DIR   also time the no-ops and the cold builds of the gpt2o-pipe checkout in DIR
+                   (built), interleaved with this one: before and after a change, in one run
   --json           print one JSON object on stdout (progress still goes to stderr)
 `;
 

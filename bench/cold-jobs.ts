@@ -22,43 +22,63 @@ export interface ColdJobsResult {
   jobs2: Sample;
   /** jobs1 median / jobs2 median. */
   speedup: number | null;
+  /** The same builds by the --baseline build, interleaved; null without --baseline. */
+  baseline: { jobs1: Sample; jobs2: Sample } | null;
 }
 
 export const COLD_JOBS_TARGET = 1.8;
 
-/** Times `repeat` cold builds with each --jobs value (at most 3: one build takes seconds). */
-export function benchColdJobs(root: string, repeat: number, log: (line: string) => void): ColdJobsResult {
+/**
+ * Times `repeat` cold builds with each --jobs value (at most 3: one build takes seconds), and the
+ * same with the baseline build of gpt2o-pipe when there is one.
+ */
+export function benchColdJobs(
+  root: string,
+  repeat: number,
+  log: (line: string) => void,
+  baseline?: string,
+): ColdJobsResult {
   const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/gpt2o-pipe-bench-cold-') : undefined;
   try {
-    return timeColdJobs(shm ?? root, repeat, log);
+    return timeColdJobs(shm ?? root, repeat, log, baseline);
   } finally {
     if (shm) rmSync(shm, { recursive: true, force: true });
   }
 }
 
-function timeColdJobs(root: string, repeat: number, log: (line: string) => void): ColdJobsResult {
+function timeColdJobs(
+  root: string,
+  repeat: number,
+  log: (line: string) => void,
+  baseline: string | undefined,
+): ColdJobsResult {
   const shape = widePipeline(1000);
   const yaml = toPipelineYaml(shape);
   const rounds = Math.min(repeat, 3);
-  const times: Record<'1' | '2', number[]> = { '1': [], '2': [] };
+  const builds = baseline ? ([undefined, baseline] as const) : ([undefined] as const);
+  const times = builds.map(() => ({ '1': [] as number[], '2': [] as number[] }));
   for (let i = 0; i < rounds; i++) {
-    for (const jobs of ['1', '2'] as const) {
-      log(`cold build of ${shape.steps.length} stages, --jobs ${jobs} (${i + 1}/${rounds})`);
-      const dir = join(root, `cold-jobs-${jobs}-${i}`);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'pipeline.yaml'), yaml);
-      times[jobs].push(timeCommandOnce(pipeCommand('run', dir, ['--jobs', jobs])));
-      rmSync(dir, { recursive: true, force: true });
-    }
+    builds.forEach((bin, b) => {
+      for (const jobs of ['1', '2'] as const) {
+        const who = bin ? 'baseline, ' : '';
+        log(`cold build of ${shape.steps.length} stages, ${who}--jobs ${jobs} (${i + 1}/${rounds})`);
+        const dir = join(root, `cold-jobs-${b}-${jobs}-${i}`);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'pipeline.yaml'), yaml);
+        times[b]![jobs].push(timeCommandOnce(pipeCommand('run', dir, ['--jobs', jobs], bin)));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   }
-  const jobs1 = summarize(times['1']);
-  const jobs2 = summarize(times['2']);
+  const jobs1 = summarize(times[0]!['1']);
+  const jobs2 = summarize(times[0]!['2']);
   return {
     stages: shape.steps.length,
     folder: root,
     jobs1,
     jobs2,
     speedup: ratio(jobs1.medianMs, jobs2.medianMs),
+    baseline: times[1] ? { jobs1: summarize(times[1]['1']), jobs2: summarize(times[1]['2']) } : null,
   };
 }
 

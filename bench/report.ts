@@ -54,7 +54,7 @@ export function formatReport(r: BenchResults): string {
       (p) => `  ${p.name.padEnd(10)} ${p.version === null ? 'NOT INSTALLED' : `${p.version}; ${p.how}`}`,
     ),
     `  ${'pytorch'.padEnd(10)} ${r.train.torchPeer ? describeTorchPeer(r.train.torchPeer) : 'NOT INSTALLED (/usr/bin/python3 cannot import torch)'}`,
-    ...(r.options.baseline ? [`baseline (no-ops only): ${r.options.baseline}`] : []),
+    ...(r.options.baseline ? [`baseline (no-ops and cold builds): ${r.options.baseline}`] : []),
     ...r.warnings.map((w) => `WARNING: ${w}`),
     '',
     '1. No-op of a fully built pipeline (cold = one build from scratch, for information)',
@@ -123,6 +123,12 @@ function formatColdJobs(c: ColdJobsResult, checks: Check[]): string[] {
     [
       ['--jobs 1', ms(c.jobs1.minMs), ms(c.jobs1.medianMs)],
       ['--jobs 2', ms(c.jobs2.minMs), ms(c.jobs2.medianMs)],
+      ...(c.baseline
+        ? [
+            ['baseline --jobs 1', ms(c.baseline.jobs1.minMs), ms(c.baseline.jobs1.medianMs)],
+            ['baseline --jobs 2', ms(c.baseline.jobs2.minMs), ms(c.baseline.jobs2.medianMs)],
+          ]
+        : []),
     ],
   );
   return [

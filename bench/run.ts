@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     const noop = {} as Record<ShapeId, NoopResult>;
     for (const shape of [linearPipeline(), widePipeline(), ...scalePipelines()])
       noop[shape.id] = benchNoop(shape, root, options.repeat, log, options.baseline);
-    const coldJobs = benchColdJobs(root, options.repeat, log);
+    const coldJobs = benchColdJobs(root, options.repeat, log, options.baseline);
 
     const bigFile = ensureBigFile(bigFileBytes, log);
     warmPageCache(bigFile);
