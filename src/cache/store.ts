@@ -27,8 +27,9 @@ import { hashBytes, hashFile } from './hash.ts';
 import { CACHE_FORMAT, CacheLayout, DIGEST } from './layout.ts';
 import { OWNER_TAG } from './liveness.ts';
 import type { RunRecord } from './record.ts';
-import { StatCache } from './stat-cache.ts';
+import { RACY_MS, StatCache } from './stat-cache.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
+import { walkTreeFolder } from './tree-seal.ts';
 import { manifestProblem, parseManifest, recordProblem } from './validate.ts';
 import { ValidatedFiles } from './validated-files.ts';
 
@@ -57,6 +58,13 @@ export interface TreeManifest {
  * checked by size only there (`verify` rehashes everything).
  */
 export const VERIFY_ON_READ_MAX = 8 << 20;
+
+/**
+ * Manifests up to this size are kept in the memo of validated files. A bigger one would cost every
+ * run that reads the memo as much as reading the manifest itself (parsing it), and its tree is
+ * checked through its seal (tree-seal.ts), which needs no manifest.
+ */
+const MANIFEST_MEMO_MAX = 256 << 10;
 
 /** Why a cached result cannot be served: one of its objects is missing, damaged or corrupt. */
 export interface Damage {
@@ -89,12 +97,13 @@ export class CacheStore {
    */
   private readonly seenIntact = new Map<string, string>();
   /**
-   * Trees whose folder checkTree found, file by file, to be the verified objects' own inodes: their
-   * files need no second look when the same process materializes them (a fully cached run checks
-   * each tree when planning and links it into runs/ at the end). A quarantine in this process, or
-   * a tree folder removed meanwhile (input-guard.ts), drops or bypasses this.
+   * Trees whose folder checkTree found to hold the verified objects' own inodes and the manifest's
+   * links (file by file, or by its seal): the same process materializes them without a second look
+   * (a fully cached run checks each tree when planning and links it into runs/ at the end). A
+   * quarantine in this process, or a tree folder removed meanwhile (input-guard.ts), drops or
+   * bypasses this.
    */
-  private readonly filesLinkedIntact = new Set<string>();
+  private readonly intactFolders = new Set<string>();
 
   private constructor(readonly root: string) {
     this.layout = new CacheLayout(root);
@@ -201,7 +210,7 @@ export class CacheStore {
     }
     this.manifests.delete(digest);
     this.seenIntact.delete(this.layout.object(digest));
-    this.filesLinkedIntact.clear();
+    this.intactFolders.clear();
     return target;
   }
 
@@ -241,7 +250,7 @@ export class CacheStore {
     if (memo !== undefined && manifestProblem(memo) === undefined) manifest = memo as TreeManifest;
     else {
       manifest = this.readManifest(tree);
-      this.validated.remember(path, stat, manifest);
+      if (stat.size <= MANIFEST_MEMO_MAX) this.validated.remember(path, stat, manifest);
     }
     this.manifests.set(tree, manifest);
     return manifest;
@@ -254,9 +263,10 @@ export class CacheStore {
    */
   async materialize(digest: string): Promise<string> {
     const dir = this.layout.tree(digest);
+    if (this.intactFolders.has(digest) && existsSync(dir)) return dir;
     const manifest = this.readManifest(digest);
     if (existsSync(dir)) {
-      if (await this.treeLooksIntact(dir, digest, manifest)) return dir;
+      if (await this.treeLooksIntact(dir, manifest)) return dir;
       await rm(dir, { recursive: true, force: true });
     }
     const staging = await this.makeTmpDir('tree');
@@ -341,11 +351,24 @@ export class CacheStore {
     return record;
   }
 
-  /** The first problem that keeps a tree from being served (see serve), or undefined. */
+  /**
+   * The first problem that keeps a tree from being served (see serve), or undefined. A tree folder
+   * sealed before (tree-seal.ts) and unchanged since is checked by one walk of it; otherwise every
+   * file is checked, through the folder where its file is the object's own inode, and a folder
+   * found whole (every file a verified object's inode, every link as the manifest says) is sealed.
+   */
   async checkTree(tree: string): Promise<Damage | undefined> {
     const manifestPath = this.layout.object(tree);
     const manifestStat = statSync(manifestPath, { throwIfNoEntry: false });
     if (!manifestStat?.isFile()) return { digest: tree, path: manifestPath, reason: 'is missing' };
+    const treeDir = this.layout.tree(tree);
+    const folderStat = statSync(treeDir, { throwIfNoEntry: false });
+    const folder = folderStat?.isDirectory() ? folderStat : undefined;
+    const sealed = folder && sealIn(this.validated.get(treeDir, folder));
+    if (sealed !== undefined && (await walkTreeFolder(treeDir, manifestStat))?.seal === sealed) {
+      this.intactFolders.add(tree);
+      return undefined;
+    }
     const manifestOk = this.statCache.known(manifestPath, manifestStat) === tree;
     if (!manifestOk && manifestStat.size <= VERIFY_ON_READ_MAX) {
       const bytes = readIfFile(manifestPath);
@@ -363,19 +386,32 @@ export class CacheStore {
         reason: `is not a valid manifest (${(error as Error).message})`,
       };
     }
+    // One walk of the folder: the stats it saw check the files, and seal the folder if it is whole.
+    const inFolder = new Map<string, Stats>();
+    const linksInFolder = new Map<string, string>();
+    const walked =
+      folder &&
+      (await walkTreeFolder(treeDir, manifestStat, (rel, stat, target) => {
+        if (target === undefined) inFolder.set(rel, stat);
+        else linksInFolder.set(rel, target);
+      }));
+    let whole = walked !== undefined;
     const pending: { file: TreeEntry; path: string; stat: Stats }[] = [];
-    const treeDir = this.layout.tree(tree);
-    let viaTree = existsSync(treeDir);
     for (const file of manifest.files) {
       const path = this.layout.object(file.digest);
-      if (viaTree && this.linksVerifiedObject(join(treeDir, file.path), path, file)) continue;
-      viaTree = false;
+      const linked = inFolder.get(file.path);
+      if (linked && this.linksVerifiedObject(linked, path, file)) continue;
       const stat = statSync(path, { throwIfNoEntry: false });
+      // The folder's file is still this object's inode, as it was when the walk saw it.
+      if (!(linked && stat && sameStat(linked, stat))) whole = false;
       const base = { digest: file.digest, path, file: file.path };
       if (!stat?.isFile()) return { ...base, reason: 'is missing' };
       if (stat.size !== file.size)
         return { ...base, reason: `has ${stat.size} bytes, expected ${file.size}` };
-      if (stat.size > VERIFY_ON_READ_MAX) continue;
+      if (stat.size > VERIFY_ON_READ_MAX) {
+        whole = false;
+        continue;
+      }
       const known = this.verifiedDigest(path, stat, file.digest);
       if (known === undefined) pending.push({ file, path, stat });
       else if (known !== file.digest) return { ...base, reason: corruptReason(known) };
@@ -396,7 +432,14 @@ export class CacheStore {
       if (actual !== file.digest)
         return { digest: file.digest, path, file: file.path, reason: corruptReason(actual) };
     }
-    if (viaTree) this.filesLinkedIntact.add(tree);
+    const links = manifest.links ?? [];
+    if (whole && links.every((link) => linksInFolder.get(link.path) === link.target)) {
+      this.intactFolders.add(tree);
+      // NOTE: as the stat cache, never a folder changed in the last moments: a write in the same
+      // timestamp tick as the walk could keep every field the seal holds.
+      if (Date.now() - walked!.newest > RACY_MS)
+        this.validated.remember(treeDir, folder!, { seal: walked!.seal });
+    }
     return undefined;
   }
 
@@ -411,28 +454,25 @@ export class CacheStore {
   }
 
   /**
-   * True when the tree's file at `treeFile` is the inode of the object at `objectPath`, as the stat
-   * cache recorded it when it verified the object's digest: one stat checks both the object and the
-   * tree's file. NOTE: this rests on ctime, which the stat cache records (seenIntact does not):
-   * linking, unlinking or renaming an inode moves its ctime, as a write moves its mtime, so an
-   * object removed, quarantined or rewritten since it was verified no longer matches, and the
-   * caller falls back to the object itself.
+   * True when a tree's file, as `linked` (its lstat) shows it, is the inode of the object at
+   * `objectPath`, as the stat cache recorded it when it verified the object's digest: one stat
+   * checks both the object and the tree's file. NOTE: this rests on ctime, which the stat cache
+   * records (seenIntact does not): linking, unlinking or renaming an inode moves its ctime, as a
+   * write moves its mtime, so an object removed, quarantined or rewritten since it was verified no
+   * longer matches, and the caller falls back to the object itself.
    */
-  private linksVerifiedObject(treeFile: string, objectPath: string, file: TreeEntry): boolean {
-    if (file.size > VERIFY_ON_READ_MAX) return false;
-    const linked = statSync(treeFile, { throwIfNoEntry: false });
-    if (!linked?.isFile() || linked.size !== file.size) return false;
+  private linksVerifiedObject(linked: Stats, objectPath: string, file: TreeEntry): boolean {
+    if (file.size > VERIFY_ON_READ_MAX || !linked.isFile() || linked.size !== file.size) return false;
     return this.statCache.known(objectPath, linked) === file.digest;
   }
 
-  private async treeLooksIntact(dir: string, tree: string, manifest: TreeManifest): Promise<boolean> {
+  private async treeLooksIntact(dir: string, manifest: TreeManifest): Promise<boolean> {
     for (const link of manifest.links ?? [])
       if (readLinkOrUndefined(join(dir, link.path)) !== link.target) return false;
-    if (this.filesLinkedIntact.has(tree)) return true;
     for (const file of manifest.files) {
       const objectPath = this.layout.object(file.digest);
-      if (this.linksVerifiedObject(join(dir, file.path), objectPath, file)) continue;
       const linked = statSync(join(dir, file.path), { throwIfNoEntry: false });
+      if (linked && this.linksVerifiedObject(linked, objectPath, file)) continue;
       if (linked?.size !== file.size) return false;
       const object = statSync(objectPath, { throwIfNoEntry: false });
       // No object left: the tree holds the only copy; keep it if it is still right (serve reports
@@ -567,6 +607,23 @@ function yieldToEventLoop(): Promise<void> {
  */
 function sameTime(a: number, b: number): boolean {
   return Math.abs(a - b) < 0.001;
+}
+
+/** The same inode, unchanged: what the stat cache compares, and the device. */
+function sameStat(a: Stats, b: Stats): boolean {
+  return (
+    a.ino === b.ino &&
+    a.dev === b.dev &&
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs
+  );
+}
+
+/** The seal a memo entry of a tree folder holds, if it is one. */
+function sealIn(memo: unknown): string | undefined {
+  const seal = (memo as { seal?: unknown } | undefined)?.seal;
+  return typeof seal === 'string' ? seal : undefined;
 }
 
 function signature(stat: Stats): string {
