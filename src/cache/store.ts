@@ -13,6 +13,7 @@ import {
   readFileSync,
   readlinkSync,
   renameSync,
+  rmSync,
   type Stats,
   statSync,
   unlinkSync,
@@ -168,6 +169,84 @@ export class CacheStore {
     // chmod and rename keep size, mtime and inode, so the caller's stat of the file signs the object.
     this.seenIntact.set(target, signature(seen ?? statSync(target)));
     return digest;
+  }
+
+  /**
+   * Stores a staged file as an object and leaves it where it is, as a hard link to that object (one
+   * link, where adoptFile and a tree built later took a stat, a rename and a link). An existing
+   * intact object is kept, and the file here becomes a link to it; a damaged one is replaced by
+   * this file. Returns the digest. NOTE: all synchronous: the link made on libuv's thread pool
+   * instead (the other core) cost more CPU in thread hand-offs than it saved on this thread.
+   */
+  async adoptInPlace(path: string, size: number, exec: boolean, seen: Stats): Promise<string> {
+    const digest = await hashFile(path, size, exec ? 0o555 : 0o444);
+    const target = this.layout.object(digest);
+    this.ensureDirSync(dirname(target));
+    try {
+      linkSync(path, target);
+      // chmod and link keep size, mtime and inode, so the caller's stat of the file signs the object.
+      this.seenIntact.set(target, signature(seen));
+      return digest;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const existing = statSync(target, { throwIfNoEntry: false });
+    if (existing && (await this.holds(target, digest, existing, size))) {
+      if (exec) chmodSync(target, 0o555);
+      if (!this.replaceWithObject(path, digest))
+        throw new Error(`cannot replace ${path} with a link to object ${target}`);
+      return digest;
+    }
+    const tmp = this.tmpName('object');
+    linkSync(path, tmp);
+    renameSync(tmp, target);
+    this.seenIntact.set(target, signature(seen));
+    return digest;
+  }
+
+  /**
+   * Puts the object `digest` at `path` in place of what is there (a hard link; a copy with the
+   * object's times where the object has all the links the file system allows). False when the
+   * object is gone (a concurrent gc): the caller builds the tree from the objects instead.
+   */
+  replaceWithObject(path: string, digest: string): boolean {
+    const source = this.layout.object(digest);
+    rmSync(path, { force: true });
+    try {
+      linkSync(source, path);
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return false;
+      if (code !== 'EMLINK') throw error;
+    }
+    copyFileSync(source, path);
+    const { atimeMs, mtimeMs } = statSync(source);
+    utimesSync(path, atimeMs / 1000, mtimeMs / 1000);
+    return true;
+  }
+
+  /**
+   * Makes the outs a stage stored with adoptInPlace (every file its object's inode, every link
+   * checked by the walk) the folder of their tree: moved under trees/ as they are, instead of a
+   * link per file made by materialize. Nothing is done when the tree's folder exists; a move that
+   * fails leaves materialize to build the folder from the objects.
+   */
+  async adoptTree(tree: string, root: string, paths: readonly string[]): Promise<void> {
+    const dir = this.layout.tree(tree);
+    if (existsSync(dir)) return;
+    const staging = await this.makeTmpDir('tree');
+    try {
+      for (const path of paths) {
+        mkdirSync(dirname(join(staging, path)), { recursive: true });
+        renameSync(join(root, path), join(staging, path));
+      }
+      await this.ensureDir(dirname(dir));
+      renameSync(staging, dir);
+      this.intactFolders.add(tree);
+    } catch {
+      await rm(staging, { recursive: true, force: true });
+    }
   }
 
   /** Stores bytes (manifests) as an object; returns the digest. An existing object is kept if equal. */

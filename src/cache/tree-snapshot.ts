@@ -37,7 +37,7 @@ export async function walkTree(
   root: string,
   paths: readonly string[],
   visit: FileVisitor,
-  options: { links: 'follow' | 'keep' },
+  options: { links: 'follow' | 'keep'; onFolder?: (info: Stats) => void },
 ): Promise<TreeManifest> {
   const files: TreeEntry[] = [];
   const dirs: string[] = [];
@@ -82,6 +82,7 @@ export async function walkTree(
           throw new TreeEntryError(rel, 'is a symbolic link to a folder that contains it (a loop)');
         ancestors.add(real);
       }
+      options.onFolder?.(info);
       const names = readNames(absolute, rel);
       if (names.length === 0) dirs.push(rel);
       for (const name of names) await walk(rel === '' ? name : posix.join(rel, name), scope);
@@ -189,29 +190,40 @@ export async function storeOutputs(
     if (path !== '' && parentReal !== resolve(rootReal, parent))
       throw outputError(stage, new TreeEntryError(path, 'lies in a folder that is a link to another place'));
   }
+  // Each file is stored where it is, as a hard link to its object, so that the outs, moved as they
+  // are, become the tree's folder (adoptTree). A folder the owner cannot write or enter (a command
+  // ran chmod on it) would be a tree gc cannot remove: then the tree is built from the objects.
+  let adoptable = true;
   let manifest: TreeManifest;
   try {
     manifest = await walkTree(
       root,
       paths,
       async (absolute, info, borrowed) => {
+        const exec = (info.mode & 0o111) !== 0;
+        if (!borrowed && info.nlink === 1) return store.adoptInPlace(absolute, info.size, exec, info);
         // A file with other hard links may be the project's own data (`ln data/x out/x`), and one
         // reached through a link is someone else's: copy it, so the original is never moved or
-        // made read-only.
-        if (borrowed || info.nlink > 1) {
-          const copy = store.tmpName('copy');
-          await copyFile(absolute, copy);
-          return store.adoptFile(copy, info.size, (info.mode & 0o111) !== 0);
-        }
-        return store.adoptFile(absolute, info.size, (info.mode & 0o111) !== 0, info);
+        // made read-only; its name here (not the original) is then replaced by the object.
+        const copy = store.tmpName('copy');
+        await copyFile(absolute, copy);
+        const digest = await store.adoptFile(copy, info.size, exec);
+        if (adoptable && !store.replaceWithObject(absolute, digest)) adoptable = false;
+        return digest;
       },
-      { links: 'keep' },
+      {
+        links: 'keep',
+        onFolder: (info) => {
+          if ((info.mode & 0o700) !== 0o700) adoptable = false;
+        },
+      },
     );
   } catch (error) {
     if (error instanceof TreeEntryError) throw outputError(stage, error);
     throw error;
   }
   const tree = await store.putManifest(manifest);
+  if (adoptable) await store.adoptTree(tree, root, paths);
   return { tree, files: manifest.files.length, bytes: manifest.files.reduce((n, f) => n + f.size, 0) };
 }
 

@@ -193,3 +193,78 @@ describe('a sealed tree folder', () => {
     assert.equal(ws.read('runs/pipeline/many/out/f9.txt'), '9\n');
   });
 });
+
+describe("a stage's output folder becomes its tree's folder", () => {
+  const objectOf = (ws: Workspace, tree: string, rel: string) => {
+    const manifest = JSON.parse(ws.read(join('cache/objects', tree.slice(0, 2), tree)));
+    const digest = manifest.files.find((f: { path: string }) => f.path === rel).digest as string;
+    return ws.path(join('cache/objects', digest.slice(0, 2), digest));
+  };
+
+  test('each file is its object (twins share one), read-only; a run that finds the object damaged replaces it', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  twins:
+    cmd: mkdir -p out/sub && echo same > out/a.txt && echo same > out/sub/b.txt && echo other > out/c.txt && ln -s a.txt out/link
+    outs: [out]
+`,
+    });
+    try {
+      const first = await cli(ws.dir, ['run', 'pipeline.yaml']);
+      assert.equal(first.code, 0, first.stderr);
+      const tree = onlyTree(ws);
+      const folder = ws.path(join('cache/trees', tree, 'out'));
+      for (const rel of ['a.txt', 'sub/b.txt', 'c.txt']) {
+        const file = statSync(join(folder, rel));
+        assert.equal(file.ino, statSync(objectOf(ws, tree, `out/${rel}`)).ino, rel);
+        assert.equal(file.mode & 0o777, 0o444, rel);
+      }
+      assert.equal(objectOf(ws, tree, 'out/a.txt'), objectOf(ws, tree, 'out/sub/b.txt'));
+      assert.equal(readlinkSync(join(folder, 'link')), 'a.txt');
+      assert.equal(ws.read('runs/pipeline/twins/out/sub/b.txt'), 'same\n');
+      // Nothing of the stage is left in tmp/.
+      assert.deepEqual(readdirSync(ws.path('cache/tmp')), []);
+
+      // The object of "other\n" damaged (same size), then the stage forced: its new file replaces it.
+      const damaged = objectOf(ws, tree, 'out/c.txt');
+      chmodSync(damaged, 0o644);
+      writeFileSync(damaged, 'OTHER\n');
+      const forced = await cli(ws.dir, ['run', 'pipeline.yaml', '--force', 'twins']);
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.equal(readFileSync(damaged, 'utf8'), 'other\n');
+      assert.equal(ws.read('runs/pipeline/twins/out/c.txt'), 'other\n');
+      assert.equal((await cli(ws.dir, ['verify'])).code, 0);
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test('an output folder its command made read-only is laid out from the objects; gc can remove it', async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  locked:
+    cmd: mkdir -p out/in && echo one > out/in/one.txt && chmod 555 out/in out
+    outs: [out]
+`,
+    });
+    try {
+      const first = await cli(ws.dir, ['run', 'pipeline.yaml']);
+      assert.equal(first.code, 0, first.stderr);
+      const tree = onlyTree(ws);
+      assert.equal(statSync(ws.path(join('cache/trees', tree, 'out/in'))).mode & 0o700, 0o700);
+      assert.equal(ws.read('runs/pipeline/locked/out/in/one.txt'), 'one\n');
+      assert.equal((await cli(ws.dir, ['verify'])).code, 0);
+      // Unreferenced now: gc must be able to delete the tree's folders.
+      writeFileSync(
+        ws.path('pipeline.yaml'),
+        'stages:\n  other:\n    cmd: echo x > x.txt\n    outs: [x.txt]\n',
+      );
+      assert.equal((await cli(ws.dir, ['run', 'pipeline.yaml'])).code, 0);
+      const gc = await cli(ws.dir, ['gc']);
+      assert.equal(gc.code, 0, gc.stderr);
+      assert.ok(!readdirSync(ws.path('cache/trees')).includes(tree), 'gc left the tree');
+    } finally {
+      ws.remove();
+    }
+  });
+});
