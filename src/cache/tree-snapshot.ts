@@ -44,13 +44,12 @@ export async function walkTree(
   const links: TreeLink[] = [];
   const ancestors = new Set<string>();
   let entries = 0;
-  const walk = async (rel: string, scope: string): Promise<void> => {
+  const walk = async (rel: string, absolute: string, scope: string): Promise<void> => {
     // NOTE: the walk uses the synchronous calls: an output of 100,000 small files spent most of its
     // time waiting for each promise's round trip through libuv's thread pool (about 10x the call
     // itself on a busy 2-core machine). It yields to the event loop now and then, so the other
     // stages of a run (their logs, their exits) are not held up for long.
     if (++entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
-    const absolute = join(root, rel);
     const info = options.links === 'follow' ? statEntry(absolute, rel) : lstatEntry(absolute, rel);
     if (info.isSymbolicLink() && rel === scope) {
       // A declared out that is itself a link to a file (`ln -s data/x out.bin`) is stored as that
@@ -85,7 +84,10 @@ export async function walkTree(
       options.onFolder?.(info);
       const names = readNames(absolute, rel);
       if (names.length === 0) dirs.push(rel);
-      for (const name of names) await walk(rel === '' ? name : posix.join(rel, name), scope);
+      // NOTE: concatenation, not join: a name read from a folder has no "/" and is never "." or
+      // "..", so there is nothing to normalise, and join cost more than the lstat of a small file.
+      for (const name of names)
+        await walk(rel === '' ? name : `${rel}/${name}`, `${absolute}/${name}`, scope);
       if (options.links === 'follow') ancestors.delete(realpathSync.native(absolute));
     } else if (info.isFile()) {
       const digest = await visit(absolute, info);
@@ -97,7 +99,7 @@ export async function walkTree(
       throw new TreeEntryError(rel, `is ${specialKind(info)}, not a file or folder`);
     }
   };
-  for (const path of paths) await walk(path, path);
+  for (const path of paths) await walk(path, join(root, path), path);
   const byPath = (a: { path: string }, b: { path: string }) =>
     a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
   files.sort(byPath);
@@ -140,21 +142,33 @@ function lstatEntry(absolute: string, rel: string): Stats {
 
 /** A folder's entry names, sorted; a name that is not valid UTF-8 cannot be named in a manifest. */
 function readNames(absolute: string, rel: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(absolute);
+  } catch (error) {
+    throw new TreeEntryError(rel, describeErrno(error), error);
+  }
+  // NOTE: names as text, and as bytes only where one may not be UTF-8 (decoding put U+FFFD in it):
+  // a buffer per name of a folder of 100,000 files cost more than reading the folder.
+  if (names.some((name) => name.includes('\ufffd'))) checkUtf8Names(absolute, rel);
+  return names.sort();
+}
+
+/** Throws for the first name in the folder that is not valid UTF-8. */
+function checkUtf8Names(absolute: string, rel: string): void {
   let raw: Buffer[];
   try {
     raw = readdirSync(absolute, { encoding: 'buffer' });
   } catch (error) {
     throw new TreeEntryError(rel, describeErrno(error), error);
   }
-  const names = raw.map((bytes) => {
+  for (const bytes of raw) {
     const name = bytes.toString('utf8');
     if (!Buffer.from(name, 'utf8').equals(bytes)) {
       const shown = rel === '' ? name : posix.join(rel, name);
       throw new TreeEntryError(shown, 'has a name that is not valid UTF-8 (rename it)');
     }
-    return name;
-  });
-  return names.sort();
+  }
 }
 
 function describeErrno(error: unknown): string {
