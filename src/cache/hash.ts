@@ -42,8 +42,15 @@ export async function hashBytes(data: Uint8Array | string): Promise<string> {
  */
 export async function hashFile(path: string, size?: number, mode?: number): Promise<string> {
   if (size !== undefined && size <= SMALL_FILE) {
+    // NOTE: the hasher first, then read and hash with no await between: the bytes are in the one
+    // shared buffer, which another hashFile (another stage) would overwrite during an await.
+    const hasher = await sharedHasher();
     const whole = readSmallFile(path, size, mode);
-    if (whole) return hashBytes(whole);
+    if (whole) {
+      hasher.init();
+      hasher.update(whole);
+      return hasher.digest('hex');
+    }
   }
   const hasher = await createXXHash128();
   hasher.init();

@@ -61,3 +61,16 @@ test('a small file hashed with a stale size: its whole content, wherever the sha
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('small files hashed at the same time each get their own digest (one shared read buffer)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2o-hash-'));
+  try {
+    const contents = Array.from({ length: 64 }, (_, i) => randomBytes(100 + i * 37));
+    for (const [i, bytes] of contents.entries()) writeFileSync(join(dir, `f${i}`), bytes);
+    const digests = await Promise.all(contents.map((bytes, i) => hashFile(join(dir, `f${i}`), bytes.length)));
+    const expected = await Promise.all(contents.map((bytes) => hashBytes(bytes)));
+    assert.deepEqual(digests, expected);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
