@@ -94,7 +94,9 @@ export async function hashFile(path: string, size?: number, mode?: number): Prom
 
 // NOTE: one buffer for every small file, not readFileSync's new one (plus an fstat) per file: a
 // tree of 100,000 files of 1 KiB left 100 MB of buffers to the garbage collector, which `verify`
-// showed as peak memory.
+// showed as peak memory. A file over SHARED_MAX (a big tree's manifest) gets a buffer of its own,
+// so the shared one never stays that big.
+const SHARED_MAX = 1 << 20;
 let scratch = Buffer.allocUnsafe(64 << 10);
 
 /**
@@ -104,15 +106,17 @@ let scratch = Buffer.allocUnsafe(64 << 10);
  * 0 bytes: one system call less per file of a big tree).
  */
 function readSmallFile(path: string, size: number, mode: number | undefined): Buffer | undefined {
-  if (scratch.length < size + 1) scratch = Buffer.allocUnsafe(Math.max(size + 1, scratch.length * 2));
+  if (size < SHARED_MAX && scratch.length < size + 1)
+    scratch = Buffer.allocUnsafe(Math.min(SHARED_MAX, Math.max(size + 1, scratch.length * 2)));
+  const buffer = size < SHARED_MAX ? scratch : Buffer.allocUnsafe(size + 1);
   const fd = openSync(path, 'r');
   try {
     let length = 0;
     for (;;) {
-      const asked = scratch.length - length;
-      const n = readSync(fd, scratch, length, asked, null);
+      const asked = buffer.length - length;
+      const n = readSync(fd, buffer, length, asked, null);
       length += n;
-      if (n === 0 || (length === size && n < asked)) return scratch.subarray(0, length);
+      if (n === 0 || (length === size && n < asked)) return buffer.subarray(0, length);
       if (length > size) return undefined;
     }
   } finally {

@@ -35,8 +35,13 @@ export class StateTable {
       return;
     }
     this.kinds[slot] = (state.state === 'ok' ? OK : CORRUPT) | (state.remember ? REMEMBER : 0);
-    const { size, ino, dev, mtimeMs, ctimeMs } = state.stat;
-    this.numbers.set([size, ino, dev, mtimeMs, ctimeMs], slot * NUMBERS);
+    const { stat } = state;
+    const base = slot * NUMBERS;
+    this.numbers[base] = stat.size;
+    this.numbers[base + 1] = stat.ino;
+    this.numbers[base + 2] = stat.dev;
+    this.numbers[base + 3] = stat.mtimeMs;
+    this.numbers[base + 4] = stat.ctimeMs;
     if (state.state === 'corrupt') this.corrupt.set(slot, { reason: state.reason, actual: state.actual });
     else this.corrupt.delete(slot);
   }
