@@ -442,7 +442,10 @@ export class CacheStore {
     const treeDir = this.layout.tree(tree);
     const folderStat = statSync(treeDir, { throwIfNoEntry: false });
     const folder = folderStat?.isDirectory() ? folderStat : undefined;
-    const sealed = folder && sealIn(this.validated.get(treeDir, folder));
+    // NOTE: only a big tree is sealed: for a tree of a few files (a no-op of 1,000 stages checks
+    // 1,000 of them) the walk costs more system calls than a stat of each file.
+    const sealable = manifestStat.size > MANIFEST_MEMO_MAX;
+    const sealed = sealable && folder ? sealIn(this.validated.get(treeDir, folder)) : undefined;
     if (sealed !== undefined && (await walkTreeFolder(treeDir, manifestStat))?.seal === sealed) {
       this.intactFolders.add(tree);
       return undefined;
@@ -464,21 +467,29 @@ export class CacheStore {
         reason: `is not a valid manifest (${(error as Error).message})`,
       };
     }
-    // One walk of the folder: the stats it saw check the files, and seal the folder if it is whole.
+    // A big tree: one walk of its folder, whose stats check the files and seal the folder if it is
+    // whole. A small one: each file's stat through the folder, while they are verified objects.
     const inFolder = new Map<string, Stats>();
     const linksInFolder = new Map<string, string>();
     const walked =
-      folder &&
-      (await walkTreeFolder(treeDir, manifestStat, (rel, stat, target) => {
-        if (target === undefined) inFolder.set(rel, stat);
-        else linksInFolder.set(rel, target);
-      }));
+      sealable && folder
+        ? await walkTreeFolder(treeDir, manifestStat, (rel, stat, target) => {
+            if (target === undefined) inFolder.set(rel, stat);
+            else linksInFolder.set(rel, target);
+          })
+        : undefined;
     let whole = walked !== undefined;
+    let viaFolder = folder !== undefined;
     const pending: { file: TreeEntry; path: string; stat: Stats }[] = [];
     for (const file of manifest.files) {
       const path = this.layout.object(file.digest);
-      const linked = inFolder.get(file.path);
+      const linked = walked
+        ? inFolder.get(file.path)
+        : viaFolder
+          ? statSync(join(treeDir, file.path), { throwIfNoEntry: false })
+          : undefined;
       if (linked && this.linksVerifiedObject(linked, path, file)) continue;
+      viaFolder = false;
       const stat = statSync(path, { throwIfNoEntry: false });
       // The folder's file is still this object's inode, as it was when the walk saw it.
       if (!(linked && stat && sameStat(linked, stat))) whole = false;
@@ -510,13 +521,15 @@ export class CacheStore {
       if (actual !== file.digest)
         return { digest: file.digest, path, file: file.path, reason: corruptReason(actual) };
     }
+    const linkAt = (rel: string) =>
+      walked ? linksInFolder.get(rel) : readLinkOrUndefined(join(treeDir, rel));
     const links = manifest.links ?? [];
-    if (whole && links.every((link) => linksInFolder.get(link.path) === link.target)) {
+    if ((walked ? whole : viaFolder) && links.every((link) => linkAt(link.path) === link.target)) {
       this.intactFolders.add(tree);
       // NOTE: as the stat cache, never a folder changed in the last moments: a write in the same
       // timestamp tick as the walk could keep every field the seal holds.
-      if (Date.now() - walked!.newest > RACY_MS)
-        this.validated.remember(treeDir, folder!, { seal: walked!.seal });
+      if (walked && Date.now() - walked.newest > RACY_MS)
+        this.validated.remember(treeDir, folder!, { seal: walked.seal });
     }
     return undefined;
   }
