@@ -1,7 +1,7 @@
 // Content digests with hash-wasm's XXH128 (about 4.5 GB/s of one core's time, 4x its BLAKE3). The cache is a local
 // build cache, not a trust boundary, so a fast 128-bit non-cryptographic hash is the right trade.
 
-import { readFileSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { IHasher } from 'hash-wasm';
 // The single-algorithm build: start-up parses 20 KB instead of hash-wasm's 270 KB index.
@@ -36,10 +36,22 @@ export async function hashBytes(data: Uint8Array | string): Promise<string> {
 /**
  * Digest of a file's content, streamed so memory stays bounded. The next chunks are read on libuv's
  * thread pool (positional reads, IN_FLIGHT at a time) while this thread hashes the current one, so
- * reading and hashing overlap on two cores. Chunks are hashed strictly in file order.
+ * reading and hashing overlap on two cores. Chunks are hashed strictly in file order. With `mode`,
+ * the file's mode is set through the open descriptor once it is read (the store makes an object
+ * read-only so: one path lookup less per file of a big tree than a chmod by path).
  */
-export async function hashFile(path: string, size?: number): Promise<string> {
-  if (size !== undefined && size <= SMALL_FILE) return hashBytes(readFileSync(path));
+export async function hashFile(path: string, size?: number, mode?: number): Promise<string> {
+  if (size !== undefined && size <= SMALL_FILE) {
+    // NOTE: the hasher first, then read and hash with no await between: the bytes are in the one
+    // shared buffer, which another hashFile (another stage) would overwrite during an await.
+    const hasher = await sharedHasher();
+    const whole = readSmallFile(path, size, mode);
+    if (whole) {
+      hasher.init();
+      hasher.update(whole);
+      return hasher.digest('hex');
+    }
+  }
   const hasher = await createXXHash128();
   hasher.init();
   const handle = await open(path, 'r');
@@ -73,9 +85,47 @@ export async function hashFile(path: string, size?: number): Promise<string> {
     }
   } finally {
     await Promise.allSettled(reads);
+    if (mode !== undefined) await handle.chmod(mode).catch(() => undefined);
     await handle.close();
   }
+  if (mode !== undefined) chmodSync(path, mode); // a failed chmod through the handle says why here
   return hasher.digest('hex');
+}
+
+// NOTE: one buffer for every small file, not readFileSync's new one (plus an fstat) per file: a
+// tree of 100,000 files of 1 KiB left 100 MB of buffers to the garbage collector, which `verify`
+// showed as peak memory. A file over SHARED_MAX (a big tree's manifest) gets a buffer of its own,
+// so the shared one never stays that big.
+const SHARED_MAX = 1 << 20;
+let scratch = Buffer.allocUnsafe(64 << 10);
+
+/**
+ * A small file's bytes (a view of the shared buffer, valid until the next call); undefined when it
+ * turned out bigger than `size` (it changed meanwhile: the caller streams it). A read that stops
+ * short at exactly the size the caller's stat saw is the end of the file (no second read to see
+ * 0 bytes: one system call less per file of a big tree).
+ */
+function readSmallFile(path: string, size: number, mode: number | undefined): Buffer | undefined {
+  if (size < SHARED_MAX && scratch.length < size + 1)
+    scratch = Buffer.allocUnsafe(Math.min(SHARED_MAX, Math.max(size + 1, scratch.length * 2)));
+  const buffer = size < SHARED_MAX ? scratch : Buffer.allocUnsafe(size + 1);
+  const fd = openSync(path, 'r');
+  try {
+    let length = 0;
+    for (;;) {
+      const asked = buffer.length - length;
+      const n = readSync(fd, buffer, length, asked, null);
+      length += n;
+      if (n === 0 || (length === size && n < asked)) return buffer.subarray(0, length);
+      if (length > size) return undefined;
+    }
+  } finally {
+    try {
+      if (mode !== undefined) fchmodSync(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
+  }
 }
 
 /** Hashes the file from `position` to its end, one read at a time. */

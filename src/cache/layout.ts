@@ -106,7 +106,7 @@ export class CacheLayout {
     return join(this.root, 'tmp');
   }
   get statCache(): string {
-    return join(this.root, 'stat-cache.json');
+    return join(this.root, 'stat-cache.txt');
   }
   get format(): string {
     return join(this.root, 'FORMAT');

@@ -13,6 +13,7 @@ import {
   readFileSync,
   readlinkSync,
   renameSync,
+  rmSync,
   type Stats,
   statSync,
   unlinkSync,
@@ -23,13 +24,13 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { writeNewFile } from '../util/write-new-file.ts';
-import { canonicalJson } from './canonical.ts';
 import { hashBytes, hashFile } from './hash.ts';
 import { CACHE_FORMAT, CacheLayout, DIGEST } from './layout.ts';
 import { OWNER_TAG } from './liveness.ts';
 import type { RunRecord, ServedRecord } from './record.ts';
-import { StatCache } from './stat-cache.ts';
+import { RACY_MS, StatCache } from './stat-cache.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
+import { walkTreeFolder } from './tree-seal.ts';
 import { manifestProblem, parseManifest, recordProblem } from './validate.ts';
 import { ValidatedFiles } from './validated-files.ts';
 
@@ -58,6 +59,13 @@ export interface TreeManifest {
  * checked by size only there (`verify` rehashes everything).
  */
 export const VERIFY_ON_READ_MAX = 8 << 20;
+
+/**
+ * Manifests up to this size are kept in the memo of validated files. A bigger one would cost every
+ * run that reads the memo as much as reading the manifest itself (parsing it), and its tree is
+ * checked through its seal (tree-seal.ts), which needs no manifest.
+ */
+const MANIFEST_MEMO_MAX = 256 << 10;
 
 /** Why a cached result cannot be served: one of its objects is missing, damaged or corrupt. */
 export interface Damage {
@@ -90,12 +98,13 @@ export class CacheStore {
    */
   private readonly seenIntact = new Map<string, string>();
   /**
-   * Trees whose folder checkTree found, file by file, to be the verified objects' own inodes: their
-   * files need no second look when the same process materializes them (a fully cached run checks
-   * each tree when planning and links it into runs/ at the end). A quarantine in this process, or
-   * a tree folder removed meanwhile (input-guard.ts), drops or bypasses this.
+   * Trees whose folder checkTree found to hold the verified objects' own inodes and the manifest's
+   * links (file by file, or by its seal): the same process materializes them without a second look
+   * (a fully cached run checks each tree when planning and links it into runs/ at the end). A
+   * quarantine in this process, or a tree folder removed meanwhile (input-guard.ts), drops or
+   * bypasses this.
    */
-  private readonly filesLinkedIntact = new Set<string>();
+  private readonly intactFolders = new Set<string>();
 
   private constructor(readonly root: string) {
     this.layout = new CacheLayout(root);
@@ -162,6 +171,84 @@ export class CacheStore {
     return digest;
   }
 
+  /**
+   * Stores a staged file as an object and leaves it where it is, as a hard link to that object (one
+   * link, where adoptFile and a tree built later took a stat, a rename and a link). An existing
+   * intact object is kept, and the file here becomes a link to it; a damaged one is replaced by
+   * this file. Returns the digest. NOTE: all synchronous: the link made on libuv's thread pool
+   * instead (the other core) cost more CPU in thread hand-offs than it saved on this thread.
+   */
+  async adoptInPlace(path: string, size: number, exec: boolean, seen: Stats): Promise<string> {
+    const digest = await hashFile(path, size, exec ? 0o555 : 0o444);
+    const target = this.layout.object(digest);
+    this.ensureDirSync(dirname(target));
+    try {
+      linkSync(path, target);
+      // chmod and link keep size, mtime and inode, so the caller's stat of the file signs the object.
+      this.seenIntact.set(target, signature(seen));
+      return digest;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const existing = statSync(target, { throwIfNoEntry: false });
+    if (existing && (await this.holds(target, digest, existing, size))) {
+      if (exec) chmodSync(target, 0o555);
+      if (!this.replaceWithObject(path, digest))
+        throw new Error(`cannot replace ${path} with a link to object ${target}`);
+      return digest;
+    }
+    const tmp = this.tmpName('object');
+    linkSync(path, tmp);
+    renameSync(tmp, target);
+    this.seenIntact.set(target, signature(seen));
+    return digest;
+  }
+
+  /**
+   * Puts the object `digest` at `path` in place of what is there (a hard link; a copy with the
+   * object's times where the object has all the links the file system allows). False when the
+   * object is gone (a concurrent gc): the caller builds the tree from the objects instead.
+   */
+  replaceWithObject(path: string, digest: string): boolean {
+    const source = this.layout.object(digest);
+    rmSync(path, { force: true });
+    try {
+      linkSync(source, path);
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return false;
+      if (code !== 'EMLINK') throw error;
+    }
+    copyFileSync(source, path);
+    const { atimeMs, mtimeMs } = statSync(source);
+    utimesSync(path, atimeMs / 1000, mtimeMs / 1000);
+    return true;
+  }
+
+  /**
+   * Makes the outs a stage stored with adoptInPlace (every file its object's inode, every link
+   * checked by the walk) the folder of their tree: moved under trees/ as they are, instead of a
+   * link per file made by materialize. Nothing is done when the tree's folder exists; a move that
+   * fails leaves materialize to build the folder from the objects.
+   */
+  async adoptTree(tree: string, root: string, paths: readonly string[]): Promise<void> {
+    const dir = this.layout.tree(tree);
+    if (existsSync(dir)) return;
+    const staging = await this.makeTmpDir('tree');
+    try {
+      for (const path of paths) {
+        mkdirSync(dirname(join(staging, path)), { recursive: true });
+        renameSync(join(root, path), join(staging, path));
+      }
+      await this.ensureDir(dirname(dir));
+      renameSync(staging, dir);
+      this.intactFolders.add(tree);
+    } catch {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
   /** Stores bytes (manifests) as an object; returns the digest. An existing object is kept if equal. */
   async putBytes(data: string | Uint8Array): Promise<string> {
     const digest = await hashBytes(data);
@@ -202,7 +289,7 @@ export class CacheStore {
     }
     this.manifests.delete(digest);
     this.seenIntact.delete(this.layout.object(digest));
-    this.filesLinkedIntact.clear();
+    this.intactFolders.clear();
     return target;
   }
 
@@ -214,7 +301,7 @@ export class CacheStore {
 
   /** Stores a manifest as an object; its digest names the tree. */
   async putManifest(manifest: TreeManifest): Promise<string> {
-    return this.putBytes(canonicalJson(manifest));
+    return this.putBytes(manifestJson(manifest));
   }
 
   /**
@@ -242,7 +329,7 @@ export class CacheStore {
     if (memo !== undefined && manifestProblem(memo) === undefined) manifest = memo as TreeManifest;
     else {
       manifest = this.readManifest(tree);
-      this.validated.remember(path, stat, manifest);
+      if (stat.size <= MANIFEST_MEMO_MAX) this.validated.remember(path, stat, manifest);
     }
     this.manifests.set(tree, manifest);
     return manifest;
@@ -255,9 +342,10 @@ export class CacheStore {
    */
   async materialize(digest: string): Promise<string> {
     const dir = this.layout.tree(digest);
+    if (this.intactFolders.has(digest) && existsSync(dir)) return dir;
     const manifest = this.readManifest(digest);
     if (existsSync(dir)) {
-      if (await this.treeLooksIntact(dir, digest, manifest)) return dir;
+      if (await this.treeLooksIntact(dir, manifest)) return dir;
       await rm(dir, { recursive: true, force: true });
     }
     const staging = await this.makeTmpDir('tree');
@@ -342,11 +430,27 @@ export class CacheStore {
     return record;
   }
 
-  /** The first problem that keeps a tree from being served (see serve), or undefined. */
+  /**
+   * The first problem that keeps a tree from being served (see serve), or undefined. A tree folder
+   * sealed before (tree-seal.ts) and unchanged since is checked by one walk of it; otherwise every
+   * file is checked, through the folder where its file is the object's own inode, and a folder
+   * found whole (every file a verified object's inode, every link as the manifest says) is sealed.
+   */
   async checkTree(tree: string): Promise<Damage | undefined> {
     const manifestPath = this.layout.object(tree);
     const manifestStat = statSync(manifestPath, { throwIfNoEntry: false });
     if (!manifestStat?.isFile()) return { digest: tree, path: manifestPath, reason: 'is missing' };
+    const treeDir = this.layout.tree(tree);
+    const folderStat = statSync(treeDir, { throwIfNoEntry: false });
+    const folder = folderStat?.isDirectory() ? folderStat : undefined;
+    // NOTE: only a big tree is sealed: for a tree of a few files (a no-op of 1,000 stages checks
+    // 1,000 of them) the walk costs more system calls than a stat of each file.
+    const sealable = manifestStat.size > MANIFEST_MEMO_MAX;
+    const sealed = sealable && folder ? sealIn(this.validated.get(treeDir, folder)) : undefined;
+    if (sealed !== undefined && (await walkTreeFolder(treeDir, manifestStat))?.seal === sealed) {
+      this.intactFolders.add(tree);
+      return undefined;
+    }
     const manifestOk = this.statCache.known(manifestPath, manifestStat) === tree;
     if (!manifestOk && manifestStat.size <= VERIFY_ON_READ_MAX) {
       const bytes = readIfFile(manifestPath);
@@ -364,19 +468,40 @@ export class CacheStore {
         reason: `is not a valid manifest (${(error as Error).message})`,
       };
     }
+    // A big tree: one walk of its folder, whose stats check the files and seal the folder if it is
+    // whole. A small one: each file's stat through the folder, while they are verified objects.
+    const inFolder = new Map<string, Stats>();
+    const linksInFolder = new Map<string, string>();
+    const walked =
+      sealable && folder
+        ? await walkTreeFolder(treeDir, manifestStat, (rel, stat, target) => {
+            if (target === undefined) inFolder.set(rel, stat);
+            else linksInFolder.set(rel, target);
+          })
+        : undefined;
+    let whole = walked !== undefined;
+    let viaFolder = folder !== undefined;
     const pending: { file: TreeEntry; path: string; stat: Stats }[] = [];
-    const treeDir = this.layout.tree(tree);
-    let viaTree = existsSync(treeDir);
     for (const file of manifest.files) {
       const path = this.layout.object(file.digest);
-      if (viaTree && this.linksVerifiedObject(join(treeDir, file.path), path, file)) continue;
-      viaTree = false;
+      const linked = walked
+        ? inFolder.get(file.path)
+        : viaFolder
+          ? statSync(join(treeDir, file.path), { throwIfNoEntry: false })
+          : undefined;
+      if (linked && this.linksVerifiedObject(linked, path, file)) continue;
+      viaFolder = false;
       const stat = statSync(path, { throwIfNoEntry: false });
+      // The folder's file is still this object's inode, as it was when the walk saw it.
+      if (!(linked && stat && sameStat(linked, stat))) whole = false;
       const base = { digest: file.digest, path, file: file.path };
       if (!stat?.isFile()) return { ...base, reason: 'is missing' };
       if (stat.size !== file.size)
         return { ...base, reason: `has ${stat.size} bytes, expected ${file.size}` };
-      if (stat.size > VERIFY_ON_READ_MAX) continue;
+      if (stat.size > VERIFY_ON_READ_MAX) {
+        whole = false;
+        continue;
+      }
       const known = this.verifiedDigest(path, stat, file.digest);
       if (known === undefined) pending.push({ file, path, stat });
       else if (known !== file.digest) return { ...base, reason: corruptReason(known) };
@@ -397,7 +522,16 @@ export class CacheStore {
       if (actual !== file.digest)
         return { digest: file.digest, path, file: file.path, reason: corruptReason(actual) };
     }
-    if (viaTree) this.filesLinkedIntact.add(tree);
+    const linkAt = (rel: string) =>
+      walked ? linksInFolder.get(rel) : readLinkOrUndefined(join(treeDir, rel));
+    const links = manifest.links ?? [];
+    if ((walked ? whole : viaFolder) && links.every((link) => linkAt(link.path) === link.target)) {
+      this.intactFolders.add(tree);
+      // NOTE: as the stat cache, never a folder changed in the last moments: a write in the same
+      // timestamp tick as the walk could keep every field the seal holds.
+      if (walked && Date.now() - walked.newest > RACY_MS)
+        this.validated.remember(treeDir, folder!, { seal: walked.seal });
+    }
     return undefined;
   }
 
@@ -412,28 +546,25 @@ export class CacheStore {
   }
 
   /**
-   * True when the tree's file at `treeFile` is the inode of the object at `objectPath`, as the stat
-   * cache recorded it when it verified the object's digest: one stat checks both the object and the
-   * tree's file. NOTE: this rests on ctime, which the stat cache records (seenIntact does not):
-   * linking, unlinking or renaming an inode moves its ctime, as a write moves its mtime, so an
-   * object removed, quarantined or rewritten since it was verified no longer matches, and the
-   * caller falls back to the object itself.
+   * True when a tree's file, as `linked` (its lstat) shows it, is the inode of the object at
+   * `objectPath`, as the stat cache recorded it when it verified the object's digest: one stat
+   * checks both the object and the tree's file. NOTE: this rests on ctime, which the stat cache
+   * records (seenIntact does not): linking, unlinking or renaming an inode moves its ctime, as a
+   * write moves its mtime, so an object removed, quarantined or rewritten since it was verified no
+   * longer matches, and the caller falls back to the object itself.
    */
-  private linksVerifiedObject(treeFile: string, objectPath: string, file: TreeEntry): boolean {
-    if (file.size > VERIFY_ON_READ_MAX) return false;
-    const linked = statSync(treeFile, { throwIfNoEntry: false });
-    if (!linked?.isFile() || linked.size !== file.size) return false;
+  private linksVerifiedObject(linked: Stats, objectPath: string, file: TreeEntry): boolean {
+    if (file.size > VERIFY_ON_READ_MAX || !linked.isFile() || linked.size !== file.size) return false;
     return this.statCache.known(objectPath, linked) === file.digest;
   }
 
-  private async treeLooksIntact(dir: string, tree: string, manifest: TreeManifest): Promise<boolean> {
+  private async treeLooksIntact(dir: string, manifest: TreeManifest): Promise<boolean> {
     for (const link of manifest.links ?? [])
       if (readLinkOrUndefined(join(dir, link.path)) !== link.target) return false;
-    if (this.filesLinkedIntact.has(tree)) return true;
     for (const file of manifest.files) {
       const objectPath = this.layout.object(file.digest);
-      if (this.linksVerifiedObject(join(dir, file.path), objectPath, file)) continue;
       const linked = statSync(join(dir, file.path), { throwIfNoEntry: false });
+      if (linked && this.linksVerifiedObject(linked, objectPath, file)) continue;
       if (linked?.size !== file.size) return false;
       const object = statSync(objectPath, { throwIfNoEntry: false });
       // No object left: the tree holds the only copy; keep it if it is still right (serve reports
@@ -514,6 +645,23 @@ export class CacheStore {
 }
 
 /**
+ * canonicalJson of a manifest, written out entry by entry in its keys' sorted order: canonicalJson
+ * sorts the keys of each of a big tree's 100,000 entries. Byte for byte the same text (a unit test
+ * compares them), so trees keep their digests.
+ */
+export function manifestJson(manifest: TreeManifest): string {
+  const text = (value: string) => JSON.stringify(value);
+  const files = manifest.files.map(
+    (f) =>
+      `{"digest":${text(f.digest)},${f.exec ? '"exec":true,' : ''}"path":${text(f.path)},"size":${JSON.stringify(f.size)}}`,
+  );
+  const links = manifest.links?.map((l) => `{"path":${text(l.path)},"target":${text(l.target)}}`);
+  return `{"dirs":[${manifest.dirs.map(text).join(',')}],"files":[${files.join(',')}],"format":${manifest.format}${
+    links ? `,"links":[${links.join(',')}]` : ''
+  }}`;
+}
+
+/**
  * Creates a tree's links, then checks each where it now stands: a manifest from a shared cache is
  * data, and a link leading out of the tree (to /etc, say) would let a stage write there.
  */
@@ -570,6 +718,23 @@ function yieldToEventLoop(): Promise<void> {
  */
 function sameTime(a: number, b: number): boolean {
   return Math.abs(a - b) < 0.001;
+}
+
+/** The same inode, unchanged: what the stat cache compares, and the device. */
+function sameStat(a: Stats, b: Stats): boolean {
+  return (
+    a.ino === b.ino &&
+    a.dev === b.dev &&
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs
+  );
+}
+
+/** The seal a memo entry of a tree folder holds, if it is one. */
+function sealIn(memo: unknown): string | undefined {
+  const seal = (memo as { seal?: unknown } | undefined)?.seal;
+  return typeof seal === 'string' ? seal : undefined;
 }
 
 function signature(stat: Stats): string {

@@ -37,20 +37,19 @@ export async function walkTree(
   root: string,
   paths: readonly string[],
   visit: FileVisitor,
-  options: { links: 'follow' | 'keep' },
+  options: { links: 'follow' | 'keep'; onFolder?: (info: Stats) => void },
 ): Promise<TreeManifest> {
   const files: TreeEntry[] = [];
   const dirs: string[] = [];
   const links: TreeLink[] = [];
   const ancestors = new Set<string>();
   let entries = 0;
-  const walk = async (rel: string, scope: string): Promise<void> => {
+  const walk = async (rel: string, absolute: string, scope: string): Promise<void> => {
     // NOTE: the walk uses the synchronous calls: an output of 100,000 small files spent most of its
     // time waiting for each promise's round trip through libuv's thread pool (about 10x the call
     // itself on a busy 2-core machine). It yields to the event loop now and then, so the other
     // stages of a run (their logs, their exits) are not held up for long.
     if (++entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
-    const absolute = join(root, rel);
     const info = options.links === 'follow' ? statEntry(absolute, rel) : lstatEntry(absolute, rel);
     if (info.isSymbolicLink() && rel === scope) {
       // A declared out that is itself a link to a file (`ln -s data/x out.bin`) is stored as that
@@ -82,9 +81,13 @@ export async function walkTree(
           throw new TreeEntryError(rel, 'is a symbolic link to a folder that contains it (a loop)');
         ancestors.add(real);
       }
+      options.onFolder?.(info);
       const names = readNames(absolute, rel);
       if (names.length === 0) dirs.push(rel);
-      for (const name of names) await walk(rel === '' ? name : posix.join(rel, name), scope);
+      // NOTE: concatenation, not join: a name read from a folder has no "/" and is never "." or
+      // "..", so there is nothing to normalise, and join cost more than the lstat of a small file.
+      for (const name of names)
+        await walk(rel === '' ? name : `${rel}/${name}`, `${absolute}/${name}`, scope);
       if (options.links === 'follow') ancestors.delete(realpathSync.native(absolute));
     } else if (info.isFile()) {
       const digest = await visit(absolute, info);
@@ -96,7 +99,7 @@ export async function walkTree(
       throw new TreeEntryError(rel, `is ${specialKind(info)}, not a file or folder`);
     }
   };
-  for (const path of paths) await walk(path, path);
+  for (const path of paths) await walk(path, join(root, path), path);
   const byPath = (a: { path: string }, b: { path: string }) =>
     a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
   files.sort(byPath);
@@ -139,21 +142,33 @@ function lstatEntry(absolute: string, rel: string): Stats {
 
 /** A folder's entry names, sorted; a name that is not valid UTF-8 cannot be named in a manifest. */
 function readNames(absolute: string, rel: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(absolute);
+  } catch (error) {
+    throw new TreeEntryError(rel, describeErrno(error), error);
+  }
+  // NOTE: names as text, and as bytes only where one may not be UTF-8 (decoding put U+FFFD in it):
+  // a buffer per name of a folder of 100,000 files cost more than reading the folder.
+  if (names.some((name) => name.includes('\ufffd'))) checkUtf8Names(absolute, rel);
+  return names.sort();
+}
+
+/** Throws for the first name in the folder that is not valid UTF-8. */
+function checkUtf8Names(absolute: string, rel: string): void {
   let raw: Buffer[];
   try {
     raw = readdirSync(absolute, { encoding: 'buffer' });
   } catch (error) {
     throw new TreeEntryError(rel, describeErrno(error), error);
   }
-  const names = raw.map((bytes) => {
+  for (const bytes of raw) {
     const name = bytes.toString('utf8');
     if (!Buffer.from(name, 'utf8').equals(bytes)) {
       const shown = rel === '' ? name : posix.join(rel, name);
       throw new TreeEntryError(shown, 'has a name that is not valid UTF-8 (rename it)');
     }
-    return name;
-  });
-  return names.sort();
+  }
 }
 
 function describeErrno(error: unknown): string {
@@ -191,29 +206,40 @@ export async function storeOutputs(
     if (path !== '' && parentReal !== resolve(rootReal, parent))
       throw outputError(stage, new TreeEntryError(path, 'lies in a folder that is a link to another place'));
   }
+  // Each file is stored where it is, as a hard link to its object, so that the outs, moved as they
+  // are, become the tree's folder (adoptTree). A folder the owner cannot write or enter (a command
+  // ran chmod on it) would be a tree gc cannot remove: then the tree is built from the objects.
+  let adoptable = true;
   let manifest: TreeManifest;
   try {
     manifest = await walkTree(
       root,
       paths,
       async (absolute, info, borrowed) => {
+        const exec = (info.mode & 0o111) !== 0;
+        if (!borrowed && info.nlink === 1) return store.adoptInPlace(absolute, info.size, exec, info);
         // A file with other hard links may be the project's own data (`ln data/x out/x`), and one
         // reached through a link is someone else's: copy it, so the original is never moved or
-        // made read-only.
-        if (borrowed || info.nlink > 1) {
-          const copy = store.tmpName('copy');
-          await copyFile(absolute, copy);
-          return store.adoptFile(copy, info.size, (info.mode & 0o111) !== 0);
-        }
-        return store.adoptFile(absolute, info.size, (info.mode & 0o111) !== 0, info);
+        // made read-only; its name here (not the original) is then replaced by the object.
+        const copy = store.tmpName('copy');
+        await copyFile(absolute, copy);
+        const digest = await store.adoptFile(copy, info.size, exec);
+        if (adoptable && !store.replaceWithObject(absolute, digest)) adoptable = false;
+        return digest;
       },
-      { links: 'keep' },
+      {
+        links: 'keep',
+        onFolder: (info) => {
+          if ((info.mode & 0o700) !== 0o700) adoptable = false;
+        },
+      },
     );
   } catch (error) {
     if (error instanceof TreeEntryError) throw outputError(stage, error);
     throw error;
   }
   const tree = await store.putManifest(manifest);
+  if (adoptable) await store.adoptTree(tree, root, paths);
   return { tree, files: manifest.files.length, bytes: manifest.files.reduce((n, f) => n + f.size, 0) };
 }
 

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { canonicalJson } from '../../src/cache/canonical.ts';
 import { hashBytes } from '../../src/cache/hash.ts';
+import { manifestJson } from '../../src/cache/store.ts';
 
 function shuffleKeys(value: unknown, seed: number): unknown {
   if (Array.isArray(value)) return value.map((v) => shuffleKeys(v, seed));
@@ -66,5 +67,30 @@ describe('canonical JSON and keys', () => {
   test('the digest is XXH128 as hex (pinned, so a library change cannot silently re-key caches)', async () => {
     assert.equal(await hashBytes(''), '99aa06d3014798d86001c324468d497f');
     assert.equal(await hashBytes('gpt2o'), await hashBytes(new TextEncoder().encode('gpt2o')));
+  });
+});
+
+describe("a tree manifest's JSON", () => {
+  test('written out directly, it is canonicalJson byte for byte', () => {
+    const name = fc.string({ minLength: 1, maxLength: 12 });
+    const digest = fc.stringMatching(/^[0-9a-f]{32}$/);
+    const file = fc.record(
+      { path: name, digest, size: fc.nat(), exec: fc.constant(true as const) },
+      { requiredKeys: ['path', 'digest', 'size'] },
+    );
+    const manifest = fc.record(
+      {
+        format: fc.constant(1 as const),
+        files: fc.array(file, { maxLength: 6 }),
+        dirs: fc.array(name, { maxLength: 3 }),
+        links: fc.array(fc.record({ path: name, target: name }), { maxLength: 3 }),
+      },
+      { requiredKeys: ['format', 'files', 'dirs'] },
+    );
+    fc.assert(fc.property(manifest, (m) => manifestJson(m) === canonicalJson(m)));
+    assert.equal(
+      manifestJson({ format: 1, files: [{ path: 'a "q"\n', digest: 'd', size: 0, exec: true }], dirs: [''] }),
+      '{"dirs":[""],"files":[{"digest":"d","exec":true,"path":"a \\"q\\"\\n","size":0}],"format":1}',
+    );
   });
 });

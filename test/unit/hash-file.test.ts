@@ -42,3 +42,35 @@ test('a read that fails fails the hash with its error (the reads in flight besid
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a small file hashed with a stale size: its whole content, wherever the shared buffer was left', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2o-hash-'));
+  try {
+    const big = randomBytes(300_000);
+    const small = Buffer.from('seven\n');
+    writeFileSync(join(dir, 'big'), big);
+    writeFileSync(join(dir, 'small'), small);
+    // The big file first grows the shared buffer; the small one must not see its leftovers.
+    assert.equal(await hashFile(join(dir, 'big'), big.length), await hashBytes(big));
+    assert.equal(await hashFile(join(dir, 'small'), small.length), await hashBytes(small));
+    // The file grew (or shrank) after its size was taken: the digest is of what it holds now.
+    assert.equal(await hashFile(join(dir, 'big'), 1000), await hashBytes(big));
+    assert.equal(await hashFile(join(dir, 'small'), 100), await hashBytes(small));
+    assert.equal(await hashFile(join(dir, 'small'), 2), await hashBytes(small));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('small files hashed at the same time each get their own digest (one shared read buffer)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gpt2o-hash-'));
+  try {
+    const contents = Array.from({ length: 64 }, (_, i) => randomBytes(100 + i * 37));
+    for (const [i, bytes] of contents.entries()) writeFileSync(join(dir, `f${i}`), bytes);
+    const digests = await Promise.all(contents.map((bytes, i) => hashFile(join(dir, `f${i}`), bytes.length)));
+    const expected = await Promise.all(contents.map((bytes) => hashBytes(bytes)));
+    assert.deepEqual(digests, expected);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -34,13 +34,15 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
   const findings = new Findings();
   const objects = new ObjectStates(store, findings);
   await objects.checkAll(options.onProgress);
+  objects.rememberNew();
   const records = await checkRecords(store, objects, findings);
   const trees = await checkTrees(store, objects, findings);
   checkRefs(store, findings);
   const repaired = options.repair
     ? applyRepairs(store, findings.repairs)
     : { quarantined: 0, records: 0, trees: 0, refs: 0 };
-  store.statCache.save(store.layout.tmp);
+  // Objects a concurrent run added meanwhile, hashed by the checks of records and trees.
+  objects.rememberNew();
   return {
     ok: findings.problems.length === 0,
     objects: objects.hashed,

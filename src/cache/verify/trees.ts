@@ -1,11 +1,11 @@
 // Materialized trees: exactly the manifest's files, links and folders, each file the object's content.
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, opendirSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { hashFile } from '../hash.ts';
 import { DIGEST } from '../layout.ts';
-import type { CacheStore, TreeManifest } from '../store.ts';
+import type { CacheStore, TreeEntry, TreeManifest } from '../store.ts';
 import type { Findings } from './findings.ts';
-import { type ObjectStat, type ObjectStates, sortedEntries } from './objects.ts';
+import { type ObjectStates, sortedEntries } from './objects.ts';
 
 /** Checks every folder under trees/; returns how many were checked. */
 export async function checkTrees(
@@ -30,9 +30,12 @@ export async function checkTrees(
       trees++;
       continue;
     }
+    // Each file the walk finds is checked as it is found, against an index of the manifest (a map
+    // of every file found, then checked, held 100,000 entries more).
+    const unseen = new Map(manifest.files.map((file) => [file.path, file]));
     let found: Walked;
     try {
-      found = walk(dir);
+      found = await walk(dir, (rel, stat) => checkFile(dir, rel, stat, unseen, objects, bad));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed or rebuilt meanwhile
       bad(dir, `cannot be read (${(error as Error).message})`);
@@ -40,7 +43,7 @@ export async function checkTrees(
       continue;
     }
     trees++;
-    await checkFiles(dir, manifest, found, objects, bad);
+    for (const file of unseen.values()) bad(join(dir, file.path), `file "${file.path}" is missing`);
     checkLinksAndFolders(dir, manifest, found, bad);
   }
   return trees;
@@ -48,43 +51,45 @@ export async function checkTrees(
 
 type Bad = (path: string, reason: string) => void;
 
-/** Each manifest file is there with its size and the object's content (a hard link to it, or equal bytes). */
-async function checkFiles(
+/**
+ * A file found in the tree: a file of the manifest (taken out of `unseen`) with its size and the
+ * object's content (a hard link to it, or equal bytes), or an extra one.
+ */
+async function checkFile(
   dir: string,
-  manifest: TreeManifest,
-  found: Walked,
+  rel: string,
+  stat: Stats,
+  unseen: Map<string, TreeEntry>,
   objects: ObjectStates,
   bad: Bad,
-) {
-  for (const file of manifest.files) {
-    const path = join(dir, file.path);
-    const stat = found.files.get(file.path);
-    found.files.delete(file.path);
-    if (!stat) {
-      bad(path, `file "${file.path}" is missing`);
-      continue;
-    }
-    if (stat.size !== file.size) {
-      bad(path, `file "${file.path}" has ${stat.size} bytes, the manifest says ${file.size}`);
-      continue;
-    }
-    const object = await objects.stateOf(file.digest);
-    if (object.state !== 'missing' && object.stat.ino === stat.ino && object.stat.dev === stat.dev) {
-      if (object.state === 'corrupt')
-        bad(path, `file "${file.path}" is a link to corrupt object ${file.digest}`);
-      continue;
-    }
-    // A copy (no hard links here) or a link to an object since replaced: check its content itself.
-    let actual: string;
-    try {
-      actual = await hashFile(path, stat.size);
-    } catch (error) {
-      bad(path, `file "${file.path}" cannot be read (${(error as Error).message})`);
-      continue;
-    }
-    if (actual !== file.digest)
-      bad(path, `file "${file.path}" is corrupt: its content hashes to ${actual}, not ${file.digest}`);
+): Promise<void> {
+  const path = join(dir, rel);
+  const file = unseen.get(rel);
+  if (!file) {
+    bad(path, `extra file "${rel}" (not in the manifest)`);
+    return;
   }
+  unseen.delete(rel);
+  if (stat.size !== file.size) {
+    bad(path, `file "${file.path}" has ${stat.size} bytes, the manifest says ${file.size}`);
+    return;
+  }
+  const object = await objects.stateOf(file.digest);
+  if (object.state !== 'missing' && object.stat.ino === stat.ino && object.stat.dev === stat.dev) {
+    if (object.state === 'corrupt')
+      bad(path, `file "${file.path}" is a link to corrupt object ${file.digest}`);
+    return;
+  }
+  // A copy (no hard links here) or a link to an object since replaced: check its content itself.
+  let actual: string;
+  try {
+    actual = await hashFile(path, stat.size);
+  } catch (error) {
+    bad(path, `file "${file.path}" cannot be read (${(error as Error).message})`);
+    return;
+  }
+  if (actual !== file.digest)
+    bad(path, `file "${file.path}" is corrupt: its content hashes to ${actual}, not ${file.digest}`);
 }
 
 /** Links as the manifest says, folders it implies, and nothing else (what checkFiles did not claim). */
@@ -109,7 +114,6 @@ function checkLinksAndFolders(dir: string, manifest: TreeManifest, found: Walked
       );
   }
   for (const rel of found.links.keys()) bad(join(dir, rel), `extra link "${rel}" (not in the manifest)`);
-  for (const rel of found.files.keys()) bad(join(dir, rel), `extra file "${rel}" (not in the manifest)`);
   for (const rel of found.others) bad(join(dir, rel), `"${rel}" is neither a file nor a folder`);
   for (const rel of found.dirs)
     if (!wanted.has(rel)) bad(join(dir, rel), `extra folder "${rel}" (not in the manifest)`);
@@ -118,29 +122,35 @@ function checkLinksAndFolders(dir: string, manifest: TreeManifest, found: Walked
 }
 
 interface Walked {
-  /** NOTE: size and inode only, not each file's Stats: a tree can hold 100,000 files. */
-  files: Map<string, ObjectStat>;
   dirs: Set<string>;
   links: Map<string, string>;
   others: string[];
 }
 
-/** The files (with their lstat), folders and other entries under a tree folder, by relative POSIX path. */
-function walk(root: string): Walked {
-  const found: Walked = { files: new Map(), dirs: new Set(), links: new Map(), others: [] };
-  const visit = (rel: string) => {
-    for (const entry of readdirSync(rel === '' ? root : join(root, rel), { withFileTypes: true })) {
-      const child = rel === '' ? entry.name : posix.join(rel, entry.name);
-      if (entry.isDirectory()) {
-        found.dirs.add(child);
-        visit(child);
-      } else if (entry.isFile()) {
-        const { size, ino, dev } = lstatSync(join(root, child));
-        found.files.set(child, { size, ino, dev });
-      } else if (entry.isSymbolicLink()) found.links.set(child, readlinkSync(join(root, child)));
-      else found.others.push(child);
+/**
+ * The folders, links and other entries under a tree folder, by relative POSIX path; each file is
+ * handed to `onFile` with its lstat as it is found, and not kept.
+ */
+async function walk(root: string, onFile: (rel: string, stat: Stats) => Promise<void>): Promise<Walked> {
+  const found: Walked = { dirs: new Set(), links: new Map(), others: [] };
+  const visit = async (rel: string) => {
+    // NOTE: entry by entry (opendir), not readdir's array: a folder of 100,000 files is 100,000
+    // entries held at once.
+    const folder = opendirSync(rel === '' ? root : join(root, rel));
+    try {
+      for (let entry = folder.readSync(); entry !== null; entry = folder.readSync()) {
+        const child = rel === '' ? entry.name : posix.join(rel, entry.name);
+        if (entry.isDirectory()) {
+          found.dirs.add(child);
+          await visit(child);
+        } else if (entry.isFile()) await onFile(child, lstatSync(join(root, child)));
+        else if (entry.isSymbolicLink()) found.links.set(child, readlinkSync(join(root, child)));
+        else found.others.push(child);
+      }
+    } finally {
+      folder.closeSync();
     }
   };
-  visit('');
+  await visit('');
   return found;
 }
