@@ -16,26 +16,35 @@ const { Script } = require('node:vm');
 const bundle = join(__dirname, '..', 'dist', 'cli.cjs');
 const cacheFile = `${bundle}.cache`;
 
-let source;
-try {
-  source = readFileSync(bundle, 'utf8');
-} catch (error) {
-  if (error.code !== 'ENOENT') throw error;
-  process.stderr.write(
-    'gpt2o-pipe: dist/cli.cjs is missing; run `npm run build` (npm ci does it for you).\n',
-  );
-  process.exit(2);
-}
-const stamp = source.slice(0, source.indexOf('\n') + 1);
+const { script, stamp } = compile();
 
-const cachedData = readCache();
-const script = new Script(Module.wrap(source), { filename: bundle, cachedData: cachedData.data });
-// GPT2O_CODE_CACHE_REPORT=1 says on stderr whether this start used the cache, and why not.
-if (process.env.GPT2O_CODE_CACHE_REPORT) {
-  const state =
-    cachedData.data === undefined ? cachedData.why : script.cachedDataRejected ? 'refused by V8' : 'used';
-  process.stderr.write(`gpt2o-pipe: code cache ${state}\n`);
+/**
+ * The bundle compiled with its code cache when that is usable. Nothing here outlives the call but
+ * the script (which holds the source V8 needs) and the stamp, copied out of the source.
+ */
+function compile() {
+  let source;
+  try {
+    source = readFileSync(bundle, 'utf8');
+  } catch (error) {
+    if (error.code !== 'ENOENT') throw error;
+    process.stderr.write(
+      'gpt2o-pipe: dist/cli.cjs is missing; run `npm run build` (npm ci does it for you).\n',
+    );
+    process.exit(2);
+  }
+  const stamp = Buffer.from(source.slice(0, source.indexOf('\n') + 1));
+  const cachedData = readCache(stamp);
+  const script = new Script(Module.wrap(source), { filename: bundle, cachedData: cachedData.data });
+  // GPT2O_CODE_CACHE_REPORT=1 says on stderr whether this start used the cache, and why not.
+  if (process.env.GPT2O_CODE_CACHE_REPORT) {
+    const state =
+      cachedData.data === undefined ? cachedData.why : script.cachedDataRejected ? 'refused by V8' : 'used';
+    process.stderr.write(`gpt2o-pipe: code cache ${state}\n`);
+  }
+  return { script, stamp };
 }
+
 const moduleObject = { exports: {} };
 script
   .runInThisContext()
@@ -57,20 +66,19 @@ script
 if (process.env.GPT2O_WRITE_CODE_CACHE) {
   process.on('exit', () => {
     const tmp = `${cacheFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, Buffer.concat([Buffer.from(stamp), script.createCachedData()]));
+    writeFileSync(tmp, Buffer.concat([stamp, script.createCachedData()]));
     renameSync(tmp, cacheFile);
   });
 }
 
 /** The cache's V8 data when it was made from this bundle; otherwise why there is none. */
-function readCache() {
+function readCache(stamp) {
   let data;
   try {
     data = readFileSync(cacheFile);
   } catch {
     return { why: 'absent' };
   }
-  const header = Buffer.from(stamp);
-  if (!data.subarray(0, header.length).equals(header)) return { why: 'made for another build' };
-  return { data: data.subarray(header.length) };
+  if (!data.subarray(0, stamp.length).equals(stamp)) return { why: 'made for another build' };
+  return { data: data.subarray(stamp.length) };
 }

@@ -63,7 +63,8 @@ async function checkFile(
   objects: ObjectStates,
   bad: Bad,
 ): Promise<void> {
-  const path = join(dir, rel);
+  // rel was found on disk by walk(): a relative path of plain names, so no join is needed.
+  const path = `${dir}/${rel}`;
   const file = unseen.get(rel);
   if (!file) {
     bad(path, `extra file "${rel}" (not in the manifest)`);
@@ -139,12 +140,13 @@ async function walk(root: string, onFile: (rel: string, stat: Stats) => Promise<
     const folder = opendirSync(rel === '' ? root : join(root, rel));
     try {
       for (let entry = folder.readSync(); entry !== null; entry = folder.readSync()) {
-        const child = rel === '' ? entry.name : posix.join(rel, entry.name);
+        // A listed name holds no separator: paths are concatenated (as checkFile's), not joined.
+        const child = rel === '' ? entry.name : `${rel}/${entry.name}`;
         if (entry.isDirectory()) {
           found.dirs.add(child);
           await visit(child);
-        } else if (entry.isFile()) await onFile(child, lstatSync(join(root, child)));
-        else if (entry.isSymbolicLink()) found.links.set(child, readlinkSync(join(root, child)));
+        } else if (entry.isFile()) await onFile(child, lstatSync(`${root}/${child}`));
+        else if (entry.isSymbolicLink()) found.links.set(child, readlinkSync(`${root}/${child}`));
         else found.others.push(child);
       }
     } finally {
