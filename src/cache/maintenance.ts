@@ -13,8 +13,9 @@
 // killed process is liveness.ts's rule; a dead one blocks nobody.
 import { EXIT_INTERRUPTED, PipeError } from '../errors.ts';
 import { describeRuns, liveRuns, writeActiveMarker } from './active-runs.ts';
+import { cacheAccessError } from './cache-folder.ts';
 import { lockIsHeldSync, readOwner, tryLock } from './lock.ts';
-import { type CacheStore, cacheAccessError } from './store.ts';
+import type { CacheStore } from './store.ts';
 
 function maintenanceLock(store: CacheStore): string {
   return store.layout.maintenanceLock;

@@ -9,7 +9,6 @@ import {
   existsSync,
   linkSync,
   mkdirSync,
-  readdirSync,
   readFileSync,
   readlinkSync,
   renameSync,
@@ -18,20 +17,21 @@ import {
   statSync,
   unlinkSync,
   utimesSync,
-  writeFileSync,
 } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { writeNewFile } from '../util/write-new-file.ts';
+import { cacheAccessError, initCacheFolder, inspectCacheFolder } from './cache-folder.ts';
 import { hashBytes, hashFile } from './hash.ts';
-import { CACHE_FORMAT, CacheLayout, DIGEST } from './layout.ts';
+import { CacheLayout, DIGEST } from './layout.ts';
 import { OWNER_TAG } from './liveness.ts';
 import type { RunRecord, ServedRecord } from './record.ts';
+import { isServedRecord, readRecordFile } from './record-file.ts';
 import { RACY_MS, StatCache } from './stat-cache.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
 import { walkTreeFolder } from './tree-seal.ts';
-import { manifestProblem, parseManifest, recordProblem } from './validate.ts';
+import { manifestProblem, parseManifest } from './validate.ts';
 import { ValidatedFiles } from './validated-files.ts';
 
 /** A file of an output tree. */
@@ -123,7 +123,7 @@ export class CacheStore {
     const state = inspectCacheFolder(root);
     if (state === 'cache') return store;
     if (state === 'missing' && options.create === false) return store;
-    initCacheFolder(store);
+    initCacheFolder(root, store.layout);
     return store;
   }
 
@@ -451,23 +451,8 @@ export class CacheStore {
       this.intactFolders.add(tree);
       return undefined;
     }
-    const manifestOk = this.statCache.known(manifestPath, manifestStat) === tree;
-    if (!manifestOk && manifestStat.size <= VERIFY_ON_READ_MAX) {
-      const bytes = readIfFile(manifestPath);
-      const actual = bytes ? await hashBytes(bytes) : undefined;
-      if (actual !== tree) return { digest: tree, path: manifestPath, reason: corruptReason(actual) };
-      this.statCache.remember(manifestPath, manifestStat, tree);
-    }
-    let manifest: TreeManifest;
-    try {
-      manifest = this.manifestAt(tree, manifestPath, manifestStat, manifestOk);
-    } catch (error) {
-      return {
-        digest: tree,
-        path: manifestPath,
-        reason: `is not a valid manifest (${(error as Error).message})`,
-      };
-    }
+    const manifest = await this.checkedManifest(tree, manifestPath, manifestStat);
+    if (!('files' in manifest)) return manifest;
     // A big tree: one walk of its folder, whose stats check the files and seal the folder if it is
     // whole. A small one: each file's stat through the folder, while they are verified objects.
     const inFolder = new Map<string, Stats>();
@@ -487,7 +472,8 @@ export class CacheStore {
       const linked = walked
         ? inFolder.get(file.path)
         : viaFolder
-          ? statSync(join(treeDir, file.path), { throwIfNoEntry: false })
+          ? // A validated manifest's paths are relative and normalised: concatenated, not joined.
+            statSync(`${treeDir}/${file.path}`, { throwIfNoEntry: false })
           : undefined;
       if (linked && this.linksVerifiedObject(linked, path, file)) continue;
       viaFolder = false;
@@ -506,6 +492,44 @@ export class CacheStore {
       if (known === undefined) pending.push({ file, path, stat });
       else if (known !== file.digest) return { ...base, reason: corruptReason(known) };
     }
+    const damage = await this.hashUnverified(pending);
+    if (damage) return damage;
+    const linkAt = (rel: string) =>
+      walked ? linksInFolder.get(rel) : readLinkOrUndefined(`${treeDir}/${rel}`);
+    const links = manifest.links ?? [];
+    if ((walked ? whole : viaFolder) && links.every((link) => linkAt(link.path) === link.target)) {
+      this.intactFolders.add(tree);
+      // NOTE: as the stat cache, never a folder changed in the last moments: a write in the same
+      // timestamp tick as the walk could keep every field the seal holds.
+      if (walked && Date.now() - walked.newest > RACY_MS)
+        this.validated.remember(treeDir, folder!, { seal: walked.seal });
+    }
+    return undefined;
+  }
+
+  /**
+   * The manifest of `tree` when its object is intact (known to the stat cache at this stat, or
+   * rehashed up to VERIFY_ON_READ_MAX) and valid; otherwise the damage.
+   */
+  private async checkedManifest(tree: string, path: string, stat: Stats): Promise<TreeManifest | Damage> {
+    const known = this.statCache.known(path, stat) === tree;
+    if (!known && stat.size <= VERIFY_ON_READ_MAX) {
+      const bytes = readIfFile(path);
+      const actual = bytes ? await hashBytes(bytes) : undefined;
+      if (actual !== tree) return { digest: tree, path, reason: corruptReason(actual) };
+      this.statCache.remember(path, stat, tree);
+    }
+    try {
+      return this.manifestAt(tree, path, stat, known);
+    } catch (error) {
+      return { digest: tree, path, reason: `is not a valid manifest (${(error as Error).message})` };
+    }
+  }
+
+  /** Hashes the objects no stat vouched for; the first that does not hold its digest is the damage. */
+  private async hashUnverified(
+    pending: readonly { file: TreeEntry; path: string; stat: Stats }[],
+  ): Promise<Damage | undefined> {
     const hashed = new Set<string>();
     for (const { file, path, stat } of pending) {
       // Many files of a tree may share one object (empty files): hash it once.
@@ -521,16 +545,6 @@ export class CacheStore {
       if (actual === file.digest) this.seenIntact.set(path, signature(stat));
       if (actual !== file.digest)
         return { digest: file.digest, path, file: file.path, reason: corruptReason(actual) };
-    }
-    const linkAt = (rel: string) =>
-      walked ? linksInFolder.get(rel) : readLinkOrUndefined(join(treeDir, rel));
-    const links = manifest.links ?? [];
-    if ((walked ? whole : viaFolder) && links.every((link) => linkAt(link.path) === link.target)) {
-      this.intactFolders.add(tree);
-      // NOTE: as the stat cache, never a folder changed in the last moments: a write in the same
-      // timestamp tick as the walk could keep every field the seal holds.
-      if (walked && Date.now() - walked.newest > RACY_MS)
-        this.validated.remember(treeDir, folder!, { seal: walked.seal });
     }
     return undefined;
   }
@@ -754,129 +768,3 @@ function corruptReason(actual: string | undefined): string {
 }
 
 // ---- opening a cache folder
-
-/** What is at a cache path: a cache of ours, nothing yet, or an empty folder (a fresh cache). */
-function inspectCacheFolder(root: string): 'cache' | 'missing' | 'empty' {
-  let stat: Stats;
-  try {
-    stat = statSync(root);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return 'missing';
-    throw cacheAccessError(root, error);
-  }
-  if (!stat.isDirectory())
-    throw new PipeError(`the cache path ${root} is a file, not a folder`, {
-      code: 'E_CACHE_NOT_A_CACHE',
-      hint: 'point --cache (or $GPT2O_CACHE) at a folder: an existing gpt2o-pipe cache, or an empty or new one',
-    });
-  // NOTE: list first, then read FORMAT if it is there. The other order races with a concurrent first
-  // run creating this cache (FORMAT absent when read, present when listed). This way a creator that
-  // is not done yet leaves the folder looking empty, and adopting it too is harmless: FORMAT is
-  // renamed into place atomically with the same content, and FORMAT is never removed.
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch (error) {
-    throw cacheAccessError(root, error);
-  }
-  if (names.includes('FORMAT')) {
-    let format: string;
-    try {
-      format = readFileSync(new CacheLayout(root).format, 'utf8').trim();
-    } catch (error) {
-      throw cacheAccessError(new CacheLayout(root).format, error);
-    }
-    if (format === CACHE_FORMAT) return 'cache';
-    throw new PipeError(
-      `cache ${root} has format ${/^[\x20-\x7e]{1,60}$/.test(format) ? `"${format}"` : '(unreadable text)'}, this gpt2o-pipe uses "${CACHE_FORMAT}"`,
-      {
-        code: 'E_CACHE_FORMAT',
-        hint: 'use another --cache folder, or delete this one if it is an old gpt2o-pipe cache (it can be rebuilt)',
-      },
-    );
-  }
-  // A FORMAT.tmp-… file is what a process killed while creating this cache left behind.
-  const foreign = names.filter((n) => !/^FORMAT\.tmp-\d+$/.test(n));
-  if (foreign.length === 0) return 'empty';
-  const shown = foreign.slice(0, 3).map((n) => JSON.stringify(n));
-  throw new PipeError(
-    `${root} is not a gpt2o-pipe cache: it has no FORMAT marker and is not empty (it holds ${shown.join(', ')}${foreign.length > 3 ? `, and ${foreign.length - 3} more` : ''})`,
-    {
-      code: 'E_CACHE_NOT_A_CACHE',
-      hint: 'point --cache (or $GPT2O_CACHE) at an existing gpt2o-pipe cache, or at an empty or new folder; nothing was written to this one',
-    },
-  );
-}
-
-/** Makes an empty or missing folder a cache: FORMAT first (atomically), so its presence means "ours". */
-function initCacheFolder(store: CacheStore): void {
-  const { root } = store;
-  try {
-    mkdirSync(root, { recursive: true });
-    const tmp = store.layout.formatTmp(process.pid);
-    writeFileSync(tmp, `${CACHE_FORMAT}\n`);
-    renameSync(tmp, store.layout.format);
-    // Tells backup tools (tar --exclude-caches, borg, restic) that this folder can be rebuilt.
-    writeFileSync(
-      store.layout.cachedirTag,
-      'Signature: 8a477f597d28d172789f06886806bc55\n# gpt2o-pipe cache\n',
-    );
-    mkdirSync(store.layout.tmp, { recursive: true });
-  } catch (error) {
-    throw cacheAccessError(root, error);
-  }
-}
-
-/** A file-system error on the cache folder itself, as a message naming it (never an internal error). */
-export function cacheAccessError(path: string, error: unknown): PipeError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const why =
-    code === 'EROFS'
-      ? 'is on a read-only file system'
-      : code === 'EACCES' || code === 'EPERM'
-        ? 'is not writable (or readable) by you'
-        : code === 'ENOTDIR'
-          ? 'has a file where a folder should be'
-          : code === 'ENOSPC' || code === 'EDQUOT'
-            ? 'is on a full disk'
-            : code === 'ENOENT'
-              ? 'is a link to a folder that does not exist'
-              : `cannot be used (${code ?? (error as Error).message})`;
-  return new PipeError(`the cache ${path} ${why}`, {
-    code: 'E_CACHE_UNUSABLE',
-    hint: 'point --cache (or $GPT2O_CACHE) at a folder you can write, or fix its permissions',
-    cause: error,
-  });
-}
-
-function isServedRecord(value: unknown, key: string): value is ServedRecord {
-  const r = value as Partial<ServedRecord> | undefined;
-  return (
-    typeof r === 'object' &&
-    r !== null &&
-    r.key === key &&
-    typeof r.output?.tree === 'string' &&
-    DIGEST.test(r.output.tree) &&
-    Array.isArray(r.warnings)
-  );
-}
-
-/** The record in `path` when it is valid for `key`, or why not (nothing when there is none). */
-function readRecordFile(path: string, key: string): { record?: RunRecord; problem?: string } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? {} : { problem: `cannot be read (${code})` };
-  }
-  let record: unknown;
-  try {
-    record = JSON.parse(text);
-  } catch {
-    return { problem: 'is not valid JSON' };
-  }
-  const problem = recordProblem(record, key);
-  return problem ? { problem } : { record: record as RunRecord };
-}
