@@ -4,6 +4,7 @@
 // the process alive. A thread that goes away while it runs a command fails that command (never a
 // hang): its pid, when known, is in the error, for the caller to stop the group.
 import type { Worker } from 'node:worker_threads';
+import { workerSource } from '../util/worker-source.ts';
 
 /** What a command thread is asked to start. */
 export interface CommandRequest {
@@ -127,19 +128,11 @@ export class CommandPool {
   }
 }
 
-/**
- * The command thread beside this module: dist/command-worker.js in the bundle; from source (the
- * tests run under tsx) the .ts file, through tsx's loader, which worker threads do not inherit.
- */
+/** The command thread beside this module (src/util/worker-source.ts says where). */
 export async function startCommandThread(): Promise<Worker> {
   // Loaded here, not at start-up: a fully cached run starts no command (a builtin costs ~2 ms to load).
   const { Worker } = await import('node:worker_threads');
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./command-worker.js', here));
-  const url = JSON.stringify(new URL('./command-worker.ts', here).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${url}); })`, {
-    eval: true,
-  });
+  return new Worker(...workerSource(import.meta.url, 'command-worker'));
 }
 
 let shared: CommandPool | undefined;

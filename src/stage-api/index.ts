@@ -95,6 +95,7 @@ export class StageError extends Error {
  * A stage's logs and errors are printed beside the engine's own sizes, so they use the same units.
  */
 export { formatBytes } from '../util/format.ts';
+export { workerSource } from '../util/worker-source.ts';
 
 /** Finds stages by name and loads them lazily; the CLI hands one to the engine as a value. */
 export interface StageRegistry {

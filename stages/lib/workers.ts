@@ -1,22 +1,14 @@
-// Worker threads for the stages that spread work over cores (audio conversion, training). One owner
-// for the two things every pool needs: starting a worker from source or from the bundle, and
-// hearing every way a worker can go away. A worker that ends without an 'error' event (a
-// `process.exit` in it, a native crash) only emits 'exit'; a pool listening for messages and errors
-// alone would wait for it forever.
+// Worker threads for the stages that spread work over cores (audio conversion, training): starting
+// one (where its code is, bundled or from source, is src/util/worker-source.ts's rule, shared
+// with the engine's command threads), and hearing every way a worker can go away. A worker that
+// ends without an 'error' event (a `process.exit` in it, a native crash) only emits 'exit'; a pool
+// listening for messages and errors alone would wait for it forever.
 import { Worker } from 'node:worker_threads';
-import { StageError } from '../../src/stage-api/index.ts';
+import { StageError, workerSource } from '../../src/stage-api/index.ts';
 
-/**
- * Starts the worker `name` that lives beside `moduleUrl` (the caller's import.meta.url). Bundled, it
- * is dist/<name>.js beside the caller's chunk. From source (the tests run under tsx), the .ts worker
- * needs tsx's loader, which workers do not inherit: register it first.
- */
+/** Starts the worker `name` that lives beside `moduleUrl` (the caller's import.meta.url). */
 export function startWorker(moduleUrl: string, name: string): Worker {
-  if (!moduleUrl.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, moduleUrl));
-  const url = JSON.stringify(new URL(`./${name}.ts`, moduleUrl).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${url}); })`, {
-    eval: true,
-  });
+  return new Worker(...workerSource(moduleUrl, name));
 }
 
 /** A worker thread that ended while it still owed an answer. */
