@@ -1,16 +1,9 @@
 // Whether a folder may be used as a cache, and making an empty one a cache: the rule that keeps gc
 // and verify --repair out of folders that are not theirs (a project, a home folder, /). Errors on
 // the cache folder itself are messages naming it, never internal errors.
-import {
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  type Stats,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { PipeError } from '../errors.ts';
+import { replaceFileSync } from '../util/file-ops.ts';
 import { CACHE_FORMAT, CacheLayout } from './layout.ts';
 
 /** What is at a cache path: a cache of ours, nothing yet, or an empty folder (a fresh cache). */
@@ -71,9 +64,7 @@ export function inspectCacheFolder(root: string): 'cache' | 'missing' | 'empty' 
 export function initCacheFolder(root: string, layout: CacheLayout): void {
   try {
     mkdirSync(root, { recursive: true });
-    const tmp = layout.formatTmp(process.pid);
-    writeFileSync(tmp, `${CACHE_FORMAT}\n`);
-    renameSync(tmp, layout.format);
+    replaceFileSync(layout.format, `${CACHE_FORMAT}\n`, layout.formatTmp(process.pid));
     // Tells backup tools (tar --exclude-caches, borg, restic) that this folder can be rebuilt.
     writeFileSync(layout.cachedirTag, 'Signature: 8a477f597d28d172789f06886806bc55\n# gpt2o-pipe cache\n');
     mkdirSync(layout.tmp, { recursive: true });

@@ -2,11 +2,11 @@
 // Upstream stages enter by their output tree digest (or that of the part a built-in stage reads),
 // not their key, so an upstream rerun that produces identical bytes leaves its dependents cached
 // (early cutoff).
-import { readlinkSync } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
 import type { PathDecl, ResolvedStage } from '../pipeline/types.ts';
+import { readLinkOrUndefined } from '../util/file-ops.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes } from './hash.ts';
 import { CACHE_FORMAT } from './layout.ts';
@@ -165,14 +165,6 @@ function depError(stage: ResolvedStage, graph: Graph, dep: PathDecl, cause: unkn
     code: 'E_DEP_READ',
     hint: String((cause as Error)?.message ?? cause),
   });
-}
-
-function readLinkOrUndefined(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The key of a description. */

@@ -1,8 +1,9 @@
 // Each experiment's latest run: stage name → key and output tree. `status` diffs against it,
 // `gc` keeps what any ref points to. Refs are named by the experiment file's absolute path.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { replaceFileSync } from '../util/file-ops.ts';
 import { DIGEST, NAMES } from './layout.ts';
 import type { CacheStore } from './store.ts';
 
@@ -110,8 +111,7 @@ export function updateRef(
   mkdirSync(dirname(path), { recursive: true });
   const tmp = store.tmpName('ref');
   mkdirSync(dirname(tmp), { recursive: true });
-  writeFileSync(tmp, `${JSON.stringify(ref, null, 2)}\n`);
-  renameSync(tmp, path);
+  replaceFileSync(path, `${JSON.stringify(ref, null, 2)}\n`, tmp);
 }
 
 /** The usable refs (unusable ones are skipped: see listRefFiles). */
@@ -152,6 +152,5 @@ export function dropRefStages(store: CacheStore, path: string, stages: readonly 
   );
   const tmp = store.tmpName('ref');
   mkdirSync(dirname(tmp), { recursive: true });
-  writeFileSync(tmp, `${JSON.stringify({ ...found.ref, stages: kept }, null, 2)}\n`);
-  renameSync(tmp, path);
+  replaceFileSync(path, `${JSON.stringify({ ...found.ref, stages: kept }, null, 2)}\n`, tmp);
 }

@@ -3,8 +3,9 @@
 // because a same-size rewrite within the filesystem's timestamp granularity would go unnoticed.
 // Cache objects are entered under their own path: an entry whose digest is the object's name records
 // that the object was verified at that stat (see CacheStore.serve).
-import { readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, type Stats, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { replaceFileSync } from '../util/file-ops.ts';
 import { hashFile } from './hash.ts';
 import { OWNER_TAG } from './liveness.ts';
 
@@ -118,14 +119,12 @@ export class StatCache {
 
   /** An accelerator: a failed write (a full disk) is dropped, not an error. */
   private write(tmpDir: string, entries: Entries): void {
-    const tmp = join(tmpDir, `${OWNER_TAG}~stat-cache-${Date.now()}.txt`);
+    const lines: string[] = [HEADER];
+    for (const [path, value] of entries) lines.push(`${value}\t${path}\n`);
     try {
-      const lines: string[] = [HEADER];
-      for (const [path, value] of entries) lines.push(`${value}\t${path}\n`);
-      writeFileSync(tmp, lines.join(''));
-      renameSync(tmp, this.file);
+      replaceFileSync(this.file, lines.join(''), join(tmpDir, `${OWNER_TAG}~stat-cache-${Date.now()}.txt`));
     } catch {
-      rmSync(tmp, { force: true });
+      // dropped (see above)
     }
   }
 

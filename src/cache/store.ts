@@ -10,7 +10,6 @@ import {
   linkSync,
   mkdirSync,
   readFileSync,
-  readlinkSync,
   renameSync,
   rmSync,
   type Stats,
@@ -21,6 +20,7 @@ import {
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
+import { readLinkOrUndefined } from '../util/file-ops.ts';
 import { writeNewFile } from '../util/write-new-file.ts';
 import { cacheAccessError, initCacheFolder, inspectCacheFolder } from './cache-folder.ts';
 import { hashBytes, hashFile } from './hash.ts';
@@ -707,14 +707,6 @@ async function placeLinks(staging: string, links: readonly TreeLink[], tree: str
         exitCode: EXIT_STAGE_FAILED,
       });
     }
-  }
-}
-
-function readLinkOrUndefined(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
   }
 }
 

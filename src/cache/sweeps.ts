@@ -2,8 +2,9 @@
 // variant's name and param values. Written when a sweep starts, so `status SWEEP`, `compare SWEEP`
 // and a variant's own name work from then on; each variant's results live in its own ref.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { replaceFileSync } from '../util/file-ops.ts';
 import { NAMES } from './layout.ts';
 import type { CacheStore } from './store.ts';
 
@@ -36,8 +37,7 @@ export function writeSweep(store: CacheStore, record: Omit<SweepRecord, 'format'
   const tmp = store.tmpName('sweep');
   mkdirSync(dirname(tmp), { recursive: true });
   const full: SweepRecord = { format: 1, ...record, updatedAt: new Date().toISOString() };
-  writeFileSync(tmp, `${JSON.stringify(full, null, 2)}\n`);
-  renameSync(tmp, path);
+  replaceFileSync(path, `${JSON.stringify(full, null, 2)}\n`, tmp);
 }
 
 /** The sweeps of a project, by name; records that do not validate are skipped. */

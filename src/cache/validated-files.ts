@@ -8,9 +8,10 @@
 // is data anyone who shares it can write (validate.ts); a memo there could vouch for a manifest
 // that leads out of the tree. Here only this user's own validation vouches.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, type Stats, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, type Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { replaceFileSync } from '../util/file-ops.ts';
 import { RACY_MS, statUnchanged } from './stat-cache.ts';
 
 type Entry = [size: number, mtimeMs: number, ctimeMs: number, ino: number, value: unknown];
@@ -65,13 +66,11 @@ export class ValidatedFiles {
       Object.keys(onDisk).length > MAX_ENTRIES
         ? Object.fromEntries([...this.used].map((path) => [path, this.entries![path]!]))
         : { ...onDisk, ...this.entries };
-    const tmp = `${this.file}.${process.pid}.tmp`;
     try {
       mkdirSync(join(this.file, '..'), { recursive: true });
-      writeFileSync(tmp, JSON.stringify(merged));
-      renameSync(tmp, this.file);
+      replaceFileSync(this.file, JSON.stringify(merged));
     } catch {
-      rmSync(tmp, { force: true });
+      // an accelerator: dropped
     }
     this.dirty = false;
   }

@@ -7,9 +7,10 @@
 // for 5,000 stages it is three quarters of the entry (~25,000 offsets), and parsing and checking it
 // was about 15 ms of every no-op.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { replaceFileSync } from '../util/file-ops.ts';
 
 /** Where every key and value of a spec starts. */
 export interface Where {
@@ -100,15 +101,12 @@ export function writeParsed(text: string, parserVersion: string, parsed: ParsedY
     const base = join(dir, entryName(text, parserVersion));
     const where = JSON.stringify({ lineStarts: parsed.lineStarts, offsets: parsed.offsets });
     // The places first: a value file always names a places file that is complete.
-    writeAside(`${base}.where.json`, where);
-    writeAside(`${base}.json`, JSON.stringify({ value: parsed.value, whereBytes: Buffer.byteLength(where) }));
+    replaceFileSync(`${base}.where.json`, where);
+    replaceFileSync(
+      `${base}.json`,
+      JSON.stringify({ value: parsed.value, whereBytes: Buffer.byteLength(where) }),
+    );
   } catch {
     // ignore
   }
-}
-
-function writeAside(target: string, content: string): void {
-  const tmp = `${target}.${process.pid}.tmp`;
-  writeFileSync(tmp, content);
-  renameSync(tmp, target);
 }

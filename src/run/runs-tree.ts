@@ -1,8 +1,9 @@
 // runs/<experiment>/<stage> → the stage's latest output folder in the cache, so a person can open
 // results without knowing digests. Links are replaced atomically (symlink to a temp name, rename).
-import { mkdirSync, readlinkSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { rename, symlink } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
+import { readLinkOrUndefined } from '../util/file-ops.ts';
 
 export async function linkRunOutput(
   runsDir: string,
@@ -14,7 +15,7 @@ export async function linkRunOutput(
   // Stage names hold no separator (checked at load), so the link's path needs no join.
   const at = `${dir}/${name}`;
   const wanted = relativeTarget(dir, target);
-  const current = readLink(at);
+  const current = readLinkOrUndefined(at);
   if (current === wanted) return;
   // NOTE: synchronous (a folder that exists costs one quick call), as are the stage links' checks.
   mkdirSync(dir, { recursive: true });
@@ -29,14 +30,6 @@ export async function linkRunOutput(
 function tolerateExisting(error: NodeJS.ErrnoException): false {
   if (error.code === 'EEXIST') return false;
   throw error;
-}
-
-function readLink(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 /**
