@@ -63,6 +63,7 @@ export async function resolveSpec(entry: string, options: ResolveOptions): Promi
     specFile,
     rootFile: root.path,
     projectRoot: dirname(root.path),
+    files: chain.map((file) => file.path),
     params,
     ...(executor ? { executor } : {}),
     ...(options.variant ? { variant: { of: fileExperiment, values: options.variant.values } } : {}),

@@ -72,6 +72,8 @@ export interface ResolvedSpec {
   /** The pipeline.yaml the experiment finally extends; its folder is the project root. */
   rootFile: string;
   projectRoot: string;
+  /** The files it was resolved from: the `extends:` chain, rootFile first, specFile last. */
+  files: readonly string[];
   params: ParamTree;
   /** Default executor of the experiment (the last file of the chain that sets it); unset: local. */
   executor?: ExecutorName;

@@ -16,6 +16,8 @@ export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 process.env.GPT2O_PARSE_CACHE = mkdtempSync(join(tmpdir(), 'gpt2o-parsed-'));
 // The same for the memo of validated records and manifests (src/cache/validated-files.ts).
 process.env.GPT2O_VALIDATED_CACHE = mkdtempSync(join(tmpdir(), 'gpt2o-validated-'));
+// And for the no-op journals the built CLI keeps (src/cli/commands/run-noop.ts).
+process.env.GPT2O_NOOP_JOURNAL = mkdtempSync(join(tmpdir(), 'gpt2o-noop-'));
 export const BIN = join(REPO, 'bin', 'gpt2o-pipe.js');
 
 export interface Workspace {

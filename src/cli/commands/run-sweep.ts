@@ -14,15 +14,9 @@ import { countExecutions, runSweepStages, type SweepVariantRun } from '../../run
 import { formatSeconds } from '../../util/format.ts';
 import type { CliIo } from '../io.ts';
 import { checkStageNames, workspaceOf } from '../workspace.ts';
-import {
-  failureReport,
-  markRun,
-  type RunRequest,
-  recordRun,
-  runExitCode,
-  schedulingOf,
-  stageJson,
-} from './run.ts';
+import { recordRun } from './run.ts';
+import { failureReport, runExitCode, stageJson } from './run-report.ts';
+import { markRun, type RunRequest, schedulingOf } from './run-request.ts';
 
 /** Runs a resolved sweep; returns the exit code of all its variants together (errors.ts). */
 export async function runSweep(

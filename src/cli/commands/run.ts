@@ -2,17 +2,12 @@
 
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { relative, resolve } from 'node:path';
-import { enterRun } from '../../cache/maintenance.ts';
+import { resolve } from 'node:path';
 import { updateRef } from '../../cache/refs.ts';
 import type { CacheStore } from '../../cache/store.ts';
-import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
+import { EXIT_OK, PipeError } from '../../errors.ts';
 import { type Graph, selectStages } from '../../graph/build.ts';
 import type { ExecutorName } from '../../pipeline/types.ts';
-import { formatError } from '../../report/format-error.ts';
-import { batchLines } from '../../report/line-batch.ts';
-import { PlainReporter } from '../../report/plain.ts';
-import type { Reporter } from '../../report/reporter.ts';
 import type { StageOutcome } from '../../run/events.ts';
 import { linkRunOutput } from '../../run/runs-tree.ts';
 import { runStages } from '../../run/scheduler.ts';
@@ -20,6 +15,9 @@ import { formatSeconds } from '../../util/format.ts';
 import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs, parseWorkers } from '../args.ts';
 import type { CliIo } from '../io.ts';
 import { checkStageNames, openWorkspace, type Workspace } from '../workspace.ts';
+import { journalTarget, rememberNoop, replayNoop } from './run-noop.ts';
+import { openReporter, reportOutcomes, sayHeader, sayOf, summaryLine } from './run-report.ts';
+import { markRun, type RunRequest, schedulingOf } from './run-request.ts';
 
 export const RUN_HELP = `Usage: gpt2o-pipe run [EXPERIMENT] [STAGE...] [options]
 
@@ -67,6 +65,8 @@ const OPTIONS = {
 } as const;
 
 export async function runCommand(args: string[], io: CliIo): Promise<number> {
+  // Before anything is read: a journal keeps only what did not change since (noop-journal.ts).
+  const since = Date.now();
   const { values, positionals } = parseCommandArgs('run', args, OPTIONS);
   if (values.help) {
     io.stdout(RUN_HELP);
@@ -115,6 +115,13 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       });
     }
   }
+  // A run that writes, forces nothing and is not a Slurm job's may be answered by its journal.
+  const remembers = values['dry-run'] !== true && values.force === undefined && values['stage-exec'] !== true;
+  const journal = remembers ? journalTarget(io, { args, specFile, since }) : undefined;
+  if (journal) {
+    const code = await replayNoop(io, journal, request());
+    if (code !== undefined) return code;
+  }
   const workspace = await openWorkspace(io, specFile, {
     sets: values.set,
     cache: values.cache,
@@ -123,7 +130,11 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   });
   const { graph } = workspace;
   checkStageNames(io, graph, [...targets, ...(values.force ?? [])]);
-  return runWorkspace(io, workspace, { ...request(), stageExec: values['stage-exec'] === true });
+  return runWorkspace(io, workspace, {
+    ...request(),
+    stageExec: values['stage-exec'] === true,
+    ...(journal ? { journal } : {}),
+  });
 }
 
 function checkExecutor(executor: string | undefined): ExecutorName | undefined {
@@ -148,77 +159,23 @@ async function hasSweepBlock(specFile: string, io: CliIo): Promise<boolean> {
   }
 }
 
-/** One run of an opened workspace, as `run` does it; `watch` calls it once per cycle. */
-export interface RunRequest {
-  /** Stages to run with what they need; empty: every stage. */
-  targets: readonly string[];
-  force: readonly string[];
-  jobs: number;
-  /** Worker threads a built-in stage may start (GPT2O_WORKERS, else one per core). */
-  workers: number;
-  dryRun: boolean;
-  keepGoing: boolean;
-  json: boolean;
-  /** Stops the run (Ctrl-C for `run`; Ctrl-C or a file change for `watch`). */
-  signal: AbortSignal;
-  /** Print the report of a stage stopped by the signal (default true; `watch` says why itself). */
-  reportInterrupted?: boolean;
-  /** `--executor`: overrides the spec's default executor. */
-  executor?: ExecutorName;
-  /** Inside a Slurm job: run everything locally and publish no refs or runs/ links (the head does). */
-  stageExec?: boolean;
-}
-
-/**
- * Registers a run that writes to the cache (gc and verify --repair wait for it, and it waits for
- * them, saying so); returns the call that ends it. A dry run writes nothing and registers nothing.
- */
-export async function markRun(
-  io: CliIo,
-  store: CacheStore,
-  request: Pick<RunRequest, 'dryRun' | 'signal'>,
-): Promise<() => void> {
-  if (request.dryRun) return () => undefined;
-  return enterRun(store, {
-    signal: request.signal,
-    onWait: (holder) =>
-      io.stderr(
-        `waiting: gc or verify --repair (${holder}) is working on the cache; this run starts when it is done\n`,
-      ),
-  });
-}
-
-/** What the scheduler takes from a request, for one experiment and for a sweep alike. */
-export function schedulingOf(request: RunRequest) {
-  return {
-    jobs: request.jobs,
-    workers: request.workers,
-    force: new Set(request.force),
-    dryRun: request.dryRun,
-    keepGoing: request.keepGoing,
-    signal: request.signal,
-  };
-}
-
 /** Plans, runs, records and reports; returns the exit code (errors.ts: 0, 1, 70 on a bug, 130 when stopped). */
 export async function runWorkspace(io: CliIo, workspace: Workspace, request: RunRequest): Promise<number> {
   const { graph, store, runsDir } = workspace;
   const selected = selectStages(graph, request.targets);
-  const json = request.json;
-  const say = json ? io.stderr : io.stdout;
   const spec = graph.spec;
-  say(
-    `gpt2o-pipe run: experiment "${spec.experiment}" (${relative(io.cwd, spec.specFile)}), ${selected.length} stage${selected.length === 1 ? '' : 's'}, cache ${relative(io.cwd, store.root) || '.'}\n`,
+  const say = sayOf(io, request);
+  sayHeader(
+    io,
+    request,
+    { experiment: spec.experiment, specFile: spec.specFile, cacheRoot: store.root },
+    selected,
   );
 
   const unmark = await markRun(io, store, request);
-  const lines = batchLines(say);
-  const reporter: Reporter =
-    io.isTTY && !json
-      ? new (await import('../../report/listr.ts')).ListrReporter()
-      : new PlainReporter((line) => lines.write(`${line}\n`));
-  reporter.start(selected);
+  const { reporter, lines } = await openReporter(io, request, selected);
   const started = Date.now();
+  const ended: string[] = [];
   let outcomes!: Map<string, StageOutcome>;
   try {
     outcomes = await runStages({
@@ -228,6 +185,7 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
       ...schedulingOf(request),
       emit: (event) => {
         reporter.event(event);
+        if (event.type === 'stage-end') ended.push(event.stage);
         // In a Slurm job, stdout is the job log the head streams: the stage's own lines belong in it.
         if (request.stageExec && event.type === 'stage-log') lines.write(`${event.line}\n`);
       },
@@ -236,7 +194,11 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
       slurm: { specFile: spec.specFile, sets: workspace.sets, cwd: io.cwd },
     });
     await reporter.finish();
-    if (!request.dryRun && !request.stageExec) await recordRun(outcomes, store, runsDir, graph);
+    if (!request.dryRun && !request.stageExec) {
+      await recordRun(outcomes, store, runsDir, graph);
+      if (request.journal)
+        rememberNoop(request.journal, { graph, store, runsDir }, selected, outcomes, ended);
+    }
   } finally {
     lines.flush();
     unmark();
@@ -245,50 +207,6 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
   const list = selected.map((name) => outcomes.get(name)!);
   say(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
   return reportOutcomes(io, request, spec, list);
-}
-
-/** Prints each failure's report (and the --json payload); returns the run's exit code. */
-function reportOutcomes(io: CliIo, request: RunRequest, spec: Graph['spec'], list: StageOutcome[]): number {
-  const failed = list.filter((o) => o.status === 'failed');
-  for (const outcome of failed) {
-    if (request.reportInterrupted === false && isInterrupted(outcome)) continue;
-    io.stderr(`\n${failureReport(outcome, list, io, spec.specFile)}\n`);
-  }
-  if (request.json) {
-    const payload = {
-      experiment: spec.experiment,
-      ok: failed.length === 0,
-      stages: list.map(stageJson),
-    };
-    io.stdout(`${JSON.stringify(payload)}\n`);
-  }
-  return runExitCode(list);
-}
-
-/** A stage's outcome in `run --json`: name, status, key, seconds, and reason and error when set. */
-export function stageJson(o: StageOutcome) {
-  return {
-    name: o.name,
-    status: o.status,
-    key: o.key ?? null,
-    seconds: Math.round(o.seconds * 1000) / 1000,
-    ...(o.reason ? { reason: o.reason } : {}),
-    ...(o.error ? { error: o.error.message } : {}),
-  };
-}
-
-/** The exit code of a run's outcomes (errors.ts: 0, 1 a stage failed, 70 a bug, 130 stopped). */
-export function runExitCode(list: readonly StageOutcome[]): number {
-  const failed = list.filter((o) => o.status === 'failed');
-  if (failed.some(isInterrupted)) return EXIT_INTERRUPTED;
-  // A stage that failed on a bug (ours or a built-in stage's) exits like any other internal error.
-  if (failed.some((o) => !(o.error instanceof PipeError))) return EXIT_INTERNAL;
-  return failed.length > 0 ? EXIT_STAGE_FAILED : EXIT_OK;
-}
-
-/** A stage stopped by Ctrl-C (or a closed stdout). */
-export function isInterrupted(outcome: StageOutcome): boolean {
-  return (outcome.error as PipeError | undefined)?.code === 'E_INTERRUPTED';
 }
 
 /** Publishes the run: the experiment's ref, runs/<experiment>/<stage> links, the stat cache. */
@@ -329,39 +247,4 @@ export async function recordRun(
   }
   store.statCache.save(store.layout.tmp);
   store.validated.save();
-}
-
-export function summaryLine(list: StageOutcome[]): string {
-  const count = (status: StageOutcome['status']) => list.filter((o) => o.status === status).length;
-  const parts = (['ran', 'cached', 'would-run', 'failed', 'skipped'] as const)
-    .filter((s) => count(s) > 0 || s === 'ran' || s === 'cached')
-    .map((s) => `${count(s)} ${s}`);
-  return `${list.length} stage${list.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
-}
-
-export function failureReport(
-  outcome: StageOutcome,
-  list: StageOutcome[],
-  io: CliIo,
-  specFile: string,
-  /** The command that resumes; default `gpt2o-pipe run <specFile>`. */
-  resume = `gpt2o-pipe run ${relative(io.cwd, specFile)}`,
-): string {
-  const lines = [formatError(outcome.error, io.cwd)];
-  if (!(outcome.error instanceof PipeError)) lines.push(`  (in stage "${outcome.name}")`);
-  if (outcome.logTail) {
-    lines.push(`  last lines of the log (${relative(io.cwd, outcome.logPath ?? '')}):`);
-    lines.push(
-      ...outcome.logTail
-        .split('\n')
-        .slice(-15)
-        .map((l) => `    | ${l}`),
-    );
-  }
-  const skipped = list
-    .filter((o) => o.status === 'skipped' && o.reason?.includes(`"${outcome.name}"`))
-    .map((o) => o.name);
-  if (skipped.length > 0) lines.push(`  skipped because of it: ${skipped.join(', ')}`);
-  lines.push(`  after fixing it, resume with: ${resume}`);
-  return lines.join('\n');
 }
