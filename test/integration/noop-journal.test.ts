@@ -4,7 +4,15 @@
 // what it always did (reruns, repairs, relinks). Each situation starts from a journal written by a
 // fully cached run (RACY wait: a journal keeps nothing changed in the 2 s before its run began).
 import assert from 'node:assert/strict';
-import { chmodSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,7 +40,7 @@ interface Situation {
   journal: RegExp;
   statuses: Record<string, string>;
   /** Checked after that run. */
-  then?(ws: Workspace): void;
+  after?(ws: Workspace): void;
 }
 
 const ALL_CACHED = { prepare: 'cached', train: 'cached', report: 'cached' };
@@ -46,7 +54,12 @@ function outputFile(ws: Workspace, stage: string, file: string): string {
 }
 
 const situations: Situation[] = [
-  { what: 'nothing changed', change: () => undefined, journal: /^gpt2o-pipe: no-op journal used$/, statuses: ALL_CACHED },
+  {
+    what: 'nothing changed',
+    change: () => undefined,
+    journal: /^gpt2o-pipe: no-op journal used$/,
+    statuses: ALL_CACHED,
+  },
   {
     what: 'a param changed in the experiment',
     change: (ws) => void ws.write(SPEC, EXPERIMENT.replace('n: 2', 'n: 3')),
@@ -83,7 +96,7 @@ const situations: Situation[] = [
     change: (ws) => void writeFileSync(outputFile(ws, 'train', 't.txt'), 'XXXXX\nX\n'),
     journal: /stale: .*t\.txt changed/,
     statuses: { prepare: 'cached', train: 'ran', report: 'cached' },
-    then: (ws) => assert.equal(ws.read('runs/small/train/t.txt'), 'alpha\n2\n'),
+    after: (ws) => assert.equal(ws.read('runs/small/train/t.txt'), 'alpha\n2\n'),
   },
   {
     what: 'a run record removed',
@@ -100,14 +113,14 @@ const situations: Situation[] = [
     change: (ws) => void rmSync(ws.path('runs/small/train')),
     journal: /stale: .*runs\/small\/train changed/,
     statuses: ALL_CACHED,
-    then: (ws) => assert.equal(ws.read('runs/small/train/t.txt'), 'alpha\n2\n'),
+    after: (ws) => assert.equal(ws.read('runs/small/train/t.txt'), 'alpha\n2\n'),
   },
   {
     what: "the experiment's ref removed",
     change: (ws) => void rmSync(ws.path('cache/refs'), { recursive: true }),
     journal: /stale: .*refs\/.*\.json changed/,
     statuses: ALL_CACHED,
-    then: (ws) => assert.match(readFileSync(refFile(ws), 'utf8'), /"experiment": "small"/),
+    after: (ws) => assert.match(readFileSync(refFile(ws), 'utf8'), /"experiment": "small"/),
   },
   {
     what: 'another --set',
@@ -155,7 +168,8 @@ function refFile(ws: Workspace): string {
 function journalLine(result: CliResult): string {
   const lines = result.stderr.split('\n').filter((l) => l.startsWith('gpt2o-pipe: no-op journal'));
   return lines.length > 0 ? lines.join('\n') : '(none)';
-}function statuses(result: CliResult): Record<string, string> {
+}
+function statuses(result: CliResult): Record<string, string> {
   const parsed = JSON.parse(result.stdout) as { stages: { name: string; status: string }[] };
   return Object.fromEntries(parsed.stages.map((s) => [s.name, s.status]));
 }
@@ -182,7 +196,7 @@ for (const [i, situation] of situations.entries()) {
     assert.equal(result.code, 0, result.stderr);
     assert.match(journalLine(result), situation.journal);
     assert.deepEqual(statuses(result), situation.statuses);
-    situation.then?.(ws);
+    situation.after?.(ws);
   });
 }
 
@@ -197,10 +211,7 @@ test('a journaled run prints what the full run prints, line for line, and the sa
     assert.match(journalLine(journaled), /^gpt2o-pipe: no-op journal used$/);
     assert.equal(journalLine(full), '(none)');
     assert.equal(strip(journaled.stdout), strip(full.stdout));
-    assert.equal(
-      strip(journaled.stderr.replace(/^gpt2o-pipe: no-op journal.*\n/m, '')),
-      strip(full.stderr),
-    );
+    assert.equal(strip(journaled.stderr.replace(/^gpt2o-pipe: no-op journal.*\n/m, '')), strip(full.stderr));
   }
   assert.ok(readlinkSync(ws.path('runs/small/report')).includes('trees/'));
 });

@@ -10,8 +10,8 @@ import { after, test } from 'node:test';
 import type { StatKey } from '../../src/cache/stat-cache.ts';
 import {
   decodeJournal,
-  encodeJournal,
   type Evidence,
+  encodeJournal,
   firstChange,
   JOURNAL_FORMAT,
   journalName,
@@ -130,7 +130,7 @@ test('the journal name tells apart builds, folders, command lines and environmen
   assert.match(journalName(base), /^[0-9a-f]{40}$/);
 });
 
-test('the build stamp is read from a bundle\'s first line, and only from a stamped .cjs bundle', () => {
+test("the build stamp is read from a bundle's first line, and only from a stamped .cjs bundle", () => {
   const digest = '0123456789abcdef0123456789abcdef';
   const bundle = join(dir, 'cli.cjs');
   writeFileSync(bundle, `// gpt2o-pipe build ${digest}\n"use strict";\n${'x'.repeat(200)}\n`);
