@@ -8,7 +8,7 @@ import { type Check, grade, ratio } from './checks.ts';
 import type { PipelineShape, ShapeId } from './pipelines.ts';
 import { toMakefile, toPipelineYaml, toSnakefile } from './pipelines.ts';
 import { type Command, runCommand, type Sample, timeCommandOnce, timeCommandsInterleaved } from './timing.ts';
-import { isInstalled, makeCommand, pipeCommand, snakemakeCommand } from './tools.ts';
+import { isInstalled, makeCommand, pipeCommand, pipeRunWithoutJournal, snakemakeCommand } from './tools.ts';
 
 export interface NoopResult {
   id: PipelineShape['id'];
@@ -19,7 +19,10 @@ export interface NoopResult {
   /** One build from scratch, in ms; null when the tool is not installed. */
   coldMs: { gpt2oPipe: number; snakemake: number | null; make: number | null };
   noop: {
+    /** `run` as a person repeats it: answered from its no-op journal (README, "No-op journal"). */
     gpt2oPipeRun: Sample;
+    /** `run` with journals off: the full path, as the first fully cached run after a change. */
+    gpt2oPipeRunFull: Sample;
     gpt2oPipeStatus: Sample;
     snakemake: Sample | null;
     make: Sample | null;
@@ -29,9 +32,11 @@ export interface NoopResult {
   /** Median / median ratios. */
   ratios: {
     runVsSnakemake: number | null;
+    fullRunVsSnakemake: number | null;
     runVsMake: number | null;
     statusVsSnakemake: number | null;
     runVsBaseline: number | null;
+    fullRunVsBaseline: number | null;
     statusVsBaseline: number | null;
   };
 }
@@ -65,9 +70,12 @@ export function benchNoop(
   log(`${shape.id}: cold builds`);
   const coldMs = {
     gpt2oPipe: timeCommandOnce(pipeCommand('run', pipeDir)),
+    /** When gpt2o-pipe's cold build ended (not reported). */
+    gpt2oPipeEnded: 0,
     snakemake: null as number | null,
     make: null as number | null,
   };
+  coldMs.gpt2oPipeEnded = Date.now();
   // The baseline gets a project and a cache of its own: another build may store differently.
   const baseDir = baseline
     ? writeProject(join(dir, 'gpt2o-pipe-baseline'), 'pipeline.yaml', toPipelineYaml(shape))
@@ -90,18 +98,25 @@ export function benchNoop(
 
   // NOTE: these checks double as the warm-up run of each tool.
   log(`${shape.id}: checking that every tool now has nothing to do`);
+  // A journal keeps nothing changed in the 2 s before its run began: the outputs must be older.
+  sleepSync(coldMs.gpt2oPipeEnded + JOURNAL_RACY_MS + 500 - Date.now());
   assertPipeNoop(pipeDir, shape.steps.length);
+  assertJournaled(pipeDir);
   if (baseline) assertPipeNoop(baseDir, shape.steps.length, baseline);
   if (hasSnakemake) assertOutputIncludes(snakemakeCommand(snakeDir, ['-n']), 'Nothing to be done');
   if (hasMake) runCommand(makeCommand(makeDir, ['-q'])); // exits 1 if anything is out of date
 
   log(`${shape.id}: timing no-ops (${repeat}x each)`);
-  const commands: Command[] = [pipeCommand('run', pipeDir), pipeCommand('status', pipeDir)];
+  const commands: Command[] = [
+    pipeCommand('run', pipeDir),
+    pipeCommand('status', pipeDir),
+    pipeRunWithoutJournal(pipeDir),
+  ];
   if (hasSnakemake) commands.push(snakemakeCommand(snakeDir));
   if (hasMake) commands.push(makeCommand(makeDir));
   if (baseline)
     commands.push(pipeCommand('run', baseDir, [], baseline), pipeCommand('status', baseDir, [], baseline));
-  const [run, status, ...peers] = timeCommandsInterleaved(commands, repeat);
+  const [run, status, fullRun, ...peers] = timeCommandsInterleaved(commands, repeat);
   const snakemake = hasSnakemake ? peers.shift()! : null;
   const make = hasMake ? peers.shift()! : null;
   const base = baseline ? { run: peers.shift()!, status: peers.shift()! } : null;
@@ -111,13 +126,22 @@ export function benchNoop(
     label: shape.label,
     snakefile: shape.snakefile,
     stages: shape.steps.length,
-    coldMs,
-    noop: { gpt2oPipeRun: run!, gpt2oPipeStatus: status!, snakemake, make, baseline: base },
+    coldMs: { gpt2oPipe: coldMs.gpt2oPipe, snakemake: coldMs.snakemake, make: coldMs.make },
+    noop: {
+      gpt2oPipeRun: run!,
+      gpt2oPipeRunFull: fullRun!,
+      gpt2oPipeStatus: status!,
+      snakemake,
+      make,
+      baseline: base,
+    },
     ratios: {
       runVsSnakemake: ratio(run!.medianMs, snakemake?.medianMs),
+      fullRunVsSnakemake: ratio(fullRun!.medianMs, snakemake?.medianMs),
       runVsMake: ratio(run!.medianMs, make?.medianMs),
       statusVsSnakemake: ratio(status!.medianMs, snakemake?.medianMs),
       runVsBaseline: ratio(run!.medianMs, base?.run.medianMs),
+      fullRunVsBaseline: ratio(fullRun!.medianMs, base?.run.medianMs),
       statusVsBaseline: ratio(status!.medianMs, base?.status.medianMs),
     },
   };
@@ -170,6 +194,23 @@ function assertPipeNoop(dir: string, stages: number, bin?: string): void {
     );
   }
   assertPipeUpToDate(dir, bin);
+}
+
+/** The timed `run` must be answered from its journal (the second of two runs says "used"). */
+function assertJournaled(dir: string): void {
+  const command = pipeCommand('run', dir);
+  const env = { ...command.env, GPT2O_NOOP_JOURNAL_REPORT: '1' };
+  runCommand({ ...command, env });
+  const said = runCommand({ ...command, env }).stderr;
+  if (!said.includes('no-op journal used'))
+    throw new Error(`gpt2o-pipe run in ${dir}: its no-op journal was not used:\n${said}`);
+}
+
+/** The stat cache's and the journal's window (src/cache/stat-cache.ts RACY_MS). */
+const JOURNAL_RACY_MS = 2000;
+
+function sleepSync(ms: number): void {
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** `status --json` must say every stage is up to date (else the timing would measure something else). */

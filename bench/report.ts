@@ -85,6 +85,7 @@ function formatNoop(n: NoopResult, checks: Check[]): string[] {
     ['tool', 'cold', 'min', 'median'],
     [
       row('gpt2o-pipe run', n.coldMs.gpt2oPipe, n.noop.gpt2oPipeRun),
+      row('gpt2o-pipe run, journal off', null, n.noop.gpt2oPipeRunFull),
       row('gpt2o-pipe status', null, n.noop.gpt2oPipeStatus),
       row(
         `snakemake --cores 1 -q${n.snakefile === 'wildcard' ? ' (wildcard rule)' : ''}`,
@@ -105,11 +106,13 @@ function formatNoop(n: NoopResult, checks: Check[]): string[] {
     `  ${n.id}: ${n.label}`,
     ...table.map((l) => `    ${l}`),
     `    run / snakemake     ${formatCheck(findCheck(checks, `noop.${n.id}.run_vs_snakemake`))}`,
+    `    journal off / snakemake ${times(n.ratios.fullRunVsSnakemake, 'snakemake not installed')}`,
     `    run / make          ${times(n.ratios.runVsMake, 'make not installed')}`,
     `    status / snakemake  ${times(n.ratios.statusVsSnakemake, 'snakemake not installed')}`,
     ...(n.noop.baseline
       ? [
           `    run / baseline      ${times(n.ratios.runVsBaseline, '')}`,
+          `    journal off / baseline ${times(n.ratios.fullRunVsBaseline, '')}`,
           `    status / baseline   ${times(n.ratios.statusVsBaseline, '')}`,
         ]
       : []),

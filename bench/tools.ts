@@ -42,6 +42,19 @@ export function pipeCommand(sub: 'run' | 'status', cwd: string, extra: string[] 
   };
 }
 
+/**
+ * `run` with no-op journals off (GPT2O_NOOP_JOURNAL=off): what a fully cached run costs the first
+ * time after a change, when the full path plans and serves every stage.
+ */
+export function pipeRunWithoutJournal(cwd: string): Command {
+  const command = pipeCommand('run', cwd);
+  return {
+    ...command,
+    label: 'gpt2o-pipe run, journal off',
+    env: { ...command.env, GPT2O_NOOP_JOURNAL: 'off' },
+  };
+}
+
 /** `node bin/gpt2o-pipe.js ...args`, run in the project folder (verify, gc: no pipeline file). */
 export function pipeToolCommand(args: string[], cwd: string): Command {
   return {

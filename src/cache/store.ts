@@ -65,7 +65,7 @@ export const VERIFY_ON_READ_MAX = 8 << 20;
  * run that reads the memo as much as reading the manifest itself (parsing it), and its tree is
  * checked through its seal (tree-seal.ts), which needs no manifest.
  */
-const MANIFEST_MEMO_MAX = 256 << 10;
+export const MANIFEST_MEMO_MAX = 256 << 10;
 
 /** Why a cached result cannot be served: one of its objects is missing, damaged or corrupt. */
 export interface Damage {

@@ -11,11 +11,11 @@
 import { lstatSync, readdirSync, type Stats, statSync } from 'node:fs';
 import { depPath } from '../cache/key.ts';
 import { refId } from '../cache/refs.ts';
-import type { CacheStore } from '../cache/store.ts';
+import { type CacheStore, MANIFEST_MEMO_MAX } from '../cache/store.ts';
 import type { Graph } from '../graph/build.ts';
 import type { Evidence } from './noop-journal.ts';
 
-/** A run whose served trees hold more files than this is not journaled (the journal would be huge). */
+/** A run resting on more paths than this is not journaled (the journal would cost more than it saves). */
 export const MAX_EVIDENCE = 200_000;
 
 export interface ServedStage {
@@ -32,18 +32,18 @@ export interface ServedRun {
 }
 
 /**
- * The evidence of a fully cached run, or undefined when it cannot be journaled: too big, a dep
- * loop, or a path that cannot be looked at (only "does not exist" is evidence).
+ * The evidence of a fully cached run, or why it cannot be journaled: a big tree, too many paths, a
+ * dep loop, or a path that cannot be looked at (only "does not exist" is evidence).
  */
-export function collectEvidence(run: ServedRun): Evidence[] | undefined {
+export function collectEvidence(run: ServedRun): Evidence[] | string {
   try {
     return collect(run);
-  } catch {
-    return undefined;
+  } catch (error) {
+    return `a path cannot be looked at (${(error as Error).message})`;
   }
 }
 
-function collect(run: ServedRun): Evidence[] | undefined {
+function collect(run: ServedRun): Evidence[] | string {
   const { graph, store, runsDir, served } = run;
   const { spec } = graph;
   const out = new EvidenceList();
@@ -52,7 +52,10 @@ function collect(run: ServedRun): Evidence[] | undefined {
   out.add(store.layout.dir('resume'), false);
   for (const { name, key, tree } of served) {
     out.add(store.layout.record(key), false);
-    out.add(store.layout.object(tree), false);
+    // NOTE: a big tree's seal (tree-seal.ts) checks it with one walk of its folder, faster than a
+    // journal line per file would: a run serving one is left to the full path.
+    if ((out.add(store.layout.object(tree), false)?.size ?? 0) > MANIFEST_MEMO_MAX)
+      return `stage "${name}" serves a big tree (its seal checks it faster)`;
     const folder = store.layout.tree(tree);
     const manifest = store.readManifest(tree);
     for (const file of manifest.files) out.add(`${folder}/${file.path}`, false);
@@ -61,8 +64,9 @@ function collect(run: ServedRun): Evidence[] | undefined {
     const stage = graph.stages.get(name)!;
     const produced = new Set((graph.producedDeps.get(name) ?? []).map((p) => p.dep));
     for (const dep of stage.deps)
-      if (!produced.has(dep.path) && !out.addWalked(depPath(graph, dep.path))) return undefined;
-    if (out.size > MAX_EVIDENCE) return undefined;
+      if (!produced.has(dep.path) && !out.addWalked(depPath(graph, dep.path)))
+        return `dep "${dep.path}" of stage "${name}" loops, or holds over ${MAX_EVIDENCE} paths`;
+    if (out.size > MAX_EVIDENCE) return `it rests on over ${MAX_EVIDENCE} paths`;
   }
   return out.list;
 }

@@ -145,8 +145,18 @@ const situations: Situation[] = [
 const workspaces = situations.map(() =>
   makeWorkspace({ 'pipeline.yaml': PIPELINE, [SPEC]: EXPERIMENT, 'data/a.txt': 'alpha\n' }),
 );
+// A tree whose manifest is over 256 KiB is checked by its seal, faster than a line per file.
+const bigTree = makeWorkspace({
+  'pipeline.yaml': [
+    'stages:',
+    '  many:',
+    `    cmd: mkdir -p out && awk 'BEGIN { for (i = 0; i < 4000; i++) print i > sprintf("out/%05d.txt", i) }'`,
+    '    outs: [out]',
+    '',
+  ].join('\n'),
+});
 after(() => {
-  for (const ws of workspaces) ws.remove();
+  for (const ws of [...workspaces, bigTree]) ws.remove();
 });
 
 const REPORT = { GPT2O_NOOP_JOURNAL_REPORT: '1' };
@@ -175,6 +185,7 @@ function statuses(result: CliResult): Record<string, string> {
 }
 
 before(async () => {
+  assert.equal((await execCli(bigTree.dir, ['run'], { GPT2O_NOOP_JOURNAL: journalDir(bigTree) })).code, 0);
   for (const ws of workspaces) {
     const built = await run(ws, ['--json']);
     assert.equal(built.code, 0, built.stderr);
@@ -221,4 +232,11 @@ test('a run that ran a stage removes the journal it did not use', async () => {
   const next = await run(ws, ['--json']);
   assert.match(journalLine(next), /^gpt2o-pipe: no-op journal absent\n/);
   assert.deepEqual(statuses(next), ALL_CACHED);
+});
+
+test('a run serving a big tree is left to the full path, whose seal checks it faster', async () => {
+  const result = await execCli(bigTree.dir, ['run'], { GPT2O_NOOP_JOURNAL: journalDir(bigTree), ...REPORT });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(journalLine(result), /not written: stage "many" serves a big tree/);
+  assert.match(result.stdout, /1 stage: 0 ran, 1 cached/);
 });

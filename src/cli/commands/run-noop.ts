@@ -155,7 +155,7 @@ function journalOf(
   if (notServed) return `stage "${notServed.name}" ${notServed.status}`;
   const served = list.map((o) => ({ name: o.name, key: o.key!, tree: o.tree! }));
   const evidence = collectEvidence({ ...run, served });
-  if (!evidence) return 'what it rests on cannot be listed (too many files, a link loop, or unreadable)';
+  if (typeof evidence === 'string') return evidence;
   const racy = racyEvidence(evidence, target.since);
   if (racy !== undefined) return `${racy} changed during the run or just before it`;
   const { spec } = run.graph;
