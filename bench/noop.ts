@@ -1,6 +1,7 @@
 // Section 1: the cost of a fully cached pipeline. Each pipeline is built once from scratch by
 // gpt2o-pipe, Snakemake and make (timed once, for information), then the no-op is timed; the ratios
 // to the peers' no-ops are graded against the targets.
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,8 @@ export interface NoopResult {
     make: Sample | null;
     /** The same no-ops by the --baseline build, in its own project; null without --baseline. */
     baseline: { run: Sample; status: Sample } | null;
+    /** At scale: `run` and Snakemake's no-op again while `burners` busy processes load every core. */
+    loaded: { burners: number; run: Sample; snakemake: Sample | null } | null;
   };
   /** Median / median ratios. */
   ratios: {
@@ -38,6 +41,7 @@ export interface NoopResult {
     runVsBaseline: number | null;
     fullRunVsBaseline: number | null;
     statusVsBaseline: number | null;
+    loadedRunVsSnakemake: number | null;
   };
 }
 
@@ -120,6 +124,7 @@ export function benchNoop(
   const snakemake = hasSnakemake ? peers.shift()! : null;
   const make = hasMake ? peers.shift()! : null;
   const base = baseline ? { run: peers.shift()!, status: peers.shift()! } : null;
+  const loaded = shape.snakefile === 'wildcard' ? timeLoaded(shape, pipeDir, snakeDir, repeat, log) : null;
 
   return {
     id: shape.id,
@@ -134,6 +139,7 @@ export function benchNoop(
       snakemake,
       make,
       baseline: base,
+      loaded,
     },
     ratios: {
       runVsSnakemake: ratio(run!.medianMs, snakemake?.medianMs),
@@ -142,9 +148,35 @@ export function benchNoop(
       statusVsSnakemake: ratio(status!.medianMs, snakemake?.medianMs),
       runVsBaseline: ratio(run!.medianMs, base?.run.medianMs),
       fullRunVsBaseline: ratio(fullRun!.medianMs, base?.run.medianMs),
+      loadedRunVsSnakemake: ratio(loaded?.run.medianMs, loaded?.snakemake?.medianMs),
       statusVsBaseline: ratio(status!.medianMs, base?.status.medianMs),
     },
   };
+}
+
+/**
+ * The issue's "on a loaded machine as well": `run` and Snakemake's no-op timed again, interleaved,
+ * while one busy process per core competes with them at the same priority.
+ */
+function timeLoaded(
+  shape: PipelineShape,
+  pipeDir: string,
+  snakeDir: string,
+  repeat: number,
+  log: (line: string) => void,
+): NonNullable<NoopResult['noop']['loaded']> {
+  const burners = availableParallelism();
+  log(`${shape.id}: timing no-ops again with ${burners} busy processes loading the cores (${repeat}x each)`);
+  const busy = Array.from({ length: burners }, () =>
+    spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+  );
+  try {
+    const commands = [pipeCommand('run', pipeDir), ...(snakeDir ? [snakemakeCommand(snakeDir)] : [])];
+    const [run, snakemake] = timeCommandsInterleaved(commands, repeat);
+    return { burners, run: run!, snakemake: snakemake ?? null };
+  } finally {
+    for (const child of busy) child.kill('SIGKILL');
+  }
 }
 
 /** The graded target of one pipeline: cached run / Snakemake no-op, by medians. */
@@ -162,6 +194,21 @@ export function noopChecks(result: NoopResult): Check[] {
       result.ratios.runVsSnakemake,
       'snakemake not installed',
     ),
+    ...(result.noop.loaded
+      ? [
+          grade(
+            {
+              id: `noop.${result.id}.loaded_run_vs_snakemake`,
+              label: `${result.id}: cached run / snakemake no-op, cores loaded`,
+              op: '<=',
+              target,
+              unit: 'x',
+            },
+            result.ratios.loadedRunVsSnakemake,
+            'snakemake not installed',
+          ),
+        ]
+      : []),
   ];
 }
 

@@ -94,6 +94,12 @@ function formatNoop(n: NoopResult, checks: Check[]): string[] {
         n.noop.snakemake !== null,
       ),
       row('make', n.coldMs.make, n.noop.make, n.noop.make !== null),
+      ...(n.noop.loaded
+        ? [
+            row(`run, ${n.noop.loaded.burners} cores loaded`, null, n.noop.loaded.run),
+            row('snakemake, cores loaded', null, n.noop.loaded.snakemake, n.noop.loaded.snakemake !== null),
+          ]
+        : []),
       ...(n.noop.baseline
         ? [
             row('baseline run', null, n.noop.baseline.run),
@@ -107,6 +113,11 @@ function formatNoop(n: NoopResult, checks: Check[]): string[] {
     ...table.map((l) => `    ${l}`),
     `    run / snakemake     ${formatCheck(findCheck(checks, `noop.${n.id}.run_vs_snakemake`))}`,
     `    journal off / snakemake ${times(n.ratios.fullRunVsSnakemake, 'snakemake not installed')}`,
+    ...(n.noop.loaded
+      ? [
+          `    loaded / snakemake loaded ${formatCheck(findCheck(checks, `noop.${n.id}.loaded_run_vs_snakemake`))}`,
+        ]
+      : []),
     `    run / make          ${times(n.ratios.runVsMake, 'make not installed')}`,
     `    status / snakemake  ${times(n.ratios.statusVsSnakemake, 'snakemake not installed')}`,
     ...(n.noop.baseline
