@@ -76,14 +76,6 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   const specFile =
     first !== undefined && looksLikeSpecFile(first, io.cwd) ? first : defaultExperiment(io.cwd);
   const targets = first !== undefined && specFile === first ? positionals.slice(1) : positionals;
-
-  const sweepFlags = values.sweep ?? [];
-  if (values['sweep-name'] !== undefined && sweepFlags.length === 0 && !(await hasSweepBlock(specFile, io))) {
-    throw new PipeError('--sweep-name names a sweep, but there is none: no --sweep and no sweep: block', {
-      code: 'E_USAGE',
-      hint: 'add --sweep KEY=V1,V2, or a sweep: block to the experiment',
-    });
-  }
   // One request for a sweep and for one experiment (called where it is needed, so a bad --jobs is
   // reported in the order it always was).
   const request = (): RunRequest => ({
@@ -97,24 +89,9 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     json: values.json === true,
     signal: io.signal,
   });
-  if (values['stage-exec'] !== true && (sweepFlags.length > 0 || (await hasSweepBlock(specFile, io)))) {
-    const { resolveSweep } = await import('../../pipeline/sweep-resolve.ts');
-    const sweep = await resolveSweep(resolve(io.cwd, specFile), {
-      sets: values.set ?? [],
-      flags: sweepFlags,
-      ...(values['sweep-name'] !== undefined ? { name: values['sweep-name'] } : {}),
-      registry: io.registry,
-    });
-    if (sweep) {
-      const { runSweep } = await import('./run-sweep.ts');
-      return runSweep(io, sweep, {
-        ...request(),
-        sets: values.set ?? [],
-        ...(values.cache !== undefined ? { cache: values.cache } : {}),
-        command: ['gpt2o-pipe run', ...args.filter((a) => a !== '--json')].join(' '),
-      });
-    }
-  }
+  const swept = await runIfSweep(io, args, values, specFile, request);
+  if (swept !== undefined) return swept;
+
   // A run that writes, forces nothing and is not a Slurm job's may be answered by its journal.
   const remembers = values['dry-run'] !== true && values.force === undefined && values['stage-exec'] !== true;
   const journal = remembers ? journalTarget(io, { args, specFile, since }) : undefined;
@@ -128,12 +105,50 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     create: true,
     write: values['dry-run'] !== true,
   });
-  const { graph } = workspace;
-  checkStageNames(io, graph, [...targets, ...(values.force ?? [])]);
+  checkStageNames(io, workspace.graph, [...targets, ...(values.force ?? [])]);
   return runWorkspace(io, workspace, {
     ...request(),
     stageExec: values['stage-exec'] === true,
     ...(journal ? { journal } : {}),
+  });
+}
+
+type RunValues = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'];
+
+/**
+ * Runs the experiment's sweep (--sweep flags, or its sweep: block) and returns the exit code;
+ * undefined when there is no sweep to run (or this is a Slurm job's run of one variant).
+ */
+async function runIfSweep(
+  io: CliIo,
+  args: readonly string[],
+  values: RunValues,
+  specFile: string,
+  request: () => RunRequest,
+): Promise<number | undefined> {
+  const flags = values.sweep ?? [];
+  const sweeping = flags.length > 0 || (await hasSweepBlock(specFile, io));
+  if (values['sweep-name'] !== undefined && !sweeping) {
+    throw new PipeError('--sweep-name names a sweep, but there is none: no --sweep and no sweep: block', {
+      code: 'E_USAGE',
+      hint: 'add --sweep KEY=V1,V2, or a sweep: block to the experiment',
+    });
+  }
+  if (!sweeping || values['stage-exec'] === true) return undefined;
+  const { resolveSweep } = await import('../../pipeline/sweep-resolve.ts');
+  const sweep = await resolveSweep(resolve(io.cwd, specFile), {
+    sets: values.set ?? [],
+    flags,
+    ...(values['sweep-name'] !== undefined ? { name: values['sweep-name'] } : {}),
+    registry: io.registry,
+  });
+  if (!sweep) return undefined;
+  const { runSweep } = await import('./run-sweep.ts');
+  return runSweep(io, sweep, {
+    ...request(),
+    sets: values.set ?? [],
+    ...(values.cache !== undefined ? { cache: values.cache } : {}),
+    command: ['gpt2o-pipe run', ...args.filter((a) => a !== '--json')].join(' '),
   });
 }
 
