@@ -13,37 +13,30 @@ import type { StageOutcome } from '../../run/events.ts';
 import { countExecutions, runSweepStages, type SweepVariantRun } from '../../run/sweep.ts';
 import { formatSeconds } from '../../util/format.ts';
 import type { CliIo } from '../io.ts';
-import { checkStageNames, workspaceOf } from '../workspace.ts';
+import { checkStageNames, type Workspace, workspaceOf } from '../workspace.ts';
 import { recordRun } from './run.ts';
-import { failureReport, runExitCode, stageJson } from './run-report.ts';
+import { failureReport, runExitCode, sayOf, stageJson } from './run-report.ts';
 import { markRun, type RunRequest, schedulingOf } from './run-request.ts';
 
+type SweepRequest = RunRequest & { sets: string[]; cache?: string; command: string };
+
+/** One variant's workspace and the stages selected in it. */
+interface VariantWorkspace {
+  variant: ResolvedSweep['variants'][number]['variant'];
+  ws: Workspace;
+  selected: string[];
+}
+
 /** Runs a resolved sweep; returns the exit code of all its variants together (errors.ts). */
-export async function runSweep(
-  io: CliIo,
-  sweep: ResolvedSweep,
-  request: RunRequest & { sets: string[]; cache?: string; command: string },
-): Promise<number> {
+export async function runSweep(io: CliIo, sweep: ResolvedSweep, request: SweepRequest): Promise<number> {
+  const variants = openVariants(io, sweep, request);
+  const store = variants[0]!.ws.store;
   const { plan, base } = sweep;
-  const json = request.json;
-  const say = json ? io.stderr : io.stdout;
-  const workspaces = sweep.variants.map(({ variant, spec }) => ({
-    variant,
-    ws: workspaceOf(io, spec, {
-      sets: request.sets,
-      cache: request.cache,
-      write: !request.dryRun,
-      create: true,
-    }),
-  }));
-  const store = workspaces[0]!.ws.store;
-  for (const { ws } of workspaces) checkStageNames(io, ws.graph, [...request.targets, ...request.force]);
-  const selected = new Map(
-    workspaces.map(({ variant, ws }) => [variant.name, selectStages(ws.graph, request.targets)]),
-  );
-  const stageCount = selected.get(plan.variants[0]!.name)!.length;
-  say(
-    `gpt2o-pipe run: sweep "${plan.name}" of ${base.experiment} (${relative(io.cwd, base.specFile)}), ${plan.variants.length} variants × ${stageCount} stages, cache ${relative(io.cwd, store.root) || '.'}\n`,
+  sayOf(
+    io,
+    request,
+  )(
+    `gpt2o-pipe run: sweep "${plan.name}" of ${base.experiment} (${relative(io.cwd, base.specFile)}), ${plan.variants.length} variants × ${variants[0]!.selected.length} stages, cache ${relative(io.cwd, store.root) || '.'}\n`,
   );
   if (!request.dryRun) {
     writeSweep(store, {
@@ -55,22 +48,49 @@ export async function runSweep(
       variants: plan.variants.map((v) => ({ name: v.name, values: v.values })),
     });
   }
+  const started = Date.now();
+  const outcomes = await runVariants(io, sweep, variants, request);
+  const lists = variants.map(({ variant, selected }) => ({
+    variant,
+    list: selected.map((stage) => outcomes.get(variant.name)!.get(stage)!),
+  }));
+  return reportSweep(io, sweep, request, { lists, outcomes, started });
+}
 
+/** Each variant's workspace (the stage names checked in each) and its selected stages. */
+function openVariants(io: CliIo, sweep: ResolvedSweep, request: SweepRequest): VariantWorkspace[] {
+  return sweep.variants.map(({ variant, spec }) => {
+    const ws = workspaceOf(io, spec, {
+      sets: request.sets,
+      cache: request.cache,
+      write: !request.dryRun,
+      create: true,
+    });
+    checkStageNames(io, ws.graph, [...request.targets, ...request.force]);
+    return { variant, ws, selected: selectStages(ws.graph, request.targets) };
+  });
+}
+
+/** Runs every variant as one graph, reporting as it goes, and records each; their outcomes by name. */
+async function runVariants(
+  io: CliIo,
+  { base }: ResolvedSweep,
+  variants: readonly VariantWorkspace[],
+  request: SweepRequest,
+): Promise<Map<string, Map<string, StageOutcome>>> {
+  const store = variants[0]!.ws.store;
+  const say = sayOf(io, request);
   const unmark = await markRun(io, store, request);
   const reporter: SweepReporter =
-    io.isTTY && !json
+    io.isTTY && !request.json
       ? new (await import('../../report/sweep-listr.ts')).ListrSweepReporter()
       : new PlainSweepReporter((line) => say(`${line}\n`));
-  reporter.start(
-    workspaces.map(({ variant }) => ({ name: variant.name, stages: selected.get(variant.name)! })),
-  );
-  const started = Date.now();
-  let outcomes!: Map<string, Map<string, StageOutcome>>;
+  reporter.start(variants.map(({ variant, selected }) => ({ name: variant.name, stages: selected })));
   try {
-    const runs: SweepVariantRun[] = workspaces.map(({ variant, ws }) => ({
+    const runs: SweepVariantRun[] = variants.map(({ variant, ws, selected }) => ({
       name: variant.name,
       graph: ws.graph,
-      selected: selected.get(variant.name)!,
+      selected,
       emit: (event) => reporter.event(variant.name, event),
       slurm: {
         specFile: base.specFile,
@@ -82,34 +102,43 @@ export async function runSweep(
         cwd: io.cwd,
       },
     }));
-    outcomes = await runSweepStages(runs, {
+    const outcomes = await runSweepStages(runs, {
       store,
       ...schedulingOf(request),
       defaultExecutor: request.executor ?? base.executor,
     });
     await reporter.finish();
     if (!request.dryRun) {
-      for (const { variant, ws } of workspaces)
+      for (const { variant, ws } of variants)
         await recordRun(outcomes.get(variant.name)!, ws.store, ws.runsDir, ws.graph);
     }
+    return outcomes;
   } finally {
     unmark();
   }
+}
 
-  const lists = workspaces.map(({ variant }) => ({
-    variant,
-    list: selected.get(variant.name)!.map((stage) => outcomes.get(variant.name)!.get(stage)!),
-  }));
+type VariantOutcomes = { variant: { name: string; values: Record<string, unknown> }; list: StageOutcome[] }[];
+
+/** A line per variant and the sweep's tally, each failure's report, the --json payload; the exit code. */
+function reportSweep(
+  io: CliIo,
+  { plan, base }: ResolvedSweep,
+  request: SweepRequest,
+  ran: { lists: VariantOutcomes; outcomes: Map<string, Map<string, StageOutcome>>; started: number },
+): number {
+  const { lists } = ran;
+  const say = sayOf(io, request);
   const all = lists.flatMap((l) => l.list);
   // A dry run executes nothing: it counts the distinct keys that would run.
   const executions = request.dryRun
     ? new Set(all.filter((o) => o.status === 'would-run').map((o) => o.key)).size
-    : countExecutions(outcomes.values());
+    : countExecutions(ran.outcomes.values());
   const plural = executions === 1 ? '' : 's';
   const executed = request.dryRun ? `stage${plural} would run` : `stage execution${plural}`;
   const width = Math.max(0, ...plan.variants.map((v) => v.name.length));
   // On a terminal, listr2's last frame already shows these lines.
-  const terminal = io.isTTY && !json;
+  const terminal = io.isTTY && !request.json;
   for (const { variant, list } of terminal ? [] : lists)
     say(`  ${STATE_SYMBOL[variantState(list)]} ${variant.name.padEnd(width)}  ${variantSummary(list)}\n`);
   const states = lists.map((l) => variantState(l.list));
@@ -119,11 +148,10 @@ export async function runSweep(
     .join(', ');
   const servedOrShared = all.filter((o) => o.status === 'cached').length;
   say(
-    `sweep "${plan.name}": ${plan.variants.length} variants (${tally}); ${executions} ${executed}, ${servedOrShared} cached or shared, in ${formatSeconds((Date.now() - started) / 1000)}\n`,
+    `sweep "${plan.name}": ${plan.variants.length} variants (${tally}); ${executions} ${executed}, ${servedOrShared} cached or shared, in ${formatSeconds((Date.now() - ran.started) / 1000)}\n`,
   );
   reportFailures(io, lists, request);
-
-  if (json) {
+  if (request.json) {
     const payload = {
       sweep: plan.name,
       experiment: base.experiment,
@@ -144,11 +172,7 @@ export async function runSweep(
 }
 
 /** Each failure once: where a shared key failed, in the variant that ran it. */
-function reportFailures(
-  io: CliIo,
-  lists: { variant: { name: string }; list: StageOutcome[] }[],
-  request: RunRequest & { command: string },
-): void {
+function reportFailures(io: CliIo, lists: VariantOutcomes, request: RunRequest & { command: string }): void {
   for (const { variant, list } of lists) {
     for (const outcome of list) {
       if (outcome.status !== 'failed' || outcome.shared) continue;
