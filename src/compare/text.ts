@@ -1,6 +1,6 @@
 // The terminal and Markdown forms of a comparison: one column per experiment, the params that
 // differ, then the metrics of the stages whose results differ; and sparklines of loss curves.
-import { formatValue as formatSweptValue } from '../pipeline/sweep.ts';
+import { formatValue as formatSweptValue } from '../pipeline/sweep-names.ts';
 import { type Comparison, type ExperimentResult, metricOf, type Series } from './experiment-data.ts';
 
 interface Row {

@@ -9,7 +9,8 @@ import { ExpansionBudget, interpolateParams } from './interpolate.ts';
 import { mergeOverrides, type ParamOrigins, type ParamTree, recordOrigins, treeFromPath } from './params.ts';
 import { checkExperimentName, checkSchema, ExperimentSchema, RootSpecSchema } from './schema.ts';
 import { resolveStages } from './stages.ts';
-import { declFromBlock, type SweepDecl, type SweepValue } from './sweep.ts';
+import type { SweepDecl, SweepValue } from './sweep.ts';
+import { declFromBlock } from './sweep-decl.ts';
 import type { ExecutorName, ResolvedSpec } from './types.ts';
 import { DEPTH_HINT, isStackOverflow, MAX_YAML_DEPTH, tooDeepNode, tooDeepPath } from './yaml-depth.ts';
 

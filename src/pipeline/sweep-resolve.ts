@@ -5,16 +5,9 @@ import { ErrorSink, type Loc, PipeError, PipeErrorList } from '../errors.ts';
 import type { StageRegistry } from '../stage-api/index.ts';
 import { loadYaml } from '../util/load-yaml.ts';
 import { resolveSpec } from './resolve.ts';
-import {
-  axesFromFlags,
-  checkSweepName,
-  expandSweep,
-  formatValue,
-  type SweepDecl,
-  type SweepPlan,
-  type SweepValue,
-  type SweepVariant,
-} from './sweep.ts';
+import { expandSweep, type SweepDecl, type SweepPlan, type SweepValue, type SweepVariant } from './sweep.ts';
+import { axesFromFlags } from './sweep-decl.ts';
+import { checkSweepName, formatValue } from './sweep-names.ts';
 import type { ResolvedSpec } from './types.ts';
 
 export interface SweepRequest {

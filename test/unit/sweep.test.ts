@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ErrorSink } from '../../src/errors.ts';
 import { isExperimentName } from '../../src/pipeline/schema.ts';
-import { axesFromFlags, expandSweep, formatValue, variantNames } from '../../src/pipeline/sweep.ts';
+import { expandSweep } from '../../src/pipeline/sweep.ts';
+import { axesFromFlags } from '../../src/pipeline/sweep-decl.ts';
+import { formatValue, variantNames } from '../../src/pipeline/sweep-names.ts';
 
 const asNumber = (text: string): unknown =>
   text !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
