@@ -116,13 +116,25 @@ class GptGraph {
   }
 
   build(): Uint8Array {
-    const { g, c, T, C } = this;
+    const { g, c, T } = this;
     const ids = g.input('ids', 'int64', ['batch', T]);
     const targets = g.input('targets', 'int64', ['batch', T]);
     const gradScale = this.o.backward === false ? '' : g.input('grad_scale', g.float, []);
     for (const [name, shape] of parameterShapes(c)) g.input(name, g.float, shape);
+    const forward = this.forward(ids, targets);
+    if (this.o.backward === false) {
+      // Each target's loss, for evaluate's buckets by place in a frame: [B, T]
+      g.output('token_losses', g.op('Reshape', [g.op('Neg', [forward.picked]), g.ints([-1, T])]));
+      return g.model('gpt2-loss');
+    }
+    this.backward(ids, gradScale, forward);
+    for (const [name] of parameterShapes(c)) g.output(gradName(name), this.grads.get(name)!);
+    return g.model('gpt2-train-step');
+  }
 
-    // ---- forward
+  /** The blocks, the final LayerNorm, the tied head's log-probabilities and the mean loss (an output). */
+  private forward(ids: string, targets: string) {
+    const { g, c, T, C } = this;
     const tok = g.op('Gather', ['transformer.wte.weight', ids], { axis: 0 }); // [B, T, C]
     const pos = g.op('Slice', ['transformer.wpe.weight', g.ints([0]), g.ints([T]), g.ints([0])]); // [T, C]
     let x = g.op('Reshape', [g.op('Add', [tok, pos]), g.ints([-1, C])]); // [N, C]
@@ -138,13 +150,12 @@ class GptGraph {
     const flatTargets = g.op('Reshape', [targets, g.ints([-1, 1])]); // [N, 1]
     const picked = g.op('GatherElements', [logp, flatTargets], { axis: 1 }); // [N, 1]
     g.output('loss', g.op('Neg', [g.op('ReduceMean', [picked], { axes: [0, 1], keepdims: 0 })]));
-    if (this.o.backward === false) {
-      // Each target's loss, for evaluate's buckets by place in a frame: [B, T]
-      g.output('token_losses', g.op('Reshape', [g.op('Neg', [picked]), g.ints([-1, T])]));
-      return g.model('gpt2-loss');
-    }
+    return { layers, lnf, logp, flatTargets, picked };
+  }
 
-    // ---- backward
+  /** Every parameter's gradient (setGrad), from the loss back through the blocks to the embeddings. */
+  private backward(ids: string, gradScale: string, f: ReturnType<GptGraph['forward']>): void {
+    const { g, c, T, C } = this;
     // dlogits = (softmax − onehot(targets)) · grad_scale
     const iota = g.constant(
       Array.from({ length: c.vocabSize }, (_, v) => v),
@@ -152,36 +163,39 @@ class GptGraph {
       'int64',
       'vocab',
     );
-    const onehot = g.op('Cast', [g.op('Equal', [flatTargets, iota])], { to: g.float === 'float32' ? 1 : 11 });
-    const dlogits = g.op('Mul', [g.op('Sub', [g.op('Exp', [logp]), onehot]), gradScale]); // [N, V]
+    const onehot = g.op('Cast', [g.op('Equal', [f.flatTargets, iota])], {
+      to: g.float === 'float32' ? 1 : 11,
+    });
+    const dlogits = g.op('Mul', [g.op('Sub', [g.op('Exp', [f.logp]), onehot]), gradScale]); // [N, V]
     let dx = g.op('MatMul', [dlogits, 'transformer.wte.weight']); // [N, C]
-    const dwteHead = g.op('Gemm', [dlogits, lnf.y], { transA: 1 }); // [V, C]
-    dx = this.layerNormBackward(dx, lnf, 'transformer.ln_f');
-    for (let i = c.nLayer - 1; i >= 0; i--) dx = this.blockBackward(i, dx, layers[i]!);
+    const dwteHead = g.op('Gemm', [dlogits, f.lnf.y], { transA: 1 }); // [V, C]
+    dx = this.layerNormBackward(dx, f.lnf, 'transformer.ln_f');
+    for (let i = c.nLayer - 1; i >= 0; i--) dx = this.blockBackward(i, dx, f.layers[i]!);
     // Embeddings: dx is d(tok + pos) [N, C]. Positions sum over the batch, padded to blockSize rows.
     const dpos = g.op('ReduceSum', [g.op('Reshape', [dx, g.ints([-1, T, C])]), g.ints([0])], { keepdims: 0 });
     this.setGrad(
       'transformer.wpe.weight',
       T === c.blockSize ? dpos : g.op('Pad', [dpos, g.ints([0, 0, c.blockSize - T, 0])]),
     );
+    this.setGrad('transformer.wte.weight', g.op('Add', [dwteHead, this.embeddingGrad(ids, dx, iota)]));
+  }
+
+  /** d(token embedding) [V, C]: each position's dx added to its token's row. */
+  private embeddingGrad(ids: string, dx: string, iota: string): string {
+    const { g, c, C } = this;
     const flatIds = g.op('Reshape', [ids, g.ints([-1, 1])]); // [N, 1]
-    let dwteEmb: string;
     if (this.o.embeddingGrad === 'onehot') {
       const idsOnehot = g.op('Cast', [g.op('Equal', [flatIds, iota])], {
         to: g.float === 'float32' ? 1 : 11,
       });
-      dwteEmb = g.op('Gemm', [idsOnehot, dx], { transA: 1 }); // [V, C]
-    } else {
-      // NOTE: ScatterElements, not ScatterND: ORT's CPU ScatterND(add) splits the updates over
-      // threads with no care for repeated ids, so rows of tokens seen more than once lost updates
-      // at random (microsoft/onnxruntime#18048); ScatterElements(add) sums them in order, one thread.
-      const zeros = g.op('Expand', [g.scalar(0), g.ints([c.vocabSize, C])]);
-      const rows = g.op('Expand', [flatIds, g.op('Shape', [dx])]); // [N, C]: each position's id, per column
-      dwteEmb = g.op('ScatterElements', [zeros, rows, dx], { axis: 0, reduction: 'add' }); // [V, C]
+      return g.op('Gemm', [idsOnehot, dx], { transA: 1 }); // [V, C]
     }
-    this.setGrad('transformer.wte.weight', g.op('Add', [dwteHead, dwteEmb]));
-    for (const [name] of parameterShapes(c)) g.output(gradName(name), this.grads.get(name)!);
-    return g.model('gpt2-train-step');
+    // NOTE: ScatterElements, not ScatterND: ORT's CPU ScatterND(add) splits the updates over
+    // threads with no care for repeated ids, so rows of tokens seen more than once lost updates
+    // at random (microsoft/onnxruntime#18048); ScatterElements(add) sums them in order, one thread.
+    const zeros = g.op('Expand', [g.scalar(0), g.ints([c.vocabSize, C])]);
+    const rows = g.op('Expand', [flatIds, g.op('Shape', [dx])]); // [N, C]: each position's id, per column
+    return g.op('ScatterElements', [zeros, rows, dx], { axis: 0, reduction: 'add' }); // [V, C]
   }
 
   // ---- blocks
