@@ -8,7 +8,7 @@
 import type { GptConfig } from '../config.ts';
 import { parameterShapes } from '../gpt.ts';
 import type { NamedTensor } from '../safetensors.ts';
-import { geluFrom, geluTanh, layerNorm, linear } from './gpt-graph.ts';
+import { geluFrom, geluTanh, layerNorm, linear } from './forward-ops.ts';
 import { Graph } from './graph.ts';
 
 export const pastKey = (layer: number) => `past.${layer}.key`;
