@@ -55,14 +55,7 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
   // Checked before anything is read: a refused target is a usage error, whatever the cache holds.
   if (htmlFile) checkReportTarget(htmlFile, io.cwd);
   const { cache, projectRoot } = projectCache(io, values.cache);
-  // compare only reads: a cache that is not there holds no run, and is not created by looking.
-  if (!existsSync(cache)) {
-    throw new PipeError(`no cache at ${relative(io.cwd, cache) || '.'}, so no finished run to compare`, {
-      code: 'E_COMPARE_NO_RUN',
-      hint: 'run an experiment first (gpt2o-pipe run), or pass --cache when the cache is elsewhere',
-    });
-  }
-  const store = CacheStore.open(cache, { create: false });
+  const store = openExistingCache(io, cache);
   const by = values.by === undefined ? undefined : parseBy(values.by);
   if (by && 'problem' in by) {
     throw new PipeError(by.problem, {
@@ -73,6 +66,46 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
   const { targets: named, sweeps } = resolveTargets(io, positionals, values.cache);
   // One sweep alone: a line per variant, and a variant without a finished run is shown, not an error.
   const sweep = positionals.length === 1 && sweeps.length === 1 ? sweeps[0] : undefined;
+  const comparison = await compareTargets(io, store, projectRoot, named, sweep);
+  if (by) comparison.by = rankBy(comparison.experiments, by);
+  if (htmlFile) {
+    const { renderReport } = await import('../../compare/html.ts');
+    writeReport(htmlFile, renderReport(comparison));
+    if (!values.json) io.stderr(`compare: wrote ${relative(io.cwd, htmlFile)}\n`);
+  }
+  if (values.json) {
+    io.stdout(`${JSON.stringify(comparison)}\n`);
+    return EXIT_OK;
+  }
+  if (values.md) io.stdout(`${formatMarkdown(comparison)}${formatBest(comparison)}`);
+  else if (comparison.sweep) io.stdout(formatSweepTable(comparison));
+  else io.stdout(`${formatTable(comparison)}${formatBest(comparison)}`);
+  if (values.plot) io.stdout(`\n${formatPlot(comparison)}`);
+  return EXIT_OK;
+}
+
+/** compare only reads: a cache that is not there holds no run, and is not created by looking. */
+function openExistingCache(io: CliIo, cache: string): CacheStore {
+  if (!existsSync(cache)) {
+    throw new PipeError(`no cache at ${relative(io.cwd, cache) || '.'}, so no finished run to compare`, {
+      code: 'E_COMPARE_NO_RUN',
+      hint: 'run an experiment first (gpt2o-pipe run), or pass --cache when the cache is elsewhere',
+    });
+  }
+  return CacheStore.open(cache, { create: false });
+}
+
+/**
+ * What the named experiments' (or the sweep's variants') latest runs hold; an experiment with no
+ * finished run is an error, except a sweep's variant, which is listed as unfinished.
+ */
+async function compareTargets(
+  io: CliIo,
+  store: CacheStore,
+  projectRoot: string,
+  named: ReturnType<typeof resolveTargets>['targets'],
+  sweep: ReturnType<typeof resolveTargets>['sweeps'][number] | undefined,
+) {
   const targets = named.map((t) => ({
     specFile: t.specFile,
     ...(t.variant ? { variant: t.variant.name } : {}),
@@ -90,7 +123,6 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
       },
     );
   }
-  if (by) comparison.by = rankBy(comparison.experiments, by);
   if (sweep) {
     const finished = new Set(comparison.experiments.map((e) => e.experiment));
     comparison.sweep = {
@@ -109,19 +141,5 @@ export async function compareCommand(args: string[], io: CliIo): Promise<number>
       hint: 'run one first (gpt2o-pipe run), or pass --cache when the cache is elsewhere',
     });
   }
-  if (htmlFile) {
-    const { renderReport } = await import('../../compare/html.ts');
-    const file = htmlFile;
-    writeReport(file, renderReport(comparison));
-    if (!values.json) io.stderr(`compare: wrote ${relative(io.cwd, file)}\n`);
-  }
-  if (values.json) {
-    io.stdout(`${JSON.stringify(comparison)}\n`);
-    return EXIT_OK;
-  }
-  if (values.md) io.stdout(`${formatMarkdown(comparison)}${formatBest(comparison)}`);
-  else if (comparison.sweep) io.stdout(formatSweepTable(comparison));
-  else io.stdout(`${formatTable(comparison)}${formatBest(comparison)}`);
-  if (values.plot) io.stdout(`\n${formatPlot(comparison)}`);
-  return EXIT_OK;
+  return comparison;
 }
