@@ -4,6 +4,7 @@ import { collectGarbage } from '../../cache/gc.ts';
 import { withMaintenance } from '../../cache/maintenance.ts';
 import { CacheStore } from '../../cache/store.ts';
 import { EXIT_OK, PipeError } from '../../errors.ts';
+import { formatBytes } from '../../util/format.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
 import { projectCache } from '../workspace.ts';
@@ -53,14 +54,10 @@ export async function gcCommand(args: string[], io: CliIo): Promise<number> {
   const r = report.removed;
   const verb = dryRun ? 'would remove' : 'removed';
   io.stdout(
-    `gc: kept ${report.keptRecords} results (${report.keptObjects} objects, ${mib(report.keptBytes)}); ` +
-      `${verb} ${r.objects} objects, ${r.records} run records, ${r.trees} trees, ${r.logs} logs, ${r.tmp} temp entries, ${r.resume} resume folders, ${r.locks} stale locks (${mib(r.bytes)})\n`,
+    `gc: kept ${report.keptRecords} results (${report.keptObjects} objects, ${formatBytes(report.keptBytes)}); ` +
+      `${verb} ${r.objects} objects, ${r.records} run records, ${r.trees} trees, ${r.logs} logs, ${r.tmp} temp entries, ${r.resume} resume folders, ${r.locks} stale locks (${formatBytes(r.bytes)})\n`,
   );
   for (const file of report.droppedExperiments)
     io.stdout(`  ${verb} the ref of ${file} (the file no longer exists)\n`);
   return EXIT_OK;
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }

@@ -2,8 +2,9 @@
 import { relative } from 'node:path';
 import { withMaintenance } from '../../cache/maintenance.ts';
 import { CacheStore } from '../../cache/store.ts';
-import { type VerifyProgress, verifyCache } from '../../cache/verify/index.ts';
+import { type VerifyProgress, type VerifyReport, verifyCache } from '../../cache/verify/index.ts';
 import { EXIT_OK, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
+import { formatBytes, formatSeconds } from '../../util/format.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { CliIo } from '../io.ts';
 import { projectCache } from '../workspace.ts';
@@ -52,41 +53,58 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
   const repair = values.repair === true;
 
   const started = Date.now();
-  const showProgress = process.stderr.isTTY === true && io.env.CI === undefined;
-  let shown = 0;
-  let progressed = false;
-  const onProgress = showProgress
-    ? (p: VerifyProgress) => {
-        const now = Date.now();
-        if (now - started < PROGRESS_AFTER_MS || now - shown < PROGRESS_EVERY_MS) return;
-        shown = now;
-        progressed = true;
-        io.stderr(
-          `\rverify: hashed ${p.objects}/${p.totalObjects} objects, ${mib(p.bytes)} of ${mib(p.totalBytes)}\x1b[K`,
-        );
-      }
-    : undefined;
+  const progress = progressLine(io, started);
   const report = repair
     ? await withMaintenance(store, { name: 'verify --repair', busyCode: 'E_VERIFY_BUSY' }, () =>
-        verifyCache(store, { repair, onProgress }),
+        verifyCache(store, { repair, onProgress: progress.show }),
       )
-    : await verifyCache(store, { repair, onProgress });
-  if (progressed) io.stderr('\r\x1b[K');
+    : await verifyCache(store, { repair, onProgress: progress.show });
+  progress.clear();
+  if (values.json) io.stdout(`${JSON.stringify(report)}\n`);
+  else printReport(io, store, report, { started, repair });
+  return report.ok ? EXIT_OK : EXIT_STAGE_FAILED;
+}
 
-  if (values.json) {
-    io.stdout(`${JSON.stringify(report)}\n`);
-    return report.ok ? EXIT_OK : EXIT_STAGE_FAILED;
-  }
+/** "verify: hashed …" on an interactive stderr, once a check has run a while, rewritten in place. */
+function progressLine(io: CliIo, started: number) {
+  let shown = 0;
+  let progressed = false;
+  const interactive = process.stderr.isTTY === true && io.env.CI === undefined;
+  return {
+    show: interactive
+      ? (p: VerifyProgress) => {
+          const now = Date.now();
+          if (now - started < PROGRESS_AFTER_MS || now - shown < PROGRESS_EVERY_MS) return;
+          shown = now;
+          progressed = true;
+          io.stderr(
+            `\rverify: hashed ${p.objects}/${p.totalObjects} objects, ${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)}\x1b[K`,
+          );
+        }
+      : undefined,
+    clear: () => {
+      if (progressed) io.stderr('\r\x1b[K');
+    },
+  };
+}
+
+/** The summary line, a line per problem, and what was repaired or what to do. */
+function printReport(
+  io: CliIo,
+  store: CacheStore,
+  report: VerifyReport,
+  run: { started: number; repair: boolean },
+): void {
   const show = (path: string) => relative(io.cwd, path) || '.';
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const seconds = formatSeconds((Date.now() - run.started) / 1000);
   io.stdout(
-    `verify: ${report.objects} objects (${mib(report.bytes)}), ${report.records} run records, ${report.trees} trees in ${seconds}s: ` +
+    `verify: ${report.objects} objects (${formatBytes(report.bytes)}), ${report.records} run records, ${report.trees} trees in ${seconds}: ` +
       `${report.ok ? 'ok' : `${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`}\n`,
   );
   for (const p of report.problems) {
     io.stdout(`  ✖ ${p.kind.padEnd(6)} ${show(p.path)}${p.digest ? ` (${p.digest})` : ''}: ${p.reason}\n`);
   }
-  if (repair) {
+  if (run.repair) {
     const r = report.repaired;
     io.stdout(
       `repaired: ${r.quarantined} object${r.quarantined === 1 ? '' : 's'} moved to ${show(store.layout.dir('quarantine'))}, ` +
@@ -98,9 +116,4 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
       'run `gpt2o-pipe verify --repair` to quarantine corrupt objects and drop what depends on them\n',
     );
   }
-  return report.ok ? EXIT_OK : EXIT_STAGE_FAILED;
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
