@@ -29,42 +29,12 @@ export async function logsCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout(LOGS_HELP);
     return EXIT_OK;
   }
-  const first = positionals[0];
-  const explicit = first !== undefined && (positionals.length > 1 || looksLikeSpecFile(first, io.cwd));
-  const specFile = explicit ? first! : defaultExperiment(io.cwd);
-  const rest = explicit ? positionals.slice(1) : positionals;
-  if (rest.length !== 1) {
-    throw new PipeError(rest.length === 0 ? 'logs: name a stage' : 'logs: name one stage', {
-      code: 'E_USAGE',
-      hint: 'gpt2o-pipe logs EXPERIMENT STAGE, for example: gpt2o-pipe logs experiments/demo.yaml train',
-    });
-  }
-  const name = rest[0]!;
-  const targets = resolveTargets(io, [specFile], values.cache).targets;
-  if (targets.length !== 1) {
-    throw new PipeError(`logs: "${specFile}" is a sweep of ${targets.length} variants; name one of them`, {
-      code: 'E_USAGE',
-      hint: `for example: gpt2o-pipe logs ${targets[0]?.variant?.name ?? 'VARIANT'} ${name}`,
-    });
-  }
-  const target = targets[0]!;
-  const { graph, store } = await openWorkspace(io, target.specFile, {
-    cache: values.cache,
-    sets: target.sets,
-    ...(target.variant ? { variant: target.variant } : {}),
-  });
-  const spec = graph.spec;
-  const shown = relative(io.cwd, spec.specFile);
-  if (!graph.stages.has(name)) {
-    throw new PipeError(`no stage named "${name}" in ${shown}`, {
-      code: 'E_USAGE_UNKNOWN_STAGE',
-      hint: suggestionHint(name, graph.order, 'stages'),
-    });
-  }
-
+  const { specFile, name } = logsTarget(io, positionals);
+  const { graph, store } = await openTargetWorkspace(io, specFile, name, values.cache);
+  const shown = relative(io.cwd, graph.spec.specFile);
   const { key, useAttempt } = await logKey(graph, store, name);
   if (!key) {
-    throw new PipeError(`stage "${name}" has not run in experiment "${spec.experiment}" yet`, {
+    throw new PipeError(`stage "${name}" has not run in experiment "${graph.spec.experiment}" yet`, {
       code: 'E_LOGS_NOT_RUN',
       hint: `run it first: gpt2o-pipe run ${shown}`,
     });
@@ -84,6 +54,46 @@ export async function logsCommand(args: string[], io: CliIo): Promise<number> {
     );
   io.stdout(text);
   return EXIT_OK;
+}
+
+/** `[EXPERIMENT] STAGE`: the spec file (or variant name) and the one stage named. */
+function logsTarget(io: CliIo, positionals: string[]): { specFile: string; name: string } {
+  const first = positionals[0];
+  const explicit = first !== undefined && (positionals.length > 1 || looksLikeSpecFile(first, io.cwd));
+  const specFile = explicit ? first! : defaultExperiment(io.cwd);
+  const rest = explicit ? positionals.slice(1) : positionals;
+  if (rest.length !== 1) {
+    throw new PipeError(rest.length === 0 ? 'logs: name a stage' : 'logs: name one stage', {
+      code: 'E_USAGE',
+      hint: 'gpt2o-pipe logs EXPERIMENT STAGE, for example: gpt2o-pipe logs experiments/demo.yaml train',
+    });
+  }
+  return { specFile, name: rest[0]! };
+}
+
+/** The workspace of one experiment or sweep variant, which must have stage `name`. */
+async function openTargetWorkspace(io: CliIo, specFile: string, name: string, cache: string | undefined) {
+  const targets = resolveTargets(io, [specFile], cache).targets;
+  if (targets.length !== 1) {
+    throw new PipeError(`logs: "${specFile}" is a sweep of ${targets.length} variants; name one of them`, {
+      code: 'E_USAGE',
+      hint: `for example: gpt2o-pipe logs ${targets[0]?.variant?.name ?? 'VARIANT'} ${name}`,
+    });
+  }
+  const target = targets[0]!;
+  const workspace = await openWorkspace(io, target.specFile, {
+    cache,
+    sets: target.sets,
+    ...(target.variant ? { variant: target.variant } : {}),
+  });
+  const { graph } = workspace;
+  if (!graph.stages.has(name)) {
+    throw new PipeError(`no stage named "${name}" in ${relative(io.cwd, graph.spec.specFile)}`, {
+      code: 'E_USAGE_UNKNOWN_STAGE',
+      hint: suggestionHint(name, graph.order, 'stages'),
+    });
+  }
+  return workspace;
 }
 
 /**
