@@ -9,7 +9,7 @@
 // and so one word per item; in "…" or a here-document it is one variable, the items joined by
 // spaces. Numbers and booleans are their plain text, null is empty, mappings are JSON. Inside
 // $((…)) only a whole number is accepted (the shell evaluates what it expands there).
-import { scanRefPlaces } from './shell-scan.ts';
+import { type RefPlace, scanRefPlaces } from './shell-scan.ts';
 import { scalarText, type TemplatePart } from './template.ts';
 
 export interface RenderedCmd {
@@ -64,36 +64,41 @@ export function renderCmd(
       cmd += part.text;
       continue;
     }
-    const place = places[refIndex++]!;
-    const value = lookup(part.ref);
-    if (place.kind === 'refused' || (place.kind === 'arith' && !Number.isSafeInteger(value))) {
-      const what =
-        place.kind === 'arith' ? `, and its value ${JSON.stringify(value)} is not a whole number` : '';
-      problems.push({
-        ref: part.ref,
-        message: `\${${part.ref}} is ${place.context}${what}`,
-        hint: place.hint,
-      });
-      continue;
-    }
-    const bad = unusable(value);
-    if (bad) {
-      problems.push({ ref: part.ref, message: `the value of \${${part.ref}} ${bad.why}`, hint: bad.hint });
-      continue;
-    }
-    if (place.kind === 'word' && Array.isArray(value)) {
-      cmd += value
-        .map((item, i) => `"\${${variable(`${part.ref}\0${i}`, `${part.ref}_${i}`, scalarText(item))}}"`)
-        .join(' ');
-      continue;
-    }
-    const text = Array.isArray(value) ? value.map(scalarText).join(' ') : scalarText(value);
-    const name = variable(part.ref, part.ref, text);
-    // In "…", a here-document or $((…)) the expansion is already one piece of text; a bare word
-    // needs the quotes (no field splitting, no globbing).
-    cmd += place.kind === 'word' ? `"\${${name}}"` : `\${${name}}`;
+    const rendered = renderRef(part.ref, places[refIndex++]!, lookup(part.ref), variable);
+    if ('problem' in rendered) problems.push(rendered.problem);
+    else cmd += rendered.text;
   }
   return { rendered: { cmd, env }, problems };
+}
+
+/**
+ * What one `${ref}` becomes in the command: a quoted reference to the variable that carries its
+ * value (a list as a bare word: one quoted variable per item), or why it cannot be carried there.
+ */
+function renderRef(
+  ref: string,
+  place: RefPlace,
+  value: unknown,
+  variable: (key: string, base: string, value: string) => string,
+): { text: string } | { problem: CmdProblem } {
+  if (place.kind === 'refused' || (place.kind === 'arith' && !Number.isSafeInteger(value))) {
+    const what =
+      place.kind === 'arith' ? `, and its value ${JSON.stringify(value)} is not a whole number` : '';
+    return { problem: { ref, message: `\${${ref}} is ${place.context}${what}`, hint: place.hint } };
+  }
+  const bad = unusable(value);
+  if (bad) return { problem: { ref, message: `the value of \${${ref}} ${bad.why}`, hint: bad.hint } };
+  if (place.kind === 'word' && Array.isArray(value)) {
+    const items = value.map(
+      (item, i) => `"\${${variable(`${ref}\0${i}`, `${ref}_${i}`, scalarText(item))}}"`,
+    );
+    return { text: items.join(' ') };
+  }
+  const text = Array.isArray(value) ? value.map(scalarText).join(' ') : scalarText(value);
+  const name = variable(ref, ref, text);
+  // In "…", a here-document or $((…)) the expansion is already one piece of text; a bare word
+  // needs the quotes (no field splitting, no globbing).
+  return { text: place.kind === 'word' ? `"\${${name}}"` : `\${${name}}` };
 }
 
 /** Why a value cannot travel in the environment, or undefined. */
