@@ -91,10 +91,10 @@ export class StageError extends Error {
 }
 
 /**
- * Sizes for people, as the engine writes them (1 KiB = 1024 B; src/util/format.ts owns the rule).
- * A stage's logs and errors are printed beside the engine's own sizes, so they use the same units.
+ * Sizes and times left for people, as the engine writes them (1 KiB = 1024 B; src/util/format.ts
+ * owns the rules). A stage's logs and errors are printed beside the engine's own, so they agree.
  */
-export { formatBytes } from '../util/format.ts';
+export { formatBytes, formatEta } from '../util/format.ts';
 export { workerSource } from '../util/worker-source.ts';
 
 /** Finds stages by name and loads them lazily; the CLI hands one to the engine as a value. */

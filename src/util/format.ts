@@ -1,4 +1,4 @@
-// Sizes and durations for people: the one owner of both formats on the engine side.
+// Sizes and durations for people: the one owner of both formats, engine and stages alike.
 //
 // Sizes are binary with IEC names (1 KiB = 1024 B): the engine reports files, trees and free disk
 // space, which tools like `du -h`, `ls -lh` and `df -h` count in powers of 1024; the names say so,
@@ -23,4 +23,17 @@ export function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
   const m = Math.floor(seconds / 60);
   return `${m}m${String(Math.round(seconds - m * 60)).padStart(2, '0')}s`;
+}
+
+/**
+ * Time left, as a clock: 75 → "1:15", 3700 → "1:01:40" (whole seconds, rounded up: an ETA never
+ * says 0:00 while work remains). Progress messages of stages (downloads, training) use it.
+ */
+export function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.ceil(seconds);
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return hh > 0 ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
 }

@@ -1,6 +1,6 @@
 // Byte progress for ctx.progress: at most 10 updates a second (a fast download calls back per chunk),
 // plus the final one, each with the transfer rate and the time left in its message.
-import { formatBytes, type StageProgress } from '../../src/stage-api/index.ts';
+import { formatBytes, formatEta, type StageProgress } from '../../src/stage-api/index.ts';
 
 const MIN_INTERVAL_MS = 100;
 
@@ -27,16 +27,7 @@ export function byteProgress(
     const parts = [typeof label === 'string' ? label : label()];
     if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
     if (rate > 0 && total !== undefined && total > done)
-      parts.push(`ETA ${formatDuration((total - done) / rate)}`);
+      parts.push(`ETA ${formatEta((total - done) / rate)}`);
     report({ done, ...(total === undefined ? {} : { total }), unit: 'bytes', message: parts.join(' ') });
   };
-}
-
-/** Seconds for people: 75 → "1:15", 3700 → "1:01:40". */
-export function formatDuration(seconds: number): string {
-  const s = Math.ceil(seconds);
-  const hh = Math.floor(s / 3600);
-  const mm = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, '0');
-  return hh > 0 ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
 }

@@ -2,6 +2,7 @@
 // resume checkpoint), the save after an interrupt, and the final checkpoint with the summary.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatEta } from '../../src/stage-api/index.ts';
 import { learningRate, type Optimizer } from './adamw.ts';
 import { type Checkpoint, saveResumeCheckpoint, type TrainerState, writeCheckpoint } from './checkpoint.ts';
 import { parameterCount } from './config.ts';
@@ -126,7 +127,7 @@ export class TrainingRun {
       done: state.step,
       total: s.maxSteps,
       unit: 'steps',
-      message: `loss ${loss.toFixed(4)}, ${Math.round(rate)} tok/s, ETA ${formatSeconds(eta)}`,
+      message: `loss ${loss.toFixed(4)}, ${Math.round(rate)} tok/s, ETA ${formatEta(eta)}`,
     });
   }
 
@@ -195,11 +196,4 @@ export async function evaluateLoss(
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
-}
-
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 90) return `${Math.round(s)}s`;
-  if (s < 5400) return `${Math.round(s / 60)}m`;
-  return `${(s / 3600).toFixed(1)}h`;
 }

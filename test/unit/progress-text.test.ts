@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatProgress } from '../../src/report/progress-text.ts';
-import { formatBytes } from '../../src/stage-api/index.ts';
-import { formatBytes as engineFormatBytes } from '../../src/util/format.ts';
+import { formatBytes, formatEta } from '../../src/stage-api/index.ts';
+import { formatBytes as engineFormatBytes, formatEta as engineFormatEta } from '../../src/util/format.ts';
 
-test("stages format sizes with the engine's one formatter (KiB), not a copy of their own", () => {
+test("stages format sizes and times left with the engine's one formatter, not copies of their own", () => {
   assert.equal(formatBytes, engineFormatBytes);
+  assert.equal(formatEta, engineFormatEta);
+});
+
+test('a time left reads as a clock, rounded up, and as "?" when unknown', () => {
+  assert.equal(formatEta(0.2), '0:01');
+  assert.equal(formatEta(75), '1:15');
+  assert.equal(formatEta(3700), '1:01:40');
+  assert.equal(formatEta(Number.POSITIVE_INFINITY), '?');
+  assert.equal(formatEta(Number.NaN), '?');
 });
 
 test('progress reads as sizes for bytes and as numbers otherwise', () => {
