@@ -9,9 +9,9 @@
 // that leads out of the tree. Here only this user's own validation vouches.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, type Stats } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { replaceFileSync } from '../util/file-ops.ts';
+import { userCacheDir } from '../util/user-cache.ts';
 import { RACY_MS, statUnchanged } from './stat-cache.ts';
 
 type Entry = [size: number, mtimeMs: number, ctimeMs: number, ino: number, value: unknown];
@@ -31,10 +31,8 @@ export class ValidatedFiles {
 
   /** The memo of the cache at `cacheRoot`, in this user's cache folder ($GPT2O_VALIDATED_CACHE=off: none). */
   static forCache(cacheRoot: string, env: NodeJS.ProcessEnv = process.env): ValidatedFiles {
-    if (env.GPT2O_VALIDATED_CACHE === 'off') return new ValidatedFiles(undefined);
-    const dir =
-      env.GPT2O_VALIDATED_CACHE ||
-      join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'gpt2o-pipe', 'validated');
+    const dir = userCacheDir(env, 'GPT2O_VALIDATED_CACHE', 'validated');
+    if (dir === undefined) return new ValidatedFiles(undefined);
     const name = createHash('sha256').update(FORMAT).update('\0').update(cacheRoot).digest('hex');
     return new ValidatedFiles(join(dir, `${name.slice(0, 32)}.json`));
   }

@@ -8,9 +8,9 @@
 // was about 15 ms of every no-op.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { replaceFileSync } from '../util/file-ops.ts';
+import { userCacheDir } from '../util/user-cache.ts';
 
 /** Where every key and value of a spec starts. */
 export interface Where {
@@ -34,9 +34,7 @@ export interface CachedParse {
 const FORMAT = 'parsed-yaml-v2';
 
 function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.GPT2O_PARSE_CACHE === 'off') return undefined;
-  if (env.GPT2O_PARSE_CACHE) return env.GPT2O_PARSE_CACHE;
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'gpt2o-pipe', 'parsed');
+  return userCacheDir(env, 'GPT2O_PARSE_CACHE', 'parsed');
 }
 
 function entryName(text: string, parserVersion: string): string {

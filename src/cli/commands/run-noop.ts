@@ -8,7 +8,6 @@
 // folder, never in the cache they describe: as the memo of validated files, a journal vouches for
 // what this user's own run checked (validated-files.ts says why that matters for a shared cache).
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { StatKey } from '../../cache/stat-cache.ts';
 import { CacheStore } from '../../cache/store.ts';
@@ -25,6 +24,7 @@ import {
 import { buildId } from '../../util/build-id.ts';
 import { replaceFileSync } from '../../util/file-ops.ts';
 import { formatSeconds } from '../../util/format.ts';
+import { userCacheDir } from '../../util/user-cache.ts';
 import type { CliIo } from '../io.ts';
 import { openReporter, reportOutcomes, sayHeader, sayOf, summaryLine } from './run-report.ts';
 import { markRun, type RunRequest } from './run-request.ts';
@@ -51,10 +51,8 @@ export function journalTarget(
   command: { args: readonly string[]; specFile: string; since: number },
 ): JournalTarget | undefined {
   const build = buildId();
-  if (build === undefined || io.env.GPT2O_NOOP_JOURNAL === 'off') return undefined;
-  const dir =
-    io.env.GPT2O_NOOP_JOURNAL ||
-    join(io.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'gpt2o-pipe', 'noop');
+  const dir = userCacheDir(io.env, 'GPT2O_NOOP_JOURNAL', 'noop');
+  if (build === undefined || dir === undefined) return undefined;
   const env: Record<string, string> = {};
   for (const name of ENV_READ) if (io.env[name] !== undefined) env[name] = io.env[name];
   const args = [resolve(io.cwd, command.specFile), ...command.args];
