@@ -2,14 +2,14 @@
 // params and the shards' meta.json, refuse a step that would not fit in memory, start the chosen
 // gradient engine and train (model/trainer.ts). The engine's runtime (onnxruntime-node or
 // TensorFlow.js, inside loadBackend) is imported only once chosen: loading the other costs seconds.
-import { type StageContext, StageError } from '../src/stage-api/index.ts';
+import { formatBytes, type StageContext, StageError } from '../src/stage-api/index.ts';
 import { readShardsMeta } from './contracts/shards-meta.ts';
 import { type Device, loadBackend, type TrainBackendChoice } from './model/backend.ts';
 import { type GptConfig, padVocab } from './model/config.ts';
 import { chooseEngine, startEngine } from './model/engine-choice.ts';
 import { initCheckpointFile, readInitWeights } from './model/init-from.ts';
 import { shardFiles } from './model/loader.ts';
-import { estimateStepBytes, fittingMicroBatch, gib, memoryBudget } from './model/onnx/memory.ts';
+import { estimateStepBytes, fittingMicroBatch, memoryBudget } from './model/onnx/memory.ts';
 import { type TrainIo, type TrainSettings, train } from './model/trainer.ts';
 import type { TrainParams } from './train.ts';
 
@@ -92,12 +92,12 @@ function assertStepFits(config: GptConfig, microBatch: number, sequencesPerStep:
   const fits = fittingMicroBatch(config, sequencesPerStep, budget);
   const what = `${config.nLayer} layers, ${config.nEmbd} wide, context ${config.blockSize}`;
   throw new StageError(
-    `micro_batch ${microBatch} needs about ${gib(needed)} GiB for one onnxruntime training step (${what}); ` +
-      `this machine has ${gib(budget)} GiB`,
+    `micro_batch ${microBatch} needs about ${formatBytes(needed)} for one onnxruntime training step (${what}); ` +
+      `this machine has ${formatBytes(budget)}`,
     {
       hint: fits
-        ? `set train.micro_batch to ${fits} (about ${gib(estimateStepBytes(config, fits))} GiB); total_batch stays the same through gradient accumulation`
-        : `not even micro_batch 1 fits (about ${gib(estimateStepBytes(config, 1))} GiB): lower context_length or the model size`,
+        ? `set train.micro_batch to ${fits} (about ${formatBytes(estimateStepBytes(config, fits))}); total_batch stays the same through gradient accumulation`
+        : `not even micro_batch 1 fits (about ${formatBytes(estimateStepBytes(config, 1))}): lower context_length or the model size`,
     },
   );
 }

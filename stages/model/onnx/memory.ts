@@ -66,6 +66,3 @@ export function memoryBudget(): number {
   const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[match[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'];
   return Number(match[1]) * unit;
 }
-
-/** GiB with one decimal, for messages. */
-export const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
