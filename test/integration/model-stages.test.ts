@@ -383,7 +383,10 @@ describe('train on onnxruntime', () => {
       r.stderr,
       /micro_batch 4 needs about [\d.]+ [KMG]iB for one onnxruntime training step \(2 layers, 32 wide, context 32\); this machine has [\d.]+ [KMG]iB/,
     );
-    assert.match(r.stderr, /set train\.micro_batch to 2 \(about [\d.]+ [KMG]iB\); total_batch stays the same/);
+    assert.match(
+      r.stderr,
+      /set train\.micro_batch to 2 \(about [\d.]+ [KMG]iB\); total_batch stays the same/,
+    );
     assert.doesNotMatch(r.stderr + r.stdout, /parameters; 30 steps/, 'refused before training started');
   });
 
