@@ -162,6 +162,9 @@ export async function startCommandProcess(): Promise<CommandHost> {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     // Output comes as bytes (a Uint8Array), not as JSON text.
     serialization: 'advanced',
+    // NODE_OPTIONS is for gpt2o-pipe itself (a second process on its --inspect port would fail
+    // loudly); the commands are given the whole environment with each request.
+    env: { ...process.env, NODE_OPTIONS: '' },
   });
   return new CommandProcess(child);
 }

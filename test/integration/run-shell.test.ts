@@ -193,6 +193,18 @@ describe('commands started by the command processes', () => {
   });
 
   // A timeout: a pool that missed the process's end would wait for its answer forever.
+  test("a command gets the run's whole environment, NODE_OPTIONS included", async () => {
+    const t = setup();
+    try {
+      await t.shell('echo "$NODE_OPTIONS|$GPT2O_TEST_VALUE"', {
+        env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=3000', GPT2O_TEST_VALUE: 'a b' },
+      });
+      assert.deepEqual(t.lines, ['--max-old-space-size=3000|a b']);
+    } finally {
+      t.remove();
+    }
+  });
+
   test('a command process killed mid-command fails the stage, says so, and stops the command', {
     timeout: 60_000,
   }, async () => {
