@@ -17,7 +17,9 @@ process.on('message', (request: CommandRequest) => start(request));
 process.on('disconnect', () => process.exit(0));
 
 function report(message: CommandReport): void {
-  send!(message);
+  // A channel found closed: the engine has ended, and 'disconnect' is on its way. Not an error
+  // to print (on the terminal the run has just left).
+  send!(message, undefined, undefined, (error) => error && process.exit(0));
 }
 
 function start(request: CommandRequest): void {

@@ -13,6 +13,7 @@ import { PipeError } from '../../src/errors.ts';
 import { type CommandHost, CommandPool, startCommandProcess } from '../../src/run/command-pool.ts';
 import { runShell, type ShellRun } from '../../src/run/run-shell.ts';
 import { StageLog } from '../../src/run/stage-log.ts';
+import { workerProcessArgs } from '../../src/util/worker-source.ts';
 import { isAlive, killQuietly, waitFor } from '../helpers/process.ts';
 import { BIN, cli, makeWorkspace, spawnCli } from '../helpers/workspace.ts';
 
@@ -86,41 +87,43 @@ describe('commands started by the command processes', () => {
     }
   });
 
-  test('a command process ends with the run that started it, also when the run is killed', {
+  test('a command process ends with the run that started it when the run is killed, and says nothing', {
     timeout: 60_000,
   }, async () => {
     const ws = makeWorkspace({});
     const hostFile = ws.path('host.pid');
     const sleeperFile = ws.path('sleeper.pid');
+    // Output all along: the run is killed while its command process is relaying some.
     ws.write(
       'pipeline.yaml',
       `stages:
-  quick:
-    cmd: echo $PPID > quick.txt
-    outs: [quick.txt]
   slow:
-    cmd: echo $PPID > ${hostFile}; sleep 60 & echo $! > ${sleeperFile}; wait
-    needs: [quick]
+    cmd: echo $PPID > ${hostFile}; sleep 60 & echo $! > ${sleeperFile}; while :; do echo tick; sleep 0.002; done
     outs: [never.txt]
 `,
     );
+    const child = spawnCli(ws.dir, ['run']);
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    // Ends when every process that holds it (the run, its command process) has closed it.
+    const stderrClosed = new Promise((resolve) => child.stderr.on('close', resolve));
     let sleeper: number | undefined;
     try {
-      const done = await cli(ws.dir, ['run', 'quick']);
-      assert.equal(done.code, 0, done.stderr);
-      const quickHost = Number(ws.read('runs/pipeline/quick/quick.txt'));
-      assert.notEqual(quickHost, process.pid);
-      // This test's process lives on, but its pool's idle process must not keep a CLI alive.
-      const child = spawnCli(ws.dir, ['run']);
       await waitFor(
         () => existsSync(sleeperFile) && readFileSync(sleeperFile, 'utf8').endsWith('\n'),
         'slow to start',
       );
       sleeper = Number(readFileSync(sleeperFile, 'utf8'));
       const host = Number(readFileSync(hostFile, 'utf8'));
+      assert.notEqual(host, child.pid);
       assert.ok(isAlive(host));
+      await new Promise((resolve) => setTimeout(resolve, 200));
       child.kill('SIGKILL');
       await waitFor(() => !isAlive(host), 'the command process to end after its run was killed', 10_000);
+      await stderrClosed;
+      assert.equal(stderr, '');
     } finally {
       if (sleeper) killQuietly(sleeper);
       ws.remove();
@@ -235,6 +238,39 @@ describe('commands started by the command processes', () => {
     } finally {
       if (sleeper) killQuietly(sleeper);
       t.remove();
+    }
+  });
+
+  test('a command process whose run went away while it reported exits quietly', {
+    timeout: 60_000,
+  }, async () => {
+    // The channel ends as soon as the command has started, while the command process is about to
+    // report its end, as when a run exits at that moment: that report finds the channel closed.
+    const args = workerProcessArgs(
+      new URL('../../src/run/command-pool.ts', import.meta.url).href,
+      'command-worker',
+    );
+    for (let i = 0; i < 10; i++) {
+      const child = spawn(process.execPath, args, {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        serialization: 'advanced',
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d) => {
+        stderr += d;
+      });
+      // NOTE: 'exit' and the end of stderr, not 'close': a child whose channel this side ended
+      // never emits 'close'.
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const stderrClosed = new Promise((resolve) => child.stderr!.on('close', resolve));
+      const started = new Promise((resolve) => child.once('message', resolve));
+      child.send({ file: '/bin/sh', args: ['-c', 'echo out'], cwd: tmpdir(), env: process.env });
+      await started;
+      child.disconnect();
+      const code = await exited;
+      await stderrClosed;
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, '');
     }
   });
 
