@@ -1,11 +1,8 @@
-// The thread that starts stage commands (command-pool.ts is its only user). Starting a process
-// forks all of ours and waits until the child has exec'd: about 2 ms for each tiny stage, which on
-// the main thread was time no other stage could use. Here it costs this thread only. It starts one
-// command at a time and relays what happens to it; the main thread decides everything else
-// (cancellation, the log, errors).
+// The process that starts stage commands (command-pool.ts is its only user, and says why it is a
+// process). It starts one command at a time and relays what happens to it over its IPC channel;
+// the engine decides everything else (cancellation, the log, errors).
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { parentPort } from 'node:worker_threads';
 import type { CommandReport, CommandRequest } from './command-pool.ts';
 
 /** After the group is gone, how long buffered output may take to arrive. */
@@ -13,12 +10,16 @@ const DRAIN_MS = 500;
 /** While the pipes stay open after the shell exited, how often to look whether its group lives. */
 const GROUP_POLL_MS = 50;
 
-const port = parentPort;
-if (!port) throw new Error('internal: command-worker.ts runs only as a worker thread');
-port.on('message', (request: CommandRequest) => start(request));
+const send = process.send?.bind(process);
+if (!send) throw new Error('internal: command-worker.ts runs only as a child process with an IPC channel');
+process.on('message', (request: CommandRequest) => start(request));
+// The engine has ended (or was killed): nothing is left to read what a command reports.
+process.on('disconnect', () => process.exit(0));
 
 function report(message: CommandReport): void {
-  port!.postMessage(message);
+  // A channel found closed: the engine has ended, and 'disconnect' is on its way. Not an error
+  // to print (on the terminal the run has just left).
+  send!(message, undefined, undefined, (error) => error && process.exit(0));
 }
 
 function start(request: CommandRequest): void {

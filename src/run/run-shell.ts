@@ -1,15 +1,15 @@
 // Runs one shell command in its own process group, streaming its output to the stage log.
 // It is done when the shell has exited and its group is gone: a process that left the group
 // (`setsid daemon &`) may hold the output pipes open for hours, and is not waited for. The process
-// is started by a command thread (command-pool.ts); cancellation and the log stay here.
+// is started by a command process (command-pool.ts); cancellation and the log stay here.
 import { rm, writeFile } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { EXIT_INTERRUPTED, EXIT_STAGE_FAILED, type Loc, PipeError } from '../errors.ts';
 import {
   type CommandEnd,
+  CommandHostLost,
   type CommandPool,
   CommandStartError,
-  CommandThreadLost,
   commandPool,
 } from './command-pool.ts';
 import type { StageLog } from './stage-log.ts';
@@ -24,7 +24,7 @@ export interface ShellRun {
   signal: AbortSignal;
   /** A path outside `cwd` where a long command is written to be run as a script. */
   scriptPath: string;
-  /** The threads that start the command; the process's own pool unless a test brings one. */
+  /** What starts the command; the process's own pool unless a test brings one. */
   pool?: CommandPool;
 }
 
@@ -71,10 +71,10 @@ async function runProcess(run: ShellRun, args: string[], bytes: number): Promise
       },
     );
   } catch (error) {
-    if (error instanceof CommandThreadLost) {
+    if (error instanceof CommandHostLost) {
       // Nothing reads the command's output any more: stop it rather than leave it running.
       killGroup(error.pid);
-      throw threadLostError(run, error);
+      throw hostLostError(run, error);
     }
     if (error instanceof CommandStartError) throw spawnError(run, error, bytes);
     throw error;
@@ -121,14 +121,14 @@ function killGroup(pid: number | undefined): void {
   setTimeout(() => send('SIGKILL'), KILL_GRACE_MS).unref();
 }
 
-function threadLostError(run: ShellRun, error: CommandThreadLost): PipeError {
+function hostLostError(run: ShellRun, error: CommandHostLost): PipeError {
   return new PipeError(
     `stage "${run.stage}": ${error.message} before the command ended; the command was stopped`,
     {
       code: 'E_STAGE_COMMAND',
       stage: run.stage,
       loc: run.loc,
-      hint: 'run again; a thread ends like this when gpt2o-pipe runs out of memory',
+      hint: 'run again; a process ends like this when it is killed (by hand, or when the machine runs out of memory)',
       exitCode: EXIT_STAGE_FAILED,
       cause: error,
     },

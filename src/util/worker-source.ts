@@ -1,6 +1,7 @@
-// Where a worker thread's code is, for `new Worker(...)`: one rule for the engine's command
-// threads and the stages' pools. A pure function, so that a fully cached run, which starts no
-// thread, never loads node:worker_threads.
+// Where a worker's code is, for `new Worker(...)` or a Node child process: one rule for the
+// engine's command processes and the stages' pools. Pure functions, so that a fully cached run,
+// which starts no worker, never loads node:worker_threads.
+import { fileURLToPath } from 'node:url';
 import type { WorkerOptions } from 'node:worker_threads';
 
 /**
@@ -13,4 +14,18 @@ export function workerSource(moduleUrl: string, name: string): [URL | string, Wo
   if (!moduleUrl.endsWith('.ts')) return [new URL(`./${name}.js`, moduleUrl)];
   const url = JSON.stringify(new URL(`./${name}.ts`, moduleUrl).href);
   return [`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${url}); })`, { eval: true }];
+}
+
+/**
+ * Node's arguments that run the worker `name` living beside `moduleUrl` as a process of its own
+ * (the same file as workerSource's). From source, tsx's loader is registered first, as above.
+ */
+export function workerProcessArgs(moduleUrl: string, name: string): string[] {
+  if (!moduleUrl.endsWith('.ts')) return [fileURLToPath(new URL(`./${name}.js`, moduleUrl))];
+  const url = JSON.stringify(new URL(`./${name}.ts`, moduleUrl).href);
+  return [
+    '--input-type=module',
+    '-e',
+    `const tsx = await import('tsx/esm/api'); tsx.register(); await import(${url});`,
+  ];
 }

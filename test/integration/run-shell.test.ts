@@ -1,18 +1,21 @@
-// Commands started by the command threads (run/command-pool.ts), with real processes: their
-// output still reaches the stage log and its tail, a thread that goes away fails the stage with a
-// message (and stops the command) instead of hanging it, and Ctrl-C still stops the whole group.
+// Commands started by the command processes (run/command-pool.ts), with real processes: they are
+// not forked from this process, their output still reaches the stage log and its tail, a command
+// process that goes away fails the stage with a message (and stops the command) instead of hanging
+// it, Ctrl-C still stops the whole group, and the command processes end with this one.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { PipeError } from '../../src/errors.ts';
-import { CommandPool, startCommandThread } from '../../src/run/command-pool.ts';
+import { type CommandHost, CommandPool, startCommandProcess } from '../../src/run/command-pool.ts';
 import { runShell, type ShellRun } from '../../src/run/run-shell.ts';
 import { StageLog } from '../../src/run/stage-log.ts';
+import { workerProcessArgs } from '../../src/util/worker-source.ts';
 import { isAlive, killQuietly, waitFor } from '../helpers/process.ts';
-import { cli, makeWorkspace } from '../helpers/workspace.ts';
+import { BIN, cli, makeWorkspace, spawnCli } from '../helpers/workspace.ts';
 
 function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'gpt2o-run-shell-'));
@@ -54,7 +57,7 @@ async function rejection(promise: Promise<unknown>): Promise<PipeError> {
   return error;
 }
 
-describe('commands started by the command threads', () => {
+describe('commands started by the command processes', () => {
   test('stdout and stderr reach the stage log and its tail, a line split across writes joined', async () => {
     const t = setup();
     try {
@@ -68,6 +71,104 @@ describe('commands started by the command threads', () => {
       assert.equal(t.log.tail(), 'out one\npartial\nerr one');
     } finally {
       t.remove();
+    }
+  });
+
+  test('a command is not forked from this process: its shell is the child of a command process', async () => {
+    const t = setup();
+    try {
+      await t.shell('echo $PPID');
+      const parent = Number(t.lines[0]);
+      assert.ok(Number.isInteger(parent) && parent > 1, `not a pid: ${t.lines[0]}`);
+      assert.notEqual(parent, process.pid);
+      assert.match(readFileSync(`/proc/${parent}/cmdline`, 'latin1'), /command-worker/);
+    } finally {
+      t.remove();
+    }
+  });
+
+  test('a command process ends with the run that started it when the run is killed, and says nothing', {
+    timeout: 60_000,
+  }, async () => {
+    const ws = makeWorkspace({});
+    const hostFile = ws.path('host.pid');
+    const sleeperFile = ws.path('sleeper.pid');
+    // Output all along: the run is killed while its command process is relaying some.
+    ws.write(
+      'pipeline.yaml',
+      `stages:
+  slow:
+    cmd: echo $PPID > ${hostFile}; sleep 60 & echo $! > ${sleeperFile}; while :; do echo tick; sleep 0.002; done
+    outs: [never.txt]
+`,
+    );
+    const child = spawnCli(ws.dir, ['run']);
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    // Ends when every process that holds it (the run, its command process) has closed it.
+    const stderrClosed = new Promise((resolve) => child.stderr.on('close', resolve));
+    let sleeper: number | undefined;
+    try {
+      await waitFor(
+        () => existsSync(sleeperFile) && readFileSync(sleeperFile, 'utf8').endsWith('\n'),
+        'slow to start',
+      );
+      sleeper = Number(readFileSync(sleeperFile, 'utf8'));
+      const host = Number(readFileSync(hostFile, 'utf8'));
+      assert.notEqual(host, child.pid);
+      assert.ok(isAlive(host));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      child.kill('SIGKILL');
+      await waitFor(() => !isAlive(host), 'the command process to end after its run was killed', 10_000);
+      await stderrClosed;
+      assert.equal(stderr, '');
+    } finally {
+      if (sleeper) killQuietly(sleeper);
+      ws.remove();
+    }
+  });
+
+  test('Ctrl-C at a terminal (SIGINT to the whole group) interrupts the stage; its command process is not lost first', {
+    timeout: 60_000,
+  }, async () => {
+    const ws = makeWorkspace({});
+    const sleeperFile = ws.path('sleeper.pid');
+    ws.write(
+      'pipeline.yaml',
+      `stages:\n  slow:\n    cmd: sleep 60 & echo $! > ${sleeperFile}; wait\n    outs: [never.txt]\n`,
+    );
+    // Its own group, as a terminal's foreground job is: a Ctrl-C reaches every process in it.
+    const child = spawn(process.execPath, [BIN, 'run'], {
+      cwd: ws.dir,
+      env: { ...process.env, GPT2O_CACHE: '', CI: '1' },
+      detached: true,
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let sleeper: number | undefined;
+    try {
+      await waitFor(
+        () => existsSync(sleeperFile) && readFileSync(sleeperFile, 'utf8').endsWith('\n'),
+        'slow to start',
+      );
+      sleeper = Number(readFileSync(sleeperFile, 'utf8'));
+      process.kill(-child.pid!, 'SIGINT');
+      assert.equal(await exited, 130, out);
+      assert.match(out, /stage "slow" was interrupted/);
+      assert.doesNotMatch(out, /the process that started the command/);
+      await waitFor(() => !isAlive(sleeper!), 'the command to be stopped', 10_000);
+    } finally {
+      killQuietly(child.pid!);
+      if (sleeper) killQuietly(sleeper);
+      ws.remove();
     }
   });
 
@@ -94,33 +195,45 @@ describe('commands started by the command threads', () => {
     }
   });
 
-  // A timeout: a pool that missed the thread's end would wait for its answer forever.
-  test('a thread that is ended mid-command fails the stage, says so, and stops the command', {
+  // A timeout: a pool that missed the process's end would wait for its answer forever.
+  test("a command gets the run's whole environment, NODE_OPTIONS included", async () => {
+    const t = setup();
+    try {
+      await t.shell('echo "$NODE_OPTIONS|$GPT2O_TEST_VALUE"', {
+        env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=3000', GPT2O_TEST_VALUE: 'a b' },
+      });
+      assert.deepEqual(t.lines, ['--max-old-space-size=3000|a b']);
+    } finally {
+      t.remove();
+    }
+  });
+
+  test('a command process killed mid-command fails the stage, says so, and stops the command', {
     timeout: 60_000,
   }, async () => {
     const t = setup();
-    const threads: Worker[] = [];
+    const hosts: CommandHost[] = [];
     const pool = new CommandPool(async () => {
-      const worker = await startCommandThread();
-      threads.push(worker);
-      return worker;
+      const host = await startCommandProcess();
+      hosts.push(host);
+      return host;
     });
     const pidFile = join(t.dir, 'sleeper.pid');
     let sleeper: number | undefined;
     try {
       const running = t.shell(sleeperCommand(pidFile), { pool });
       sleeper = await sleeperPid(pidFile);
-      await threads[0]!.terminate();
+      hosts[0]!.terminate();
       const error = await rejection(running);
       assert.equal(error.code, 'E_STAGE_COMMAND');
-      assert.match(
+      assert.equal(
         error.message,
-        /^stage "s": the thread that started the command exited with code \d+ before the command ended; the command was stopped$/,
+        'stage "s": the process that started the command was killed by SIGKILL before the command ended; the command was stopped',
       );
       await waitFor(() => !isAlive(sleeper!), 'the command to be stopped', 10_000);
-      // The pool makes a new thread for the next command.
+      // The pool makes a new process for the next command.
       await t.shell('echo again', { pool });
-      assert.equal(threads.length, 2);
+      assert.equal(hosts.length, 2);
       assert.ok(t.lines.includes('again'));
     } finally {
       if (sleeper) killQuietly(sleeper);
@@ -128,7 +241,40 @@ describe('commands started by the command threads', () => {
     }
   });
 
-  test('a thread that exits before it reports anything fails the stage with its exit code', {
+  test('a command process whose run went away while it reported exits quietly', {
+    timeout: 60_000,
+  }, async () => {
+    // The channel ends as soon as the command has started, while the command process is about to
+    // report its end, as when a run exits at that moment: that report finds the channel closed.
+    const args = workerProcessArgs(
+      new URL('../../src/run/command-pool.ts', import.meta.url).href,
+      'command-worker',
+    );
+    for (let i = 0; i < 10; i++) {
+      const child = spawn(process.execPath, args, {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        serialization: 'advanced',
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d) => {
+        stderr += d;
+      });
+      // NOTE: 'exit' and the end of stderr, not 'close': a child whose channel this side ended
+      // never emits 'close'.
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const stderrClosed = new Promise((resolve) => child.stderr!.on('close', resolve));
+      const started = new Promise((resolve) => child.once('message', resolve));
+      child.send({ file: '/bin/sh', args: ['-c', 'echo out'], cwd: tmpdir(), env: process.env });
+      await started;
+      child.disconnect();
+      const code = await exited;
+      await stderrClosed;
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, '');
+    }
+  });
+
+  test('a command host that exits before it reports anything fails the stage with its exit code', {
     timeout: 60_000,
   }, async () => {
     const t = setup();
@@ -142,7 +288,7 @@ describe('commands started by the command threads', () => {
       const error = await rejection(t.shell('echo never', { pool }));
       assert.equal(
         error.message,
-        'stage "s": the thread that started the command exited with code 7 before the command ended; the command was stopped',
+        'stage "s": the process that started the command exited with code 7 before the command ended; the command was stopped',
       );
       assert.deepEqual(t.lines, []);
     } finally {
