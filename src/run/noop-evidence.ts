@@ -5,9 +5,10 @@
 //     a rewrite, an unlink or a quarantine moves the inode's ctime);
 //   - the project files it reads (deps), followed through links and walked through folders as the
 //     key's digest walks them, with each folder's own stat (an entry added or removed moves it);
-//   - its runs/<experiment>/<stage> link (the run re-makes a missing or wrong one).
-// And for the run: the spec files, the experiment's ref (the run rewrites a stale one) and the
-// resume/ folder (the run drops a served key's leftovers).
+// And for the run: the spec files, the experiment's ref (the run rewrites a stale one), the
+// resume/ folder (the run drops a served key's leftovers) and the runs/<experiment>/ folder (the
+// run re-makes a missing or wrong link there; a link is only ever replaced, never changed in
+// place, and making, removing or renaming one moves the folder's mtime: one stat for them all).
 import { lstatSync, readdirSync, type Stats, statSync } from 'node:fs';
 import { depPath } from '../cache/key.ts';
 import { refId } from '../cache/refs.ts';
@@ -50,6 +51,7 @@ function collect(run: ServedRun): Evidence[] | string {
   for (const file of spec.files) out.add(file, true);
   out.add(store.layout.ref(refId(spec.specFile, spec.variant ? spec.experiment : undefined)), false);
   out.add(store.layout.dir('resume'), false);
+  out.add(`${runsDir}/${spec.experiment}`, true);
   for (const { name, key, tree } of served) {
     out.add(store.layout.record(key), false);
     // NOTE: a big tree's seal (tree-seal.ts) checks it with one walk of its folder, faster than a
@@ -60,7 +62,6 @@ function collect(run: ServedRun): Evidence[] | string {
     const manifest = store.readManifest(tree);
     for (const file of manifest.files) out.add(`${folder}/${file.path}`, false);
     for (const link of manifest.links ?? []) out.add(`${folder}/${link.path}`, false);
-    out.add(`${runsDir}/${spec.experiment}/${name}`, false);
     const stage = graph.stages.get(name)!;
     const produced = new Set((graph.producedDeps.get(name) ?? []).map((p) => p.dep));
     for (const dep of stage.deps)

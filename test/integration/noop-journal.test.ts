@@ -11,6 +11,7 @@ import {
   readlinkSync,
   realpathSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -111,7 +112,19 @@ const situations: Situation[] = [
   {
     what: 'a runs/ link removed',
     change: (ws) => void rmSync(ws.path('runs/small/train')),
-    journal: /stale: .*runs\/small\/train changed/,
+    journal: /stale: .*runs\/small changed/,
+    statuses: ALL_CACHED,
+    after: (ws) => assert.equal(ws.read('runs/small/train/t.txt'), 'alpha\n2\n'),
+  },
+  {
+    what: 'a runs/ link pointed elsewhere',
+    change: (ws) => {
+      const prepare = readlinkSync(ws.path('runs/small/prepare'));
+      rmSync(ws.path('runs/small/train'));
+      symlinkSync(prepare, ws.path('runs/small/train'));
+      return undefined;
+    },
+    journal: /stale: .*runs\/small changed/,
     statuses: ALL_CACHED,
     after: (ws) => assert.equal(ws.read('runs/small/train/t.txt'), 'alpha\n2\n'),
   },
