@@ -20,7 +20,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
     throw new StageError(`the val split has ${stream.length} tokens; evaluation needs at least 2`, {
       hint: 'give data.val_pattern a chapter with audio',
     });
-  const model = await openModel(ctx.input('model'), p.backend, p.device);
+  const model = await openModel(ctx.input('model'), p.backend, p.device, ctx.threads);
   const T = model.config.blockSize;
   const started = performance.now();
   const { losses, windows } = await streamLosses(

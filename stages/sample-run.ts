@@ -97,7 +97,7 @@ async function generateSequences(ctx: StageContext<SampleParams>, span: Prompt) 
   const p = ctx.params;
   const { layout, prompt, maxNewTokens, vocabSize } = span;
   const perFrame = layout.spec.tokensPerFrame;
-  const model = await openModel(ctx.input('model'), p.backend, p.device);
+  const model = await openModel(ctx.input('model'), p.backend, p.device, ctx.threads);
   if (model.config.vocabSize < vocabSize)
     throw new StageError(
       `the model's vocabulary (${model.config.vocabSize}) is smaller than the shards' (${vocabSize})`,

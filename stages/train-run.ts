@@ -9,7 +9,7 @@ import { type GptConfig, padVocab } from './model/config.ts';
 import { chooseEngine, startEngine } from './model/engine-choice.ts';
 import { initCheckpointFile, readInitWeights } from './model/init-from.ts';
 import { shardFiles } from './model/loader.ts';
-import { estimateStepBytes, fittingMicroBatch, memoryBudget } from './model/onnx/memory.ts';
+import { estimateStepBytes, fittingMicroBatch } from './model/onnx/memory.ts';
 import { type TrainIo, type TrainSettings, train } from './model/trainer.ts';
 import type { TrainParams } from './train.ts';
 
@@ -34,7 +34,7 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<void> {
   };
   const engine = chooseEngine(p.backend, p.device);
   if (engine.backend === 'onnxruntime' && engine.device === 'cpu')
-    assertStepFits(config, p.micro_batch, p.total_batch / p.context_length);
+    assertStepFits(config, p.micro_batch, p.total_batch / p.context_length, ctx.memoryBytes);
   const init = await initCheckpointFile(ctx, p.init_from, p.init_sha256, ctx.resumeDir);
   const initialWeights = init && readInitWeights(config, init.file, init.from);
   if (init) ctx.log(`starting from the weights of ${init.from}`);
@@ -43,6 +43,7 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<void> {
     ...(await startBackend(engine.backend, engine.device, config, {
       microBatch: p.micro_batch,
       workers: ctx.workers,
+      threads: ctx.threads,
     })),
     initialWeights,
     train: { files: shardFiles(shards, 'train'), tokens: meta.train.tokens },
@@ -85,8 +86,13 @@ function settingsOf(p: TrainParams, config: GptConfig, maxSteps: number): TrainS
  * Refuses, before anything starts, a micro-batch whose training step would not fit in memory,
  * naming the largest one that does (ONNX Runtime on the CPU; the estimate is onnx/memory.ts's).
  */
-function assertStepFits(config: GptConfig, microBatch: number, sequencesPerStep: number): void {
-  const budget = memoryBudget();
+function assertStepFits(
+  config: GptConfig,
+  microBatch: number,
+  sequencesPerStep: number,
+  /** ctx.memoryBytes: GPT2O_MEMORY_LIMIT, else the machine's memory. */
+  budget: number,
+): void {
   const needed = estimateStepBytes(config, microBatch);
   if (needed <= budget) return;
   const fits = fittingMicroBatch(config, sequencesPerStep, budget);
@@ -107,14 +113,15 @@ async function startBackend(
   name: Exclude<TrainBackendChoice, 'auto'>,
   device: Device,
   config: GptConfig,
-  options: { microBatch: number; workers: number },
+  options: { microBatch: number; workers: number; threads: number },
 ): Promise<Pick<TrainIo, 'backend' | 'engine'>> {
   if (name === 'onnxruntime') {
     const { OrtGradients } = await import('./model/onnx/ort-engine.ts');
     const ort = await import('onnxruntime-node');
     return {
       backend: { name, detail: `onnxruntime-node ${ort.env.versions.common}, ${device}` },
-      engine: () => OrtGradients.start(config, { device, microBatch: options.microBatch }),
+      engine: () =>
+        OrtGradients.start(config, { device, microBatch: options.microBatch, threads: options.threads }),
     };
   }
   const backend = await loadBackend(name);

@@ -1,8 +1,10 @@
 // Argument parsing with node:util parseArgs (no dependency, no start-up cost); usage errors exit 2.
 import { existsSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PipeError } from '../errors.ts';
+import type { StageResources } from '../stage-api/index.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -53,21 +55,55 @@ export function looksLikeSpecFile(arg: string, cwd: string): boolean {
 
 /** `--jobs` as a positive integer. */
 /**
- * How many worker threads a built-in stage may start (StageContext.workers): GPT2O_WORKERS, else
- * `fallback` (one per core). The one place the engine reads that variable; run and watch pass the
- * number down to the stages, so no stage reads the environment for it.
+ * The machine's resources a built-in stage may use (StageResources): GPT2O_WORKERS worker threads,
+ * GPT2O_THREADS threads per ONNX Runtime session (each else one per core) and GPT2O_MEMORY_LIMIT
+ * bytes (else the machine's memory). The one place the engine reads these variables: run and watch
+ * pass them down through the stage API, so no stage reads the environment for them, and a bad value
+ * stops the run before anything starts.
  */
-export function parseWorkers(env: NodeJS.ProcessEnv, fallback: number): number {
-  const value = env.GPT2O_WORKERS;
+export function parseResources(env: NodeJS.ProcessEnv): StageResources {
+  const cores = availableParallelism();
+  return {
+    workers: positiveInt(
+      env,
+      'GPT2O_WORKERS',
+      cores,
+      'for example GPT2O_WORKERS=2, or unset it for one worker thread per core',
+    ),
+    threads: positiveInt(
+      env,
+      'GPT2O_THREADS',
+      cores,
+      'for example GPT2O_THREADS=2, or unset it for one thread per core',
+    ),
+    memoryBytes: memoryLimit(env),
+  };
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, hint: string): number {
+  const value = env[name];
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new PipeError(`GPT2O_WORKERS must be a positive integer, got "${value}"`, {
-      code: 'E_USAGE',
-      hint: 'for example GPT2O_WORKERS=2, or unset it for one worker thread per core',
-    });
-  }
+  if (!Number.isInteger(n) || n < 1)
+    throw new PipeError(`${name} must be a positive integer, got "${value}"`, { code: 'E_USAGE', hint });
   return n;
+}
+
+/** GPT2O_MEMORY_LIMIT: bytes, or with a K, M or G suffix (binary: 1K = 1024; "KiB", "MB" read alike). */
+function memoryLimit(env: NodeJS.ProcessEnv): number {
+  const value = env.GPT2O_MEMORY_LIMIT?.trim();
+  if (!value) return totalmem();
+  const match = /^(\d+(?:\.\d+)?)\s*([KMG]?)i?B?$/i.exec(value);
+  const bytes = match
+    ? Number(match[1]) *
+      { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[match[2]!.toUpperCase() as '' | 'K' | 'M' | 'G']
+    : Number.NaN;
+  if (!(bytes >= 1))
+    throw new PipeError(`GPT2O_MEMORY_LIMIT must be a size such as 8G or 512M, got "${value}"`, {
+      code: 'E_USAGE',
+      hint: "for example GPT2O_MEMORY_LIMIT=16G, or unset it to plan for the machine's memory",
+    });
+  return bytes;
 }
 
 export function parseJobs(value: string | undefined, fallback: number): number {

@@ -36,7 +36,7 @@ export async function executeBuiltin(input: StageRun<UsesStage>): Promise<StageR
       metrics[name] = value;
     },
     signal: input.signal,
-    workers: input.workers,
+    ...input.resources,
   };
   try {
     await stage.definition.run(context);

@@ -12,6 +12,7 @@ import { storeOutputs } from '../cache/tree-snapshot.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';
 import type { ResolvedStage } from '../pipeline/types.ts';
+import type { StageResources } from '../stage-api/index.ts';
 import { formatBytes } from '../util/format.ts';
 import type { Emit, StageOutcome } from './events.ts';
 import { executeBuiltin } from './execute-builtin.ts';
@@ -43,8 +44,8 @@ export interface StageRun<S extends ResolvedStage = ResolvedStage> {
   log: StageLog;
   signal: AbortSignal;
   emit: Emit;
-  /** Worker threads a built-in stage may start (StageContext.workers). */
-  workers: number;
+  /** What a built-in stage may use of the machine (StageContext.workers, threads, memoryBytes). */
+  resources: StageResources;
 }
 
 /** What every executor hands back: the paths under scratch to store, metrics and warnings. */
@@ -72,11 +73,11 @@ export interface ExecuteInput {
   store: CacheStore;
   signal: AbortSignal;
   emit: Emit;
-  workers: number;
+  resources: StageResources;
 }
 
 export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
-  const { stage, key, store, graph, emit, signal, workers } = input;
+  const { stage, key, store, graph, emit, signal, resources } = input;
   const started = Date.now();
   const work = await cacheWrite(stage.name, store.makeTmpDir(`run-${stage.name}`));
   const resumeDir = store.layout.resume(key);
@@ -88,7 +89,7 @@ export async function executeStage(input: ExecuteInput): Promise<StageOutcome> {
   try {
     const inputs = await cacheWrite(stage.name, materializeInputs(stage, slots, input.trees, store));
     const execute = EXECUTORS[stage.kind] as Executor;
-    const run = { stage, graph, store, scratch: work, resumeDir, inputs, log, signal, emit, workers };
+    const run = { stage, graph, store, scratch: work, resumeDir, inputs, log, signal, emit, resources };
     const { outs, metrics, warnings } = await execute(run);
     const output = await cacheWrite(stage.name, storeOutputs(store, work, outs, stage.name));
     // The output's folder is built now, while other stages run: its consumers and the runs/ link

@@ -12,6 +12,7 @@ import { acquireLock, tryLock } from '../cache/lock.ts';
 import type { CacheStore } from '../cache/store.ts';
 import type { Graph } from '../graph/build.ts';
 import type { ExecutorName } from '../pipeline/types.ts';
+import type { StageResources } from '../stage-api/index.ts';
 import type { Emit, StageOutcome } from './events.ts';
 import { executeStage } from './execute-stage.ts';
 import { type PlanLookups, type PlanOptions, plan, planStage, type Step, type Upstream } from './plan.ts';
@@ -27,8 +28,8 @@ export interface RunOptions {
   /** Stage names to consider, in topological order, closed under upstream. */
   selected: readonly string[];
   jobs: number;
-  /** Worker threads a built-in stage may start (StageContext.workers). */
-  workers: number;
+  /** What a built-in stage may use of the machine (StageContext.workers, threads, memoryBytes). */
+  resources: StageResources;
   /** Stages to run even when cached. */
   force: ReadonlySet<string>;
   dryRun: boolean;
@@ -302,7 +303,7 @@ async function runLocally(step: Step & { key: string }, upstream: StageOutcome[]
       store: options.store,
       signal: options.signal,
       emit: options.emit,
-      workers: options.workers,
+      resources: options.resources,
     });
   } finally {
     await lock.release();

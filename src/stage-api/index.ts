@@ -42,7 +42,17 @@ export interface StageContext<P = unknown> {
    * param and stays out of the key.
    */
   readonly workers: number;
+  /**
+   * Threads per ONNX Runtime session (at least 1): the user's GPT2O_THREADS, else one per core. A
+   * setting of the machine, like `workers`: not a param, not in the key.
+   */
+  readonly threads: number;
+  /** The memory a stage may plan for, in bytes: the user's GPT2O_MEMORY_LIMIT, else the machine's. */
+  readonly memoryBytes: number;
 }
+
+/** What the engine hands every built-in stage of the machine's resources (read once, from the environment). */
+export type StageResources = Pick<StageContext, 'workers' | 'threads' | 'memoryBytes'>;
 
 /** A built-in stage. Bump `version` whenever its outputs for the same inputs would change. */
 export interface StageDefinition<S extends GenericSchema = GenericSchema> {

@@ -23,12 +23,14 @@ export async function openModel(
   dir: string,
   choice: TrainBackendChoice,
   device: Device | undefined,
+  /** Threads per onnxruntime session: the stage's ctx.threads. */
+  threads?: number,
 ): Promise<InferenceModel> {
   const chosen = chooseEngine(choice, device);
   if (chosen.backend === 'onnxruntime') {
     const { OrtModel } = await import('./onnx/ort-model.ts');
     const { config, weights } = readCheckpoint(dir);
-    const model = await OrtModel.start(config, weights, { device: chosen.device });
+    const model = await OrtModel.start(config, weights, { device: chosen.device, threads });
     return {
       backend: chosen.backend,
       detail: model.description,

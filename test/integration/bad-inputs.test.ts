@@ -225,6 +225,25 @@ const CASES: Case[] = [
       /hint: for example GPT2O_WORKERS=2/,
     ],
   },
+  {
+    // Both were read by the stages themselves, and a bad value was ignored.
+    name: 'GPT2O_THREADS that is not a positive integer',
+    files: () => ({ 'pipeline.yaml': 'stages:\n  s:\n    cmd: echo hi > o\n    outs: [o]\n' }),
+    env: { GPT2O_THREADS: 'two' },
+    code: 2,
+    stderr: [/error E_USAGE\b/, /GPT2O_THREADS must be a positive integer, got "two"/],
+  },
+  {
+    name: 'GPT2O_MEMORY_LIMIT that is not a size',
+    files: () => ({ 'pipeline.yaml': 'stages:\n  s:\n    cmd: echo hi > o\n    outs: [o]\n' }),
+    env: { GPT2O_MEMORY_LIMIT: 'lots' },
+    code: 2,
+    stderr: [
+      /error E_USAGE\b/,
+      /GPT2O_MEMORY_LIMIT must be a size such as 8G or 512M, got "lots"/,
+      /hint: for example GPT2O_MEMORY_LIMIT=16G/,
+    ],
+  },
 
   // ---- stage failures (exit 1): the stage is named, nothing of it is cached
   {

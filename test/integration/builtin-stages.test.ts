@@ -2,7 +2,7 @@
 // schema errors located in the YAML, stage versions in the key.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { builtinStages } from '../../stages/index.ts';
@@ -134,17 +134,21 @@ describe('built-in stages', () => {
     }
   });
 
-  test('GPT2O_WORKERS reaches a stage as ctx.workers (read once by the CLI); unset, one per core', async () => {
+  test("GPT2O_WORKERS, GPT2O_THREADS and GPT2O_MEMORY_LIMIT reach a stage through ctx (read once by the CLI); unset, the machine's", async () => {
     const ws = makeWorkspace({ 'pipeline.yaml': 'stages:\n  w:\n    uses: workers\n' });
     try {
       const env: NodeJS.ProcessEnv = { ...process.env, GPT2O_CACHE: '' };
       delete env.GPT2O_WORKERS;
+      delete env.GPT2O_THREADS;
+      delete env.GPT2O_MEMORY_LIMIT;
       const three = await cli(ws.dir, ['run'], {
         registry: fixtureStages,
-        env: { ...env, GPT2O_WORKERS: '3' },
+        env: { ...env, GPT2O_WORKERS: '3', GPT2O_THREADS: '5', GPT2O_MEMORY_LIMIT: '1.5G' },
       });
       assert.equal(three.code, 0, three.stderr);
       assert.equal(ws.read('runs/pipeline/w/workers.txt'), '3\n');
+      assert.equal(ws.read('runs/pipeline/w/threads.txt'), '5\n');
+      assert.equal(ws.read('runs/pipeline/w/memory.txt'), `${1.5 * 2 ** 30}\n`);
       // Not in the key: another value reruns nothing.
       const again = await cli(ws.dir, ['run', '--json'], {
         registry: fixtureStages,
@@ -154,6 +158,8 @@ describe('built-in stages', () => {
       const cores = await cli(ws.dir, ['run', '--force', 'w'], { registry: fixtureStages, env });
       assert.equal(cores.code, 0, cores.stderr);
       assert.equal(ws.read('runs/pipeline/w/workers.txt'), `${availableParallelism()}\n`);
+      assert.equal(ws.read('runs/pipeline/w/threads.txt'), `${availableParallelism()}\n`);
+      assert.equal(ws.read('runs/pipeline/w/memory.txt'), `${totalmem()}\n`);
     } finally {
       ws.remove();
     }

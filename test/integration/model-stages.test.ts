@@ -373,11 +373,9 @@ describe('train on onnxruntime', () => {
     // A limit between the estimates of micro-batch 2 and 4 (4 sequences per step).
     const limit = Math.round((estimateStepBytes(config, 2) + estimateStepBytes(config, 4)) / 2);
     writeFileSync(ws.path('pipeline.yaml'), ONNX_PIPELINE.replace('micro_batch: 2', 'micro_batch: 4'));
-    // Built-in stages run in the CLI's process and read its environment.
-    process.env.GPT2O_MEMORY_LIMIT = String(limit);
-    const r = await cli(ws.dir, ['run', 'train'], { registry: fixtureStages }).finally(() => {
-      delete process.env.GPT2O_MEMORY_LIMIT;
-    });
+    // The CLI reads the limit and hands it to the stage (ctx.memoryBytes).
+    const env = { ...process.env, GPT2O_CACHE: '', GPT2O_MEMORY_LIMIT: String(limit) };
+    const r = await cli(ws.dir, ['run', 'train'], { registry: fixtureStages, env });
     assert.equal(r.code, 1, r.stderr);
     assert.match(
       r.stderr,

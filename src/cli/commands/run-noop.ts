@@ -29,8 +29,12 @@ import type { CliIo } from '../io.ts';
 import { openReporter, reportOutcomes, sayHeader, sayOf, summaryLine } from './run-report.ts';
 import { markRun, type RunRequest } from './run-request.ts';
 
-/** The environment variables a run reads besides the ones that only speed it up. */
-const ENV_READ = ['GPT2O_CACHE', 'GPT2O_WORKERS'] as const;
+/**
+ * The environment variables that can change what a fully cached run answers: the cache it looks
+ * in. (The resources a stage may use are checked before a journal is read, and a served stage
+ * uses none; the memos' folders only speed a run up.)
+ */
+const ENV_READ = ['GPT2O_CACHE'] as const;
 /** Journals kept per user; the oldest go first. */
 const MAX_JOURNALS = 64;
 

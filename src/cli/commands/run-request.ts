@@ -4,6 +4,7 @@
 import { enterRun } from '../../cache/maintenance.ts';
 import type { CacheStore } from '../../cache/store.ts';
 import type { ExecutorName } from '../../pipeline/types.ts';
+import type { StageResources } from '../../stage-api/index.ts';
 import type { CliIo } from '../io.ts';
 import type { JournalTarget } from './run-noop.ts';
 
@@ -13,8 +14,8 @@ export interface RunRequest {
   targets: readonly string[];
   force: readonly string[];
   jobs: number;
-  /** Worker threads a built-in stage may start (GPT2O_WORKERS, else one per core). */
-  workers: number;
+  /** What a built-in stage may use of the machine (GPT2O_WORKERS, GPT2O_THREADS, GPT2O_MEMORY_LIMIT). */
+  resources: StageResources;
   dryRun: boolean;
   keepGoing: boolean;
   json: boolean;
@@ -53,7 +54,7 @@ export async function markRun(
 export function schedulingOf(request: RunRequest) {
   return {
     jobs: request.jobs,
-    workers: request.workers,
+    resources: request.resources,
     force: new Set(request.force),
     dryRun: request.dryRun,
     keepGoing: request.keepGoing,

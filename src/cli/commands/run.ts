@@ -12,7 +12,13 @@ import type { StageOutcome } from '../../run/events.ts';
 import { linkRunOutput } from '../../run/runs-tree.ts';
 import { runStages } from '../../run/scheduler.ts';
 import { formatSeconds } from '../../util/format.ts';
-import { defaultExperiment, looksLikeSpecFile, parseCommandArgs, parseJobs, parseWorkers } from '../args.ts';
+import {
+  defaultExperiment,
+  looksLikeSpecFile,
+  parseCommandArgs,
+  parseJobs,
+  parseResources,
+} from '../args.ts';
 import type { CliIo } from '../io.ts';
 import { checkStageNames, openWorkspace, type Workspace } from '../workspace.ts';
 import { journalTarget, rememberNoop, replayNoop } from './run-noop.ts';
@@ -83,7 +89,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     targets,
     force: values.force ?? [],
     jobs: parseJobs(values.jobs, availableParallelism()),
-    workers: parseWorkers(io.env, availableParallelism()),
+    resources: parseResources(io.env),
     dryRun: values['dry-run'] === true,
     keepGoing: values['keep-going'] === true,
     json: values.json === true,

@@ -7,7 +7,8 @@ import { relative, resolve } from 'node:path';
 import { EXIT_INTERRUPTED, EXIT_OK, PipeError } from '../../errors.ts';
 import { readSpecChain } from '../../pipeline/chain.ts';
 import { formatError } from '../../report/format-error.ts';
-import { defaultExperiment, parseCommandArgs, parseJobs, parseWorkers } from '../args.ts';
+import type { StageResources } from '../../stage-api/index.ts';
+import { defaultExperiment, parseCommandArgs, parseJobs, parseResources } from '../args.ts';
 import type { CliIo } from '../io.ts';
 import { inputPaths, isInside, stageSourcesDir } from '../watch-paths.ts';
 import { ChangeBatch, WatchedFiles } from '../watched-files.ts';
@@ -65,7 +66,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
     sets: values.set,
     cache: values.cache,
     jobs: parseJobs(values.jobs, availableParallelism()),
-    workers: parseWorkers(io.env, availableParallelism()),
+    resources: parseResources(io.env),
     stagesDir: stageSourcesDir(),
     changes,
     files: new WatchedFiles(changes, (message) => io.stderr(`watch: ${message}\n`)),
@@ -89,7 +90,7 @@ interface WatchSession {
   sets: string[] | undefined;
   cache: string | undefined;
   jobs: number;
-  workers: number;
+  resources: StageResources;
   /** stages/ of a source checkout, watched too; undefined when running from a build. */
   stagesDir: string | undefined;
   changes: ChangeBatch;
@@ -151,7 +152,7 @@ async function runCycle(session: WatchSession, signal: AbortSignal): Promise<voi
       targets: [],
       force: [],
       jobs: session.jobs,
-      workers: session.workers,
+      resources: session.resources,
       dryRun: false,
       keepGoing: false,
       json: false,

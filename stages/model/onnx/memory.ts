@@ -9,7 +9,6 @@
 // 5.9 GiB with micro-batch 1 and 10.3 GiB with 2, so each sequence adds 4.4 GiB and micro-batch 8
 // needs about 37 GiB. Smaller configs (1-2 layers, context 1024-2048, vocab 4160-16384) fix the
 // split between the terms; 10% headroom on top, so the estimate errs on the side of refusing.
-import { totalmem } from 'node:os';
 import { type GptConfig, parameterCount } from '../config.ts';
 
 const FLOAT = 4;
@@ -53,16 +52,4 @@ export function fittingMicroBatch(
   for (let mb = 1; mb <= sequencesPerStep; mb++)
     if (sequencesPerStep % mb === 0 && estimateStepBytes(c, mb, T) <= budget) best = mb;
   return best;
-}
-
-/**
- * The bytes a step may take: GPT2O_MEMORY_LIMIT (bytes, or with a K/M/G suffix) where set (a
- * shared machine, a job's allocation), else the machine's physical memory.
- */
-export function memoryBudget(): number {
-  const text = process.env.GPT2O_MEMORY_LIMIT?.trim();
-  const match = text ? /^(\d+(?:\.\d+)?)\s*([KMG]?)i?B?$/i.exec(text) : null;
-  if (!match) return totalmem();
-  const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[match[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'];
-  return Number(match[1]) * unit;
 }

@@ -19,7 +19,7 @@ export interface OrtEngineOptions {
   device: Device;
   /** Sequences per graph run (the trainer's micro_batch). */
   microBatch: number;
-  /** ORT's intra-op threads: GPT2O_THREADS, else one per core. */
+  /** ORT's intra-op threads: the stage's ctx.threads (GPT2O_THREADS), else one per core. */
   threads?: number;
 }
 

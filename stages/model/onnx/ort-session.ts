@@ -1,5 +1,5 @@
 // Starting ONNX Runtime sessions for the GPT graphs, one rule for train, evaluate and sample: the
-// execution provider (`device`), the thread count (GPT2O_THREADS, else one per core), and the
+// execution provider (`device`), the thread count (the stage's ctx.threads, else one per core), and the
 // errors a person can act on (no CUDA provider installed, a session that cannot start).
 import { availableParallelism } from 'node:os';
 import type { InferenceSession } from 'onnxruntime-node';
@@ -8,10 +8,9 @@ import { CUDA_INSTALL_COMMAND, checkDevice, type Device } from '../../lib/device
 
 export type Ort = typeof import('onnxruntime-node');
 
-/** ORT's intra-op threads: `threads`, else GPT2O_THREADS, else one per core. */
+/** ORT's intra-op threads: `threads` (a stage passes its ctx.threads), else one per core. */
 export function ortThreads(threads?: number): number {
-  const fromEnv = Number(process.env.GPT2O_THREADS);
-  return threads ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism());
+  return threads ?? availableParallelism();
 }
 
 /** onnxruntime-node, after checking that the provider `device` needs is installed. */
