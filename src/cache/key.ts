@@ -11,7 +11,8 @@ import { canonicalJson } from './canonical.ts';
 import { hashBytes } from './hash.ts';
 import { CACHE_FORMAT } from './layout.ts';
 import type { KeyDescription } from './record.ts';
-import type { CacheStore, TreeManifest } from './store.ts';
+import type { CacheStore } from './store.ts';
+import type { TreeManifest } from './tree-manifest.ts';
 import { digestProjectPath, TreeEntryError } from './tree-snapshot.ts';
 
 /** Slot → upstream stage name, for every upstream a stage reads. */

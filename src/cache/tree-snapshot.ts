@@ -6,8 +6,9 @@ import { join, posix, resolve } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes } from './hash.ts';
-import type { CacheStore, TreeEntry, TreeManifest } from './store.ts';
+import type { CacheStore } from './store.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
+import type { TreeEntry, TreeManifest } from './tree-manifest.ts';
 
 /** Callback per regular file found under a root; returns its digest (`borrowed`: reached through a link). */
 type FileVisitor = (absolute: string, stat: Stats, borrowed?: boolean) => Promise<string>;

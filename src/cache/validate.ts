@@ -3,8 +3,8 @@
 // here before a path is built from it; a bad one is a corrupt entry (a miss for `run`, a problem for
 // `verify`), never a path outside the cache or the scratch folder.
 import { DIGEST } from './layout.ts';
-import type { TreeManifest } from './store.ts';
 import { lexicalLinkProblem } from './tree-links.ts';
+import type { TreeManifest } from './tree-manifest.ts';
 
 /**
  * Why `path` cannot be a path inside a tree, or undefined when it can: it must be relative,

@@ -5,9 +5,10 @@
 import { existsSync, rmdirSync } from 'node:fs';
 import { rm, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { describeDamage } from '../cache/damage.ts';
 import { inputSlots, slotTree } from '../cache/key.ts';
 import type { KeyDescription, RunRecord } from '../cache/record.ts';
-import { type CacheStore, describeDamage } from '../cache/store.ts';
+import type { CacheStore } from '../cache/store.ts';
 import { storeOutputs } from '../cache/tree-snapshot.ts';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import type { Graph } from '../graph/build.ts';

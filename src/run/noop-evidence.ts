@@ -12,7 +12,8 @@
 import { lstatSync, readdirSync, type Stats, statSync } from 'node:fs';
 import { depPath } from '../cache/key.ts';
 import { refId } from '../cache/refs.ts';
-import { type CacheStore, MANIFEST_MEMO_MAX } from '../cache/store.ts';
+import type { CacheStore } from '../cache/store.ts';
+import { MANIFEST_MEMO_MAX } from '../cache/tree-check.ts';
 import type { Graph } from '../graph/build.ts';
 import type { Evidence } from './noop-journal.ts';
 

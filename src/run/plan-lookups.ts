@@ -1,7 +1,9 @@
 // The plan's lookups over a real cache: keys are computed from the spec and the deps (hashed through
 // the stat cache), and a key is looked up with the store's full integrity check (see store.serve).
+
+import { describeDamage } from '../cache/damage.ts';
 import { describeStage, keyOf } from '../cache/key.ts';
-import { type CacheStore, describeDamage } from '../cache/store.ts';
+import type { CacheStore } from '../cache/store.ts';
 import type { Graph } from '../graph/build.ts';
 import type { ExecutorName, ResolvedStage } from '../pipeline/types.ts';
 import type { PlanLookups } from './plan.ts';

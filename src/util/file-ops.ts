@@ -1,5 +1,5 @@
-// Two file operations the cache, the memos and the runs/ links all need, with one owner each.
-import { readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// File operations the cache, the memos and the runs/ links all need, with one owner each.
+import { readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 /**
  * Replaces `target` whole: `data` goes to `tmp` first and is renamed over it, so a reader sees the
@@ -24,6 +24,15 @@ export function replaceFileSync(
 export function readLinkOrUndefined(path: string): string | undefined {
   try {
     return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A file's bytes, or undefined when it cannot be read (missing, a folder, no permission). */
+export function readFileOrUndefined(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
   } catch {
     return undefined;
   }

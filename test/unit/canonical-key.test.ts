@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { canonicalJson } from '../../src/cache/canonical.ts';
 import { hashBytes } from '../../src/cache/hash.ts';
-import { manifestJson } from '../../src/cache/store.ts';
+import { manifestJson } from '../../src/cache/tree-manifest.ts';
 
 function shuffleKeys(value: unknown, seed: number): unknown {
   if (Array.isArray(value)) return value.map((v) => shuffleKeys(v, seed));

@@ -4,7 +4,8 @@ import { type Dirent, lstatSync, readdirSync, readFileSync, type Stats } from 'n
 import { hashFile } from '../hash.ts';
 import { DIGEST, NAMES } from '../layout.ts';
 import { RACY_MS } from '../stat-cache.ts';
-import type { CacheStore, TreeManifest } from '../store.ts';
+import type { CacheStore } from '../store.ts';
+import type { TreeManifest } from '../tree-manifest.ts';
 import { parseManifest } from '../validate.ts';
 import type { Findings } from './findings.ts';
 import { StateTable } from './state-table.ts';

@@ -3,7 +3,8 @@ import { lstatSync, opendirSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { hashFile } from '../hash.ts';
 import { DIGEST } from '../layout.ts';
-import type { CacheStore, TreeEntry, TreeManifest } from '../store.ts';
+import type { CacheStore } from '../store.ts';
+import type { TreeEntry, TreeManifest } from '../tree-manifest.ts';
 import type { Findings } from './findings.ts';
 import { type ObjectStates, sortedEntries } from './objects.ts';
 

@@ -2,8 +2,9 @@
 // finished job committed to the shared cache.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Damage } from '../../cache/damage.ts';
 import { ageMsAsync, unownedIsAlive } from '../../cache/liveness.ts';
-import type { CacheStore, Damage } from '../../cache/store.ts';
+import type { CacheStore } from '../../cache/store.ts';
 import { EXIT_INTERRUPTED, PipeError } from '../../errors.ts';
 import { jobState, TERMINAL } from './scontrol.ts';
 

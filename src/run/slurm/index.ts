@@ -11,8 +11,8 @@
 // learns it only when the job has ended, from the then finished upstream (`ahead.settle`).
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeDamage } from '../../cache/damage.ts';
 import type { CacheStore } from '../../cache/store.ts';
-import { describeDamage } from '../../cache/store.ts';
 import { EXIT_INTERRUPTED, EXIT_STAGE_FAILED, PipeError } from '../../errors.ts';
 import type { ResolvedStage } from '../../pipeline/types.ts';
 import type { Emit, StageOutcome } from '../events.ts';
