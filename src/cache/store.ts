@@ -34,6 +34,9 @@ import { walkTreeFolder } from './tree-seal.ts';
 import { manifestProblem, parseManifest } from './validate.ts';
 import { ValidatedFiles } from './validated-files.ts';
 
+/** What an object's signature in seenIntact takes of a stat. */
+export type SignedStat = Pick<Stats, 'size' | 'mtimeMs' | 'ino'>;
+
 /** A file of an output tree. */
 export interface TreeEntry {
   path: string;
@@ -178,7 +181,7 @@ export class CacheStore {
    * this file. Returns the digest. NOTE: all synchronous: the link made on libuv's thread pool
    * instead (the other core) cost more CPU in thread hand-offs than it saved on this thread.
    */
-  async adoptInPlace(path: string, size: number, exec: boolean, seen: Stats): Promise<string> {
+  async adoptInPlace(path: string, size: number, exec: boolean, seen: SignedStat): Promise<string> {
     const digest = await hashFile(path, size, exec ? 0o555 : 0o444);
     const target = this.layout.object(digest);
     this.ensureDirSync(dirname(target));
@@ -202,6 +205,14 @@ export class CacheStore {
     renameSync(tmp, target);
     this.seenIntact.set(target, signature(seen));
     return digest;
+  }
+
+  /**
+   * Records an object the tree thread linked from a file of this lstat (hashed, made read-only and
+   * linked, as adoptInPlace does): as one this process wrote, so it is not rehashed when checked.
+   */
+  adoptedElsewhere(digest: string, seen: SignedStat): void {
+    this.seenIntact.set(this.layout.object(digest), signature(seen));
   }
 
   /**
@@ -743,7 +754,7 @@ function sealIn(memo: unknown): string | undefined {
   return typeof seal === 'string' ? seal : undefined;
 }
 
-function signature(stat: Stats): string {
+function signature(stat: SignedStat): string {
   return `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
 }
 

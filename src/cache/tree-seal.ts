@@ -9,6 +9,7 @@
 // The manifest object's own stat is sealed too, so a damaged manifest still counts.
 import { createHash, type Hash } from 'node:crypto';
 import { type Dirent, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { FILE, GONE, LINK, OTHER, STAT_FIELDS, shareWork, warmTreeThread } from './tree-thread.ts';
 
 /** What a walk of a tree folder saw. */
 export interface FolderWalk {
@@ -25,57 +26,151 @@ export type EntryVisitor = (rel: string, stat: Stats, target?: string) => void;
  * Walks `dir` (a tree folder) and returns its seal; undefined when the folder is not there (or not
  * a folder). `manifestStat`, the stat of the tree's manifest object, is part of the seal.
  * `visit`, when given, sees every file and link (the check that decides whether to seal uses it).
- * NOTE: lstat, not stat: a link put where a file was is a change, never followed.
+ * Without it (a sealed folder checked again) the lstat of each entry is shared with the tree
+ * thread (tree-thread.ts). NOTE: lstat, not stat: a link put where a file was is a change, never
+ * followed.
  */
 export async function walkTreeFolder(
   dir: string,
   manifestStat: Stats,
   visit?: EntryVisitor,
 ): Promise<FolderWalk | undefined> {
-  const sink = new SealSink();
-  sink.stat(manifestStat);
-  let newest = Math.max(manifestStat.mtimeMs, manifestStat.ctimeMs);
-  let seen = 0;
-  const walk = async (rel: string, absolute: string): Promise<boolean> => {
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(absolute, { withFileTypes: true });
-    } catch {
-      return false;
+  // Only big trees are sealed, so the thread will be used: it starts while the folder is listed.
+  if (!visit) warmTreeThread();
+  const listing = listFolder(dir);
+  if (!listing) return undefined;
+  const { entries } = listing;
+  // Per entry that is not a folder: kind, size, mtime, ctime, inode.
+  const stats = new Float64Array(new SharedArrayBuffer(Math.max(1, entries) * STAT_FIELDS * 8));
+  const statEntry = (i: number): Stats | undefined => {
+    const stat = lstatSync(listing.path(i), { throwIfNoEntry: false });
+    const at = i * STAT_FIELDS;
+    if (!stat) {
+      stats[at] = GONE;
+      return undefined;
     }
-    for (const entry of entries) {
+    stats[at + 1] = stat.size;
+    stats[at + 2] = stat.mtimeMs;
+    stats[at + 3] = stat.ctimeMs;
+    stats[at + 4] = stat.ino;
+    stats[at] = stat.isFile() ? FILE : stat.isSymbolicLink() ? LINK : OTHER;
+    return stat;
+  };
+  const targets = new Map<number, string>();
+  if (visit) {
+    for (let i = 0; i < entries; i++) {
       // Synchronous calls (a promise per lstat costs more than the lstat), with a yield now and
       // then so the other stages of a run are not held up.
-      if (++seen % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
-      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      const child = `${absolute}/${entry.name}`;
-      if (entry.isDirectory()) {
-        sink.entry(childRel, DIR);
-        if (!(await walk(childRel, child))) return false;
-        continue;
-      }
-      const stat = lstatSync(child, { throwIfNoEntry: false });
-      if (!stat) return false; // removed meanwhile: not a folder to seal
-      newest = Math.max(newest, stat.mtimeMs, stat.ctimeMs);
-      const target = stat.isSymbolicLink() ? readlinkSync(child) : undefined;
-      sink.entry(childRel, stat.isFile() ? FILE : target !== undefined ? LINK : OTHER);
-      sink.stat(stat);
-      if (target !== undefined) sink.text(target);
-      visit?.(childRel, stat, target);
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+      const stat = statEntry(i);
+      if (!stat) return undefined; // removed meanwhile: not a folder to seal
+      const target = stat.isSymbolicLink() ? readlinkSync(listing.path(i)) : undefined;
+      if (target !== undefined) targets.set(i, target);
+      visit(listing.rel(i), stat, target);
     }
-    return true;
-  };
-  if (!(await walk('', dir))) return undefined;
+  } else {
+    const job = { kind: 'lstat' as const, ...listing.forThread(), stats };
+    await shareWork(
+      job,
+      entries,
+      (from, to) => {
+        for (let i = from; i < to; i++) statEntry(i);
+      },
+      (i) => stats[i * STAT_FIELDS] !== 0,
+    );
+  }
+  const sink = new SealSink();
+  sink.stat(manifestStat.size, manifestStat.mtimeMs, manifestStat.ctimeMs, manifestStat.ino);
+  let newest = Math.max(manifestStat.mtimeMs, manifestStat.ctimeMs);
+  // The seal takes the entries in the order of the walk: each folder's listing, a subfolder's
+  // entries right after its own.
+  for (let i = 0, d = 0; i < entries; i++) {
+    for (; d < listing.folderEntries.length && listing.folderEntries[d] === i; d++)
+      sink.entry(listing.folderRels[d]!, DIR);
+    const at = i * STAT_FIELDS;
+    const kind = stats[at]!;
+    if (kind === GONE) return undefined;
+    newest = Math.max(newest, stats[at + 2]!, stats[at + 3]!);
+    let target = targets.get(i);
+    if (kind === LINK && target === undefined) {
+      try {
+        target = readlinkSync(listing.path(i));
+      } catch {
+        return undefined; // replaced meanwhile: not a folder to seal
+      }
+    }
+    sink.entry(listing.rel(i), kind === FILE ? FILE : target !== undefined ? LINK : OTHER);
+    sink.stat(stats[at + 1]!, stats[at + 2]!, stats[at + 3]!, stats[at + 4]!);
+    if (target !== undefined) sink.text(target);
+  }
+  for (let d = 0; d < listing.folderEntries.length; d++)
+    if (listing.folderEntries[d]! >= entries) sink.entry(listing.folderRels[d]!, DIR);
   return { seal: sink.digest(), newest };
 }
 
 /** How many entries a walk sees between two yields to the event loop. */
 const YIELD_EVERY = 2048;
 
-const FILE = 1;
 const DIR = 2;
-const LINK = 3;
-const OTHER = 4;
+
+/**
+ * Every entry under a folder that is not a folder itself, in the order of a depth-first walk of
+ * readdir's listings, and each subfolder with the index of the entry that follows it in that order.
+ */
+interface Listing {
+  entries: number;
+  rel(i: number): string;
+  path(i: number): string;
+  folderRels: string[];
+  folderEntries: number[];
+  forThread(): { folders: string[]; folderOf: Int32Array; names: string };
+}
+
+/** The listing of `dir`; undefined when a folder in it cannot be read. */
+function listFolder(dir: string): Listing | undefined {
+  const folders: string[] = [];
+  const rels: string[] = [];
+  const names: string[] = [];
+  const folderOf: number[] = [];
+  const folderRels: string[] = [];
+  const folderEntries: number[] = [];
+  const list = (rel: string, absolute: string): boolean => {
+    let listed: Dirent[];
+    try {
+      listed = readdirSync(absolute, { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    const index = folders.length;
+    folders.push(absolute);
+    rels.push(rel);
+    for (const entry of listed) {
+      if (entry.isDirectory()) {
+        const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+        folderRels.push(childRel);
+        folderEntries.push(names.length);
+        if (!list(childRel, `${absolute}/${entry.name}`)) return false;
+        continue;
+      }
+      names.push(entry.name);
+      folderOf.push(index);
+    }
+    return true;
+  };
+  if (!list('', dir)) return undefined;
+  return {
+    entries: names.length,
+    // NOTE: concatenation, not join: a listed name holds no "/".
+    rel: (i) => {
+      const rel = rels[folderOf[i]!]!;
+      return rel === '' ? names[i]! : `${rel}/${names[i]}`;
+    },
+    path: (i) => `${folders[folderOf[i]!]}/${names[i]}`,
+    folderRels,
+    folderEntries,
+    forThread: () => ({ folders, folderOf: Int32Array.from(folderOf), names: names.join('\0') }),
+  };
+}
 
 /**
  * Feeds the hash through one buffer: a hash update per entry (two, with its numbers) costs more
@@ -106,12 +201,12 @@ class SealSink {
     this.buffer[this.at++] = 0;
   }
 
-  stat(stat: Stats): void {
+  stat(size: number, mtimeMs: number, ctimeMs: number, ino: number): void {
     this.room(32);
-    this.at = this.buffer.writeDoubleLE(stat.size, this.at);
-    this.at = this.buffer.writeDoubleLE(stat.mtimeMs, this.at);
-    this.at = this.buffer.writeDoubleLE(stat.ctimeMs, this.at);
-    this.at = this.buffer.writeDoubleLE(stat.ino, this.at);
+    this.at = this.buffer.writeDoubleLE(size, this.at);
+    this.at = this.buffer.writeDoubleLE(mtimeMs, this.at);
+    this.at = this.buffer.writeDoubleLE(ctimeMs, this.at);
+    this.at = this.buffer.writeDoubleLE(ino, this.at);
   }
 
   digest(): string {

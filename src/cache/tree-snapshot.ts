@@ -6,11 +6,30 @@ import { join, posix, resolve } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes } from './hash.ts';
-import type { CacheStore, TreeEntry, TreeManifest } from './store.ts';
+import type { CacheStore, SignedStat, TreeEntry, TreeManifest } from './store.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
+import { ADOPT_RESULT, ADOPTED, ADOPTED_HERE, SHARE_MIN, shareWork } from './tree-thread.ts';
 
-/** Callback per regular file found under a root; returns its digest (`borrowed`: reached through a link). */
-type FileVisitor = (absolute: string, stat: Stats, borrowed?: boolean) => Promise<string>;
+/**
+ * Callback per regular file found under a root; returns its digest (`borrowed`: reached through a
+ * link), or DEFER: the caller fills it in once the walk is done (the walk lists such files).
+ */
+type FileVisitor = (absolute: string, stat: Stats, borrowed?: boolean) => Promise<string> | typeof DEFER;
+
+/** What a FileVisitor returns for a file whose digest its caller fills in after the walk. */
+const DEFER = Symbol('defer');
+
+/**
+ * A file whose digest is filled in after the walk: its manifest entry, path, and what is needed of
+ * its lstat. NOTE: not the Stats (with its four Dates): held for 100,000 files until the walk ends,
+ * they tripled the garbage collector's time.
+ */
+interface DeferredFile {
+  entry: TreeEntry;
+  absolute: string;
+  stat: SignedStat;
+  exec: boolean;
+}
 
 /** One entry of a walked tree that cannot be taken as it is; the caller says whose tree it is. */
 export class TreeEntryError extends Error {
@@ -37,13 +56,27 @@ export async function walkTree(
   root: string,
   paths: readonly string[],
   visit: FileVisitor,
-  options: { links: 'follow' | 'keep'; onFolder?: (info: Stats) => void },
+  options: { links: 'follow' | 'keep'; onFolder?: (info: Stats) => void; deferred?: DeferredFile[] },
 ): Promise<TreeManifest> {
   const files: TreeEntry[] = [];
   const dirs: string[] = [];
   const links: TreeLink[] = [];
   const ancestors = new Set<string>();
   let entries = 0;
+  const addFile = async (rel: string, absolute: string, stat: Stats, borrowed: boolean) => {
+    const visited = visit(absolute, stat, borrowed);
+    const digest = visited === DEFER ? '' : await visited;
+    const exec = (stat.mode & 0o111) !== 0;
+    const entry: TreeEntry = exec
+      ? { path: rel, digest, size: stat.size, exec: true }
+      : { path: rel, digest, size: stat.size };
+    files.push(entry);
+    if (visited === DEFER) {
+      if (!options.deferred) throw new Error('internal: a file deferred by a walk that keeps no list');
+      const { size, mtimeMs, ino } = stat;
+      options.deferred.push({ entry, absolute, stat: { size, mtimeMs, ino }, exec });
+    }
+  };
   const walk = async (rel: string, absolute: string, scope: string): Promise<void> => {
     // NOTE: the walk uses the synchronous calls: an output of 100,000 small files spent most of its
     // time waiting for each promise's round trip through libuv's thread pool (about 10x the call
@@ -61,13 +94,7 @@ export async function walkTree(
           rel,
           `is a symbolic link (to "${target}") to ${pointed?.isDirectory() ? 'a folder' : 'nothing readable'}; an out must be a file or folder the command wrote`,
         );
-      const digest = await visit(absolute, pointed, true);
-      const exec = (pointed.mode & 0o111) !== 0;
-      files.push(
-        exec
-          ? { path: rel, digest, size: pointed.size, exec: true }
-          : { path: rel, digest, size: pointed.size },
-      );
+      await addFile(rel, absolute, pointed, true);
     } else if (info.isSymbolicLink()) {
       const target = readlinkSync(absolute);
       const problem = linkProblem(root, scope, rel, target);
@@ -90,11 +117,7 @@ export async function walkTree(
         await walk(rel === '' ? name : `${rel}/${name}`, `${absolute}/${name}`, scope);
       if (options.links === 'follow') ancestors.delete(realpathSync.native(absolute));
     } else if (info.isFile()) {
-      const digest = await visit(absolute, info);
-      const exec = (info.mode & 0o111) !== 0;
-      files.push(
-        exec ? { path: rel, digest, size: info.size, exec: true } : { path: rel, digest, size: info.size },
-      );
+      await addFile(rel, absolute, info, false);
     } else {
       throw new TreeEntryError(rel, `is ${specialKind(info)}, not a file or folder`);
     }
@@ -211,36 +234,78 @@ export async function storeOutputs(
   // ran chmod on it) would be a tree gc cannot remove: then the tree is built from the objects.
   let adoptable = true;
   let manifest: TreeManifest;
+  // The stage's own files (one link each) are stored once the walk is done, all together: so a
+  // refused output is left as it was, and a big one is hashed and linked on two threads.
+  const deferred: DeferredFile[] = [];
   try {
     manifest = await walkTree(
       root,
       paths,
-      async (absolute, info, borrowed) => {
-        const exec = (info.mode & 0o111) !== 0;
-        if (!borrowed && info.nlink === 1) return store.adoptInPlace(absolute, info.size, exec, info);
+      (absolute, info, borrowed) => {
+        if (!borrowed && info.nlink === 1) return DEFER;
         // A file with other hard links may be the project's own data (`ln data/x out/x`), and one
         // reached through a link is someone else's: copy it, so the original is never moved or
         // made read-only; its name here (not the original) is then replaced by the object.
-        const copy = store.tmpName('copy');
-        await copyFile(absolute, copy);
-        const digest = await store.adoptFile(copy, info.size, exec);
-        if (adoptable && !store.replaceWithObject(absolute, digest)) adoptable = false;
-        return digest;
+        return (async () => {
+          const copy = store.tmpName('copy');
+          await copyFile(absolute, copy);
+          const digest = await store.adoptFile(copy, info.size, (info.mode & 0o111) !== 0);
+          if (adoptable && !store.replaceWithObject(absolute, digest)) adoptable = false;
+          return digest;
+        })();
       },
       {
         links: 'keep',
         onFolder: (info) => {
           if ((info.mode & 0o700) !== 0o700) adoptable = false;
         },
+        deferred,
       },
     );
   } catch (error) {
     if (error instanceof TreeEntryError) throw outputError(stage, error);
     throw error;
   }
+  await adoptFiles(store, deferred);
   const tree = await store.putManifest(manifest);
   if (adoptable) await store.adoptTree(tree, root, paths);
   return { tree, files: manifest.files.length, bytes: manifest.files.reduce((n, f) => n + f.size, 0) };
+}
+
+/**
+ * Stores each file as an object, leaving it where it is as a hard link to it (adoptInPlace), and
+ * fills in its digest; a big output's files are shared with the tree thread (tree-thread.ts),
+ * which does the usual case (hash, make read-only, link) and leaves the rest to adoptInPlace.
+ */
+async function adoptFiles(store: CacheStore, files: readonly DeferredFile[]): Promise<void> {
+  const results = new Uint8Array(new SharedArrayBuffer(Math.max(1, files.length) * ADOPT_RESULT));
+  const job = {
+    kind: 'adopt' as const,
+    cache: store.root,
+    paths: files.length >= SHARE_MIN ? files.map((file) => file.absolute).join('\0') : '',
+    sizes: Float64Array.from(files, (file) => file.stat.size),
+    exec: Uint8Array.from(files, (file) => (file.exec ? 1 : 0)),
+    results,
+  };
+  await shareWork(
+    job,
+    files.length,
+    async (from, to) => {
+      for (let i = from; i < to; i++) {
+        const { entry, absolute, stat, exec } = files[i]!;
+        entry.digest = await store.adoptInPlace(absolute, stat.size, exec, stat);
+        results[i * ADOPT_RESULT] = ADOPTED_HERE;
+      }
+    },
+    (i) => results[i * ADOPT_RESULT] === ADOPTED || results[i * ADOPT_RESULT] === ADOPTED_HERE,
+  );
+  for (let i = 0; i < files.length; i++) {
+    const at = i * ADOPT_RESULT;
+    if (results[at] !== ADOPTED) continue;
+    const file = files[i]!;
+    file.entry.digest = Buffer.from(results.subarray(at + 1, at + ADOPT_RESULT)).toString('hex');
+    store.adoptedElsewhere(file.entry.digest, file.stat);
+  }
 }
 
 function outputError(stage: string, error: TreeEntryError): PipeError {
