@@ -8,8 +8,18 @@
 // or renaming it (gc, a quarantine, a replaced object) moves its ctime, which no one can set back.
 // The manifest object's own stat is sealed too, so a damaged manifest still counts.
 import { createHash, type Hash } from 'node:crypto';
-import { type Dirent, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { FILE, GONE, LINK, OTHER, STAT_FIELDS, shareWork, warmTreeThread } from './tree-thread.ts';
+import { type Dirent, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import {
+  DIR,
+  FILE,
+  GONE,
+  LINK,
+  lstatInto,
+  lstatShared,
+  OTHER,
+  STAT_FIELDS,
+  warmTreeThread,
+} from './tree-thread.ts';
 
 /** What a walk of a tree folder saw. */
 export interface FolderWalk {
@@ -40,44 +50,23 @@ export async function walkTreeFolder(
   const listing = listFolder(dir);
   if (!listing) return undefined;
   const { entries } = listing;
-  // Per entry that is not a folder: kind, size, mtime, ctime, inode.
-  const stats = new Float64Array(new SharedArrayBuffer(Math.max(1, entries) * STAT_FIELDS * 8));
-  const statEntry = (i: number): Stats | undefined => {
-    const stat = lstatSync(listing.path(i), { throwIfNoEntry: false });
-    const at = i * STAT_FIELDS;
-    if (!stat) {
-      stats[at] = GONE;
-      return undefined;
-    }
-    stats[at + 1] = stat.size;
-    stats[at + 2] = stat.mtimeMs;
-    stats[at + 3] = stat.ctimeMs;
-    stats[at + 4] = stat.ino;
-    stats[at] = stat.isFile() ? FILE : stat.isSymbolicLink() ? LINK : OTHER;
-    return stat;
-  };
   const targets = new Map<number, string>();
+  let stats: Float64Array;
   if (visit) {
+    stats = new Float64Array(Math.max(1, entries) * STAT_FIELDS);
     for (let i = 0; i < entries; i++) {
       // Synchronous calls (a promise per lstat costs more than the lstat), with a yield now and
       // then so the other stages of a run are not held up.
       if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
-      const stat = statEntry(i);
+      const stat = lstatInto(stats, i, listing.path(i));
       if (!stat) return undefined; // removed meanwhile: not a folder to seal
       const target = stat.isSymbolicLink() ? readlinkSync(listing.path(i)) : undefined;
       if (target !== undefined) targets.set(i, target);
       visit(listing.rel(i), stat, target);
     }
   } else {
-    const job = { kind: 'lstat' as const, ...listing.forThread(), stats };
-    await shareWork(
-      job,
-      entries,
-      (from, to) => {
-        for (let i = from; i < to; i++) statEntry(i);
-      },
-      (i) => stats[i * STAT_FIELDS] !== 0,
-    );
+    const { folders, folderOf, names } = listing.forThread();
+    stats = await lstatShared(folders, folderOf, names);
   }
   const sink = new SealSink();
   sink.stat(manifestStat.size, manifestStat.mtimeMs, manifestStat.ctimeMs, manifestStat.ino);
@@ -111,8 +100,6 @@ export async function walkTreeFolder(
 /** How many entries a walk sees between two yields to the event loop. */
 const YIELD_EVERY = 2048;
 
-const DIR = 2;
-
 /**
  * Every entry under a folder that is not a folder itself, in the order of a depth-first walk of
  * readdir's listings, and each subfolder with the index of the entry that follows it in that order.
@@ -123,7 +110,7 @@ interface Listing {
   path(i: number): string;
   folderRels: string[];
   folderEntries: number[];
-  forThread(): { folders: string[]; folderOf: Int32Array; names: string };
+  forThread(): { folders: string[]; folderOf: Int32Array; names: string[] };
 }
 
 /** The listing of `dir`; undefined when a folder in it cannot be read. */
@@ -168,7 +155,7 @@ function listFolder(dir: string): Listing | undefined {
     path: (i) => `${folders[folderOf[i]!]}/${names[i]}`,
     folderRels,
     folderEntries,
-    forThread: () => ({ folders, folderOf: Int32Array.from(folderOf), names: names.join('\0') }),
+    forThread: () => ({ folders, folderOf: Int32Array.from(folderOf), names }),
   };
 }
 

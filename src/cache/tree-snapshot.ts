@@ -2,22 +2,25 @@
 // the same way, so "a dep folder" and "an output folder" hash by one rule.
 import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { copyFile, realpath } from 'node:fs/promises';
-import { join, posix, resolve } from 'node:path';
+import { basename, dirname, join, posix, resolve } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes } from './hash.ts';
 import type { CacheStore, SignedStat, TreeEntry, TreeManifest } from './store.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
-import { ADOPT_RESULT, ADOPTED, ADOPTED_HERE, SHARE_MIN, shareWork } from './tree-thread.ts';
+import {
+  ADOPT_RESULT,
+  ADOPTED,
+  ADOPTED_HERE,
+  FILE,
+  lstatShared,
+  SHARE_MIN,
+  STAT_FIELDS,
+  shareWork,
+} from './tree-thread.ts';
 
-/**
- * Callback per regular file found under a root; returns its digest (`borrowed`: reached through a
- * link), or DEFER: the caller fills it in once the walk is done (the walk lists such files).
- */
-type FileVisitor = (absolute: string, stat: Stats, borrowed?: boolean) => Promise<string> | typeof DEFER;
-
-/** What a FileVisitor returns for a file whose digest its caller fills in after the walk. */
-const DEFER = Symbol('defer');
+/** Callback per regular file found under a root; returns its digest (`borrowed`: reached through a link). */
+type FileVisitor = (absolute: string, stat: Stats, borrowed?: boolean) => Promise<string>;
 
 /**
  * A file whose digest is filled in after the walk: its manifest entry, path, and what is needed of
@@ -26,7 +29,9 @@ const DEFER = Symbol('defer');
  */
 interface DeferredFile {
   entry: TreeEntry;
-  absolute: string;
+  /** Its folder (absolute; one string shared by the folder's files) and its name there. */
+  folder: string;
+  name: string;
   stat: SignedStat;
   exec: boolean;
 }
@@ -56,26 +61,38 @@ export async function walkTree(
   root: string,
   paths: readonly string[],
   visit: FileVisitor,
-  options: { links: 'follow' | 'keep'; onFolder?: (info: Stats) => void; deferred?: DeferredFile[] },
+  options: {
+    links: 'follow' | 'keep';
+    onFolder?: (info: Stats) => void;
+    /**
+     * Given, each file found in place with no other hard link is not visited but listed here, its
+     * digest left for the caller to fill in once the walk is done.
+     */
+    deferred?: DeferredFile[];
+  },
 ): Promise<TreeManifest> {
   const files: TreeEntry[] = [];
   const dirs: string[] = [];
   const links: TreeLink[] = [];
   const ancestors = new Set<string>();
   let entries = 0;
-  const addFile = async (rel: string, absolute: string, stat: Stats, borrowed: boolean) => {
-    const visited = visit(absolute, stat, borrowed);
-    const digest = visited === DEFER ? '' : await visited;
-    const exec = (stat.mode & 0o111) !== 0;
-    const entry: TreeEntry = exec
-      ? { path: rel, digest, size: stat.size, exec: true }
-      : { path: rel, digest, size: stat.size };
+  const fileEntry = (rel: string, digest: string, size: number, mode: number): TreeEntry =>
+    (mode & 0o111) !== 0 ? { path: rel, digest, size, exec: true } : { path: rel, digest, size };
+  const defer = (
+    rel: string,
+    folder: string,
+    name: string,
+    stat: { size: number; mtimeMs: number; ino: number; mode: number },
+  ) => {
+    const entry = fileEntry(rel, '', stat.size, stat.mode);
     files.push(entry);
-    if (visited === DEFER) {
-      if (!options.deferred) throw new Error('internal: a file deferred by a walk that keeps no list');
-      const { size, mtimeMs, ino } = stat;
-      options.deferred.push({ entry, absolute, stat: { size, mtimeMs, ino }, exec });
-    }
+    const signed = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino };
+    options.deferred!.push({ entry, folder, name, stat: signed, exec: entry.exec === true });
+  };
+  const addFile = async (rel: string, absolute: string, stat: Stats, borrowed: boolean) => {
+    if (options.deferred && !borrowed && stat.nlink === 1)
+      defer(rel, dirname(absolute), basename(absolute), stat);
+    else files.push(fileEntry(rel, await visit(absolute, stat, borrowed), stat.size, stat.mode));
   };
   const walk = async (rel: string, absolute: string, scope: string): Promise<void> => {
     // NOTE: the walk uses the synchronous calls: an output of 100,000 small files spent most of its
@@ -113,8 +130,23 @@ export async function walkTree(
       if (names.length === 0) dirs.push(rel);
       // NOTE: concatenation, not join: a name read from a folder has no "/" and is never "." or
       // "..", so there is nothing to normalise, and join cost more than the lstat of a small file.
-      for (const name of names)
-        await walk(rel === '' ? name : `${rel}/${name}`, `${absolute}/${name}`, scope);
+      // A big folder of an output: the lstat of its entries shared with the tree thread first, and
+      // each file with no other link deferred from those numbers (no Stats of its own); the rest
+      // (folders, links, anything else) walked as usual.
+      const pre =
+        options.deferred && names.length >= SHARE_MIN
+          ? await lstatShared([absolute], new Int32Array(names.length), names)
+          : undefined;
+      for (let i = 0; i < names.length; i++) {
+        const childRel = rel === '' ? names[i]! : `${rel}/${names[i]}`;
+        const child = `${absolute}/${names[i]}`;
+        const at = i * STAT_FIELDS;
+        if (pre && pre[at] === FILE && pre[at + 6] === 1) {
+          if (++entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+          const stat = { size: pre[at + 1]!, mtimeMs: pre[at + 2]!, ino: pre[at + 4]!, mode: pre[at + 5]! };
+          defer(childRel, absolute, names[i]!, stat);
+        } else await walk(childRel, child, scope);
+      }
       if (options.links === 'follow') ancestors.delete(realpathSync.native(absolute));
     } else if (info.isFile()) {
       await addFile(rel, absolute, info, false);
@@ -241,18 +273,16 @@ export async function storeOutputs(
     manifest = await walkTree(
       root,
       paths,
-      (absolute, info, borrowed) => {
-        if (!borrowed && info.nlink === 1) return DEFER;
-        // A file with other hard links may be the project's own data (`ln data/x out/x`), and one
-        // reached through a link is someone else's: copy it, so the original is never moved or
-        // made read-only; its name here (not the original) is then replaced by the object.
-        return (async () => {
-          const copy = store.tmpName('copy');
-          await copyFile(absolute, copy);
-          const digest = await store.adoptFile(copy, info.size, (info.mode & 0o111) !== 0);
-          if (adoptable && !store.replaceWithObject(absolute, digest)) adoptable = false;
-          return digest;
-        })();
+      // Visited: a file with other hard links, which may be the project's own data (`ln data/x
+      // out/x`), and one reached through a link, which is someone else's. Each is copied, so the
+      // original is never moved or made read-only; its name here (not the original) is then
+      // replaced by the object. Files with one link are deferred (stored by adoptFiles).
+      async (absolute, info) => {
+        const copy = store.tmpName('copy');
+        await copyFile(absolute, copy);
+        const digest = await store.adoptFile(copy, info.size, (info.mode & 0o111) !== 0);
+        if (adoptable && !store.replaceWithObject(absolute, digest)) adoptable = false;
+        return digest;
       },
       {
         links: 'keep',
@@ -282,7 +312,9 @@ async function adoptFiles(store: CacheStore, files: readonly DeferredFile[]): Pr
   const job = {
     kind: 'adopt' as const,
     cache: store.root,
-    paths: files.length >= SHARE_MIN ? files.map((file) => file.absolute).join('\0') : '',
+    ...(files.length >= SHARE_MIN
+      ? threadPaths(files)
+      : { folders: [], folderOf: new Int32Array(0), names: '' }),
     sizes: Float64Array.from(files, (file) => file.stat.size),
     exec: Uint8Array.from(files, (file) => (file.exec ? 1 : 0)),
     results,
@@ -292,8 +324,8 @@ async function adoptFiles(store: CacheStore, files: readonly DeferredFile[]): Pr
     files.length,
     async (from, to) => {
       for (let i = from; i < to; i++) {
-        const { entry, absolute, stat, exec } = files[i]!;
-        entry.digest = await store.adoptInPlace(absolute, stat.size, exec, stat);
+        const { entry, folder, name, stat, exec } = files[i]!;
+        entry.digest = await store.adoptInPlace(`${folder}/${name}`, stat.size, exec, stat);
         results[i * ADOPT_RESULT] = ADOPTED_HERE;
       }
     },
@@ -306,6 +338,27 @@ async function adoptFiles(store: CacheStore, files: readonly DeferredFile[]): Pr
     file.entry.digest = Buffer.from(results.subarray(at + 1, at + ADOPT_RESULT)).toString('hex');
     store.adoptedElsewhere(file.entry.digest, file.stat);
   }
+}
+
+/** The files' paths as the tree thread takes them: folders, each file's folder, names joined by NUL. */
+function threadPaths(files: readonly DeferredFile[]): {
+  folders: string[];
+  folderOf: Int32Array;
+  names: string;
+} {
+  const folders: string[] = [];
+  const index = new Map<string, number>();
+  const folderOf = new Int32Array(files.length);
+  for (let i = 0; i < files.length; i++) {
+    const folder = files[i]!.folder;
+    let at = index.get(folder);
+    if (at === undefined) {
+      at = folders.push(folder) - 1;
+      index.set(folder, at);
+    }
+    folderOf[i] = at;
+  }
+  return { folders, folderOf, names: files.map((file) => file.name).join('\0') };
 }
 
 function outputError(stage: string, error: TreeEntryError): PipeError {

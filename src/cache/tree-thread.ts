@@ -9,6 +9,7 @@
 // the main thread simply does everything. What the thread finished is marked in the shared results;
 // whatever it did not (it failed, or died) the main thread does itself, so the thread can make a
 // job faster but never make it fail.
+import { lstatSync, type Stats } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { workerSource } from '../util/worker-source.ts';
 
@@ -28,8 +29,10 @@ export type TreeJob =
       kind: 'adopt';
       /** The cache folder (objects go where CacheLayout says). */
       cache: string;
-      /** The files' absolute paths, joined by NUL. */
-      paths: string;
+      /** Folders (absolute) and, per file, its folder's index and its name (names joined by NUL). */
+      folders: string[];
+      folderOf: Int32Array;
+      names: string;
       sizes: Float64Array;
       /** Per file: 1 when it is executable. */
       exec: Uint8Array;
@@ -47,14 +50,65 @@ export const NOT_TAKEN = 0;
 export const TAKEN = 1;
 export const CLOSED = 2;
 
-/** An lstat job's numbers per entry: kind (0 until done), size, mtimeMs, ctimeMs, ino. */
-export const STAT_FIELDS = 5;
-/** Kinds of entry an lstat job reports (a folder is never in one: the listing knows folders). */
+/** An lstat job's numbers per entry: kind (0 until done), size, mtimeMs, ctimeMs, ino, mode, nlink. */
+export const STAT_FIELDS = 7;
+/** Kinds of entry an lstat job reports. */
 export const FILE = 1;
+export const DIR = 2;
 export const LINK = 3;
 export const OTHER = 4;
 /** Removed between the listing and its lstat. */
 export const GONE = 5;
+
+/**
+ * The lstat of `path` as entry `i` of an lstat job's numbers (the kind last: it marks the entry
+ * done); returns the Stats, or undefined when the entry is gone (then its kind is GONE). Other
+ * errors are thrown (on the tree thread, the entry is left to the main thread, which says why).
+ */
+export function lstatInto(stats: Float64Array, i: number, path: string): Stats | undefined {
+  const stat = lstatSync(path, { throwIfNoEntry: false });
+  const at = i * STAT_FIELDS;
+  if (!stat) {
+    stats[at] = GONE;
+    return undefined;
+  }
+  stats[at + 1] = stat.size;
+  stats[at + 2] = stat.mtimeMs;
+  stats[at + 3] = stat.ctimeMs;
+  stats[at + 4] = stat.ino;
+  stats[at + 5] = stat.mode;
+  stats[at + 6] = stat.nlink;
+  stats[at] = stat.isFile() ? FILE : stat.isSymbolicLink() ? LINK : stat.isDirectory() ? DIR : OTHER;
+  return stat;
+}
+
+/**
+ * The lstat of each entry (`names[i]` in `folders[folderOf[i]]`), shared with the tree thread:
+ * STAT_FIELDS numbers per entry.
+ */
+export async function lstatShared(
+  folders: string[],
+  folderOf: Int32Array,
+  names: readonly string[],
+): Promise<Float64Array> {
+  const stats = new Float64Array(new SharedArrayBuffer(Math.max(1, names.length) * STAT_FIELDS * 8));
+  const job = {
+    kind: 'lstat' as const,
+    folders,
+    folderOf,
+    names: names.length >= SHARE_MIN ? names.join('\0') : '',
+    stats,
+  };
+  await shareWork(
+    job,
+    names.length,
+    (from, to) => {
+      for (let i = from; i < to; i++) lstatInto(stats, i, `${folders[folderOf[i]!]}/${names[i]}`);
+    },
+    (i) => stats[i * STAT_FIELDS] !== 0,
+  );
+  return stats;
+}
 
 /** An adopt job's bytes per file: its status (0 until done), then its digest's 16 bytes. */
 export const ADOPT_RESULT = 17;

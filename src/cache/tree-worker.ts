@@ -2,23 +2,19 @@
 // thread and marks each entry done in the shared results. It decides nothing: an entry it cannot
 // do as expected (an object that exists already, a call that fails) is left to the main thread,
 // which has the store's rules and says what went wrong.
-import { linkSync, lstatSync, mkdirSync } from 'node:fs';
+import { linkSync, mkdirSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { hashFile } from './hash.ts';
 import { CacheLayout } from './layout.ts';
 import {
   ADOPT_RESULT,
   ADOPTED,
-  FILE,
-  GONE,
   type JobDone,
   LEFT,
-  LINK,
+  lstatInto,
   NEXT,
   NOT_TAKEN,
-  OTHER,
   type PostedJob,
-  STAT_FIELDS,
   STATE,
   TAKEN,
   type ThreadReady,
@@ -54,35 +50,25 @@ function statChunk(job: Extract<PostedJob, { kind: 'lstat' }>) {
   const { stats, folders, folderOf } = job;
   return (from: number, to: number) => {
     for (let i = from; i < to; i++) {
-      const at = i * STAT_FIELDS;
-      let stat: ReturnType<typeof lstatSync>;
       try {
-        stat = lstatSync(`${folders[folderOf[i]!]}/${names[i]}`, { throwIfNoEntry: false });
+        lstatInto(stats, i, `${folders[folderOf[i]!]}/${names[i]}`);
       } catch {
-        continue; // left to the main thread, which says why
+        // left to the main thread, which says why
       }
-      if (!stat) {
-        stats[at] = GONE;
-        continue;
-      }
-      stats[at + 1] = stat.size;
-      stats[at + 2] = stat.mtimeMs;
-      stats[at + 3] = stat.ctimeMs;
-      stats[at + 4] = stat.ino;
-      stats[at] = stat.isFile() ? FILE : stat.isSymbolicLink() ? LINK : OTHER;
     }
   };
 }
 
 async function adoptChunk(job: Extract<PostedJob, { kind: 'adopt' }>) {
-  const paths = job.paths.split('\0');
+  const names = job.names.split('\0');
+  const { folders, folderOf } = job;
   const layout = new CacheLayout(job.cache);
   const made = new Set<string>();
   const { sizes, exec, results } = job;
   return async (from: number, to: number) => {
     for (let i = from; i < to; i++) {
       const at = i * ADOPT_RESULT;
-      const path = paths[i]!;
+      const path = `${folders[folderOf[i]!]}/${names[i]}`;
       try {
         const digest = await hashFile(path, sizes[i]!, exec[i] ? 0o555 : 0o444);
         const object = layout.object(digest);
