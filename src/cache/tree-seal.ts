@@ -9,7 +9,16 @@
 // The manifest object's own stat is sealed too, so a damaged manifest still counts.
 import { createHash, type Hash } from 'node:crypto';
 import { readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { DIR, GONE, LINK, lstatInto, lstatShared, STAT_FIELDS, warmTreeThread } from './tree-thread.ts';
+import {
+  DIR,
+  FAILED,
+  GONE,
+  LINK,
+  lstatInto,
+  lstatShared,
+  STAT_FIELDS,
+  warmTreeThread,
+} from './tree-thread.ts';
 
 /** What a walk of a tree folder saw. */
 export interface FolderWalk {
@@ -90,7 +99,8 @@ export async function walkTreeFolder(
     for (let i = 0; i < names.length; i++) {
       const at = i * STAT_FIELDS;
       const kind = stats[at];
-      if (kind === GONE) return undefined;
+      // Removed meanwhile, or unreadable: not a folder to seal.
+      if (kind === GONE || kind === FAILED) return undefined;
       newest = Math.max(newest, stats[at + 2]!, stats[at + 3]!);
       if (kind === DIR) {
         next.push(folders.push(path(i)) - 1);

@@ -59,6 +59,8 @@ export const LINK = 3;
 export const OTHER = 4;
 /** Removed between the listing and its lstat. */
 export const GONE = 5;
+/** Its lstat failed otherwise (permission denied...): the caller looks again, and says why. */
+export const FAILED = 6;
 
 /**
  * The lstat of `path` as entry `i` of an lstat job's numbers (the kind last: it marks the entry
@@ -84,7 +86,7 @@ export function lstatInto(stats: Float64Array, i: number, path: string): Stats |
 
 /**
  * The lstat of each entry (`names[i]` in `folders[folderOf[i]]`), shared with the tree thread:
- * STAT_FIELDS numbers per entry.
+ * STAT_FIELDS numbers per entry; one whose lstat failed is GONE or FAILED.
  */
 export async function lstatShared(
   folders: string[],
@@ -103,7 +105,13 @@ export async function lstatShared(
     job,
     names.length,
     (from, to) => {
-      for (let i = from; i < to; i++) lstatInto(stats, i, `${folders[folderOf[i]!]}/${names[i]}`);
+      for (let i = from; i < to; i++) {
+        try {
+          lstatInto(stats, i, `${folders[folderOf[i]!]}/${names[i]}`);
+        } catch {
+          stats[i * STAT_FIELDS] = FAILED;
+        }
+      }
     },
     (i) => stats[i * STAT_FIELDS] !== 0,
   );
