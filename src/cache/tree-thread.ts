@@ -144,6 +144,10 @@ const CHUNK = 256;
 
 let thread: Promise<Worker | undefined> | undefined;
 let jobs = 0;
+/** Jobs posted whose JobDone has not come, by id: what resolves each. */
+const waiting = new Map<number, () => void>();
+/** Jobs of this process now running on the main thread's side (and waits for the thread to load). */
+let running = 0;
 
 /**
  * Does `work(from, to)` for every entry of `count`, on this thread and the tree thread together;
@@ -166,23 +170,10 @@ export async function shareWork(
   }
   const control = new Int32Array(new SharedArrayBuffer(8));
   const id = jobs++;
-  const finished = new Promise<void>((resolve) => {
-    const onMessage = (message: JobDone | ThreadReady) => {
-      if (!('done' in message) || message.done !== id) return;
-      worker.off('message', onMessage);
-      worker.off('exit', onExit);
-      resolve();
-    };
-    const onExit = () => {
-      worker.off('message', onMessage);
-      resolve();
-    };
-    worker.on('message', onMessage);
-    worker.once('exit', onExit);
-  });
+  const finished = new Promise<void>((resolve) => waiting.set(id, resolve));
   worker.postMessage({ ...job, control, count, chunk: CHUNK, id } satisfies PostedJob);
-  // Only this thread refs the worker while a job runs, so the process waits for it.
-  worker.ref();
+  // The thread is referenced while a job of this process runs, so the process waits for it.
+  if (running++ === 0) worker.ref();
   try {
     let chunks = 0;
     for (;;) {
@@ -195,7 +186,7 @@ export async function shareWork(
     // Not taken yet (still starting, or busy with an earlier job): it will find the job closed.
     if (Atomics.compareExchange(control, STATE, NOT_TAKEN, CLOSED) !== NOT_TAKEN) await finished;
   } finally {
-    worker.unref();
+    if (--running === 0) worker.unref();
   }
   // What the thread claimed but did not finish (it failed on it, or died), done here.
   for (let i = 0; i < count; i++) if (!isDone(i)) await work(i, i + 1);
@@ -222,8 +213,15 @@ let ready: Promise<boolean> | undefined;
  * waits for this; tests do, so that the thread takes part in the jobs they check.
  */
 export async function treeThreadReady(): Promise<boolean> {
-  if (!(await treeThread())) return false;
-  return ready ?? false;
+  const worker = await treeThread();
+  if (!worker) return false;
+  // Referenced while waiting, as during a job: an idle thread keeps no process alive.
+  if (running++ === 0) worker.ref();
+  try {
+    return (await ready) ?? false;
+  } finally {
+    if (--running === 0) worker.unref();
+  }
 }
 
 async function startThread(): Promise<Worker | undefined> {
@@ -231,16 +229,26 @@ async function startThread(): Promise<Worker | undefined> {
     // Loaded here, not at start-up: a run with no big tree starts no thread.
     const { Worker } = await import('node:worker_threads');
     const worker = new Worker(...workerSource(import.meta.url, 'tree-worker'));
-    worker.unref();
     ready = new Promise((resolve) => {
       worker.once('message', () => resolve(true));
       worker.once('exit', () => resolve(false));
     });
+    worker.on('message', (message: JobDone | ThreadReady) => {
+      if (!('done' in message)) return;
+      waiting.get(message.done)?.();
+      waiting.delete(message.done);
+    });
     // A thread that fails is not used again; its error needs a listener, or it is thrown here.
+    // What it was doing, the main thread does (shareWork).
     worker.on('error', () => undefined);
     worker.once('exit', () => {
       thread = Promise.resolve(undefined);
+      for (const resolve of waiting.values()) resolve();
+      waiting.clear();
     });
+    // NOTE: after the listeners: adding a 'message' listener refs the thread's port again. Only a
+    // running job refs it (shareWork); an idle thread never keeps the process alive.
+    worker.unref();
     return worker;
   } catch {
     return undefined;

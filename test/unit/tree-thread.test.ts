@@ -11,7 +11,14 @@ import { after, before, test } from 'node:test';
 import { hashFile } from '../../src/cache/hash.ts';
 import { CacheStore } from '../../src/cache/store.ts';
 import { storeOutputs } from '../../src/cache/tree-snapshot.ts';
-import { FILE, SHARE_MIN, STAT_FIELDS, shareWork, treeThreadReady } from '../../src/cache/tree-thread.ts';
+import {
+  FILE,
+  lstatShared,
+  SHARE_MIN,
+  STAT_FIELDS,
+  shareWork,
+  treeThreadReady,
+} from '../../src/cache/tree-thread.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpt2o-tree-thread-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,6 +67,25 @@ test('a job is shared: the thread does part of it, the main thread the rest, eve
   }
   assert.ok(byThread > 0, 'the thread did no entry');
   assert.equal(byThread + here, count);
+});
+
+test('two jobs at once (two big folders) each get the lstat of every entry', async () => {
+  const folders = ['one', 'two'].map((name) => {
+    const folder = join(dir, `at-once-${name}`);
+    mkdirSync(folder);
+    for (let i = 0; i < SHARE_MIN + 100; i++) writeFileSync(join(folder, `${name}${i}`), name);
+    return folder;
+  });
+  const listed = folders.map((folder) => readdirSync(folder));
+  const results = await Promise.all(
+    folders.map((folder, f) => lstatShared([folder], new Int32Array(listed[f]!.length), listed[f]!)),
+  );
+  for (const [f, stats] of results.entries())
+    for (let i = 0; i < listed[f]!.length; i++) {
+      const stat = statSync(join(folders[f]!, listed[f]![i]!));
+      assert.equal(stats[i * STAT_FIELDS], FILE);
+      assert.deepEqual([stats[i * STAT_FIELDS + 1], stats[i * STAT_FIELDS + 4]], [stat.size, stat.ino]);
+    }
 });
 
 test('a big output is stored as file by file: each file its object, read-only, twins share one', async () => {
