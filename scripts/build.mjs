@@ -55,12 +55,13 @@ await build({
   define: { ...common.define, 'import.meta.url': '__gpt2oImportMetaUrl' },
 });
 
-// Worker threads start from files of their own, found beside the CLI (stages/lib/workers.ts and
-// src/run/command-pool.ts).
+// Worker threads start from files of their own, found beside the CLI (stages/lib/workers.ts,
+// src/run/command-pool.ts and src/cache/tree-thread.ts).
 await build({
   ...common,
   entryPoints: {
     'command-worker': 'src/run/command-worker.ts',
+    'tree-worker': 'src/cache/tree-worker.ts',
     'resample-worker': 'stages/audio/resample-worker.ts',
     'grad-worker': 'stages/model/grad-worker.ts',
   },

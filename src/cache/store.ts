@@ -31,11 +31,14 @@ import { OWNER_TAG } from './liveness.ts';
 import type { RunRecord, ServedRecord } from './record.ts';
 import { isServedRecord, readRecordFile } from './record-file.ts';
 import { StatCache } from './stat-cache.ts';
-import { checkTree, MANIFEST_MEMO_MAX, signature } from './tree-check.ts';
+import { checkTree, MANIFEST_MEMO_MAX, signed } from './tree-check.ts';
 import { manifestJson, type TreeManifest } from './tree-manifest.ts';
 import { materialize } from './tree-materialize.ts';
 import { manifestProblem, parseManifest } from './validate.ts';
 import { ValidatedFiles } from './validated-files.ts';
+
+/** What an object's signature in seenIntact takes of a stat. */
+export type SignedStat = Pick<Stats, 'size' | 'mtimeMs' | 'ino'>;
 
 export class CacheStore {
   readonly layout: CacheLayout;
@@ -45,11 +48,14 @@ export class CacheStore {
   private readonly madeDirs = new Set<string>();
   private readonly manifests = new Map<string, TreeManifest>();
   /**
-   * (For tree-check.ts.) Objects this process wrote or hashed, by path → size:mtime:inode then. The stat cache skips
-   * files changed in the last moments (racy), so without this every object a stage just wrote
-   * would be rehashed when its consumer checks it. Not ctime: linking an object into a tree moves it.
+   * (For tree-check.ts.) Objects this process wrote or hashed, by digest → size, mtime and inode
+   * then. The stat cache skips files changed in the last moments (racy), so without this every
+   * object a stage just wrote would be rehashed when its consumer checks it. Not ctime: linking an
+   * object into a tree moves it. NOTE: keyed by the digest a manifest entry holds anyway, and a
+   * stat record the caller made (no path, no text per object): a stored tree of 100,000 files made
+   * 200,000 strings here, which the garbage collector copied again and again.
    */
-  readonly seenIntact = new Map<string, string>();
+  readonly seenIntact = new Map<string, SignedStat>();
   /**
    * (For tree-check.ts and tree-materialize.ts.) Trees whose folder checkTree found to hold the verified objects' own inodes and the manifest's
    * links (file by file, or by its seal): the same process materializes them without a second look
@@ -120,7 +126,7 @@ export class CacheStore {
     chmodSync(path, exec ? 0o555 : 0o444);
     renameSync(path, target);
     // chmod and rename keep size, mtime and inode, so the caller's stat of the file signs the object.
-    this.seenIntact.set(target, signature(seen ?? statSync(target)));
+    this.seenIntact.set(digest, signed(seen ?? statSync(target)));
     return digest;
   }
 
@@ -131,14 +137,14 @@ export class CacheStore {
    * this file. Returns the digest. NOTE: all synchronous: the link made on libuv's thread pool
    * instead (the other core) cost more CPU in thread hand-offs than it saved on this thread.
    */
-  async adoptInPlace(path: string, size: number, exec: boolean, seen: Stats): Promise<string> {
+  async adoptInPlace(path: string, size: number, exec: boolean, seen: SignedStat): Promise<string> {
     const digest = await hashFile(path, size, exec ? 0o555 : 0o444);
     const target = this.layout.object(digest);
     this.ensureDirSync(dirname(target));
     try {
       linkSync(path, target);
       // chmod and link keep size, mtime and inode, so the caller's stat of the file signs the object.
-      this.seenIntact.set(target, signature(seen));
+      this.seenIntact.set(digest, seen);
       return digest;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -153,8 +159,16 @@ export class CacheStore {
     const tmp = this.tmpName('object');
     linkSync(path, tmp);
     renameSync(tmp, target);
-    this.seenIntact.set(target, signature(seen));
+    this.seenIntact.set(digest, seen);
     return digest;
+  }
+
+  /**
+   * Records an object the tree thread linked from a file of this lstat (hashed, made read-only and
+   * linked, as adoptInPlace does): as one this process wrote, so it is not rehashed when checked.
+   */
+  adoptedElsewhere(digest: string, seen: SignedStat): void {
+    this.seenIntact.set(digest, seen);
   }
 
   /**
@@ -241,7 +255,7 @@ export class CacheStore {
       throw error;
     }
     this.manifests.delete(digest);
-    this.seenIntact.delete(this.layout.object(digest));
+    this.seenIntact.delete(digest);
     this.intactFolders.clear();
     return target;
   }

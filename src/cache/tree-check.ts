@@ -8,7 +8,7 @@ import { readFileOrUndefined, readLinkOrUndefined } from '../util/file-ops.ts';
 import { corruptReason, type Damage } from './damage.ts';
 import { hashBytes, hashFile } from './hash.ts';
 import { RACY_MS } from './stat-cache.ts';
-import type { CacheStore } from './store.ts';
+import type { CacheStore, SignedStat } from './store.ts';
 import type { TreeEntry, TreeManifest } from './tree-manifest.ts';
 import { walkTreeFolder } from './tree-seal.ts';
 
@@ -143,7 +143,7 @@ async function hashUnverified(
       actual = undefined;
     }
     if (actual !== undefined) store.statCache.remember(path, stat, actual);
-    if (actual === file.digest) store.seenIntact.set(path, signature(stat));
+    if (actual === file.digest) store.seenIntact.set(file.digest, signed(stat));
     if (actual !== file.digest)
       return { digest: file.digest, path, file: file.path, reason: corruptReason(actual) };
   }
@@ -160,8 +160,9 @@ function verifiedDigest(
   stat: Stats,
   digest: string,
 ): string | undefined {
-  const seen = store.seenIntact.get(objectPath);
-  if (seen !== undefined && seen === signature(stat)) return digest;
+  const seen = store.seenIntact.get(digest);
+  if (seen && seen.size === stat.size && seen.mtimeMs === stat.mtimeMs && seen.ino === stat.ino)
+    return digest;
   return store.statCache.known(objectPath, stat);
 }
 
@@ -201,6 +202,6 @@ function sealIn(memo: unknown): string | undefined {
 }
 
 /** What seenIntact keeps of an object's stat (not ctime: linking an object into a tree moves it). */
-export function signature(stat: Stats): string {
-  return `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
+export function signed(stat: SignedStat): SignedStat {
+  return { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino };
 }

@@ -8,7 +8,17 @@
 // or renaming it (gc, a quarantine, a replaced object) moves its ctime, which no one can set back.
 // The manifest object's own stat is sealed too, so a damaged manifest still counts.
 import { createHash, type Hash } from 'node:crypto';
-import { type Dirent, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { readdirSync, readlinkSync, type Stats } from 'node:fs';
+import {
+  DIR,
+  FAILED,
+  GONE,
+  LINK,
+  lstatInto,
+  lstatShared,
+  STAT_FIELDS,
+  warmTreeThread,
+} from './tree-thread.ts';
 
 /** What a walk of a tree folder saw. */
 export interface FolderWalk {
@@ -23,108 +33,105 @@ export type EntryVisitor = (rel: string, stat: Stats, target?: string) => void;
 
 /**
  * Walks `dir` (a tree folder) and returns its seal; undefined when the folder is not there (or not
- * a folder). `manifestStat`, the stat of the tree's manifest object, is part of the seal.
- * `visit`, when given, sees every file and link (the check that decides whether to seal uses it).
- * NOTE: lstat, not stat: a link put where a file was is a change, never followed.
+ * a folder, or changed during the walk). `manifestStat`, the stat of the tree's manifest object,
+ * is part of the seal. `visit`, when given, sees every file and link (the check that decides
+ * whether to seal uses it). Without it (a sealed folder checked again) the lstat of each entry is
+ * shared with the tree thread (tree-thread.ts).
+ *
+ * The folder is walked a level at a time: every folder of a level listed (names only), then every
+ * entry's lstat, and the folders among them make the next level. Each level goes into the seal in
+ * bulk: how many entries, each one's folder (an index), the names, then every entry's lstat
+ * numbers (kind, size, mtime, ctime, inode, mode, links) as they are in memory, then the links'
+ * targets. NOTE: in bulk, because per entry (a path, a Dirent and a hash write each) the seal cost
+ * the main thread as much as its share of the lstat calls. NOTE: lstat, not stat: a link put where
+ * a file was is a change, never followed.
  */
 export async function walkTreeFolder(
   dir: string,
   manifestStat: Stats,
   visit?: EntryVisitor,
 ): Promise<FolderWalk | undefined> {
-  const sink = new SealSink();
-  sink.stat(manifestStat);
+  // Only big trees are sealed, so the thread will be used: it starts while the folder is listed.
+  if (!visit) warmTreeThread();
+  const sink = createHash('sha256');
+  sink.update(
+    new Float64Array([manifestStat.size, manifestStat.mtimeMs, manifestStat.ctimeMs, manifestStat.ino]),
+  );
   let newest = Math.max(manifestStat.mtimeMs, manifestStat.ctimeMs);
-  let seen = 0;
-  const walk = async (rel: string, absolute: string): Promise<boolean> => {
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(absolute, { withFileTypes: true });
-    } catch {
-      return false;
-    }
-    for (const entry of entries) {
-      // Synchronous calls (a promise per lstat costs more than the lstat), with a yield now and
-      // then so the other stages of a run are not held up.
-      if (++seen % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
-      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      const child = `${absolute}/${entry.name}`;
-      if (entry.isDirectory()) {
-        sink.entry(childRel, DIR);
-        if (!(await walk(childRel, child))) return false;
-        continue;
+  const folders = [dir];
+  /** Each folder's path relative to `dir` (only a visit needs them). */
+  const rels = [''];
+  for (let level = [0]; level.length > 0; ) {
+    const names: string[] = [];
+    const inFolder: number[] = [];
+    for (const folder of level) {
+      let listed: string[];
+      try {
+        listed = readdirSync(folders[folder]!);
+      } catch {
+        return undefined; // gone, or no longer a folder
       }
-      const stat = lstatSync(child, { throwIfNoEntry: false });
-      if (!stat) return false; // removed meanwhile: not a folder to seal
-      newest = Math.max(newest, stat.mtimeMs, stat.ctimeMs);
-      const target = stat.isSymbolicLink() ? readlinkSync(child) : undefined;
-      sink.entry(childRel, stat.isFile() ? FILE : target !== undefined ? LINK : OTHER);
-      sink.stat(stat);
-      if (target !== undefined) sink.text(target);
-      visit?.(childRel, stat, target);
+      for (const name of listed) {
+        names.push(name);
+        inFolder.push(folder);
+      }
     }
-    return true;
-  };
-  if (!(await walk('', dir))) return undefined;
-  return { seal: sink.digest(), newest };
+    const folderOf = Int32Array.from(inFolder);
+    const path = (i: number) => `${folders[folderOf[i]!]}/${names[i]}`;
+    const rel = (i: number) => (rels[folderOf[i]!] === '' ? names[i]! : `${rels[folderOf[i]!]}/${names[i]}`);
+    const targets = new Map<number, string>();
+    let stats: Float64Array;
+    if (visit) {
+      stats = new Float64Array(Math.max(1, names.length) * STAT_FIELDS);
+      for (let i = 0; i < names.length; i++) {
+        // Synchronous calls (a promise per lstat costs more than the lstat), with a yield now and
+        // then so the other stages of a run are not held up.
+        if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+        const stat = lstatInto(stats, i, path(i));
+        if (!stat) return undefined; // removed meanwhile: not a folder to seal
+        if (stat.isDirectory()) continue;
+        const target = stat.isSymbolicLink() ? readlinkSync(path(i)) : undefined;
+        if (target !== undefined) targets.set(i, target);
+        visit(rel(i), stat, target);
+      }
+    } else stats = await lstatShared(folders, folderOf, names);
+    const next: number[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const at = i * STAT_FIELDS;
+      const kind = stats[at];
+      // Removed meanwhile, or unreadable: not a folder to seal.
+      if (kind === GONE || kind === FAILED) return undefined;
+      newest = Math.max(newest, stats[at + 2]!, stats[at + 3]!);
+      if (kind === DIR) {
+        next.push(folders.push(path(i)) - 1);
+        if (visit) rels.push(rel(i));
+      } else if (kind === LINK && !targets.has(i)) {
+        try {
+          targets.set(i, readlinkSync(path(i)));
+        } catch {
+          return undefined; // replaced meanwhile: not a folder to seal
+        }
+      }
+    }
+    sink.update(new Float64Array([names.length]));
+    sink.update(folderOf);
+    // A name holds neither NUL nor "/": joined by NUL, the names of a level read back one way.
+    sink.update(`${names.join('\0')}\0`, 'utf8');
+    sink.update(stats.subarray(0, names.length * STAT_FIELDS));
+    sealTargets(sink, targets);
+    level = next;
+  }
+  return { seal: sink.digest('hex'), newest };
+}
+
+/** Each link's index in its level, and its target (NUL-terminated), in index order. */
+function sealTargets(sink: Hash, targets: Map<number, string>): void {
+  sink.update(new Float64Array([targets.size]));
+  for (const i of [...targets.keys()].sort((a, b) => a - b)) {
+    sink.update(new Float64Array([i]));
+    sink.update(`${targets.get(i)}\0`, 'utf8');
+  }
 }
 
 /** How many entries a walk sees between two yields to the event loop. */
 const YIELD_EVERY = 2048;
-
-const FILE = 1;
-const DIR = 2;
-const LINK = 3;
-const OTHER = 4;
-
-/**
- * Feeds the hash through one buffer: a hash update per entry (two, with its numbers) costs more
- * than the lstat of a 1 KiB file.
- */
-class SealSink {
-  private readonly hash: Hash = createHash('sha256');
-  private readonly buffer = Buffer.allocUnsafe(1 << 16);
-  private at = 0;
-
-  /** A name (or link target) ends with NUL, which no path holds; kinds and numbers have fixed widths. */
-  entry(rel: string, kind: number): void {
-    this.text(rel);
-    this.room(1);
-    this.buffer[this.at++] = kind;
-  }
-
-  text(value: string): void {
-    // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-    if (value.length * 3 + 1 > this.buffer.length) {
-      this.flush();
-      this.hash.update(value, 'utf8');
-      this.hash.update('\0');
-      return;
-    }
-    this.room(value.length * 3 + 1);
-    this.at += this.buffer.write(value, this.at, 'utf8');
-    this.buffer[this.at++] = 0;
-  }
-
-  stat(stat: Stats): void {
-    this.room(32);
-    this.at = this.buffer.writeDoubleLE(stat.size, this.at);
-    this.at = this.buffer.writeDoubleLE(stat.mtimeMs, this.at);
-    this.at = this.buffer.writeDoubleLE(stat.ctimeMs, this.at);
-    this.at = this.buffer.writeDoubleLE(stat.ino, this.at);
-  }
-
-  digest(): string {
-    this.flush();
-    return this.hash.digest('hex');
-  }
-
-  private room(bytes: number): void {
-    if (this.at + bytes > this.buffer.length) this.flush();
-  }
-
-  private flush(): void {
-    if (this.at > 0) this.hash.update(this.buffer.subarray(0, this.at));
-    this.at = 0;
-  }
-}

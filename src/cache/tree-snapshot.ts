@@ -2,16 +2,40 @@
 // the same way, so "a dep folder" and "an output folder" hash by one rule.
 import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { copyFile, realpath } from 'node:fs/promises';
-import { join, posix, resolve } from 'node:path';
+import { basename, dirname, join, posix, resolve } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { canonicalJson } from './canonical.ts';
 import { hashBytes } from './hash.ts';
-import type { CacheStore } from './store.ts';
+import type { CacheStore, SignedStat } from './store.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
 import type { TreeEntry, TreeManifest } from './tree-manifest.ts';
+import {
+  ADOPT_RESULT,
+  ADOPTED,
+  ADOPTED_HERE,
+  FILE,
+  lstatShared,
+  SHARE_MIN,
+  STAT_FIELDS,
+  shareWork,
+} from './tree-thread.ts';
 
 /** Callback per regular file found under a root; returns its digest (`borrowed`: reached through a link). */
 type FileVisitor = (absolute: string, stat: Stats, borrowed?: boolean) => Promise<string>;
+
+/**
+ * A file whose digest is filled in after the walk: its manifest entry, path, and what is needed of
+ * its lstat. NOTE: not the Stats (with its four Dates): held for 100,000 files until the walk ends,
+ * they tripled the garbage collector's time.
+ */
+interface DeferredFile {
+  entry: TreeEntry;
+  /** Its folder (absolute; one string shared by the folder's files) and its name there. */
+  folder: string;
+  name: string;
+  stat: SignedStat;
+  exec: boolean;
+}
 
 /** One entry of a walked tree that cannot be taken as it is; the caller says whose tree it is. */
 export class TreeEntryError extends Error {
@@ -38,13 +62,39 @@ export async function walkTree(
   root: string,
   paths: readonly string[],
   visit: FileVisitor,
-  options: { links: 'follow' | 'keep'; onFolder?: (info: Stats) => void },
+  options: {
+    links: 'follow' | 'keep';
+    onFolder?: (info: Stats) => void;
+    /**
+     * Given, each file found in place with no other hard link is not visited but listed here, its
+     * digest left for the caller to fill in once the walk is done.
+     */
+    deferred?: DeferredFile[];
+  },
 ): Promise<TreeManifest> {
   const files: TreeEntry[] = [];
   const dirs: string[] = [];
   const links: TreeLink[] = [];
   const ancestors = new Set<string>();
   let entries = 0;
+  const fileEntry = (rel: string, digest: string, size: number, mode: number): TreeEntry =>
+    (mode & 0o111) !== 0 ? { path: rel, digest, size, exec: true } : { path: rel, digest, size };
+  const defer = (
+    rel: string,
+    folder: string,
+    name: string,
+    stat: { size: number; mtimeMs: number; ino: number; mode: number },
+  ) => {
+    const entry = fileEntry(rel, '', stat.size, stat.mode);
+    files.push(entry);
+    const signed = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino };
+    options.deferred!.push({ entry, folder, name, stat: signed, exec: entry.exec === true });
+  };
+  const addFile = async (rel: string, absolute: string, stat: Stats, borrowed: boolean) => {
+    if (options.deferred && !borrowed && stat.nlink === 1)
+      defer(rel, dirname(absolute), basename(absolute), stat);
+    else files.push(fileEntry(rel, await visit(absolute, stat, borrowed), stat.size, stat.mode));
+  };
   const walk = async (rel: string, absolute: string, scope: string): Promise<void> => {
     // NOTE: the walk uses the synchronous calls: an output of 100,000 small files spent most of its
     // time waiting for each promise's round trip through libuv's thread pool (about 10x the call
@@ -62,13 +112,7 @@ export async function walkTree(
           rel,
           `is a symbolic link (to "${target}") to ${pointed?.isDirectory() ? 'a folder' : 'nothing readable'}; an out must be a file or folder the command wrote`,
         );
-      const digest = await visit(absolute, pointed, true);
-      const exec = (pointed.mode & 0o111) !== 0;
-      files.push(
-        exec
-          ? { path: rel, digest, size: pointed.size, exec: true }
-          : { path: rel, digest, size: pointed.size },
-      );
+      await addFile(rel, absolute, pointed, true);
     } else if (info.isSymbolicLink()) {
       const target = readlinkSync(absolute);
       const problem = linkProblem(root, scope, rel, target);
@@ -87,15 +131,26 @@ export async function walkTree(
       if (names.length === 0) dirs.push(rel);
       // NOTE: concatenation, not join: a name read from a folder has no "/" and is never "." or
       // "..", so there is nothing to normalise, and join cost more than the lstat of a small file.
-      for (const name of names)
-        await walk(rel === '' ? name : `${rel}/${name}`, `${absolute}/${name}`, scope);
+      // A big folder of an output: the lstat of its entries shared with the tree thread first, and
+      // each file with no other link deferred from those numbers (no Stats of its own); the rest
+      // (folders, links, anything else) walked as usual.
+      const pre =
+        options.deferred && names.length >= SHARE_MIN
+          ? await lstatShared([absolute], new Int32Array(names.length), names)
+          : undefined;
+      for (let i = 0; i < names.length; i++) {
+        const childRel = rel === '' ? names[i]! : `${rel}/${names[i]}`;
+        const child = `${absolute}/${names[i]}`;
+        const at = i * STAT_FIELDS;
+        if (pre && pre[at] === FILE && pre[at + 6] === 1) {
+          if (++entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+          const stat = { size: pre[at + 1]!, mtimeMs: pre[at + 2]!, ino: pre[at + 4]!, mode: pre[at + 5]! };
+          defer(childRel, absolute, names[i]!, stat);
+        } else await walk(childRel, child, scope);
+      }
       if (options.links === 'follow') ancestors.delete(realpathSync.native(absolute));
     } else if (info.isFile()) {
-      const digest = await visit(absolute, info);
-      const exec = (info.mode & 0o111) !== 0;
-      files.push(
-        exec ? { path: rel, digest, size: info.size, exec: true } : { path: rel, digest, size: info.size },
-      );
+      await addFile(rel, absolute, info, false);
     } else {
       throw new TreeEntryError(rel, `is ${specialKind(info)}, not a file or folder`);
     }
@@ -212,19 +267,21 @@ export async function storeOutputs(
   // ran chmod on it) would be a tree gc cannot remove: then the tree is built from the objects.
   let adoptable = true;
   let manifest: TreeManifest;
+  // The stage's own files (one link each) are stored once the walk is done, all together: so a
+  // refused output is left as it was, and a big one is hashed and linked on two threads.
+  const deferred: DeferredFile[] = [];
   try {
     manifest = await walkTree(
       root,
       paths,
-      async (absolute, info, borrowed) => {
-        const exec = (info.mode & 0o111) !== 0;
-        if (!borrowed && info.nlink === 1) return store.adoptInPlace(absolute, info.size, exec, info);
-        // A file with other hard links may be the project's own data (`ln data/x out/x`), and one
-        // reached through a link is someone else's: copy it, so the original is never moved or
-        // made read-only; its name here (not the original) is then replaced by the object.
+      // Visited: a file with other hard links, which may be the project's own data (`ln data/x
+      // out/x`), and one reached through a link, which is someone else's. Each is copied, so the
+      // original is never moved or made read-only; its name here (not the original) is then
+      // replaced by the object. Files with one link are deferred (stored by adoptFiles).
+      async (absolute, info) => {
         const copy = store.tmpName('copy');
         await copyFile(absolute, copy);
-        const digest = await store.adoptFile(copy, info.size, exec);
+        const digest = await store.adoptFile(copy, info.size, (info.mode & 0o111) !== 0);
         if (adoptable && !store.replaceWithObject(absolute, digest)) adoptable = false;
         return digest;
       },
@@ -233,15 +290,76 @@ export async function storeOutputs(
         onFolder: (info) => {
           if ((info.mode & 0o700) !== 0o700) adoptable = false;
         },
+        deferred,
       },
     );
   } catch (error) {
     if (error instanceof TreeEntryError) throw outputError(stage, error);
     throw error;
   }
+  await adoptFiles(store, deferred);
   const tree = await store.putManifest(manifest);
   if (adoptable) await store.adoptTree(tree, root, paths);
   return { tree, files: manifest.files.length, bytes: manifest.files.reduce((n, f) => n + f.size, 0) };
+}
+
+/**
+ * Stores each file as an object, leaving it where it is as a hard link to it (adoptInPlace), and
+ * fills in its digest; a big output's files are shared with the tree thread (tree-thread.ts),
+ * which does the usual case (hash, make read-only, link) and leaves the rest to adoptInPlace.
+ */
+async function adoptFiles(store: CacheStore, files: readonly DeferredFile[]): Promise<void> {
+  const results = new Uint8Array(new SharedArrayBuffer(Math.max(1, files.length) * ADOPT_RESULT));
+  const job = {
+    kind: 'adopt' as const,
+    cache: store.root,
+    ...(files.length >= SHARE_MIN
+      ? threadPaths(files)
+      : { folders: [], folderOf: new Int32Array(0), names: '' }),
+    sizes: Float64Array.from(files, (file) => file.stat.size),
+    exec: Uint8Array.from(files, (file) => (file.exec ? 1 : 0)),
+    results,
+  };
+  await shareWork(
+    job,
+    files.length,
+    async (from, to) => {
+      for (let i = from; i < to; i++) {
+        const { entry, folder, name, stat, exec } = files[i]!;
+        entry.digest = await store.adoptInPlace(`${folder}/${name}`, stat.size, exec, stat);
+        results[i * ADOPT_RESULT] = ADOPTED_HERE;
+      }
+    },
+    (i) => results[i * ADOPT_RESULT] === ADOPTED || results[i * ADOPT_RESULT] === ADOPTED_HERE,
+  );
+  for (let i = 0; i < files.length; i++) {
+    const at = i * ADOPT_RESULT;
+    if (results[at] !== ADOPTED) continue;
+    const file = files[i]!;
+    file.entry.digest = Buffer.from(results.subarray(at + 1, at + ADOPT_RESULT)).toString('hex');
+    store.adoptedElsewhere(file.entry.digest, file.stat);
+  }
+}
+
+/** The files' paths as the tree thread takes them: folders, each file's folder, names joined by NUL. */
+function threadPaths(files: readonly DeferredFile[]): {
+  folders: string[];
+  folderOf: Int32Array;
+  names: string;
+} {
+  const folders: string[] = [];
+  const index = new Map<string, number>();
+  const folderOf = new Int32Array(files.length);
+  for (let i = 0; i < files.length; i++) {
+    const folder = files[i]!.folder;
+    let at = index.get(folder);
+    if (at === undefined) {
+      at = folders.push(folder) - 1;
+      index.set(folder, at);
+    }
+    folderOf[i] = at;
+  }
+  return { folders, folderOf, names: files.map((file) => file.name).join('\0') };
 }
 
 function outputError(stage: string, error: TreeEntryError): PipeError {

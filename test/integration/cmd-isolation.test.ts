@@ -454,6 +454,27 @@ describe('problems inside a dep folder or an output are named', () => {
     }
   });
 
+  test('an output refused for a FIFO stores nothing: none of its files becomes an object', async () => {
+    // The files sort before the FIFO, so a walk that stored each file as it found it had stored
+    // them by the time it found the FIFO.
+    const ws = makeWorkspace({
+      'pipeline.yaml':
+        'stages:\n  s:\n    cmd: mkdir out && echo one > out/a.txt && echo two > out/b.txt && mkfifo out/pipe\n    outs: [out]\n',
+    });
+    try {
+      const r = await runJson(ws.dir);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /its output "out\/pipe" is a named pipe \(FIFO\)/);
+      const objects = ws.path('cache/objects');
+      const stored = existsSync(objects)
+        ? readdirSync(objects).flatMap((d) => readdirSync(join(objects, d)))
+        : [];
+      assert.deepEqual(stored, []);
+    } finally {
+      ws.remove();
+    }
+  });
+
   test('a FIFO in an output is an output problem (E_STAGE_OUTPUT), not a cache write failure', async () => {
     const ws = makeWorkspace({
       'pipeline.yaml': 'stages:\n  s:\n    cmd: mkdir out && mkfifo out/pipe\n    outs: [out]\n',

@@ -9,6 +9,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   truncateSync,
@@ -18,6 +19,7 @@ import fsp from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
+import { hashBytes } from '../../src/cache/hash.ts';
 import { HOST } from '../../src/cache/liveness.ts';
 import { cli, countLines, execCli, makeWorkspace, runJson, type Workspace } from '../helpers/workspace.ts';
 
@@ -232,6 +234,49 @@ describe('verify and integrity on read', () => {
       assert.equal((await verify(ws)).code, 0);
       const rerun = await runJson(ws.dir);
       assert.deepEqual(rerun.status, { a: 'cached', b: 'ran', c: 'cached' });
+    } finally {
+      ws.remove();
+    }
+  });
+
+  test("a tree's files are checked one by one: a copy with other bytes, an extra file, a link to a corrupt object", async () => {
+    const ws = makeWorkspace({
+      'pipeline.yaml': `stages:
+  three:
+    cmd: mkdir out && echo one > out/a.txt && echo two > out/b.txt && echo six > out/c.txt
+    outs: [out]
+`,
+    });
+    try {
+      assert.equal((await runJson(ws.dir)).code, 0);
+      const [tree] = readdirSync(ws.path('cache/trees'));
+      const folder = ws.path(`cache/trees/${tree}/out`);
+      const manifest = JSON.parse(
+        readFileSync(ws.path(`cache/objects/${tree!.slice(0, 2)}/${tree}`), 'utf8'),
+      );
+      const digestOf = (rel: string) =>
+        manifest.files.find((f: { path: string }) => f.path === rel).digest as string;
+      // b.txt: another inode with other bytes (same size) renamed over the tree's file.
+      writeFileSync(join(folder, 'new.tmp'), 'TWO\n');
+      renameSync(join(folder, 'new.tmp'), join(folder, 'b.txt'));
+      writeFileSync(join(folder, 'extra.txt'), 'x\n');
+      // c.txt: its object rewritten in place (the tree's file is that inode).
+      const c = digestOf('out/c.txt');
+      const object = ws.path(`cache/objects/${c.slice(0, 2)}/${c}`);
+      chmodSync(object, 0o644);
+      writeFileSync(object, 'SIX\n');
+
+      const { code, json } = await verify(ws);
+      assert.equal(code, 1);
+      const reasons = json.problems.map((p) => `${p.kind}: ${p.reason}`).sort();
+      assert.deepEqual(reasons, [
+        `object: is corrupt: its content hashes to ${await hashBytes('SIX\n')}`,
+        `record: object ${c} of output file "out/c.txt" is corrupt`,
+        'tree: extra file "out/extra.txt" (not in the manifest)',
+        `tree: file "out/b.txt" is corrupt: its content hashes to ${await hashBytes('TWO\n')}, not ${digestOf('out/b.txt')}`,
+        `tree: file "out/c.txt" is a link to corrupt object ${c}`,
+      ]);
+      assert.ok(!reasons.some((r) => r.includes('out/a.txt')));
     } finally {
       ws.remove();
     }

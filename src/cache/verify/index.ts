@@ -5,6 +5,7 @@
 // alone writes.
 import type { CacheStore } from '../store.ts';
 import { Findings, type VerifyProblem } from './findings.ts';
+import { collectGarbage } from './memory.ts';
 import { type HashProgress, ObjectStates } from './objects.ts';
 import { checkRecords } from './records.ts';
 import { checkRefs } from './refs.ts';
@@ -35,7 +36,9 @@ export async function verifyCache(store: CacheStore, options: VerifyOptions): Pr
   const objects = new ObjectStates(store, findings);
   await objects.checkAll(options.onProgress);
   objects.rememberNew();
+  collectGarbage();
   const records = await checkRecords(store, objects, findings);
+  collectGarbage();
   const trees = await checkTrees(store, objects, findings);
   checkRefs(store, findings);
   const repaired = options.repair

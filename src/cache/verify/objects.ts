@@ -86,6 +86,14 @@ export class ObjectStates {
     return this.hash(digest, path, stat);
   }
 
+  /**
+   * An object's state when it is known (its stat copied into `into`), without making one; else
+   * undefined (stateOf finds it).
+   */
+  peek(digest: string, into: ObjectStat): 'ok' | 'corrupt' | 'missing' | undefined {
+    return this.states.peek(digest, into);
+  }
+
   /** A tree's manifest, or why it cannot be used. */
   async manifestOf(tree: string): Promise<TreeManifest | string> {
     const cached = this.manifests.get(tree);
@@ -114,11 +122,9 @@ export class ObjectStates {
    */
   rememberNew(): void {
     const { statCache, layout } = this.store;
-    for (const [digest, state] of this.states.entries(this.remembered)) {
-      if (state.state === 'missing' || !state.remember) continue;
-      const actual = state.state === 'ok' ? digest : state.actual;
-      if (actual !== undefined) statCache.remember(layout.object(digest), state.stat, actual);
-    }
+    this.states.forEachRemembered(this.remembered, (digest, stat, actual) =>
+      statCache.remember(layout.object(digest), stat, actual),
+    );
     this.remembered = this.states.size;
     statCache.save(layout.tmp);
     statCache.unload();

@@ -5,7 +5,7 @@ import { DIGEST } from '../layout.ts';
 import type { CacheStore } from '../store.ts';
 import { recordProblem } from '../validate.ts';
 import type { Findings } from './findings.ts';
-import { type ObjectStates, sortedEntries } from './objects.ts';
+import { type ObjectStat, type ObjectStates, sortedEntries } from './objects.ts';
 
 /** Checks every record under actions/; returns how many were read. */
 export async function checkRecords(
@@ -51,13 +51,21 @@ async function checkRecord(path: string, fanout: string, objects: ObjectStates, 
     bad(output.tree, `output tree: ${manifest}`);
     return true;
   }
+  // NOTE: the known states peeked at (no object, no await per file), the message made only for a
+  // finding: this loop was a sixth of what verify allocated on a tree of 100,000 files.
+  const stat: ObjectStat = { size: 0, ino: 0, dev: 0, mtimeMs: 0, ctimeMs: 0 };
   for (const file of manifest.files) {
-    const state = await objects.stateOf(file.digest);
-    const what = `object ${file.digest} of output file "${file.path}"`;
-    if (state.state === 'missing') bad(file.digest, `${what} is missing`);
-    else if (state.state === 'corrupt') bad(file.digest, `${what} is corrupt`);
-    else if (state.stat.size !== file.size)
-      bad(file.digest, `${what} has ${state.stat.size} bytes, the manifest says ${file.size}`);
+    let state = objects.peek(file.digest, stat);
+    if (state === undefined) {
+      const found = await objects.stateOf(file.digest);
+      state = found.state;
+      if (found.state !== 'missing') Object.assign(stat, found.stat);
+    }
+    const what = () => `object ${file.digest} of output file "${file.path}"`;
+    if (state === 'missing') bad(file.digest, `${what()} is missing`);
+    else if (state === 'corrupt') bad(file.digest, `${what()} is corrupt`);
+    else if (stat.size !== file.size)
+      bad(file.digest, `${what()} has ${stat.size} bytes, the manifest says ${file.size}`);
   }
   const bytes = manifest.files.reduce((n, f) => n + f.size, 0);
   if (output.files !== manifest.files.length || output.bytes !== bytes)

@@ -6,7 +6,7 @@ import { DIGEST } from '../layout.ts';
 import type { CacheStore } from '../store.ts';
 import type { TreeEntry, TreeManifest } from '../tree-manifest.ts';
 import type { Findings } from './findings.ts';
-import { type ObjectStates, sortedEntries } from './objects.ts';
+import { type ObjectStat, type ObjectStates, sortedEntries } from './objects.ts';
 
 /** Checks every folder under trees/; returns how many were checked. */
 export async function checkTrees(
@@ -54,44 +54,68 @@ type Bad = (path: string, reason: string) => void;
 
 /**
  * A file found in the tree: a file of the manifest (taken out of `unseen`) with its size and the
- * object's content (a hard link to it, or equal bytes), or an extra one.
+ * object's content (a hard link to it, or equal bytes), or an extra one. NOTE: a promise only
+ * when it must wait (an object not hashed yet, a copy to hash): a tree's 100,000 links to known
+ * objects are checked with no promise, no state object and no path made for each.
  */
-async function checkFile(
+function checkFile(
   dir: string,
   rel: string,
   stat: Stats,
   unseen: Map<string, TreeEntry>,
   objects: ObjectStates,
   bad: Bad,
-): Promise<void> {
-  // rel was found on disk by walk(): a relative path of plain names, so no join is needed.
-  const path = `${dir}/${rel}`;
+): Promise<void> | undefined {
   const file = unseen.get(rel);
   if (!file) {
-    bad(path, `extra file "${rel}" (not in the manifest)`);
+    // rel was found on disk by walk(): a relative path of plain names, so no join is needed.
+    bad(`${dir}/${rel}`, `extra file "${rel}" (not in the manifest)`);
     return;
   }
   unseen.delete(rel);
   if (stat.size !== file.size) {
-    bad(path, `file "${file.path}" has ${stat.size} bytes, the manifest says ${file.size}`);
+    bad(`${dir}/${rel}`, `file "${file.path}" has ${stat.size} bytes, the manifest says ${file.size}`);
     return;
   }
-  const object = await objects.stateOf(file.digest);
-  if (object.state !== 'missing' && object.stat.ino === stat.ino && object.stat.dev === stat.dev) {
-    if (object.state === 'corrupt')
-      bad(path, `file "${file.path}" is a link to corrupt object ${file.digest}`);
+  const state = objects.peek(file.digest, scratch);
+  if (state === undefined)
+    return objects.stateOf(file.digest).then((found) => {
+      const linked = found.state !== 'missing' && sameInode(found.stat, stat);
+      return checkLinkOrCopy(dir, file, stat, found.state, linked, bad);
+    });
+  const linked = state !== 'missing' && sameInode(scratch, stat);
+  return checkLinkOrCopy(dir, file, stat, state, linked, bad);
+}
+
+/** Where `peek` copies an object's stat: one record for every file (read right away). */
+const scratch: ObjectStat = { size: 0, ino: 0, dev: 0, mtimeMs: 0, ctimeMs: 0 };
+
+function sameInode(object: ObjectStat, stat: Stats): boolean {
+  return object.ino === stat.ino && object.dev === stat.dev;
+}
+
+/** The file is the object's inode (fine unless the object is corrupt), or a copy checked by its content. */
+function checkLinkOrCopy(
+  dir: string,
+  file: TreeEntry,
+  stat: Stats,
+  state: 'ok' | 'corrupt' | 'missing',
+  linked: boolean,
+  bad: Bad,
+): Promise<void> | undefined {
+  const path = `${dir}/${file.path}`;
+  if (linked) {
+    if (state === 'corrupt') bad(path, `file "${file.path}" is a link to corrupt object ${file.digest}`);
     return;
   }
   // A copy (no hard links here) or a link to an object since replaced: check its content itself.
-  let actual: string;
-  try {
-    actual = await hashFile(path, stat.size);
-  } catch (error) {
-    bad(path, `file "${file.path}" cannot be read (${(error as Error).message})`);
-    return;
-  }
-  if (actual !== file.digest)
-    bad(path, `file "${file.path}" is corrupt: its content hashes to ${actual}, not ${file.digest}`);
+  return hashFile(path, stat.size).then(
+    (actual) => {
+      if (actual !== file.digest)
+        bad(path, `file "${file.path}" is corrupt: its content hashes to ${actual}, not ${file.digest}`);
+    },
+    (error) => bad(path, `file "${file.path}" cannot be read (${(error as Error).message})`),
+  );
 }
 
 /** Links as the manifest says, folders it implies, and nothing else (what checkFiles did not claim). */
@@ -133,7 +157,10 @@ interface Walked {
  * The folders, links and other entries under a tree folder, by relative POSIX path; each file is
  * handed to `onFile` with its lstat as it is found, and not kept.
  */
-async function walk(root: string, onFile: (rel: string, stat: Stats) => Promise<void>): Promise<Walked> {
+async function walk(
+  root: string,
+  onFile: (rel: string, stat: Stats) => Promise<void> | undefined,
+): Promise<Walked> {
   const found: Walked = { dirs: new Set(), links: new Map(), others: [] };
   const visit = async (rel: string) => {
     // NOTE: entry by entry (opendir), not readdir's array: a folder of 100,000 files is 100,000
@@ -146,8 +173,10 @@ async function walk(root: string, onFile: (rel: string, stat: Stats) => Promise<
         if (entry.isDirectory()) {
           found.dirs.add(child);
           await visit(child);
-        } else if (entry.isFile()) await onFile(child, lstatSync(`${root}/${child}`));
-        else if (entry.isSymbolicLink()) found.links.set(child, readlinkSync(`${root}/${child}`));
+        } else if (entry.isFile()) {
+          const pending = onFile(child, lstatSync(`${root}/${child}`));
+          if (pending) await pending;
+        } else if (entry.isSymbolicLink()) found.links.set(child, readlinkSync(`${root}/${child}`));
         else found.others.push(child);
       }
     } finally {
