@@ -62,107 +62,142 @@ export async function walkTree(
   root: string,
   paths: readonly string[],
   visit: FileVisitor,
-  options: {
-    links: 'follow' | 'keep';
-    onFolder?: (info: Stats) => void;
-    /**
-     * Given, each file found in place with no other hard link is not visited but listed here, its
-     * digest left for the caller to fill in once the walk is done.
-     */
-    deferred?: DeferredFile[];
-  },
+  options: WalkOptions,
 ): Promise<TreeManifest> {
-  const files: TreeEntry[] = [];
-  const dirs: string[] = [];
-  const links: TreeLink[] = [];
-  const ancestors = new Set<string>();
-  let entries = 0;
-  const fileEntry = (rel: string, digest: string, size: number, mode: number): TreeEntry =>
-    (mode & 0o111) !== 0 ? { path: rel, digest, size, exec: true } : { path: rel, digest, size };
-  const defer = (
-    rel: string,
-    folder: string,
-    name: string,
-    stat: { size: number; mtimeMs: number; ino: number; mode: number },
-  ) => {
-    const entry = fileEntry(rel, '', stat.size, stat.mode);
-    files.push(entry);
-    const signed = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino };
-    options.deferred!.push({ entry, folder, name, stat: signed, exec: entry.exec === true });
-  };
-  const addFile = async (rel: string, absolute: string, stat: Stats, borrowed: boolean) => {
-    if (options.deferred && !borrowed && stat.nlink === 1)
-      defer(rel, dirname(absolute), basename(absolute), stat);
-    else files.push(fileEntry(rel, await visit(absolute, stat, borrowed), stat.size, stat.mode));
-  };
-  const walk = async (rel: string, absolute: string, scope: string): Promise<void> => {
+  const walk = new TreeWalk(root, visit, options);
+  for (const path of paths) await walk.entry(path, join(root, path), path);
+  return walk.manifest();
+}
+
+interface WalkOptions {
+  links: 'follow' | 'keep';
+  onFolder?: (info: Stats) => void;
+  /**
+   * Given, each file found in place with no other hard link is not visited but listed here, its
+   * digest left for the caller to fill in once the walk is done.
+   */
+  deferred?: DeferredFile[];
+}
+
+/** One walk of walkTree: what it found so far, and how it takes each kind of entry. */
+class TreeWalk {
+  private readonly files: TreeEntry[] = [];
+  private readonly dirs: string[] = [];
+  private readonly links: TreeLink[] = [];
+  /** Real paths of the folders being walked (links followed): a link back to one is a loop. */
+  private readonly ancestors = new Set<string>();
+  private entries = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly visit: FileVisitor,
+    private readonly options: WalkOptions,
+  ) {}
+
+  /** The manifest of what was walked, in path order. */
+  manifest(): TreeManifest {
+    const byPath = (a: { path: string }, b: { path: string }) =>
+      a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+    this.files.sort(byPath);
+    this.dirs.sort();
+    // NOTE: `links` only when there are some, so trees without links keep their digests.
+    if (this.links.length === 0) return { format: 1, files: this.files, dirs: this.dirs };
+    return { format: 1, files: this.files, dirs: this.dirs, links: this.links.sort(byPath) };
+  }
+
+  /** Walks the entry at `rel` (under the declared path `scope`). */
+  async entry(rel: string, absolute: string, scope: string): Promise<void> {
     // NOTE: the walk uses the synchronous calls: an output of 100,000 small files spent most of its
     // time waiting for each promise's round trip through libuv's thread pool (about 10x the call
     // itself on a busy 2-core machine). It yields to the event loop now and then, so the other
     // stages of a run (their logs, their exits) are not held up for long.
-    if (++entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
-    const info = options.links === 'follow' ? statEntry(absolute, rel) : lstatEntry(absolute, rel);
-    if (info.isSymbolicLink() && rel === scope) {
-      // A declared out that is itself a link to a file (`ln -s data/x out.bin`) is stored as that
-      // file's content, copied. A link to a folder is refused: it could name /etc, or /.
+    await this.counted();
+    const info = this.options.links === 'follow' ? statEntry(absolute, rel) : lstatEntry(absolute, rel);
+    if (info.isSymbolicLink() && rel === scope) await this.declaredLink(rel, absolute);
+    else if (info.isSymbolicLink()) {
       const target = readlinkSync(absolute);
-      const pointed = statSync(absolute, { throwIfNoEntry: false });
-      if (!pointed?.isFile())
-        throw new TreeEntryError(
-          rel,
-          `is a symbolic link (to "${target}") to ${pointed?.isDirectory() ? 'a folder' : 'nothing readable'}; an out must be a file or folder the command wrote`,
-        );
-      await addFile(rel, absolute, pointed, true);
-    } else if (info.isSymbolicLink()) {
-      const target = readlinkSync(absolute);
-      const problem = linkProblem(root, scope, rel, target);
+      const problem = linkProblem(this.root, scope, rel, target);
       if (problem) throw new TreeEntryError(rel, `is a symbolic link that ${problem}`);
-      links.push({ path: rel, target });
-    } else if (info.isDirectory()) {
-      if (options.links === 'follow') {
-        // A link back to a folder that contains it would be walked until the path is too long.
-        const real = realpathSync.native(absolute);
-        if (ancestors.has(real))
-          throw new TreeEntryError(rel, 'is a symbolic link to a folder that contains it (a loop)');
-        ancestors.add(real);
-      }
-      options.onFolder?.(info);
-      const names = readNames(absolute, rel);
-      if (names.length === 0) dirs.push(rel);
-      // NOTE: concatenation, not join: a name read from a folder has no "/" and is never "." or
-      // "..", so there is nothing to normalise, and join cost more than the lstat of a small file.
-      // A big folder of an output: the lstat of its entries shared with the tree thread first, and
-      // each file with no other link deferred from those numbers (no Stats of its own); the rest
-      // (folders, links, anything else) walked as usual.
-      const pre =
-        options.deferred && names.length >= SHARE_MIN
-          ? await lstatShared([absolute], new Int32Array(names.length), names)
-          : undefined;
-      for (let i = 0; i < names.length; i++) {
-        const childRel = rel === '' ? names[i]! : `${rel}/${names[i]}`;
-        const child = `${absolute}/${names[i]}`;
-        const at = i * STAT_FIELDS;
-        if (pre && pre[at] === FILE && pre[at + 6] === 1) {
-          if (++entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
-          const stat = { size: pre[at + 1]!, mtimeMs: pre[at + 2]!, ino: pre[at + 4]!, mode: pre[at + 5]! };
-          defer(childRel, absolute, names[i]!, stat);
-        } else await walk(childRel, child, scope);
-      }
-      if (options.links === 'follow') ancestors.delete(realpathSync.native(absolute));
-    } else if (info.isFile()) {
-      await addFile(rel, absolute, info, false);
-    } else {
-      throw new TreeEntryError(rel, `is ${specialKind(info)}, not a file or folder`);
+      this.links.push({ path: rel, target });
+    } else if (info.isDirectory()) await this.folder(rel, absolute, scope, info);
+    else if (info.isFile()) await this.file(rel, absolute, info, false);
+    else throw new TreeEntryError(rel, `is ${specialKind(info)}, not a file or folder`);
+  }
+
+  /**
+   * A declared out that is itself a link to a file (`ln -s data/x out.bin`) is stored as that
+   * file's content, copied. A link to a folder is refused: it could name /etc, or /.
+   */
+  private async declaredLink(rel: string, absolute: string): Promise<void> {
+    const target = readlinkSync(absolute);
+    const pointed = statSync(absolute, { throwIfNoEntry: false });
+    if (!pointed?.isFile())
+      throw new TreeEntryError(
+        rel,
+        `is a symbolic link (to "${target}") to ${pointed?.isDirectory() ? 'a folder' : 'nothing readable'}; an out must be a file or folder the command wrote`,
+      );
+    await this.file(rel, absolute, pointed, true);
+  }
+
+  private async folder(rel: string, absolute: string, scope: string, info: Stats): Promise<void> {
+    const follow = this.options.links === 'follow';
+    if (follow) {
+      // A link back to a folder that contains it would be walked until the path is too long.
+      const real = realpathSync.native(absolute);
+      if (this.ancestors.has(real))
+        throw new TreeEntryError(rel, 'is a symbolic link to a folder that contains it (a loop)');
+      this.ancestors.add(real);
     }
-  };
-  for (const path of paths) await walk(path, join(root, path), path);
-  const byPath = (a: { path: string }, b: { path: string }) =>
-    a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
-  files.sort(byPath);
-  dirs.sort();
-  // NOTE: `links` only when there are some, so trees without links keep their digests.
-  if (links.length === 0) return { format: 1, files, dirs };
-  return { format: 1, files, dirs, links: links.sort(byPath) };
+    this.options.onFolder?.(info);
+    const names = readNames(absolute, rel);
+    if (names.length === 0) this.dirs.push(rel);
+    // NOTE: concatenation, not join: a name read from a folder has no "/" and is never "." or
+    // "..", so there is nothing to normalise, and join cost more than the lstat of a small file.
+    // A big folder of an output: the lstat of its entries shared with the tree thread first, and
+    // each file with no other link deferred from those numbers (no Stats of its own); the rest
+    // (folders, links, anything else) walked as usual.
+    const pre =
+      this.options.deferred && names.length >= SHARE_MIN
+        ? await lstatShared([absolute], new Int32Array(names.length), names)
+        : undefined;
+    for (let i = 0; i < names.length; i++) {
+      const childRel = rel === '' ? names[i]! : `${rel}/${names[i]}`;
+      const at = i * STAT_FIELDS;
+      if (pre && pre[at] === FILE && pre[at + 6] === 1) {
+        await this.counted();
+        const stat = { size: pre[at + 1]!, mtimeMs: pre[at + 2]!, ino: pre[at + 4]!, mode: pre[at + 5]! };
+        this.defer(childRel, absolute, names[i]!, stat);
+      } else await this.entry(childRel, `${absolute}/${names[i]}`, scope);
+    }
+    if (follow) this.ancestors.delete(realpathSync.native(absolute));
+  }
+
+  private async file(rel: string, absolute: string, stat: Stats, borrowed: boolean): Promise<void> {
+    if (this.options.deferred && !borrowed && stat.nlink === 1)
+      this.defer(rel, dirname(absolute), basename(absolute), stat);
+    else this.files.push(fileEntry(rel, await this.visit(absolute, stat, borrowed), stat.size, stat.mode));
+  }
+
+  private defer(
+    rel: string,
+    folder: string,
+    name: string,
+    stat: { size: number; mtimeMs: number; ino: number; mode: number },
+  ): void {
+    const entry = fileEntry(rel, '', stat.size, stat.mode);
+    this.files.push(entry);
+    const signed = { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino };
+    this.options.deferred!.push({ entry, folder, name, stat: signed, exec: entry.exec === true });
+  }
+
+  /** Counts an entry, yielding to the event loop every YIELD_EVERY of them. */
+  private async counted(): Promise<void> {
+    if (++this.entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function fileEntry(rel: string, digest: string, size: number, mode: number): TreeEntry {
+  return (mode & 0o111) !== 0 ? { path: rel, digest, size, exec: true } : { path: rel, digest, size };
 }
 
 /** How many entries a walk visits between two yields to the event loop. */
