@@ -62,39 +62,19 @@ export async function walkTreeFolder(
   /** Each folder's path relative to `dir` (only a visit needs them). */
   const rels = [''];
   for (let level = [0]; level.length > 0; ) {
-    const names: string[] = [];
-    const inFolder: number[] = [];
-    for (const folder of level) {
-      let listed: string[];
-      try {
-        listed = readdirSync(folders[folder]!);
-      } catch {
-        return undefined; // gone, or no longer a folder
-      }
-      for (const name of listed) {
-        names.push(name);
-        inFolder.push(folder);
-      }
-    }
-    const folderOf = Int32Array.from(inFolder);
+    const listed = listLevel(folders, level);
+    if (!listed) return undefined; // a folder gone, or no longer a folder
+    const { names, folderOf } = listed;
     const path = (i: number) => `${folders[folderOf[i]!]}/${names[i]}`;
     const rel = (i: number) => (rels[folderOf[i]!] === '' ? names[i]! : `${rels[folderOf[i]!]}/${names[i]}`);
     const targets = new Map<number, string>();
-    let stats: Float64Array;
-    if (visit) {
-      stats = new Float64Array(Math.max(1, names.length) * STAT_FIELDS);
-      for (let i = 0; i < names.length; i++) {
-        // Synchronous calls (a promise per lstat costs more than the lstat), with a yield now and
-        // then so the other stages of a run are not held up.
-        if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
-        const stat = lstatInto(stats, i, path(i));
-        if (!stat) return undefined; // removed meanwhile: not a folder to seal
-        if (stat.isDirectory()) continue;
-        const target = stat.isSymbolicLink() ? readlinkSync(path(i)) : undefined;
-        if (target !== undefined) targets.set(i, target);
-        visit(rel(i), stat, target);
-      }
-    } else stats = await lstatShared(folders, folderOf, names);
+    const stats = visit
+      ? await lstatVisiting(names.length, path, (i, stat, target) => {
+          if (target !== undefined) targets.set(i, target);
+          visit(rel(i), stat, target);
+        })
+      : await lstatShared(folders, folderOf, names);
+    if (!stats) return undefined; // an entry removed meanwhile: not a folder to seal
     const next: number[] = [];
     for (let i = 0; i < names.length; i++) {
       const at = i * STAT_FIELDS;
@@ -122,6 +102,50 @@ export async function walkTreeFolder(
     level = next;
   }
   return { seal: sink.digest('hex'), newest };
+}
+
+/** The names in a level's folders, each with its folder's index; undefined when one cannot be listed. */
+function listLevel(
+  folders: readonly string[],
+  level: readonly number[],
+): { names: string[]; folderOf: Int32Array } | undefined {
+  const names: string[] = [];
+  const inFolder: number[] = [];
+  for (const folder of level) {
+    let listed: string[];
+    try {
+      listed = readdirSync(folders[folder]!);
+    } catch {
+      return undefined;
+    }
+    for (const name of listed) {
+      names.push(name);
+      inFolder.push(folder);
+    }
+  }
+  return { names, folderOf: Int32Array.from(inFolder) };
+}
+
+/**
+ * The lstat numbers of a level's `count` entries, taken here (not shared with the tree thread),
+ * each file and link handed to `visit`; undefined when an entry was removed meanwhile.
+ */
+async function lstatVisiting(
+  count: number,
+  path: (i: number) => string,
+  visit: (i: number, stat: Stats, target: string | undefined) => void,
+): Promise<Float64Array | undefined> {
+  const stats = new Float64Array(Math.max(1, count) * STAT_FIELDS);
+  for (let i = 0; i < count; i++) {
+    // Synchronous calls (a promise per lstat costs more than the lstat), with a yield now and
+    // then so the other stages of a run are not held up.
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+    const stat = lstatInto(stats, i, path(i));
+    if (!stat) return undefined;
+    if (stat.isDirectory()) continue;
+    visit(i, stat, stat.isSymbolicLink() ? readlinkSync(path(i)) : undefined);
+  }
+  return stats;
 }
 
 /** Each link's index in its level, and its target (NUL-terminated), in index order. */
