@@ -13,7 +13,8 @@ import { CACHE_FORMAT } from './layout.ts';
 import type { KeyDescription } from './record.ts';
 import type { CacheStore } from './store.ts';
 import type { TreeManifest } from './tree-manifest.ts';
-import { digestProjectPath, TreeEntryError } from './tree-snapshot.ts';
+import { digestProjectPath } from './tree-snapshot.ts';
+import { TreeEntryError } from './tree-walk.ts';
 
 /** Slot → upstream stage name, for every upstream a stage reads. */
 export function inputSlots(stage: ResolvedStage, graph: Graph): Record<string, string> {
