@@ -17,7 +17,10 @@ import {
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CliResult, execCli, makeWorkspace, type Workspace } from '../helpers/workspace.ts';
+import { tryLock } from '../../src/cache/lock.ts';
+import { CacheStore } from '../../src/cache/store.ts';
+import { waitFor } from '../helpers/process.ts';
+import { type CliResult, execCli, makeWorkspace, spawnCli, type Workspace } from '../helpers/workspace.ts';
 
 const PIPELINE = [
   'params: {n: 1}',
@@ -155,9 +158,11 @@ const situations: Situation[] = [
   },
 ];
 
-const workspaces = situations.map(() =>
-  makeWorkspace({ 'pipeline.yaml': PIPELINE, [SPEC]: EXPERIMENT, 'data/a.txt': 'alpha\n' }),
-);
+const journaled = () =>
+  makeWorkspace({ 'pipeline.yaml': PIPELINE, [SPEC]: EXPERIMENT, 'data/a.txt': 'alpha\n' });
+const workspaces = situations.map(journaled);
+/** One more, for a run that meets gc holding the cache. */
+const gcWait = journaled();
 // A tree whose manifest is over 256 KiB is checked by its seal, faster than a line per file.
 const bigTree = makeWorkspace({
   'pipeline.yaml': [
@@ -169,7 +174,7 @@ const bigTree = makeWorkspace({
   ].join('\n'),
 });
 after(() => {
-  for (const ws of [...workspaces, bigTree]) ws.remove();
+  for (const ws of [...workspaces, gcWait, bigTree]) ws.remove();
 });
 
 const REPORT = { GPT2O_NOOP_JOURNAL_REPORT: '1' };
@@ -199,13 +204,13 @@ function statuses(result: CliResult): Record<string, string> {
 
 before(async () => {
   assert.equal((await execCli(bigTree.dir, ['run'], { GPT2O_NOOP_JOURNAL: journalDir(bigTree) })).code, 0);
-  for (const ws of workspaces) {
+  for (const ws of [...workspaces, gcWait]) {
     const built = await run(ws, ['--json']);
     assert.equal(built.code, 0, built.stderr);
     assert.match(journalLine(built), /^.*absent\n.*not written: stage "prepare" ran$/);
   }
   await sleep(2200);
-  for (const ws of workspaces) {
+  for (const ws of [...workspaces, gcWait]) {
     const cached = await run(ws, ['--json']);
     assert.equal(cached.code, 0, cached.stderr);
     assert.match(journalLine(cached), /^.*absent\n.*written \(\d+ paths\)$/);
@@ -252,4 +257,30 @@ test('a run serving a big tree is left to the full path, whose seal checks it fa
   assert.equal(result.code, 0, result.stderr);
   assert.match(journalLine(result), /not written: stage "many" serves a big tree/);
   assert.match(result.stdout, /1 stage: 0 ran, 1 cached/);
+});
+
+test('a journaled run waits while gc holds the cache, as any run does, and answers once it is done', async () => {
+  const store = CacheStore.open(gcWait.path('cache'));
+  // This process is the gc: it holds the maintenance lock, as `gc` does for its whole run.
+  const lock = (await tryLock(store.layout.maintenanceLock))!;
+  const child = spawnCli(gcWait.dir, ['run', SPEC, '--json'], {
+    GPT2O_NOOP_JOURNAL: journalDir(gcWait),
+    ...REPORT,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+  await waitFor(() => /waiting: gc or verify --repair/.test(stderr), 'the run to wait for gc');
+  assert.equal(stdout, '', 'nothing is answered while gc holds the cache');
+  await lock.release();
+  const code = await exited;
+  assert.equal(code, 0, stderr);
+  assert.match(journalLine({ code, stdout, stderr }), /^gpt2o-pipe: no-op journal used$/);
+  assert.deepEqual(statuses({ code, stdout, stderr }), ALL_CACHED);
 });
