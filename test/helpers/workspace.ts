@@ -100,6 +100,26 @@ export function spawnCli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {
   });
 }
 
+/**
+ * Starts the built binary: `output()` is what it printed so far (for waiting on a line while it
+ * runs), `finished` resolves with its exit code and all it printed when it exits.
+ */
+export function startCli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawnCli(cwd, args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const finished = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('exit', (code) => resolve({ code, stdout, stderr })),
+  );
+  return { child, output: () => ({ stdout, stderr }), finished };
+}
+
 /** Runs the built binary to completion. */
 export function execCli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {

@@ -23,7 +23,7 @@ import { HOST } from '../../src/cache/liveness.ts';
 import { tryLock } from '../../src/cache/lock.ts';
 import { CacheStore } from '../../src/cache/store.ts';
 import { waitFor } from '../helpers/process.ts';
-import { cli, makeWorkspace, runJson, spawnCli, type Workspace } from '../helpers/workspace.ts';
+import { cli, makeWorkspace, runJson, startCli, type Workspace } from '../helpers/workspace.ts';
 
 const PIPELINE = 'stages:\n  a:\n    cmd: echo hi > a.txt\n    outs: [a.txt]\n';
 
@@ -297,25 +297,17 @@ describe('gc and run exclude each other', () => {
       const store = CacheStore.open(ws.path('cache'));
       // This process is the gc: it holds the maintenance lock, as `gc` does for its whole run.
       const lock = (await tryLock(join(store.layout.dir('locks'), 'maintenance.lock')))!;
-      const child = spawnCli(ws.dir, ['run', '--json']);
-      let stderr = '';
-      let stdout = '';
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      child.stdout.on('data', (d) => {
-        stdout += d;
-      });
-      const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+      const started = startCli(ws.dir, ['run', '--json']);
       await waitFor(
-        () => /waiting: gc or verify --repair \(pid \d+ on /.test(stderr),
+        () => /waiting: gc or verify --repair \(pid \d+ on /.test(started.output().stderr),
         'the run to wait for gc',
       );
       // The gc's sweep while the run waits: nothing of the run exists yet to be lost.
       collectGarbage(store, { dryRun: false });
       assert.ok(!existsSync(store.layout.dir('actions')), 'no record yet');
       await lock.release();
-      assert.equal(await exited, 0, stderr);
+      const { code, stdout, stderr } = await started.finished;
+      assert.equal(code, 0, stderr);
       assert.equal(JSON.parse(stdout).stages[0].status, 'ran');
       const { key } = refOf(ws).ref.stages.a!;
       assert.ok(existsSync(recordPath(ws, key)));

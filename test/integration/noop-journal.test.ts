@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tryLock } from '../../src/cache/lock.ts';
 import { CacheStore } from '../../src/cache/store.ts';
 import { waitFor } from '../helpers/process.ts';
-import { type CliResult, execCli, makeWorkspace, spawnCli, type Workspace } from '../helpers/workspace.ts';
+import { type CliResult, execCli, makeWorkspace, startCli, type Workspace } from '../helpers/workspace.ts';
 
 const PIPELINE = [
   'params: {n: 1}',
@@ -263,23 +263,17 @@ test('a journaled run waits while gc holds the cache, as any run does, and answe
   const store = CacheStore.open(gcWait.path('cache'));
   // This process is the gc: it holds the maintenance lock, as `gc` does for its whole run.
   const lock = (await tryLock(store.layout.maintenanceLock))!;
-  const child = spawnCli(gcWait.dir, ['run', SPEC, '--json'], {
+  const started = startCli(gcWait.dir, ['run', SPEC, '--json'], {
     GPT2O_NOOP_JOURNAL: journalDir(gcWait),
     ...REPORT,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-  await waitFor(() => /waiting: gc or verify --repair/.test(stderr), 'the run to wait for gc');
-  assert.equal(stdout, '', 'nothing is answered while gc holds the cache');
+  await waitFor(
+    () => /waiting: gc or verify --repair/.test(started.output().stderr),
+    'the run to wait for gc',
+  );
+  assert.equal(started.output().stdout, '', 'nothing is answered while gc holds the cache');
   await lock.release();
-  const code = await exited;
+  const { code, stdout, stderr } = await started.finished;
   assert.equal(code, 0, stderr);
   assert.match(journalLine({ code, stdout, stderr }), /^gpt2o-pipe: no-op journal used$/);
   assert.deepEqual(statuses({ code, stdout, stderr }), ALL_CACHED);

@@ -8,31 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { makeWorkspace, spawnCli, type Workspace } from '../../helpers/workspace.ts';
+import { makeWorkspace, startCli, type Workspace } from '../../helpers/workspace.ts';
 import { allJobs, field, jobsOf, settledJob, startCluster } from '../cluster-helpers.ts';
-
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Starts a run of the built binary; `finished` resolves when it exits. */
-function startRun(ws: Workspace, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawnCli(ws.dir, args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const finished = new Promise<Finished>((resolve) =>
-    child.on('exit', (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, finished };
-}
 
 /** A shell loop that returns once `gate` exists. */
 const waitFor = (gate: string) => `while [ ! -e ${gate} ]; do sleep 0.2; done`;
@@ -83,7 +60,7 @@ stages:
     ws.write('bin/squeue', `#!/bin/sh\necho "$*" >> ${squeueLog}\nexec ${realSqueue} "$@"\n`);
     chmodSync(ws.path('bin/squeue'), 0o755);
     const PATH = `${ws.path('bin')}:${process.env.PATH}`;
-    const run = startRun(ws, ['run', 'chain.yaml', '--cache', 'cache-chain', '--json'], { PATH });
+    const run = startCli(ws.dir, ['run', 'chain.yaml', '--cache', 'cache-chain', '--json'], { PATH });
     const [three] = await jobsOf('chain3', 1);
     assert.ok(three, 'chain3 was never submitted');
     const [one] = await jobsOf('chain1', 1);
@@ -153,7 +130,7 @@ stages:
     );
     // --jobs 1 bounds what runs here, not what is submitted.
     const args = ['run', 'ahead.yaml', '--sweep', 'tag=a,b,c', '--jobs', '1', '--cache', 'cache-ahead'];
-    const run = startRun(ws, [...args, '--json']);
+    const run = startCli(ws.dir, [...args, '--json']);
     const tops = await jobsOf('swtop', 3);
     assert.equal(tops.length, 3, tops.join('\n'));
     const bases = await jobsOf('swbase', 1);
@@ -203,7 +180,7 @@ stages:
     outs: [top.txt]
 `,
     );
-    const run = startRun(ws, [
+    const run = startCli(ws.dir, [
       'run',
       'fails.yaml',
       '--sweep',
@@ -275,7 +252,7 @@ stages:
     outs: [three.txt]
 `,
     );
-    const run = startRun(ws, ['run', 'stop.yaml', '--cache', 'cache-stop']);
+    const run = startCli(ws.dir, ['run', 'stop.yaml', '--cache', 'cache-stop']);
     const ids = [];
     for (const stage of ['stop3', 'stop1', 'stop2']) {
       const [job] = await jobsOf(stage, 1);
