@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { waitFor } from '../helpers/process.ts';
-import { cli, makeWorkspace, spawnCli, type Workspace } from '../helpers/workspace.ts';
+import { cli, makeWorkspace, startCli, type Workspace } from '../helpers/workspace.ts';
 
 /** s1 is shared by every variant, s2 by the variants with the same `a`, s3 is each variant's own. */
 function sweepProject(extra: Record<string, string> = {}): Workspace {
@@ -213,20 +213,22 @@ stages:
     const ws = sweepProject();
     const args = ['run', 'experiments/e.yaml', '--sweep', 'a=1,slow,2', '--sweep', 'b=x,y', '--jobs', '2'];
     try {
-      const child = spawnCli(ws.dir, args);
-      let stderr = '';
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      // Ctrl-C once every other stage has finished and the slow one runs: a stage whose command
-      // had finished but was not yet committed at that instant would run again, by design.
+      const started = startCli(ws.dir, args);
+      // Ctrl-C once every other stage has committed and the slow one runs: a stage whose command
+      // had finished but was not yet committed at that instant would run again, by design. A
+      // stage's end is reported after its commit, so the four fast variants' last stage reported
+      // means all seven other executions are in the cache.
+      const fastEnded = () =>
+        ['e.a-1.b-x', 'e.a-1.b-y', 'e.a-2.b-x', 'e.a-2.b-y'].every((variant) =>
+          new RegExp(`${variant.replaceAll('.', '\\.')}\\s+✔ s3 `).test(started.output().stdout),
+        );
       await waitFor(
-        () => existsSync(ws.path('started')) && executions(ws).length === 7,
+        () => existsSync(ws.path('started')) && executions(ws).length === 7 && fastEnded(),
         'the slow variant to be the only stage running',
         60_000,
       );
-      child.kill('SIGINT');
-      const code = await new Promise((r) => child.once('exit', r));
+      started.child.kill('SIGINT');
+      const { code, stderr } = await started.finished;
       assert.equal(code, 130, stderr);
       const before = executions(ws);
       assert.ok(!before.some((l) => l.includes('slow')), 'the stopped stage committed nothing');
