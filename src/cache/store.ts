@@ -325,7 +325,7 @@ export class CacheStore {
       onDamage?.({ digest: key, path: this.layout.record(key), record: true, reason: found.problem });
     const record = found.record;
     if (!record) return undefined;
-    const damage = await checkTree(this, record.output.tree);
+    const damage = await this.checkTree(record.output.tree);
     if (damage) {
       onDamage?.(damage);
       return undefined;

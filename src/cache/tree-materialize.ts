@@ -6,6 +6,7 @@ import { mkdir, rm, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { EXIT_STAGE_FAILED, PipeError } from '../errors.ts';
 import { readLinkOrUndefined } from '../util/file-ops.ts';
+import { yieldToEventLoop } from '../util/yield.ts';
 import { hashFile } from './hash.ts';
 import type { CacheStore } from './store.ts';
 import { linksVerifiedObject, VERIFY_ON_READ_MAX } from './tree-check.ts';
@@ -154,10 +155,6 @@ async function placeLinks(staging: string, links: readonly TreeLink[], tree: str
 
 /** How many files a tree loop handles between two yields to the event loop. */
 const YIELD_EVERY = 512;
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /**
  * Two mtimes (ms) are the same time: a copy's mtime is set from the object's through seconds held

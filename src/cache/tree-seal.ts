@@ -9,6 +9,7 @@
 // The manifest object's own stat is sealed too, so a damaged manifest still counts.
 import { createHash, type Hash } from 'node:crypto';
 import { readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { yieldToEventLoop } from '../util/yield.ts';
 import {
   DIR,
   FAILED,
@@ -139,7 +140,7 @@ async function lstatVisiting(
   for (let i = 0; i < count; i++) {
     // Synchronous calls (a promise per lstat costs more than the lstat), with a yield now and
     // then so the other stages of a run are not held up.
-    if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
     const stat = lstatInto(stats, i, path(i));
     if (!stat) return undefined;
     if (stat.isDirectory()) continue;

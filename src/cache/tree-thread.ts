@@ -12,6 +12,7 @@
 import { lstatSync, type Stats } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { workerSource } from '../util/worker-source.ts';
+import { yieldToEventLoop } from '../util/yield.ts';
 
 /** A job for the tree thread (tree-worker.ts runs it). */
 export type TreeJob =
@@ -253,8 +254,4 @@ async function startThread(): Promise<Worker | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -3,6 +3,7 @@
 // names that are not UTF-8). tree-snapshot.ts stores what it finds; key.ts digests deps with it.
 import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
+import { yieldToEventLoop } from '../util/yield.ts';
 import type { SignedStat } from './store.ts';
 import { linkProblem, type TreeLink } from './tree-links.ts';
 import type { TreeEntry, TreeManifest } from './tree-manifest.ts';
@@ -180,7 +181,7 @@ class TreeWalk {
 
   /** Counts an entry, yielding to the event loop every YIELD_EVERY of them. */
   private async counted(): Promise<void> {
-    if (++this.entries % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (++this.entries % YIELD_EVERY === 0) await yieldToEventLoop();
   }
 }
 

@@ -8,6 +8,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { hashFile } from '../cache/hash.ts';
 import type { CacheStore } from '../cache/store.ts';
+import { yieldToEventLoop } from '../util/yield.ts';
 
 /** One input as the command sees it. */
 export interface GuardedInput {
@@ -137,7 +138,7 @@ async function readStates(root: string): Promise<Map<string, EntryState>> {
   // command, and a round trip through the thread pool for each stat was most of its time. The walk
   // yields now and then, so a big dep folder does not hold up other stages' events.
   const visit = async (rel: string): Promise<void> => {
-    if (++visited % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (++visited % YIELD_EVERY === 0) await yieldToEventLoop();
     const absolute = rel === '' ? root : join(root, rel);
     const info = statOrLink(absolute);
     if (!info) return;

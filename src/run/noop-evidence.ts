@@ -105,8 +105,11 @@ class EvidenceList {
   }
 }
 
-/** The path's stat, undefined when it does not exist; any other error is thrown. */
-function look(path: string, follow: boolean): Stats | undefined {
+/**
+ * The path's stat (`follow`: through links), undefined when it does not exist; any other error is
+ * thrown. What a journal records, and what its check compares with (run-noop.ts).
+ */
+export function look(path: string, follow: boolean): Stats | undefined {
   return (follow ? statSync : lstatSync)(path, { throwIfNoEntry: false });
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fixtureStages } from '../fixtures/stages/index.ts';
 import { killQuietly, waitFor } from '../helpers/process.ts';
-import { cli, makeWorkspace, runJson, spawnCli } from '../helpers/workspace.ts';
+import { cli, makeWorkspace, runJson, startCli } from '../helpers/workspace.ts';
 
 function recordsIn(cache: string): string[] {
   const dir = join(cache, 'actions');
@@ -384,24 +384,18 @@ describe('commands that misbehave', () => {
     outs: [never.txt]
 `,
     );
-    const child = spawnCli(ws.dir, ['run']);
+    const started = startCli(ws.dir, ['run']);
+    const { child } = started;
     try {
-      let out = '';
-      child.stdout.on('data', (d) => {
-        out += d;
-      });
-      child.stderr.on('data', (d) => {
-        out += d;
-      });
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const out = () => `${started.output().stdout}${started.output().stderr}`;
       // quick finishes although its daemon holds the pipe; slow starts.
-      await waitFor(() => /slow\s+running/.test(out), `slow to start:\n${out}`, 20_000);
+      await waitFor(() => /slow\s+running/.test(out()), `slow to start:\n${out()}`, 20_000);
       child.kill('SIGINT');
       const code = await Promise.race([
-        exited,
+        started.finished.then((end) => end.code),
         new Promise<string>((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000)),
       ]);
-      assert.equal(code, 130, out);
+      assert.equal(code, 130, out());
       assert.equal(ws.read('runs/pipeline/quick/q.txt'), 'done\n');
     } finally {
       child.kill('SIGKILL');

@@ -7,12 +7,12 @@
 // GPT2O_NOOP_JOURNAL=off turns journals off; =DIR keeps them there. They live in this user's cache
 // folder, never in the cache they describe: as the memo of validated files, a journal vouches for
 // what this user's own run checked (validated-files.ts says why that matters for a shared cache).
-import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { StatKey } from '../../cache/stat-cache.ts';
 import { CacheStore } from '../../cache/store.ts';
 import type { StageOutcome } from '../../run/events.ts';
-import { collectEvidence, type ServedRun } from '../../run/noop-evidence.ts';
+import { collectEvidence, look, type ServedRun } from '../../run/noop-evidence.ts';
 import {
   decodeJournal,
   encodeJournal,
@@ -23,10 +23,9 @@ import {
 } from '../../run/noop-journal.ts';
 import { buildId } from '../../util/build-id.ts';
 import { replaceFileSync } from '../../util/file-ops.ts';
-import { formatSeconds } from '../../util/format.ts';
 import { userCacheDir } from '../../util/user-cache.ts';
 import type { CliIo } from '../io.ts';
-import { openReporter, reportOutcomes, sayHeader, sayOf, summaryLine } from './run-report.ts';
+import { openReporter, reportOutcomes, sayHeader, saySummary } from './run-report.ts';
 import { markRun, type RunRequest } from './run-request.ts';
 
 /**
@@ -108,7 +107,7 @@ export async function replayNoop(
     await reporter.finish();
     lines.flush();
     const list = [...outcomes.values()];
-    sayOf(io, request)(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
+    saySummary(io, request, list, started);
     return reportOutcomes(io, request, journal, list);
   } finally {
     unmark();
@@ -185,7 +184,7 @@ function readJournal(file: string): NoopJournal | undefined {
 /** A path's stat now; one that cannot be looked at never matches (a size no file has). */
 function statNow(path: string, follow: boolean): StatKey | undefined {
   try {
-    return (follow ? statSync : lstatSync)(path, { throwIfNoEntry: false });
+    return look(path, follow);
   } catch {
     return { size: -1, mtimeMs: 0, ctimeMs: 0, ino: 0 };
   }

@@ -8,6 +8,7 @@ import { batchLines } from '../../report/line-batch.ts';
 import { PlainReporter } from '../../report/plain.ts';
 import type { Reporter } from '../../report/reporter.ts';
 import type { StageOutcome } from '../../run/events.ts';
+import { formatSeconds } from '../../util/format.ts';
 import type { CliIo } from '../io.ts';
 import type { RunRequest } from './run-request.ts';
 
@@ -99,6 +100,16 @@ export function runExitCode(list: readonly StageOutcome[]): number {
 /** A stage stopped by Ctrl-C (or a closed stdout). */
 export function isInterrupted(outcome: StageOutcome): boolean {
   return (outcome.error as PipeError | undefined)?.code === 'E_INTERRUPTED';
+}
+
+/** The run's last line: how many stages ended how, and how long it took since `started`. */
+export function saySummary(
+  io: CliIo,
+  request: Pick<RunRequest, 'json'>,
+  list: StageOutcome[],
+  started: number,
+): void {
+  sayOf(io, request)(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
 }
 
 export function summaryLine(list: StageOutcome[]): string {

@@ -11,7 +11,6 @@ import type { ExecutorName } from '../../pipeline/types.ts';
 import type { StageOutcome } from '../../run/events.ts';
 import { linkRunOutput } from '../../run/runs-tree.ts';
 import { runStages } from '../../run/scheduler.ts';
-import { formatSeconds } from '../../util/format.ts';
 import {
   defaultExperiment,
   looksLikeSpecFile,
@@ -22,7 +21,7 @@ import {
 import type { CliIo } from '../io.ts';
 import { checkStageNames, openWorkspace, type Workspace } from '../workspace.ts';
 import { journalTarget, rememberNoop, replayNoop } from './run-noop.ts';
-import { openReporter, reportOutcomes, sayHeader, sayOf, summaryLine } from './run-report.ts';
+import { openReporter, reportOutcomes, sayHeader, saySummary } from './run-report.ts';
 import { markRun, type RunRequest, schedulingOf } from './run-request.ts';
 
 export const RUN_HELP = `Usage: gpt2o-pipe run [EXPERIMENT] [STAGE...] [options]
@@ -185,7 +184,6 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
   const { graph, store, runsDir } = workspace;
   const selected = selectStages(graph, request.targets);
   const spec = graph.spec;
-  const say = sayOf(io, request);
   sayHeader(
     io,
     request,
@@ -226,7 +224,7 @@ export async function runWorkspace(io: CliIo, workspace: Workspace, request: Run
   }
 
   const list = selected.map((name) => outcomes.get(name)!);
-  say(`${summaryLine(list)} in ${formatSeconds((Date.now() - started) / 1000)}\n`);
+  saySummary(io, request, list, started);
   return reportOutcomes(io, request, spec, list);
 }
 
